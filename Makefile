@@ -1,0 +1,32 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both build .venv themselves from PyPI.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench aws-facts clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.4"
+	@VIRTUAL_ENV=$(abspath $(VENV)) $(UV) pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## render a model repo and run the whole GitOps loop locally
+	@$(BIN)/python -m scripts.demo
+
+test: $(STAMP)  ## lint and run the template's tests
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/python -m pytest -n 2
+
+bench: $(STAMP)  ## print performance figures as JSON
+	@$(BIN)/python -m scripts.bench
+
+aws-facts: $(STAMP)  ## regenerate hooks/aws_facts.json from the installed botocore
+	@$(BIN)/python -m scripts.gen_aws_facts
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

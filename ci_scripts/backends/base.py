@@ -1,0 +1,99 @@
+"""The narrow interface every backend implements, and the records that cross it.
+
+Commands (validate, deploy, promote...) hold all the GitOps rules and talk only to this interface,
+so the same contract tests run against the aws backend (on moto) and the local backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+
+
+@dataclass
+class ModelVersion:
+    """One model package in the registry, with what a reviewer needs to judge it."""
+
+    group: str
+    version: int
+    arn: str
+    approval_status: str
+    model_data_url: str
+    image_uri: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    baseline_uri: str | None = None
+    description: str = ""
+    created: str = ""
+    approval_description: str = ""
+
+
+@dataclass
+class EndpointState:
+    """What runs in one environment right now."""
+
+    name: str
+    status: str  # InService, Creating, Updating, Failed, RollingBack, ...
+    model_version: int | None
+    url: str = ""
+    failure_reason: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineRun:
+    """One pipeline execution."""
+
+    id: str
+    status: str  # Executing, Succeeded, Failed, Stopped
+    failure_reason: str = ""
+    registered_version: int | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Registry(Protocol):
+    """Model registry: SageMaker Model Registry on aws, SQLite on local."""
+
+    def list_versions(self, group: str) -> list[ModelVersion]:
+        """All versions of ``group``, newest first."""
+
+    def get_version(self, group: str, version: int) -> ModelVersion | None:
+        """One version, or None when it does not exist."""
+
+    def set_approval(self, group: str, version: int, status: str, description: str) -> ModelVersion:
+        """Change the approval status (the merge of a manifest PR is the approval)."""
+
+
+class PipelineRunner(Protocol):
+    """Upserts and runs the training pipeline built by pipelines/pipeline.py."""
+
+    def run_pipeline(self, parameters: dict[str, Any] | None = None, wait: bool = False) -> PipelineRun:
+        """Upsert the pipeline definition and start it; with ``wait`` block until it ends."""
+
+
+class EndpointHost(Protocol):
+    """Hosts one endpoint per environment."""
+
+    def describe_endpoint(self, env: str) -> EndpointState | None:
+        """The running state of ``env``'s endpoint, None when there is none."""
+
+    def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        """Make ``env`` serve ``version`` as ``manifest`` says; a no-op when it already does."""
+
+    def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
+        """Send one request to ``env``'s endpoint; return (status, body)."""
+
+
+class ImageStore(Protocol):
+    """Where the one container image lives (ECR on aws)."""
+
+    def image_exists(self, tag: str) -> bool:
+        """True when the image with ``tag`` is already pushed."""
+
+
+class Backend(Registry, PipelineRunner, EndpointHost, ImageStore, Protocol):
+    """Everything a command may ask of the outside world."""
+
+    name: str

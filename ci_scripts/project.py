@@ -1,0 +1,95 @@
+"""The project's facts (names, accounts, region), read once from ``[tool.sagemaker-gitops]``.
+
+The cookiecutter render writes this table into the generated repo's pyproject.toml; every command
+and both backends read names from here, so no resource name is re-derived anywhere else.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ci_scripts.errors import CIError
+
+ENVIRONMENTS = ("staging", "prod")
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Everything ci_scripts needs to know about the model repo it runs in."""
+
+    root: Path
+    project: str
+    package: str
+    region: str
+    model_package_group: str
+    pipeline_name: str
+    ecr_repository: str
+    artifact_bucket: str
+    sagemaker_role: str
+    accounts: dict[str, str]
+    deployment: str = "realtime"
+    monitoring: bool = True
+    api_gateway: bool = False
+    template_version: str = "unknown"
+    github_repository: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, root: Path | str = ".") -> ProjectConfig:
+        """Read ``pyproject.toml`` under ``root``; a missing or incomplete table is a CIError."""
+        root = Path(root).resolve()
+        path = root / "pyproject.toml"
+        if not path.is_file():
+            raise CIError(f"{path}: not found; run ci_scripts from the model repository root")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise CIError(f"{path}: invalid TOML: {exc}") from exc
+        table = data.get("tool", {}).get("sagemaker-gitops")
+        if not isinstance(table, dict):
+            raise CIError(f"{path}: missing [tool.sagemaker-gitops] table")
+        required = (
+            "project",
+            "package",
+            "region",
+            "model_package_group",
+            "pipeline_name",
+            "ecr_repository",
+            "artifact_bucket",
+            "sagemaker_role",
+            "accounts",
+        )
+        for key in required:
+            if key not in table:
+                raise CIError(f"{path}: [tool.sagemaker-gitops].{key} is missing")
+        accounts = table["accounts"]
+        for env in ("dev", *ENVIRONMENTS):
+            if env not in accounts:
+                raise CIError(f"{path}: [tool.sagemaker-gitops.accounts].{env} is missing")
+        known = set(cls.__dataclass_fields__) - {"root", "extra"}
+        return cls(
+            root=root,
+            **{k: v for k, v in table.items() if k in known},
+            extra={k: v for k, v in table.items() if k not in known},
+        )
+
+    def endpoint_name(self, env: str) -> str:
+        """One endpoint per environment, named after the project."""
+        return f"{self.project}-{env}"
+
+    def manifest_path(self, env: str) -> Path:
+        """Desired state for ``env`` lives in ``deploy/<env>.json``."""
+        return self.root / "deploy" / f"{env}.json"
+
+    def role_arn(self, env: str) -> str:
+        """The SageMaker execution role in the account that hosts ``env`` (dev runs pipelines)."""
+        return f"arn:aws:iam::{self.accounts[env]}:role/{self.sagemaker_role}"
+
+    def model_package_arn(self, version: int) -> str:
+        """Packages live in the dev account's registry; staging and prod read them cross-account."""
+        return (
+            f"arn:aws:sagemaker:{self.region}:{self.accounts['dev']}:"
+            f"model-package/{self.model_package_group}/{version}"
+        )

@@ -1,0 +1,247 @@
+"""`make demo`: render a model repo and run the whole GitOps loop on this machine.
+
+Every stage is the real CLI a model team would run (``python -m ci_scripts ...``) in a freshly
+rendered repo, on the local backend: no AWS account, no Docker engine, only 127.0.0.1. Pull
+requests are git branches merged with ``--no-ff`` in the rendered repo, exactly the commits the
+GitHub flow would produce. The run ends with every local process stopped, whatever happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_WORK_DIR = TEMPLATE_DIR / ".demo"
+console = Console(highlight=False)
+
+
+class StageFailed(Exception):
+    """A stage of the loop failed; the message is the one line to show."""
+
+
+@dataclass
+class Stage:
+    """One step of the loop as the user sees it."""
+
+    name: str
+    run: Callable[[], str]
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class Demo:
+    """The rendered repo and the CLI calls made in it."""
+
+    work_dir: Path
+    scenario: str = "happy"
+    repo: Path = field(init=False)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """Child environment: local backend, a git identity, no colour codes in captured output."""
+        env = dict(os.environ)
+        env.update(
+            CI_SCRIPTS_BACKEND="local",
+            GIT_AUTHOR_NAME="sagemaker-gitops demo",
+            GIT_AUTHOR_EMAIL="demo@localhost",
+            GIT_COMMITTER_NAME="sagemaker-gitops demo",
+            GIT_COMMITTER_EMAIL="demo@localhost",
+            NO_COLOR="1",
+            COLUMNS="110",
+        )
+        env.pop("GITHUB_OUTPUT", None)
+        return env
+
+    def cli(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
+        """Run ``python -m ci_scripts ARGS`` in the rendered repo; a bad exit is a StageFailed."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "ci_scripts", *args],
+            cwd=self.repo,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode not in ok_codes:
+            last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
+            raise StageFailed(f"`ci_scripts {' '.join(args)}` exited {proc.returncode}: {last}")
+        return proc
+
+    def git(self, *args: str) -> str:
+        """Run git in the rendered repo (the local stand-in for GitHub's pull requests)."""
+        proc = subprocess.run(
+            ["git", *args], cwd=self.repo, env=self.env(), capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise StageFailed(f"`git {' '.join(args)}` failed: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    # -- stages -----------------------------------------------------------------------------
+    def render(self) -> str:
+        """Fresh render with the template's defaults, through the real hooks (vendoring, git)."""
+        from cookiecutter.main import cookiecutter
+
+        if self.work_dir.exists():
+            # A previous demo may have left processes if it was killed: stop them first.
+            for old in self.work_dir.iterdir():
+                if (old / ".mlops").exists():
+                    subprocess.run(
+                        [sys.executable, "-m", "ci_scripts", "local", "down"],
+                        cwd=old,
+                        capture_output=True,
+                        check=False,
+                    )
+            shutil.rmtree(self.work_dir)
+        self.work_dir.mkdir(parents=True)
+        self.repo = Path(
+            cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(self.work_dir))
+        )
+        return f"{self.repo.relative_to(TEMPLATE_DIR)} ({self.git('rev-parse', '--short', 'HEAD')})"
+
+    def run_pipeline(self) -> str:
+        proc = self.cli("run-pipeline", "--wait")
+        return _last_line(proc.stdout)
+
+    def propose(self, env: str) -> str:
+        body = self.repo / f"pr-body-{env}.md"
+        args = ["propose", "--env", env] if env == "staging" else ["promote", "--from", "staging", "--to", "prod"]
+        proc = self.cli(*args, "--body-file", str(body))
+        if not body.exists():
+            raise StageFailed(f"{args[0]} wrote no pull request body ({_last_line(proc.stdout)})")
+        console.print(Panel(body.read_text(), title=f"pull request body: {env}", expand=False))
+        return self.open_local_pr(env)
+
+    def open_local_pr(self, env: str) -> str:
+        """Commit the manifest change on a branch, as the propose workflow pushes it."""
+        manifest = f"deploy/{env}.json"
+        version = json.loads((self.repo / manifest).read_text())["model_version"]
+        branch = f"propose/{env}-v{version}"
+        self.git("checkout", "-q", "-b", branch)
+        self.git("add", manifest)
+        self.git("commit", "-q", "-m", f"Propose model version {version} for {env}")
+        self.git("checkout", "-q", "main")
+        self._pr_number = getattr(self, "_pr_number", 0) + 1
+        self._branch = branch
+        return f"branch {branch} (local PR #{self._pr_number})"
+
+    def merge(self) -> str:
+        """A reviewer merges the PR: a merge commit on main, as GitHub makes it."""
+        self.git(
+            "merge", "-q", "--no-ff", self._branch,
+            "-m", f"Merge pull request #{self._pr_number} from {self._branch}",
+        )
+        return f"main @ {self.git('rev-parse', '--short', 'HEAD')}"
+
+    def deploy(self, env: str) -> str:
+        proc = self.cli(
+            "deploy", "--env", env, "--commit", self.git("rev-parse", "HEAD"),
+            "--pr", str(self._pr_number),
+        )
+        return _last_line(proc.stdout)
+
+    def smoke(self, env: str) -> str:
+        return _last_line(self.cli("smoke-test", "--env", env).stdout)
+
+    def status(self) -> str:
+        proc = self.cli("status")
+        console.print(proc.stdout.rstrip())
+        return "desired state == running state"
+
+    def stages(self) -> list[Stage]:
+        """The loop, in the order the GitHub workflows run it."""
+        return [
+            Stage("render template", self.render),
+            Stage("run pipeline", self.run_pipeline),
+            Stage("propose staging", lambda: self.propose("staging")),
+            Stage("merge staging PR", self.merge),
+            Stage("deploy staging", lambda: self.deploy("staging")),
+            Stage("smoke-test staging", lambda: self.smoke("staging")),
+            Stage("propose prod", lambda: self.propose("prod")),
+            Stage("merge prod PR", self.merge),
+            Stage("deploy prod", lambda: self.deploy("prod")),
+            Stage("smoke-test prod", lambda: self.smoke("prod")),
+            Stage("status", self.status),
+        ]
+
+    def down(self) -> None:
+        """Stop every local process the loop started; runs even when a stage failed."""
+        if getattr(self, "repo", None) and (self.repo / "ci_scripts").exists():
+            subprocess.run(
+                [sys.executable, "-m", "ci_scripts", "local", "down"],
+                cwd=self.repo, env=self.env(), capture_output=True, check=False,
+            )
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def run(work_dir: Path = DEFAULT_WORK_DIR, keep_running: bool = False) -> dict[str, float]:
+    """Run every stage; return stage timings. Raises StageFailed naming the failed stage."""
+    demo = Demo(work_dir)
+    console.rule("[bold]sagemaker-gitops: the whole loop on this machine (local backend)")
+    started = time.perf_counter()
+    try:
+        for stage in demo.stages():
+            t0 = time.perf_counter()
+            with console.status(f"{stage.name} ..."):
+                try:
+                    stage.detail = stage.run()
+                except StageFailed as exc:
+                    stage.seconds = time.perf_counter() - t0
+                    console.print(f"[red]✗ {stage.name:<20}[/] {stage.seconds:5.1f} s  {exc}")
+                    raise StageFailed(f"stage '{stage.name}' failed: {exc}") from exc
+            stage.seconds = time.perf_counter() - t0
+            demo.timings[stage.name] = stage.seconds
+            console.print(f"[green]✓ {stage.name:<20}[/] {stage.seconds:5.1f} s  {stage.detail}")
+    finally:
+        if not keep_running:
+            demo.down()
+    total = time.perf_counter() - started
+    demo.timings["total"] = total
+    summary = Table(title="demo summary", show_header=True)
+    summary.add_column("stage")
+    summary.add_column("seconds", justify="right")
+    for name, seconds in demo.timings.items():
+        summary.add_row(name, f"{seconds:.1f}")
+    console.print(summary)
+    console.print(
+        f"[bold green]The loop ran end to end in {total:.1f} s.[/] The rendered repo is "
+        f"{demo.repo}; its git log shows the two merged proposals."
+    )
+    return demo.timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    parser.add_argument(
+        "--keep-running", action="store_true", help="leave the local endpoints up afterwards"
+    )
+    args = parser.parse_args(argv)
+    try:
+        run(args.work_dir, keep_running=args.keep_running)
+    except StageFailed as exc:
+        console.print(f"[bold red]demo failed:[/] {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""The local model registry: one SQLite file with the fields SageMaker's Model Registry keeps.
+
+SQLite because separate CLI calls (and two deploys at once) must agree on version numbers and
+approval status without a server: a ``BEGIN IMMEDIATE`` transaction numbers versions safely.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ci_scripts.backends.base import APPROVAL_STATUSES, ModelVersion
+from ci_scripts.errors import CIError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS model_packages (
+    group_name           TEXT    NOT NULL,
+    version              INTEGER NOT NULL,
+    arn                  TEXT    NOT NULL,
+    approval_status      TEXT    NOT NULL,
+    approval_description TEXT    NOT NULL DEFAULT '',
+    description          TEXT    NOT NULL DEFAULT '',
+    model_data_url       TEXT    NOT NULL,
+    image_uri            TEXT    NOT NULL,
+    metrics              TEXT    NOT NULL DEFAULT '{}',
+    hyperparameters      TEXT    NOT NULL DEFAULT '{}',
+    baseline_uri         TEXT,
+    metadata             TEXT    NOT NULL DEFAULT '{}',
+    created              TEXT    NOT NULL,
+    PRIMARY KEY (group_name, version)
+)
+"""
+
+_COLUMNS = (
+    "group_name, version, arn, approval_status, approval_description, description,"
+    " model_data_url, image_uri, metrics, hyperparameters, baseline_uri, created"
+)
+
+
+class SqliteRegistry:
+    """Model packages of every group, numbered 1, 2, ... per group like SageMaker does."""
+
+    def __init__(self, path: Path, arn_for: Callable[[str, int], str]) -> None:
+        self.path = Path(path)
+        self._arn_for = arn_for
+        with self._connect() as db:
+            db.execute(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    # -- reads ------------------------------------------------------------------------------
+    def list_versions(self, group: str) -> list[ModelVersion]:
+        """All versions of ``group``, newest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM model_packages WHERE group_name = ? ORDER BY version DESC",
+                (group,),
+            ).fetchall()
+        return [_row_to_version(row) for row in rows]
+
+    def get_version(self, group: str, version: int) -> ModelVersion | None:
+        """One version, or None when it does not exist."""
+        with self._connect() as db:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM model_packages WHERE group_name = ? AND version = ?",
+                (group, int(version)),
+            ).fetchone()
+        return _row_to_version(row) if row else None
+
+    # -- writes -----------------------------------------------------------------------------
+    def register(
+        self,
+        group: str,
+        *,
+        model_data_url: str,
+        image_uri: str,
+        approval_status: str = "PendingManualApproval",
+        metrics: dict[str, float] | None = None,
+        hyperparameters: dict[str, str] | None = None,
+        baseline_uri: str | None = None,
+        description: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> ModelVersion:
+        """Create the next version of ``group`` (what CreateModelPackage does)."""
+        _check_status(approval_status, f"model package group {group}")
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                (latest,) = db.execute(
+                    "SELECT COALESCE(MAX(version), 0) FROM model_packages WHERE group_name = ?",
+                    (group,),
+                ).fetchone()
+                version = latest + 1
+                db.execute(
+                    "INSERT INTO model_packages (group_name, version, arn, approval_status,"
+                    " description, model_data_url, image_uri, metrics, hyperparameters,"
+                    " baseline_uri, metadata, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        group,
+                        version,
+                        self._arn_for(group, version),
+                        approval_status,
+                        description,
+                        model_data_url,
+                        image_uri,
+                        json.dumps(metrics or {}, sort_keys=True),
+                        json.dumps(hyperparameters or {}, sort_keys=True),
+                        baseline_uri,
+                        json.dumps(metadata or {}, sort_keys=True),
+                        created,
+                    ),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        found = self.get_version(group, version)
+        assert found is not None
+        return found
+
+    def set_approval(self, group: str, version: int, status: str, description: str) -> ModelVersion:
+        """Change the approval status; an unknown version or status is a CIError."""
+        arn = self._arn_for(group, version)
+        _check_status(status, arn)
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE model_packages SET approval_status = ?, approval_description = ?"
+                " WHERE group_name = ? AND version = ?",
+                (status, description, group, int(version)),
+            )
+        if cursor.rowcount == 0:
+            raise CIError(f"{arn}: model package not found in the local registry")
+        found = self.get_version(group, version)
+        assert found is not None
+        return found
+
+
+def _check_status(status: str, resource: str) -> None:
+    if status not in APPROVAL_STATUSES:
+        raise CIError(
+            f"{resource}: approval status {status!r} is not one of {', '.join(APPROVAL_STATUSES)}"
+        )
+
+
+def _row_to_version(row: tuple) -> ModelVersion:
+    (
+        group,
+        version,
+        arn,
+        status,
+        approval_desc,
+        desc,
+        url,
+        image,
+        metrics,
+        hps,
+        baseline,
+        created,
+    ) = row
+    return ModelVersion(
+        group=group,
+        version=version,
+        arn=arn,
+        approval_status=status,
+        model_data_url=url,
+        image_uri=image,
+        metrics=json.loads(metrics),
+        hyperparameters=json.loads(hps),
+        baseline_uri=baseline,
+        description=desc,
+        created=created,
+        approval_description=approval_desc,
+    )

@@ -1,0 +1,134 @@
+"""The on-disk world of the local backend: everything lives under ``<repo>/.mlops/``.
+
+Separate CLI invocations (and the detached router/server processes) share nothing but this
+directory, so every path is derived here and every JSON state file is replaced atomically: a
+reader never sees half a file.
+
+Layout::
+
+    .mlops/
+      registry.sqlite            model registry (local_registry)
+      s3/<bucket>/<key>          s3://bucket/key
+      runs/<execution-id>/       one pipeline execution: run.json, <step>/ work dirs and logs
+      cache/steps/<key>.json     step cache entries (properties of the run that produced them)
+      cache/definition-<h>.json  pipeline definitions keyed by the hash of pipelines/ + pyproject
+      models/<group>/<version>/  extracted model.tar.gz, mounted as /opt/ml/model by servers
+      endpoints/<env>.json       routing of an environment (written by deploy, read by router)
+      endpoints/<env>.router.json  the router's own facts (pid, port), written by the router
+      datacapture/<env>/...      captured requests, SageMaker data capture JSON lines
+      pids/<name>.json           every detached process started, for ``local down``
+      logs/                      logs of detached processes
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ci_scripts.errors import CIError
+
+STATE_DIR = ".mlops"
+
+
+class LocalState:
+    """Paths of one repo's ``.mlops`` directory, and the s3:// <-> file mapping."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.home = self.root / STATE_DIR
+
+    # -- directories ------------------------------------------------------------------------
+    def dir(self, *parts: str) -> Path:
+        """``.mlops/<parts>``, created on first use."""
+        path = self.home.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def registry_db(self) -> Path:
+        return self.dir() / "registry.sqlite"
+
+    def run_dir(self, execution_id: str) -> Path:
+        return self.dir("runs", execution_id)
+
+    def endpoint_file(self, env: str) -> Path:
+        return self.dir("endpoints") / f"{env}.json"
+
+    def router_file(self, env: str) -> Path:
+        return self.dir("endpoints") / f"{env}.router.json"
+
+    def capture_dir(self, env: str) -> Path:
+        return self.home / "datacapture" / env
+
+    def model_dir(self, group: str, version: int) -> Path:
+        return self.home / "models" / group / str(version)
+
+    # -- s3 mapping -------------------------------------------------------------------------
+    def s3_path(self, uri: str) -> Path:
+        """Map ``s3://bucket/key`` to ``.mlops/s3/bucket/key``; anything else is a CIError."""
+        if not isinstance(uri, str) or not uri.startswith("s3://"):
+            raise CIError(f"{uri!r}: not an s3:// URI")
+        rest = uri[len("s3://") :].strip("/")
+        parts = [p for p in rest.split("/") if p]
+        if not parts or any(p in (".", "..") for p in parts):
+            raise CIError(f"{uri}: not a valid s3 location")
+        return self.home.joinpath("s3", *parts)
+
+    def s3_uri(self, path: Path) -> str:
+        """Inverse of :meth:`s3_path`."""
+        rel = Path(path).resolve().relative_to(self.home / "s3")
+        return "s3://" + rel.as_posix()
+
+
+# -- small file helpers shared by the local modules ------------------------------------------
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON next to ``path`` then rename over it, so readers see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """The JSON in ``path``, or ``default`` when it does not exist."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+    except json.JSONDecodeError as exc:
+        raise CIError(f"{path}: corrupt local state ({exc}); run `ci_scripts local reset`") from exc
+
+
+def iter_files(path: Path) -> Iterable[Path]:
+    """Every regular file under ``path`` (or ``path`` itself), in a stable order."""
+    if path.is_file():
+        yield path
+        return
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if not name.endswith((".pyc", ".pyo")):
+                yield Path(dirpath) / name
+
+
+def hash_tree(path: Path) -> str:
+    """Content hash of a file or directory tree (relative names + bytes)."""
+    h = hashlib.sha256()
+    base = path if path.is_dir() else path.parent
+    for file in iter_files(path):
+        h.update(file.relative_to(base).as_posix().encode())
+        h.update(b"\0")
+        h.update(file.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()

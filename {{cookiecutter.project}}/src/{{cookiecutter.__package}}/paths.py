@@ -1,0 +1,78 @@
+"""Every SageMaker container path the steps use, in one place, rooted at ``$OPT_ML_ROOT``.
+
+SageMaker mounts inputs and collects outputs under ``/opt/ml``; the local backend runs the same
+code with ``OPT_ML_ROOT`` pointing into a work directory. These are functions, not constants, so
+the variable is read when a step runs rather than when the module is imported (tests rely on it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_VAR = "OPT_ML_ROOT"
+DEFAULT_ROOT = "/opt/ml"
+SPLITS = ("train", "validation", "test")
+
+
+def root() -> Path:
+    """``$OPT_ML_ROOT``, or ``/opt/ml`` as inside a SageMaker container."""
+    return Path(os.environ.get(ENV_VAR) or DEFAULT_ROOT)
+
+
+# Processing jobs (preprocess, evaluate): SageMaker copies inputs to and outputs from these.
+
+
+def processing_input_dir() -> Path:
+    """Raw dataset: every ``*.csv`` in this directory is read."""
+    return root() / "processing" / "input" / "data"
+
+
+def split_file(split: str) -> Path:
+    """Preprocess output for ``split`` (train, validation or test): ``processing/<s>/<s>.csv``."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return root() / "processing" / split / f"{split}.csv"
+
+
+def baseline_file() -> Path:
+    """Training features with a header: the data-quality baseline for Model Monitor."""
+    return root() / "processing" / "baseline" / "baseline.csv"
+
+
+def processing_model_dir() -> Path:
+    """Evaluate input: holds ``model.tar.gz`` (as SageMaker packs it) or the extracted files."""
+    return root() / "processing" / "model"
+
+
+def processing_test_dir() -> Path:
+    """Evaluate input: the held-out split written by preprocess (``test.csv``)."""
+    return root() / "processing" / "test"
+
+
+def evaluation_file() -> Path:
+    """Evaluate output: model-quality metrics in SageMaker's ``binary_classification_metrics``."""
+    return root() / "processing" / "evaluation" / "evaluation.json"
+
+
+# Training jobs.
+
+
+def channel_dir(channel: str) -> Path:
+    """Input channel ``channel`` (train, validation) as SageMaker downloads it."""
+    return root() / "input" / "data" / channel
+
+
+def hyperparameters_file() -> Path:
+    """Hyperparameters, all values strings (SageMaker's format)."""
+    return root() / "input" / "config" / "hyperparameters.json"
+
+
+def model_dir() -> Path:
+    """Training output that SageMaker packs into ``model.tar.gz``; hosting extracts it back here."""
+    return root() / "model"
+
+
+def failure_file() -> Path:
+    """A training job's FailureReason is read from this file when the container exits non-zero."""
+    return root() / "output" / "failure"

@@ -1,0 +1,296 @@
+"""Serve step: the model behind SageMaker's hosting contract (GET /ping, POST /invocations).
+
+SageMaker hosting runs ``<image> serve`` and sends traffic to port 8080 (or
+``$SAGEMAKER_BIND_TO_PORT``). The WSGI app here is served two ways:
+
+* ``wsgiref`` (default): the standard library's server with a thread per request. The local
+  backend runs ``python -m <package> serve --port N`` on 127.0.0.1 with it: no extra dependency.
+* ``gunicorn``: the production server the Dockerfile installs and selects with
+  ``MODEL_SERVER=gunicorn``. The model is loaded once, before gunicorn forks its workers.
+
+Requests: ``text/csv`` rows without a header, features in training order, or ``application/json``
+``{"instances": [[...], ...]}`` (an instance may also be an object keyed by feature name).
+Response: ``{"predictions": [{"label": 0|1, "probability": p}, ...]}``, p the probability of class
+1. Bad input gets a 4xx with a one-line JSON ``{"error": "..."}`` naming the row and column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from . import model_artifacts, paths
+from .errors import StepError
+from .features import parse_feature_rows
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8080
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time invocations carry at most 6 MB
+SERVERS = ("wsgiref", "gunicorn")
+
+StartResponse = Callable[..., Any]
+
+
+class RequestError(StepError):
+    """A request the client must fix; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: str = "400 Bad Request") -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class InferenceApp:
+    """WSGI application answering /ping and /invocations for one loaded model."""
+
+    def __init__(self, model: model_artifacts.TrainedModel) -> None:
+        self.model = model
+        self.features = model.features
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/ping":
+            if method != "GET":
+                return _method_not_allowed(start_response, "GET")
+            return _respond(start_response, "200 OK", {"status": "healthy"})
+        if path == "/invocations":
+            if method != "POST":
+                return _method_not_allowed(start_response, "POST")
+            try:
+                body = _read_body(environ)
+                result = self.invoke(environ.get("CONTENT_TYPE", ""), body)
+            except RequestError as exc:
+                return _respond(start_response, exc.status, _error(str(exc)))
+            except StepError as exc:
+                return _respond(start_response, "400 Bad Request", _error(str(exc)))
+            except Exception:  # answer 500 as JSON, keep the traceback in the log
+                log.exception("invocation failed")
+                return _respond(
+                    start_response, "500 Internal Server Error", _error("prediction failed")
+                )
+            return _respond(start_response, "200 OK", result)
+        return _respond(start_response, "404 Not Found", _error(f"no route {path}"))
+
+    def invoke(self, content_type: str, body: bytes) -> dict[str, Any]:
+        """Predict for one request body; raises StepError (-> 4xx) for bad input."""
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if not body.strip():
+            raise RequestError("empty request body")
+        if media_type == "text/csv":
+            rows: list[Sequence[object]] = self._csv_rows(body)
+        elif media_type == "application/json":
+            rows = self._json_rows(body)
+        else:
+            raise RequestError(
+                f"content type {content_type or '(none)'!r} not supported; "
+                "send text/csv or application/json",
+                "415 Unsupported Media Type",
+            )
+        matrix = parse_feature_rows(rows, len(self.features))
+        labels, probabilities = self.model.predict(matrix)
+        return {
+            "predictions": [
+                {"label": int(label), "probability": float(probability)}
+                for label, probability in zip(labels, probabilities, strict=True)
+            ]
+        }
+
+    @staticmethod
+    def _csv_rows(body: bytes) -> list[Sequence[object]]:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RequestError("text/csv body is not UTF-8") from None
+        try:
+            return [row for row in csv.reader(text.splitlines()) if any(c.strip() for c in row)]
+        except csv.Error as exc:
+            raise RequestError(f"malformed CSV: {exc}") from None
+
+    def _json_rows(self, body: bytes) -> list[Sequence[object]]:
+        try:
+            document = json.loads(body)
+        except ValueError as exc:
+            raise RequestError(f"invalid JSON: {exc}") from None
+        instances = document.get("instances") if isinstance(document, dict) else None
+        if not isinstance(instances, list):
+            raise RequestError('expected a JSON object {"instances": [[...], ...]}')
+        rows: list[Sequence[object]] = []
+        for number, instance in enumerate(instances, start=1):
+            if isinstance(instance, dict):
+                missing = [name for name in self.features if name not in instance]
+                if missing:
+                    raise RequestError(f"row {number}: missing feature(s) {', '.join(missing)}")
+                unknown = sorted(set(instance) - set(self.features))
+                if unknown:
+                    raise RequestError(f"row {number}: unknown feature(s) {', '.join(unknown)}")
+                rows.append([instance[name] for name in self.features])
+            elif isinstance(instance, list):
+                rows.append(instance)
+            else:
+                raise RequestError(f"row {number}: expected a list of numbers or an object")
+        return rows
+
+
+def _error(message: str) -> dict[str, str]:
+    return {"error": " ".join(message.split())}  # always one line
+
+
+def _respond(
+    start_response: StartResponse,
+    status: str,
+    payload: object,
+    extra_headers: Sequence[tuple[str, str]] = (),
+) -> list[bytes]:
+    body = json.dumps(payload).encode("utf-8")
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    start_response(status, [*headers, *extra_headers])
+    return [body]
+
+
+def _method_not_allowed(start_response: StartResponse, allowed: str) -> list[bytes]:
+    return _respond(
+        start_response, "405 Method Not Allowed", _error(f"use {allowed}"), [("Allow", allowed)]
+    )
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise RequestError("invalid Content-Length") from None
+    if length > MAX_BODY_BYTES:
+        raise RequestError(
+            f"request body of {length} bytes exceeds {MAX_BODY_BYTES}", "413 Content Too Large"
+        )
+    return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """wsgiref's server with a thread per request, so a slow client does not block /ping."""
+
+    daemon_threads = True
+
+
+class _LoggingHandler(WSGIRequestHandler):
+    """Access log through ``logging`` instead of wsgiref's bare stderr writes."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
+
+
+def make_http_server(app: InferenceApp, host: str, port: int) -> ThreadingWSGIServer:
+    """Bind ``app`` on ``host:port`` (0 picks a free port: read it from ``server_port``)."""
+    try:
+        return make_server(
+            host, port, app, server_class=ThreadingWSGIServer, handler_class=_LoggingHandler
+        )
+    except OSError as exc:
+        raise StepError(f"{host}:{port}: cannot listen: {exc.strerror or exc}") from None
+
+
+def _serve_wsgiref(app: InferenceApp, host: str, port: int) -> None:
+    server = make_http_server(app, host, port)
+
+    def _stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _stop)  # SageMaker and the local backend stop us with SIGTERM
+    print(f"listening on http://{host}:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def _serve_gunicorn(app: InferenceApp, host: str, port: int) -> None:
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        raise StepError(
+            "MODEL_SERVER=gunicorn: gunicorn is not installed (the Dockerfile installs it); "
+            "use --server wsgiref"
+        ) from None
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": _env_int("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1),
+        "timeout": _env_int("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60),
+        "preload_app": True,
+        "accesslog": "-",
+    }
+
+    class _Gunicorn(BaseApplication):  # gunicorn's documented embedding API
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> InferenceApp:
+            return app
+
+    _Gunicorn().run()
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise StepError(f"{name}: {value!r} is not an integer") from None
+    if number < 0:
+        raise StepError(f"{name}: {value!r} must not be negative")
+    return number
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: ``serve [--host H] [--port N] [--model-dir DIR] [--server wsgiref|gunicorn]``."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__} serve", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("SERVE_HOST") or "127.0.0.1",
+        help="address to bind ($SERVE_HOST, default 127.0.0.1; the image sets 0.0.0.0)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"port ($SAGEMAKER_BIND_TO_PORT, default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="model directory or model.tar.gz (default $OPT_ML_ROOT/model)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=os.environ.get("MODEL_SERVER") or "wsgiref",
+        help="HTTP server ($MODEL_SERVER, default wsgiref; the image sets gunicorn)",
+    )
+    args = parser.parse_args(argv)
+    if args.server not in SERVERS:
+        raise StepError(f"MODEL_SERVER: {args.server!r} is not one of {', '.join(SERVERS)}")
+    port = args.port if args.port is not None else _env_int("SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT)
+    if not 0 <= port <= 65535:
+        raise StepError(f"port {port} is out of range 0-65535")
+    app = InferenceApp(model_artifacts.load(args.model_dir or paths.model_dir()))
+    if args.server == "gunicorn":
+        _serve_gunicorn(app, args.host, port)
+    else:
+        _serve_wsgiref(app, args.host, port)
+    return 0

@@ -1,0 +1,173 @@
+"""Serve: the real HTTP server on a loopback port, answering SageMaker's /ping and /invocations."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import queue
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.__package }} import serve
+from {{ cookiecutter.__package }}.features import FEATURES
+
+
+def request(
+    url: str, body: bytes | None = None, content_type: str = "text/csv", method: str | None = None
+) -> tuple[int, dict]:
+    """``(status, JSON body)`` of one real HTTP request; 4xx/5xx are returned, not raised."""
+    req = urllib.request.Request(url, data=body, method=method)
+    if body is not None:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def base_url(trained_model) -> Iterator[str]:
+    """The real threaded WSGI server on a free loopback port, in a background thread."""
+    server = serve.make_http_server(serve.InferenceApp(trained_model), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def sample_rows(trained_root: Path) -> tuple[list[list[str]], list[int]]:
+    """Feature rows (as the file spells them) and labels of the first five test rows."""
+    with (trained_root / "processing" / "test" / "test.csv").open(newline="") as handle:
+        _, *rows = csv.reader(handle)
+    return [row[1:] for row in rows[:5]], [int(row[0]) for row in rows[:5]]
+
+
+def test_ping(base_url: str) -> None:
+    assert request(f"{base_url}/ping") == (200, {"status": "healthy"})
+
+
+def test_csv_invocation(base_url: str, sample_rows, trained_model) -> None:
+    rows, truth = sample_rows
+    body = "\n".join(",".join(row) for row in rows).encode() + b"\n"
+    status, answer = request(f"{base_url}/invocations", body)
+    assert status == 200
+    predictions = answer["predictions"]
+    assert len(predictions) == len(rows)
+    labels, probabilities = trained_model.predict([[float(v) for v in row] for row in rows])
+    for prediction, label, probability in zip(predictions, labels, probabilities, strict=True):
+        assert prediction == {"label": int(label), "probability": pytest.approx(probability)}
+        assert prediction["label"] == int(prediction["probability"] >= 0.5)
+    assert sum(p["label"] == t for p, t in zip(predictions, truth, strict=True)) >= 4
+
+
+def test_json_invocation_matches_csv(base_url: str, sample_rows) -> None:
+    rows, _ = sample_rows
+    csv_status, csv_answer = request(
+        f"{base_url}/invocations", "\r\n".join(",".join(row) for row in rows).encode()
+    )
+    as_lists = {"instances": [[float(v) for v in row] for row in rows]}
+    as_objects = {"instances": [dict(zip(FEATURES, map(float, row), strict=True)) for row in rows]}
+    for document in (as_lists, as_objects):
+        status, answer = request(
+            f"{base_url}/invocations", json.dumps(document).encode(), "application/json"
+        )
+        assert (status, answer) == (csv_status, csv_answer)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        (b"1,2,3\n", "text/csv", 400, "row 1: expected 30 values, got 3"),
+        (None, "text/csv", 400, "row 2: expected 30 values, got 29"),  # built from real rows
+        (b",".join([b"1"] * 29 + [b"x"]), "text/csv", 400, "row 1, column 30: 'x' is not a number"),
+        (b"", "text/csv", 400, "empty request body"),
+        (b"{", "application/json", 400, "invalid JSON"),
+        (b'{"rows": []}', "application/json", 400, '"instances"'),
+        (b'{"instances": [{"mean_radius": 1}]}', "application/json", 400, "missing feature"),
+        (b"1,2", "text/plain", 415, "not supported"),
+    ],
+)
+def test_bad_requests_get_a_one_line_error(
+    base_url: str, sample_rows, body: bytes | None, content_type: str, status: int, message: str
+) -> None:
+    if body is None:
+        rows, _ = sample_rows
+        body = f"{','.join(rows[0])}\n{','.join(rows[1][:-1])}\n".encode()
+    got_status, answer = request(f"{base_url}/invocations", body, content_type)
+    assert got_status == status
+    assert message in answer["error"]
+    assert "\n" not in answer["error"]
+
+
+def test_wrong_method_and_path(base_url: str) -> None:
+    assert request(f"{base_url}/invocations")[0] == 405
+    assert request(f"{base_url}/ping", b"", method="POST")[0] == 405
+    assert request(f"{base_url}/predict")[0] == 404
+
+
+def test_cli_serves_until_terminated(trained_root: Path, tmp_path: Path, cli, sample_rows) -> None:
+    """What the local backend does: ``python -m <package> serve --port N`` on 127.0.0.1."""
+    argv, env = cli(tmp_path)  # an empty root: the model comes from --model-dir
+    process = subprocess.Popen(
+        [*argv, "serve", "--port", "0", "--model-dir", str(trained_root / "model")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout])
+    reader.daemon = True
+    reader.start()
+    try:
+        first = lines.get(timeout=60)
+        assert first.startswith("listening on http://127.0.0.1:"), first
+        url = first.split()[-1]
+        assert request(f"{url}/ping") == (200, {"status": "healthy"})
+        status, answer = request(f"{url}/invocations", ",".join(sample_rows[0][0]).encode())
+        assert status == 200
+        assert len(answer["predictions"]) == 1
+    finally:
+        process.terminate()
+        returncode = process.wait(timeout=10)
+        stderr = process.stderr.read()
+        process.stdout.close()
+        process.stderr.close()
+    assert returncode == 0, stderr
+
+
+def test_cli_without_a_model_fails_in_one_line(tmp_path: Path, run_cli) -> None:
+    result = run_cli("serve", "--port", "0", root=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'model'}: not found; expected model.joblib or model.tar.gz"
+    ]
+
+
+def test_oversized_body_is_refused_before_reading(trained_model) -> None:
+    app = serve.InferenceApp(trained_model)
+    statuses = []
+    environ = {
+        "PATH_INFO": "/invocations",
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "text/csv",
+        "CONTENT_LENGTH": str(serve.MAX_BODY_BYTES + 1),
+        "wsgi.input": io.BytesIO(b""),
+    }
+    body = b"".join(app(environ, lambda status, headers: statuses.append(status)))
+    assert statuses == ["413 Content Too Large"]
+    assert "exceeds" in json.loads(body)["error"]

@@ -62,7 +62,14 @@ class LocalEndpoints:
             return None
         name = self.project.endpoint_name(env)
         router = self._router_record(env)
-        config = {"manifest": routes.get("manifest", {}), "targets": routes.get("targets", [])}
+        config = {
+            "manifest": routes.get("manifest", {}),
+            "targets": [
+                {k: t.get(k) for k in ("variant", "version", "url", "weight")}
+                | {"pid": (t.get("process") or {}).get("pid")}
+                for t in routes.get("targets", [])
+            ],
+        }
         status, reason = "InService", ""
         dead = [t for t in routes.get("targets", []) if not procs.alive(t.get("process"))]
         if not procs.alive(router):
@@ -128,12 +135,7 @@ class LocalEndpoints:
 
     def down(self) -> list[dict[str, Any]]:
         """Stop every process of every environment and forget the endpoints."""
-        stopped = procs.stop_all(self.state)
-        folder = self.state.home / "endpoints"
-        if folder.is_dir():
-            for path in folder.glob("*.json"):
-                path.unlink(missing_ok=True)
-        return stopped
+        return stop_everything(self.state)
 
     # -- internals --------------------------------------------------------------------------
     def _start_server(
@@ -338,6 +340,16 @@ class LocalEndpoints:
                 return True
             fcntl.flock(handle, fcntl.LOCK_UN)
             return False
+
+
+def stop_everything(state: LocalState) -> list[dict[str, Any]]:
+    """``local down``: stop every recorded process, forget the endpoints; return what ran."""
+    stopped = procs.stop_all(state)
+    folder = state.home / "endpoints"
+    if folder.is_dir():
+        for path in folder.glob("*.json"):
+            path.unlink(missing_ok=True)
+    return stopped
 
 
 def _request(

@@ -1,0 +1,83 @@
+"""``ci_scripts local ...``: look after the local backend's processes and state.
+
+Deploys on the local backend leave detached processes behind on purpose (an endpoint outlives the
+CLI call that deployed it, as on SageMaker). These commands list them, stop them all, or wipe the
+whole local world (``.mlops/``) for a fresh start.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Manage the local backend's processes (routers, model servers) and state (.mlops/).",
+    no_args_is_help=True,
+)
+
+
+def _root(ctx: typer.Context) -> Path:
+    """The repo root from the global ``--project-dir`` (the CLI's State object), else cwd."""
+    return Path(getattr(ctx.obj, "project_dir", None) or ".").resolve()
+
+
+@app.command("down")
+def down(ctx: typer.Context) -> None:
+    """Stop every local process (routers and model servers); nothing is left running."""
+    from ci_scripts.backends.local_endpoints import stop_everything
+    from ci_scripts.backends.local_state import LocalState
+    from ci_scripts.cli import one_line_errors
+
+    with one_line_errors():
+        stopped = stop_everything(LocalState(_root(ctx)))
+    for record in stopped:
+        typer.echo(f"stopped {record.get('name')} (pid {record.get('pid')})")
+    typer.echo(f"local backend down: {len(stopped)} process(es) stopped")
+
+
+@app.command("reset")
+def reset(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Stop everything and delete .mlops/ (registry, runs, caches, captured data)."""
+    from ci_scripts.backends.local_endpoints import stop_everything
+    from ci_scripts.backends.local_state import LocalState
+    from ci_scripts.cli import one_line_errors
+
+    state = LocalState(_root(ctx))
+    if not state.home.exists():
+        typer.echo(f"{state.home}: nothing to reset")
+        return
+    if not yes:
+        typer.confirm(f"Delete {state.home} (local registry, runs, caches)?", abort=True)
+    with one_line_errors():
+        stopped = stop_everything(state)
+        shutil.rmtree(state.home)
+    typer.echo(f"stopped {len(stopped)} process(es); deleted {state.home}")
+
+
+@app.command("ps")
+def ps(ctx: typer.Context) -> None:
+    """List local endpoints and the processes behind them."""
+    from ci_scripts.backends import local_processes as procs
+    from ci_scripts.backends.local_state import LocalState, read_json
+    from ci_scripts.cli import one_line_errors
+
+    state = LocalState(_root(ctx))
+    for routes_file in sorted((state.home / "endpoints").glob("*.json")):
+        with one_line_errors():
+            routes = read_json(routes_file) or {}
+        if "targets" not in routes:
+            continue
+        versions = ", ".join(f"{t['variant']} {t['weight']}%" for t in routes["targets"])
+        typer.echo(f"{routes.get('env')}: {routes.get('url')} -> {versions}")
+    records = procs.records(state)
+    for record in records:
+        status = "running" if procs.alive(record) else "exited"
+        typer.echo(f"  {record.get('name'):<32} pid {record.get('pid'):<8} {status}")
+    if not records:
+        typer.echo("no local processes")

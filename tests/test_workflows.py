@@ -389,7 +389,10 @@ def test_generated_workflows(render, combo: dict[str, str]) -> None:
         for job in wf["jobs"].values():
             for script in run_scripts(job):
                 calls.extend(ci_scripts_calls(script))
-    problems += pin_violations("open-pull-request", _open_pr_action(repo).read_text())
+    action_text = _open_pr_action(repo).read_text(encoding="utf-8")
+    problems += pin_violations("open-pull-request", action_text)
+    if re.search(r"cookiecutter|\{%|(?<!\$)\{\{", action_text):
+        problems.append("open-pull-request/action.yml: unrendered Jinja")
     problems += [e for e in map(cli_usage_error, calls) if e]
     assert not problems, "\n".join(problems)
     assert calls, "the workflows call no ci_scripts command"
@@ -439,6 +442,28 @@ def test_deploy_flow_shape(render) -> None:
     assert train["concurrency"] == {"group": "train", "cancel-in-progress": False}
     monitor = wfs["monitor.yml"]
     assert "gh workflow run train.yml" in "\n".join(run_scripts(monitor["jobs"]["retrain"]))
+
+
+def test_oidc_subjects_are_trusted_by_the_infra_roles(render) -> None:
+    """Every job that assumes a role presents an OIDC subject that role's trust policy names.
+
+    GitHub's subject is ``repo:<owner>/<repo>:environment:<name>`` for a job that declares an
+    environment and ``...:ref:<ref>`` otherwise (every role-assuming job runs on main only).
+    """
+    repo = render(COMBOS[0])  # monitoring=yes: every workflow is there
+    bootstrap = (repo / "infra" / "bootstrap.yml").read_text(encoding="utf-8")
+    missing = []
+    for name, wf in workflows_of(repo).items():
+        for job_id, job in wf["jobs"].items():
+            if not any(action_of(s) == AWS_CREDENTIALS_ACTION for s in steps(job)):
+                continue
+            environment = job.get("environment")
+            environment = environment.get("name") if isinstance(environment, dict) else environment
+            claim = f"environment:{environment}" if environment else "ref:refs/heads/main"
+            subject = f"repo:${{GitHubOwner}}/${{GitHubRepo}}:{claim}"
+            if subject not in bootstrap:
+                missing.append(f"{name}: {job_id}: {subject}")
+    assert not missing, "infra/bootstrap.yml trusts no such OIDC subject:\n" + "\n".join(missing)
 
 
 def test_open_pull_request_action_passes_shellcheck(render) -> None:

@@ -85,7 +85,12 @@ class Demo:
     def git(self, *args: str) -> str:
         """Run git in the rendered repo (the local stand-in for GitHub's pull requests)."""
         proc = subprocess.run(
-            ["git", *args], cwd=self.repo, env=self.env(), capture_output=True, text=True, check=False
+            ["git", *args],
+            cwd=self.repo,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             raise StageFailed(f"`git {' '.join(args)}` failed: {proc.stderr.strip()}")
@@ -119,7 +124,11 @@ class Demo:
 
     def propose(self, env: str) -> str:
         body = self.repo / f"pr-body-{env}.md"
-        args = ["propose", "--env", env] if env == "staging" else ["promote", "--from", "staging", "--to", "prod"]
+        args = (
+            ["propose", "--env", env]
+            if env == "staging"
+            else ["promote", "--from", "staging", "--to", "prod"]
+        )
         proc = self.cli(*args, "--body-file", str(body))
         if not body.exists():
             raise StageFailed(f"{args[0]} wrote no pull request body ({_last_line(proc.stdout)})")
@@ -142,15 +151,24 @@ class Demo:
     def merge(self) -> str:
         """A reviewer merges the PR: a merge commit on main, as GitHub makes it."""
         self.git(
-            "merge", "-q", "--no-ff", self._branch,
-            "-m", f"Merge pull request #{self._pr_number} from {self._branch}",
+            "merge",
+            "-q",
+            "--no-ff",
+            self._branch,
+            "-m",
+            f"Merge pull request #{self._pr_number} from {self._branch}",
         )
         return f"main @ {self.git('rev-parse', '--short', 'HEAD')}"
 
     def deploy(self, env: str) -> str:
         proc = self.cli(
-            "deploy", "--env", env, "--commit", self.git("rev-parse", "HEAD"),
-            "--pr", str(self._pr_number),
+            "deploy",
+            "--env",
+            env,
+            "--commit",
+            self.git("rev-parse", "HEAD"),
+            "--pr",
+            str(self._pr_number),
         )
         return _last_line(proc.stdout)
 
@@ -183,7 +201,10 @@ class Demo:
         if getattr(self, "repo", None) and (self.repo / "ci_scripts").exists():
             subprocess.run(
                 [sys.executable, "-m", "ci_scripts", "local", "down"],
-                cwd=self.repo, env=self.env(), capture_output=True, check=False,
+                cwd=self.repo,
+                env=self.env(),
+                capture_output=True,
+                check=False,
             )
 
 

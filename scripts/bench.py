@@ -1,0 +1,105 @@
+"""`make bench`: the performance figures of the local loop, printed as one JSON document.
+
+Figures, and the budgets they are read against (budgets are reported, never asserted in tests):
+- ``demo_seconds``: wall time of the whole ``make demo`` loop with the venv present (budget 20 s).
+- ``pipeline_overhead_ratio``: wall time of ``run-pipeline --wait`` / the sum of its steps' compute
+  time (budget 1.5); both the cold figure (first run of a fresh repo, definition built) and the warm
+  one (second run, definition cached, steps re-run after a code change) are given.
+- ``help_seconds`` vs ``import_boto3_seconds``: median start-up of ``python -m ci_scripts --help``
+  and of ``python -c "import boto3"`` (budget: help no slower).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _median_seconds(cmd: list[str], runs: int = 7, cwd: Path | None = None) -> float:
+    """Median wall time of ``cmd`` over ``runs`` runs (after one warm-up for the page cache)."""
+    subprocess.run(cmd, cwd=cwd, capture_output=True, check=True)
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, capture_output=True, check=True)
+        samples.append(time.perf_counter() - t0)
+    return round(statistics.median(samples), 3)
+
+
+def _pipeline_run(repo: Path) -> dict[str, float]:
+    """Run the pipeline once; return wall seconds, summed step seconds and their ratio."""
+    env = {**os.environ, "CI_SCRIPTS_BACKEND": "local"}
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "ci_scripts", "run-pipeline", "--wait"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    wall = time.perf_counter() - t0
+    run_files = sorted(
+        (repo / ".mlops" / "runs").glob("*/run.json"), key=lambda p: p.stat().st_mtime
+    )
+    record = json.loads(run_files[-1].read_text())
+    compute = sum(float(step.get("seconds", 0.0)) for step in record.get("steps", []))
+    return {
+        "wall_seconds": round(wall, 2),
+        "step_compute_seconds": round(compute, 2),
+        "ratio": round(wall / compute, 2) if compute else float("inf"),
+    }
+
+
+def main() -> int:
+    from cookiecutter.main import cookiecutter
+
+    figures: dict[str, object] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+        }
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "scripts.demo", "--work-dir", str(Path(tmp) / "demo")],
+            cwd=TEMPLATE_DIR,
+            capture_output=True,
+            check=True,
+        )
+        figures["demo_seconds"] = round(time.perf_counter() - t0, 2)
+
+        repo = Path(cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(Path(tmp) / "r")))
+        cold = _pipeline_run(repo)
+        # Touch the step code so the steps really run again, with the definition already cached.
+        train = next((repo / "src").glob("*/train.py"))
+        train.write_text(train.read_text() + "\n# bench: force a re-run\n")
+        warm = _pipeline_run(repo)
+        figures["pipeline_overhead_ratio"] = {"cold": cold, "warm": warm}
+
+        figures["help_seconds"] = _median_seconds(
+            [sys.executable, "-m", "ci_scripts", "--help"], cwd=repo
+        )
+    figures["import_boto3_seconds"] = _median_seconds([sys.executable, "-c", "import boto3"])
+    figures["budgets"] = {
+        "demo_seconds": 20,
+        "pipeline_overhead_ratio": 1.5,
+        "help_seconds": "<= import_boto3_seconds",
+    }
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

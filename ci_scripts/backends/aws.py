@@ -1,0 +1,85 @@
+"""The aws backend: SageMaker Model Registry, Pipelines and endpoints, and ECR, through boto3.
+
+Each part lives in its own module (aws_registry, aws_pipeline, aws_endpoints, aws_guardrails);
+this class only binds them to one project and one boto3 session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from ci_scripts.backends.aws_endpoints import AwsEndpointHost
+from ci_scripts.backends.aws_errors import describe_aws_error, error_code
+from ci_scripts.backends.aws_pipeline import AwsPipelineRunner
+from ci_scripts.backends.aws_registry import AwsRegistry
+from ci_scripts.backends.aws_session import AwsClients
+from ci_scripts.backends.base import EndpointState, ModelVersion, PipelineRun
+from ci_scripts.errors import CIError
+from ci_scripts.project import ProjectConfig
+
+
+class AwsBackend:
+    """Backend on AWS. ``waiter_delay`` (seconds between polls) exists for tests on moto."""
+
+    name = "aws"
+
+    def __init__(
+        self,
+        project: ProjectConfig,
+        session: boto3.session.Session | None = None,
+        waiter_delay: float | None = None,
+    ) -> None:
+        self.project = project
+        self.clients = AwsClients(project.region, session)
+        self.registry = AwsRegistry(project, self.clients)
+        self.pipelines = AwsPipelineRunner(project, self.clients, waiter_delay)
+        self.endpoints = AwsEndpointHost(project, self.clients, waiter_delay)
+
+    # Registry
+    def list_versions(self, group: str) -> list[ModelVersion]:
+        return self.registry.list_versions(group)
+
+    def get_version(self, group: str, version: int) -> ModelVersion | None:
+        return self.registry.get_version(group, version)
+
+    def set_approval(self, group: str, version: int, status: str, description: str) -> ModelVersion:
+        return self.registry.set_approval(group, version, status, description)
+
+    # PipelineRunner
+    def run_pipeline(
+        self, parameters: dict[str, Any] | None = None, wait: bool = False
+    ) -> PipelineRun:
+        return self.pipelines.run_pipeline(parameters, wait)
+
+    # EndpointHost
+    def describe_endpoint(self, env: str) -> EndpointState | None:
+        return self.endpoints.describe_endpoint(env)
+
+    def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        return self.endpoints.deploy(env, manifest, version)
+
+    def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
+        return self.endpoints.invoke(env, body, content_type)
+
+    # ImageStore
+    def image_exists(self, tag: str) -> bool:
+        """The image lives in the dev account's ECR repository, tagged by its inputs' hash."""
+        repository = self.project.ecr_repository
+        try:
+            self.clients("ecr").describe_images(
+                registryId=self.project.accounts["dev"],
+                repositoryName=repository,
+                imageIds=[{"imageTag": tag}],
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ImageNotFoundException":
+                return False
+            raise CIError(describe_aws_error(exc, f"ECR repository {repository}")) from exc
+        return True
+
+    def image_uri(self, tag: str) -> str:
+        p = self.project
+        return f"{p.accounts['dev']}.dkr.ecr.{p.region}.amazonaws.com/{p.ecr_repository}:{tag}"

@@ -1,0 +1,345 @@
+"""SageMaker endpoints as the EndpointHost interface: one endpoint per environment.
+
+A deploy builds the desired endpoint config from the manifest and the model package, names it
+after the version and a hash of its content, and compares that hash with the tag on the config
+the endpoint runs: equal means nothing to do, and nothing is called but reads. Otherwise it
+creates the model and config (reusing them when they exist from an earlier attempt), creates or
+updates the endpoint (blue/green, see aws_guardrails), and waits with the EndpointInService
+waiter; a failure surfaces the endpoint's FailureReason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError, WaiterError
+
+from ci_scripts.backends.aws_errors import aws_errors, describe_aws_error, is_not_found
+from ci_scripts.backends.aws_guardrails import (
+    VARIANT,
+    EndpointAlarms,
+    EndpointScaling,
+    deployment_config,
+    desired_scaling,
+)
+from ci_scripts.backends.aws_session import AwsClients
+from ci_scripts.backends.base import EndpointState, ModelVersion
+from ci_scripts.errors import CIError
+from ci_scripts.project import ProjectConfig
+
+TAG = "sagemaker-gitops:"
+IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+MAX_NAME = 63
+
+
+@dataclass
+class DesiredEndpoint:
+    """Everything a deploy creates, derived from (env, manifest, version) alone."""
+
+    env: str
+    endpoint_name: str
+    resource_name: str  # the model and the endpoint config share it
+    config_hash: str
+    version: ModelVersion
+    variant: dict[str, Any]
+    data_capture: dict[str, Any] | None
+    tags: list[dict[str, str]] = field(default_factory=list)
+
+    def config_request(self) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "EndpointConfigName": self.resource_name,
+            "ProductionVariants": [{**self.variant, "ModelName": self.resource_name}],
+            "Tags": self.tags,
+        }
+        if self.data_capture:
+            request["DataCaptureConfig"] = self.data_capture
+        return request
+
+
+def production_variant(manifest: dict[str, Any]) -> dict[str, Any]:
+    endpoint = manifest["endpoint"]
+    if endpoint["type"] == "serverless":
+        serverless = endpoint.get("serverless", {})
+        return {
+            "VariantName": VARIANT,
+            "ServerlessConfig": {
+                "MemorySizeInMB": int(serverless.get("memory_size_mb", 2048)),
+                "MaxConcurrency": int(serverless.get("max_concurrency", 5)),
+            },
+        }
+    return {
+        "VariantName": VARIANT,
+        "InstanceType": endpoint["instance_type"],
+        "InitialInstanceCount": int(endpoint.get("initial_instance_count", 1)),
+        "InitialVariantWeight": 1.0,
+    }
+
+
+def data_capture_config(
+    project: ProjectConfig, env: str, manifest: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Capture requests and responses to s3://<artifact bucket>/datacapture/<env> (realtime)."""
+    capture = manifest.get("data_capture", {})
+    if not capture.get("enabled", True) or manifest["endpoint"]["type"] == "serverless":
+        return None  # SageMaker serverless endpoints do not support data capture
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": int(capture.get("sampling_percentage", 100)),
+        "DestinationS3Uri": f"s3://{project.artifact_bucket}/datacapture/{env}",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {
+            "CsvContentTypes": ["text/csv"],
+            "JsonContentTypes": ["application/json"],
+        },
+    }
+
+
+def desired_endpoint(
+    project: ProjectConfig, env: str, manifest: dict[str, Any], version: ModelVersion
+) -> DesiredEndpoint:
+    variant = production_variant(manifest)
+    capture = data_capture_config(project, env, manifest)
+    content = {"model_package": version.arn, "variant": variant, "data_capture": capture}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
+    endpoint_name = project.endpoint_name(env)
+    suffix = f"-v{version.version}-{digest}"
+    resource_name = endpoint_name[: MAX_NAME - len(suffix)].rstrip("-") + suffix
+    source = manifest.get("_source") or {}
+    tags = {
+        "project": project.project,
+        "environment": env,
+        "model-version": str(version.version),
+        "model-package": version.arn,
+        "config-hash": digest,
+        "git-commit": str(source.get("commit") or "unknown"),
+    }
+    if source.get("pull_request"):
+        tags["pull-request"] = str(source["pull_request"])
+    return DesiredEndpoint(
+        env=env,
+        endpoint_name=endpoint_name,
+        resource_name=resource_name,
+        config_hash=digest,
+        version=version,
+        variant=variant,
+        data_capture=capture,
+        tags=[{"Key": TAG + k, "Value": v} for k, v in tags.items()],
+    )
+
+
+class AwsEndpointHost:
+    def __init__(
+        self,
+        project: ProjectConfig,
+        clients: AwsClients,
+        waiter_delay: float | None = None,
+        waiter_max_attempts: int = 120,
+    ) -> None:
+        self.project = project
+        self.clients = clients
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+
+    # -- reads ------------------------------------------------------------------------------
+    def _describe(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.clients("sagemaker").describe_endpoint(EndpointName=name)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise CIError(describe_aws_error(exc, f"endpoint {name}")) from exc
+
+    def _config_tags(self, config_name: str) -> dict[str, str]:
+        sagemaker = self.clients("sagemaker")
+        try:
+            arn = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)[
+                "EndpointConfigArn"
+            ]
+        except ClientError as exc:
+            if is_not_found(exc):
+                return {}  # deleted by hand: the running version is unknown
+            raise CIError(describe_aws_error(exc, f"endpoint config {config_name}")) from exc
+        with aws_errors(f"endpoint config {config_name}"):
+            tags = sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
+        return {t["Key"][len(TAG) :]: t["Value"] for t in tags if t["Key"].startswith(TAG)}
+
+    def _state(self, described: dict[str, Any]) -> EndpointState:
+        name = described["EndpointName"]
+        config_name = described.get("EndpointConfigName", "")
+        tags = self._config_tags(config_name) if config_name else {}
+        version = tags.get("model-version")
+        return EndpointState(
+            name=name,
+            status=described.get("EndpointStatus", "Unknown"),
+            model_version=int(version) if version and version.isdigit() else None,
+            url=(
+                f"https://runtime.sagemaker.{self.project.region}.amazonaws.com"
+                f"/endpoints/{name}/invocations"
+            ),
+            failure_reason=described.get("FailureReason", "") or "",
+            config={
+                "endpoint_config": config_name,
+                "config_hash": tags.get("config-hash"),
+                "model_package": tags.get("model-package"),
+                "git_commit": tags.get("git-commit"),
+            },
+        )
+
+    def describe_endpoint(self, env: str) -> EndpointState | None:
+        described = self._describe(self.project.endpoint_name(env))
+        return self._state(described) if described else None
+
+    # -- deploy -----------------------------------------------------------------------------
+    def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        desired = desired_endpoint(self.project, env, manifest, version)
+        name = desired.endpoint_name
+        scaling = EndpointScaling(self.clients, name)
+        current = self.describe_endpoint(env)
+        if (
+            current is not None
+            and current.status == "InService"
+            and current.config.get("config_hash") == desired.config_hash
+        ):
+            scaling.apply(desired_scaling(manifest))  # reads only when it already matches
+            return current
+        if current is not None and current.status in IN_PROGRESS:
+            raise CIError(
+                f"endpoint {name}: status is {current.status}; another deployment is in progress"
+            )
+        self._ensure_model(desired, env)
+        self._ensure_config(desired)
+        sagemaker = self.clients("sagemaker")
+        with aws_errors(f"endpoint {name}"):
+            if current is not None and current.status == "Failed":
+                # A Failed endpoint cannot be updated; it serves nothing, so replace it.
+                sagemaker.delete_endpoint(EndpointName=name)
+                self._wait("endpoint_deleted", name)
+                current = None
+            if current is None:
+                sagemaker.create_endpoint(
+                    EndpointName=name,
+                    EndpointConfigName=desired.resource_name,
+                    Tags=[
+                        t
+                        for t in desired.tags
+                        if t["Key"] in (TAG + "project", TAG + "environment")
+                    ],
+                )
+            else:
+                self._prepare_update(scaling, current, desired)
+                alarms = (
+                    EndpointAlarms(self.clients).ensure(name, manifest)
+                    if manifest["endpoint"]["type"] == "realtime"
+                    else []
+                )
+                request: dict[str, Any] = {
+                    "EndpointName": name,
+                    "EndpointConfigName": desired.resource_name,
+                }
+                policy = deployment_config(manifest, alarms)
+                if policy:
+                    request["DeploymentConfig"] = policy
+                sagemaker.update_endpoint(**request)
+        self._wait_in_service(desired, previous=current)
+        scaling.apply(desired_scaling(manifest))
+        state = self.describe_endpoint(env)
+        if state is None:
+            raise CIError(f"endpoint {name}: disappeared after deploying version {version.version}")
+        return state
+
+    def _ensure_model(self, desired: DesiredEndpoint, env: str) -> None:
+        sagemaker = self.clients("sagemaker")
+        name = desired.resource_name
+        try:
+            sagemaker.describe_model(ModelName=name)
+            return  # made by an earlier attempt: same name means same content
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise CIError(describe_aws_error(exc, f"model {name}")) from exc
+        with aws_errors(f"model {name}"):
+            sagemaker.create_model(
+                ModelName=name,
+                ExecutionRoleArn=self.project.role_arn(env),
+                PrimaryContainer={"ModelPackageName": desired.version.arn},
+                Tags=desired.tags,
+            )
+
+    def _ensure_config(self, desired: DesiredEndpoint) -> None:
+        sagemaker = self.clients("sagemaker")
+        name = desired.resource_name
+        try:
+            sagemaker.describe_endpoint_config(EndpointConfigName=name)
+            return
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise CIError(describe_aws_error(exc, f"endpoint config {name}")) from exc
+        with aws_errors(f"endpoint config {name}"):
+            sagemaker.create_endpoint_config(**desired.config_request())
+
+    def _prepare_update(
+        self, scaling: EndpointScaling, current: EndpointState, desired: DesiredEndpoint
+    ) -> None:
+        """Autoscaling blocks updates that change the variant's instance type: lift it first."""
+        config_name = current.config.get("endpoint_config")
+        if not config_name:
+            return
+        with aws_errors(f"endpoint config {config_name}"):
+            running = self.clients("sagemaker").describe_endpoint_config(
+                EndpointConfigName=config_name
+            )["ProductionVariants"][0]
+        if running.get("InstanceType") != desired.variant.get("InstanceType") and scaling.current():
+            scaling.remove()
+
+    def _waiter_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"MaxAttempts": self.waiter_max_attempts}
+        if self.waiter_delay is not None:
+            config["Delay"] = self.waiter_delay
+        return config
+
+    def _wait(self, waiter: str, name: str) -> None:
+        self.clients("sagemaker").get_waiter(waiter).wait(
+            EndpointName=name, WaiterConfig=self._waiter_config()
+        )
+
+    def _wait_in_service(self, desired: DesiredEndpoint, previous: EndpointState | None) -> None:
+        """Wait for InService; name the FailureReason when it fails or the update rolls back."""
+        name = desired.endpoint_name
+        try:
+            self._wait("endpoint_in_service", name)
+        except WaiterError as exc:
+            described = self._describe(name) or {}
+            status = described.get("EndpointStatus", "gone")
+            reason = described.get("FailureReason") or describe_aws_error(exc)
+            raise CIError(
+                f"endpoint {name}: deploying version {desired.version.version} failed "
+                f"(status {status}): {reason}"
+            ) from exc
+        described = self._describe(name) or {}
+        if described.get("EndpointConfigName") != desired.resource_name:
+            was = f"version {previous.model_version}" if previous else "the previous config"
+            reason = described.get("FailureReason") or "a rollback alarm fired during the rollout"
+            raise CIError(
+                f"endpoint {name}: update to version {desired.version.version} was rolled back "
+                f"and it still serves {was}: {reason}"
+            )
+
+    # -- invoke -----------------------------------------------------------------------------
+    def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
+        name = self.project.endpoint_name(env)
+        runtime = self.clients("sagemaker-runtime")
+        try:
+            response = runtime.invoke_endpoint(
+                EndpointName=name, Body=body, ContentType=content_type, Accept="application/json"
+            )
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ModelError":  # the container answered with an error
+                status = int(exc.response.get("OriginalStatusCode") or 500)
+                return status, str(
+                    exc.response.get("OriginalMessage") or error.get("Message", "")
+                ).encode()
+            raise CIError(describe_aws_error(exc, f"endpoint {name}")) from exc
+        return 200, response["Body"].read()

@@ -1,0 +1,40 @@
+"""boto3 clients for the aws backend: one session, adaptive retries, created on first use.
+
+Adaptive retry mode backs off on throttling (SageMaker's control plane throttles readily when
+several workflows poll at once) and rate-limits the client, so no call site retries by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from ci_scripts import __version__
+
+RETRIES = {"mode": "adaptive", "max_attempts": 10}
+
+
+def client_config() -> Config:
+    return Config(retries=dict(RETRIES), user_agent_extra=f"sagemaker-gitops/{__version__}")
+
+
+class AwsClients:
+    """Cache of boto3 clients for one region.
+
+    Pass ``session`` to control credentials or to register botocore event hooks (tests count
+    calls and inject throttling through ``session.events`` before the first client is made).
+    """
+
+    def __init__(self, region: str, session: boto3.session.Session | None = None) -> None:
+        self.region = region
+        self.session = session or boto3.session.Session()
+        self._clients: dict[str, Any] = {}
+
+    def __call__(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service, region_name=self.region, config=client_config()
+            )
+        return self._clients[service]

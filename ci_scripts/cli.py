@@ -1,0 +1,331 @@
+"""The ``python -m ci_scripts`` command line: one command per GitOps step.
+
+This module only parses arguments. Each command's work lives in ``ci_scripts/commands/<name>.py``
+and is imported inside the command function, so ``--help`` never pays for boto3, jsonschema or
+the sagemaker SDK. Every expected failure is one ``error: ...`` line on stderr and an exit code:
+1 for a refused or failed step, 2 for bad usage, 3 for drift between git and what runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from ci_scripts import __version__
+from ci_scripts.commands.local import app as local_app
+from ci_scripts.errors import CIError
+
+if TYPE_CHECKING:
+    from ci_scripts.backends.base import Backend
+    from ci_scripts.project import ProjectConfig
+
+BACKEND_ENV_VAR = "CI_SCRIPTS_BACKEND"
+
+
+class BackendName(StrEnum):
+    """Where the work happens: AWS (the workflows) or this machine (the default)."""
+
+    aws = "aws"
+    local = "local"
+
+
+class Environment(StrEnum):
+    """The environments a manifest can describe (deploy/<env>.json)."""
+
+    staging = "staging"
+    prod = "prod"
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@dataclass
+class State:
+    """What every command needs: the project and its backend, both built on first use.
+
+    Tests pass a ready ``State`` as the click context object to run commands against a backend
+    they prepared (moto, a local backend in a temp dir).
+    """
+
+    project_dir: Path = Path(".")
+    backend_name: str = "local"
+    backend_instance: Backend | None = None
+    _project: ProjectConfig | None = field(default=None, repr=False)
+
+    @property
+    def project(self) -> ProjectConfig:
+        if self._project is None:
+            from ci_scripts.project import ProjectConfig
+
+            self._project = ProjectConfig.load(self.project_dir)
+        return self._project
+
+    @property
+    def backend(self) -> Backend:
+        if self.backend_instance is None:
+            from ci_scripts.backends import get_backend
+
+            self.backend_instance = get_backend(self.backend_name, self.project)
+        return self.backend_instance
+
+
+app = typer.Typer(
+    name="ci_scripts",
+    help="GitOps for a SageMaker model repository: git says what should run where, "
+    "these commands make it so.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(local_app, name="local")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ci_scripts {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    backend: Annotated[
+        BackendName | None,
+        typer.Option(
+            help=f"Where to run: aws (what the workflows pass) or local. "
+            f"Default: ${BACKEND_ENV_VAR}, else local.",
+            show_default=False,
+        ),
+    ] = None,
+    project_dir: Annotated[
+        Path,
+        typer.Option(help="The model repository's root (holds pyproject.toml and deploy/)."),
+    ] = Path("."),
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    if isinstance(ctx.obj, State):  # prepared by a caller (tests): keep its backend
+        return
+    name = backend.value if backend else os.environ.get(BACKEND_ENV_VAR) or BackendName.local
+    if name not in {b.value for b in BackendName}:
+        raise typer.BadParameter(
+            f"{name!r} (from ${BACKEND_ENV_VAR}) is not one of aws, local", param_hint="--backend"
+        )
+    ctx.obj = State(project_dir=project_dir, backend_name=str(name))
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn expected failures into ``error: <one line>`` on stderr and the error's exit code.
+
+    Unexpected AWS errors (botocore ClientError and friends) also become one line naming the
+    operation and the AWS error code; anything else is a bug and keeps its traceback.
+    """
+    try:
+        yield
+    except CIError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("botocore", "boto3")):
+            raise
+        from ci_scripts.backends.aws_errors import describe_aws_error
+
+        typer.echo(f"error: {describe_aws_error(exc)}", err=True)
+        raise typer.Exit(1) from None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def command(name: str) -> Callable[[F], F]:
+    """Register ``func`` as command ``name``, wrapped in :func:`one_line_errors`."""
+
+    def register(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with one_line_errors():
+                return func(*args, **kwargs)
+
+        app.command(name)(wrapper)
+        return func
+
+    return register
+
+
+def _state(ctx: typer.Context) -> State:
+    return ctx.find_object(State) or State()
+
+
+EnvOption = Annotated[
+    Environment, typer.Option("--env", "-e", help="The environment (deploy/<env>.json).")
+]
+BodyFileOption = Annotated[
+    Path | None,
+    typer.Option(help="Write the pull request body (markdown) here; default: stdout."),
+]
+CommitOption = Annotated[
+    str | None,
+    typer.Option(help="Commit that asked for this (default: $GITHUB_SHA, else git HEAD)."),
+]
+PrOption = Annotated[
+    int | None,
+    typer.Option(
+        "--pr",
+        help="Pull request whose merge asked for this (default: from $GITHUB_REF or the "
+        "merge commit's message).",
+    ),
+]
+
+
+@command("validate")
+def validate(ctx: typer.Context) -> None:
+    """Check both manifests against the schema and the project, and build the pipeline."""
+    from ci_scripts.commands.validate import run
+
+    run(_state(ctx).project)
+
+
+@command("run-pipeline")
+def run_pipeline(
+    ctx: typer.Context,
+    wait: Annotated[bool, typer.Option(help="Block until the execution ends.")] = False,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", help="Pipeline parameter NAME=VALUE (repeatable).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Upsert the training pipeline and start it; print the execution and registered version."""
+    from ci_scripts.commands.run_pipeline import run
+
+    state = _state(ctx)
+    run(state.backend, param or [], wait)
+
+
+@command("propose")
+def propose(ctx: typer.Context, env: EnvOption, body_file: BodyFileOption = None) -> None:
+    """Point deploy/<env>.json at the newest registered version and write the PR body."""
+    from ci_scripts.commands.propose import run
+
+    state = _state(ctx)
+    run(state.project, state.backend, env.value, body_file)
+
+
+@command("deploy")
+def deploy(
+    ctx: typer.Context,
+    env: EnvOption,
+    commit: CommitOption = None,
+    pr: PrOption = None,
+) -> None:
+    """Approve (staging) and deploy what deploy/<env>.json names; a no-op when it already runs."""
+    from ci_scripts.commands.deploy import run
+
+    state = _state(ctx)
+    run(state.project, state.backend, env.value, commit=commit, pr=pr)
+
+
+@command("smoke-test")
+def smoke_test(ctx: typer.Context, env: EnvOption) -> None:
+    """Send rows from data/dataset.csv to the endpoint; check answers and latency."""
+    from ci_scripts.commands.smoke_test import run
+
+    state = _state(ctx)
+    run(state.project, state.backend, env.value)
+
+
+@command("promote")
+def promote(
+    ctx: typer.Context,
+    source: Annotated[
+        Environment, typer.Option("--from", help="Environment that serves the version.")
+    ] = Environment.staging,
+    target: Annotated[
+        Environment, typer.Option("--to", help="Environment whose manifest to change.")
+    ] = Environment.prod,
+    body_file: BodyFileOption = None,
+) -> None:
+    """Point deploy/prod.json at the version serving healthy in staging; write the PR body."""
+    from ci_scripts.commands.promote import run
+
+    state = _state(ctx)
+    run(state.project, state.backend, source.value, target.value, body_file)
+
+
+@command("rollback")
+def rollback(
+    ctx: typer.Context,
+    env: EnvOption,
+    commit: CommitOption = None,
+    pr: PrOption = None,
+    manifest_only: Annotated[
+        bool,
+        typer.Option(help="Only rewrite the manifest (deploy later through a pull request)."),
+    ] = False,
+) -> None:
+    """Deploy the version deploy/<env>.json named before (from git history); rewrite it."""
+    from ci_scripts.commands.rollback import run
+
+    state = _state(ctx)
+    run(state.project, state.backend, env.value, commit=commit, pr=pr, deploy=not manifest_only)
+
+
+@command("status")
+def status(
+    ctx: typer.Context,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
+    ] = OutputFormat.table,
+) -> None:
+    """Desired (git) vs running per environment; exit 3 when they differ."""
+    from ci_scripts.commands.status import run
+
+    state = _state(ctx)
+    run(state.project, state.backend, output.value)
+
+
+@command("image-tag")
+def image_tag(ctx: typer.Context) -> None:
+    """Print the image tag: a hash of the image's inputs (Dockerfile, src/, pyproject.toml)."""
+    from ci_scripts.commands.images import run_image_tag
+
+    run_image_tag(_state(ctx).project_dir)
+
+
+@command("image-exists")
+def image_exists(
+    ctx: typer.Context,
+    tag: Annotated[
+        str | None, typer.Option(help="Image tag (default: the current image-tag).")
+    ] = None,
+) -> None:
+    """Print true/false: is the image with this tag already pushed? Exit 0 either way."""
+    from ci_scripts.commands.images import run_image_exists
+
+    state = _state(ctx)
+    run_image_exists(state.backend, tag or _current_tag(state))
+
+
+def _current_tag(state: State) -> str:
+    from ci_scripts.imagetag import image_tag as compute
+
+    return compute(state.project_dir)
+
+
+def main() -> None:
+    """Console-script entry point (``ci-scripts``) and ``python -m ci_scripts``."""
+    app(prog_name="ci_scripts")

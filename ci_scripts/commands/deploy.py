@@ -1,0 +1,144 @@
+"""``deploy --env E``: make an environment run what its manifest names.
+
+The approval rule lives here (DESIGN "Approval semantics"): the merge of a manifest PR is the
+approval, so a staging deploy marks a PendingManualApproval package Approved, naming the commit
+and PR. Rejected, unknown and other-group packages are refused, and prod takes only an Approved
+package that staging serves healthy. Every check runs before the first change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from ci_scripts import gitinfo
+from ci_scripts import manifest as manifests
+from ci_scripts.backends.base import Backend, EndpointState, ModelVersion
+from ci_scripts.errors import CIError
+from ci_scripts.project import ProjectConfig
+
+# Statuses during which SageMaker refuses (or would race) another update.
+IN_PROGRESS = frozenset(
+    {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting", "UpdateRollbackFailed"}
+)
+SERVING = "InService"
+SOURCE_KEY = "_source"
+
+
+def registered_version(
+    project: ProjectConfig, backend: Backend, manifest: manifests.Manifest
+) -> ModelVersion:
+    """The package the manifest names; refuses unknown, other-group and Rejected ones."""
+    version = manifest.model_version
+    where = manifest.at("model_version")
+    if version is None:
+        raise CIError(f"{where}: is null; no model version to deploy")
+    found = backend.get_version(project.model_package_group, version)
+    if found is None:
+        raise CIError(
+            f"{where}: version {version} does not exist in model package group "
+            f"{project.model_package_group!r}"
+        )
+    if found.group != project.model_package_group:
+        raise CIError(
+            f"{where}: {found.arn} belongs to group {found.group!r}, not this project's "
+            f"{project.model_package_group!r}"
+        )
+    if found.approval_status == "Rejected":
+        note = f" ({found.approval_description})" if found.approval_description else ""
+        raise CIError(f"{where}: version {version} ({found.arn}) is Rejected in the registry{note}")
+    return found
+
+
+def refuse_if_busy(env: str, running: EndpointState | None) -> None:
+    if running is not None and running.status in IN_PROGRESS:
+        raise CIError(
+            f"endpoint {running.name}: status is {running.status}; another deployment of {env} "
+            "is in progress, run again when it has finished"
+        )
+
+
+def require_serving_in_staging(backend: Backend, version: ModelVersion, where: str) -> None:
+    """Prod only takes an Approved package that staging serves InService right now."""
+    if version.approval_status != "Approved":
+        raise CIError(
+            f"{where}: version {version.version} is {version.approval_status}; prod deploys "
+            "only Approved versions (merge its staging pull request first)"
+        )
+    staging = backend.describe_endpoint("staging")
+    if staging is None:
+        raise CIError(
+            f"{where}: version {version.version} is not serving in staging (no staging "
+            "endpoint); deploy and smoke-test staging first"
+        )
+    if staging.model_version != version.version or staging.status != SERVING:
+        serving = f"v{staging.model_version}" if staging.model_version else "no known version"
+        raise CIError(
+            f"{where}: version {version.version} is not serving healthy in staging (endpoint "
+            f"{staging.name} runs {serving}, status {staging.status}); deploy staging first"
+        )
+
+
+def approval_description(commit: str, pr: int | None, reason: str = "merge") -> str:
+    if pr is not None:
+        return f"Approved by {reason} of PR #{pr} (commit {commit})"
+    return f"Approved by {reason} of commit {commit} (no pull request found)"
+
+
+def deploy_manifest(
+    project: ProjectConfig,
+    backend: Backend,
+    manifest: manifests.Manifest,
+    *,
+    commit: str,
+    pr: int | None,
+    reason: str = "merge",
+) -> EndpointState | None:
+    """Check, approve (staging) and deploy ``manifest``; None when it names no version."""
+    env = manifest.env
+    if manifest.model_version is None:
+        typer.echo(f"{env}: {manifest.label} names no model_version; nothing to deploy")
+        return None
+    version = registered_version(project, backend, manifest)
+    running = backend.describe_endpoint(env)
+    refuse_if_busy(env, running)
+    if env == "prod":
+        require_serving_in_staging(backend, version, manifest.at("model_version"))
+    if version.approval_status == "PendingManualApproval":
+        description = approval_description(commit, pr, reason)
+        version = backend.set_approval(version.group, version.version, "Approved", description)
+        typer.echo(f"{env}: approved version {version.version}: {description}")
+    desired: dict[str, Any] = dict(manifest.effective)
+    desired[SOURCE_KEY] = {"commit": commit, "pull_request": pr}
+    state = backend.deploy(env, desired, version)
+    if state.model_version != version.version or state.status != SERVING:
+        reason_text = f": {state.failure_reason}" if state.failure_reason else ""
+        raise CIError(
+            f"endpoint {state.name}: after deploying version {version.version} it runs "
+            f"v{state.model_version} with status {state.status}{reason_text}"
+        )
+    if running is not None and running == state:
+        typer.echo(
+            f"{env}: endpoint {state.name} already serves version {version.version}; no change"
+        )
+    else:
+        typer.echo(f"{env}: endpoint {state.name} InService, serving version {version.version}")
+    return state
+
+
+def resolve_source(
+    project: ProjectConfig, commit: str | None, pr: int | None
+) -> tuple[str, int | None]:
+    """The commit and PR that asked for this change (flags first, then the environment/git)."""
+    commit = commit or gitinfo.current_commit(project.root)
+    if pr is None:
+        pr = gitinfo.pull_request_number(project.root, commit)
+    return commit, pr
+
+
+def run(
+    project: ProjectConfig, backend: Backend, env: str, *, commit: str | None, pr: int | None
+) -> None:
+    commit, pr = resolve_source(project, commit, pr)
+    deploy_manifest(project, backend, manifests.load(project, env), commit=commit, pr=pr)

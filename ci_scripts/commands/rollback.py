@@ -1,0 +1,64 @@
+"""``rollback --env E``: go back to the version the manifest named before, from git history.
+
+The usual rollback is ``git revert`` of the manifest change; this is the emergency path. It deploys
+through the same checks as ``deploy`` and then rewrites the manifest so git says what now runs
+(the caller commits it). Versions Rejected in the registry are skipped: deploy would refuse them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ci_scripts import gitinfo
+from ci_scripts import manifest as manifests
+from ci_scripts.backends.base import Backend
+from ci_scripts.commands.deploy import deploy_manifest, resolve_source
+from ci_scripts.errors import CIError
+from ci_scripts.project import ProjectConfig
+
+
+def previous_version(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest) -> int:
+    """The newest version in the manifest's git history that differs from the current one."""
+    current = manifest.model_version
+    skipped: list[str] = []
+    seen: set[int] = set()
+    for sha, content in gitinfo.iter_file_history(project.root, manifest.label):
+        data = manifests.parse_text(content) or {}
+        version = data.get("model_version")
+        if not isinstance(version, int) or version == current or version in seen:
+            continue
+        seen.add(version)
+        found = backend.get_version(project.model_package_group, version)
+        if found is not None and found.approval_status != "Rejected":
+            return version
+        why = "Rejected" if found else "missing from the registry"
+        skipped.append(f"v{version} ({why}, named in {sha[:12]})")
+    hint = f"; skipped {', '.join(skipped)}" if skipped else ""
+    raise CIError(
+        f"{manifest.at('model_version')}: no earlier deployable version in the git history of "
+        f"{manifest.label} (a shallow clone? fetch with fetch-depth: 0){hint}"
+    )
+
+
+def run(
+    project: ProjectConfig,
+    backend: Backend,
+    env: str,
+    *,
+    commit: str | None,
+    pr: int | None,
+    deploy: bool = True,
+) -> None:
+    manifest = manifests.load(project, env)
+    target = previous_version(project, backend, manifest)
+    rolled = manifest.with_version(target)
+    if deploy:
+        commit, pr = resolve_source(project, commit, pr)
+        deploy_manifest(project, backend, rolled, commit=commit, pr=pr, reason="rollback")
+    manifests.write(rolled, project)
+    current = manifest.model_version
+    done = "rolled back" if deploy else "pointed"
+    typer.echo(
+        f"{env}: {done} {manifest.label} from version {current} to version {target}; "
+        f"commit {manifest.label} so git names what runs"
+    )

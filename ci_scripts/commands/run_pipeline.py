@@ -1,0 +1,55 @@
+"""``run-pipeline [--wait] [--param NAME=VALUE]``: upsert and start the training pipeline.
+
+With ``--wait`` a failed execution exits non-zero naming the failing step and its reason (for
+the quality gate, the metric and threshold), and a successful one prints the registered version.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ci_scripts.backends.base import Backend, PipelineRun
+from ci_scripts.errors import CIError
+from ci_scripts.github import write_outputs
+
+FAILED = frozenset({"Failed", "Stopped"})
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise CIError(f"--param {item!r}: expected NAME=VALUE")
+        params[name.strip()] = value
+    return params
+
+
+def failure_text(run: PipelineRun) -> str:
+    """The reason, naming the failed step when the backend reported steps."""
+    failed = [s for s in run.steps if str(s.get("status", s.get("StepStatus", ""))) in FAILED]
+    step = failed[0] if failed else {}
+    name = step.get("name") or step.get("StepName")
+    reason = run.failure_reason or step.get("failure_reason") or step.get("FailureReason") or ""
+    if name and name not in reason:
+        reason = f"step {name}: {reason}" if reason else f"step {name} failed"
+    return reason or "no reason reported"
+
+
+def run(backend: Backend, param_items: list[str], wait: bool) -> None:
+    params = parse_params(param_items)
+    execution = backend.run_pipeline(params or None, wait=wait)
+    write_outputs(
+        execution=execution.id, status=execution.status, version=execution.registered_version
+    )
+    if execution.status in FAILED:
+        raise CIError(
+            f"pipeline execution {execution.id}: {execution.status}: {failure_text(execution)}"
+        )
+    typer.echo(f"pipeline execution {execution.id}: {execution.status}")
+    if execution.registered_version is not None:
+        typer.echo(
+            f"registered model version {execution.registered_version} (PendingManualApproval)"
+        )
+    elif wait:
+        typer.echo("no model version was registered")

@@ -1,0 +1,155 @@
+"""``status``: what git says should run (manifests) next to what runs, per environment.
+
+Drift (the version a manifest names is not the version its endpoint serves) exits 3, so a
+scheduled workflow can alert on it. Approval status is shown for both sides, since rejecting a
+version in the registry is one of the two ways to reject it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import typer
+
+from ci_scripts import manifest as manifests
+from ci_scripts.backends.base import Backend, ModelVersion
+from ci_scripts.errors import DriftError
+from ci_scripts.github import append_step_summary
+from ci_scripts.project import ENVIRONMENTS, ProjectConfig
+
+# Endpoint statuses in which the endpoint still serves the version its config names.
+SERVING_STATUSES = frozenset({"InService", "Updating", "SystemUpdating", "RollingBack"})
+
+
+@dataclass
+class EnvStatus:
+    environment: str
+    desired_version: int | None
+    running_version: int | None
+    endpoint: str
+    endpoint_status: str
+    desired_approval: str
+    running_approval: str
+    auc: float | None
+    url: str
+    drift: bool
+
+
+def _approval(version: ModelVersion | None, number: int | None) -> str:
+    if number is None:
+        return ""
+    return version.approval_status if version else "missing"
+
+
+def collect(project: ProjectConfig, backend: Backend) -> list[EnvStatus]:
+    group = project.model_package_group
+    rows = []
+    for env in ENVIRONMENTS:
+        desired = manifests.load(project, env).model_version
+        state = backend.describe_endpoint(env)
+        running = state.model_version if state and state.status in SERVING_STATUSES else None
+        desired_mv = backend.get_version(group, desired) if desired else None
+        if running == desired:
+            running_mv = desired_mv
+        else:
+            running_mv = backend.get_version(group, running) if running else None
+        rows.append(
+            EnvStatus(
+                environment=env,
+                desired_version=desired,
+                running_version=running,
+                endpoint=state.name if state else project.endpoint_name(env),
+                endpoint_status=state.status if state else "absent",
+                desired_approval=_approval(desired_mv, desired),
+                running_approval=_approval(running_mv, running),
+                auc=(running_mv or desired_mv).metrics.get("auc")
+                if (running_mv or desired_mv)
+                else None,
+                url=state.url if state else "",
+                drift=desired != running,
+            )
+        )
+    return rows
+
+
+def _version(number: int | None) -> str:
+    return f"v{number}" if number is not None else "-"
+
+
+def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"{project.project}: desired (git) vs running",
+        caption=f"template sagemaker-gitops {project.template_version}, backend {backend.name}",
+    )
+    for column in (
+        "env",
+        "desired",
+        "running",
+        "endpoint status",
+        "approval",
+        "auc",
+        "endpoint",
+        "drift",
+    ):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        approval = row.desired_approval or "-"
+        if row.running_version not in (None, row.desired_version):
+            approval += f" (running: {row.running_approval})"
+        table.add_row(
+            row.environment,
+            _version(row.desired_version),
+            _version(row.running_version),
+            row.endpoint_status,
+            approval,
+            f"{row.auc:.4f}" if row.auc is not None else "-",
+            row.url or row.endpoint,
+            "[bold red]yes[/]" if row.drift else "no",
+        )
+    Console(soft_wrap=False).print(table)
+
+
+def summary_markdown(project: ProjectConfig, rows: list[EnvStatus]) -> str:
+    lines = [
+        f"### {project.project}: desired vs running",
+        "",
+        "| env | desired | running | endpoint status | approval | drift |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.environment} | {_version(row.desired_version)} | "
+            f"{_version(row.running_version)} | {row.endpoint_status} | "
+            f"{row.desired_approval or '-'} | {'yes' if row.drift else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def run(project: ProjectConfig, backend: Backend, output: str = "table") -> None:
+    rows = collect(project, backend)
+    if output == "json":
+        document: dict[str, Any] = {
+            "project": project.project,
+            "template_version": project.template_version,
+            "backend": backend.name,
+            "environments": [asdict(row) for row in rows],
+        }
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        render_table(project, backend, rows)
+    append_step_summary(summary_markdown(project, rows))
+    drifted = [row for row in rows if row.drift]
+    if drifted:
+        raise DriftError(
+            "drift: "
+            + "; ".join(
+                f"{row.environment} names {_version(row.desired_version)} but runs "
+                f"{_version(row.running_version)}"
+                for row in drifted
+            )
+        )

@@ -1,0 +1,26 @@
+"""``validate``: everything CI can check without touching AWS.
+
+Both manifests against the schema and the project (environment = file name, group = the
+project's), and the pipeline definition builds. The first failure exits non-zero naming it.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ci_scripts import manifest as manifests
+from ci_scripts.pipeline_module import PIPELINE_FILE, build_definition
+from ci_scripts.project import ENVIRONMENTS, ProjectConfig
+
+
+def run(project: ProjectConfig) -> None:
+    for env in ENVIRONMENTS:
+        manifest = manifests.load(project, env)
+        version = manifest.model_version
+        named = f"version {version}" if version is not None else "no version yet"
+        typer.echo(f"{manifest.label}: valid ({named})")
+    definition = build_definition(project)
+    steps = [str(step.get("Name", "?")) for step in definition["Steps"]]
+    typer.echo(
+        f"{PIPELINE_FILE.as_posix()}: definition builds ({len(steps)} steps: {', '.join(steps)})"
+    )

@@ -1,0 +1,192 @@
+"""Deployment manifests (deploy/<env>.json): load, validate, fill defaults, write back.
+
+The JSON schema is the one source of truth for both the rules and the defaults: a field left out
+of a manifest takes the schema's ``default``, so no command or backend carries its own copy.
+Errors name the file and the JSON path, e.g.
+``deploy/prod.json: $.endpoint.instance_type: 'm5' does not match '^ml\\.…'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ci_scripts.errors import CIError
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
+    from ci_scripts.project import ProjectConfig
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "manifest.schema.json"
+
+
+@dataclass
+class Manifest:
+    """One environment's desired state, as written (``raw``) and with defaults (``effective``)."""
+
+    env: str
+    path: Path
+    label: str  # path relative to the repo root, used in every message
+    raw: dict[str, Any]
+    effective: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_version(self) -> int | None:
+        return self.raw.get("model_version")
+
+    @property
+    def group(self) -> str:
+        return str(self.raw.get("model_package_group", ""))
+
+    def with_version(self, version: int | None) -> Manifest:
+        """A copy naming ``version``; key order (and so the file's layout) is kept."""
+        raw = copy.deepcopy(self.raw)
+        raw["model_version"] = version
+        effective = copy.deepcopy(self.effective)
+        effective["model_version"] = version
+        return Manifest(self.env, self.path, self.label, raw, effective)
+
+    def at(self, *keys: str) -> str:
+        """``deploy/x.json: $.a.b`` for messages about one field."""
+        return f"{self.label}: $." + ".".join(keys)
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@cache
+def _validator_class() -> type[Validator]:
+    """Draft 2020-12, extended to fill in ``default`` values while it walks ``properties``."""
+    from jsonschema import Draft202012Validator, validators
+
+    validate_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def properties_with_defaults(
+        validator: Validator, properties: dict[str, Any], instance: Any, schema: dict[str, Any]
+    ) -> Iterator[Any]:
+        if validator.is_type(instance, "object"):
+            for name, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(Draft202012Validator, {"properties": properties_with_defaults})
+
+
+def schema_errors(data: Any) -> list[str]:
+    """Every schema violation in ``data`` as ``$.path: message``, most relevant first."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match, relevance
+
+    validator = Draft202012Validator(load_schema())
+    errors = list(validator.iter_errors(data))
+    if not errors:
+        return []
+    first = best_match(errors)
+    rest = sorted((e for e in errors if e is not first), key=relevance, reverse=True)
+    return [f"{e.json_path}: {e.message}" for e in [first, *rest]]
+
+
+def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``data`` with the schema's defaults filled in (validation errors ignored)."""
+    effective = copy.deepcopy(data)
+    for _ in _validator_class()(load_schema()).iter_errors(effective):
+        pass
+    return effective
+
+
+def check(data: Any, *, label: str, env: str, project: ProjectConfig) -> dict[str, Any]:
+    """Validate ``data`` as deploy/<env>.json of ``project``; return it with defaults filled in."""
+    errors = schema_errors(data)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise CIError(f"{label}: {errors[0]}{more}")
+    if data["environment"] != env:
+        raise CIError(
+            f"{label}: $.environment: {data['environment']!r} does not match the file name "
+            f"(expected {env!r})"
+        )
+    if data["model_package_group"] != project.model_package_group:
+        raise CIError(
+            f"{label}: $.model_package_group: {data['model_package_group']!r} is not this "
+            f"project's model package group {project.model_package_group!r}"
+        )
+    return with_defaults(data)
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def load(project: ProjectConfig, env: str) -> Manifest:
+    """Read, validate and default deploy/<env>.json; any problem is a CIError naming the field."""
+    path = project.manifest_path(env)
+    label = _label(project, path)
+    if not path.is_file():
+        raise CIError(f"{label}: not found")
+    try:
+        data = json.loads(
+            path.read_text(encoding="utf-8"), object_pairs_hook=_reject_duplicate_keys
+        )
+    except json.JSONDecodeError as exc:
+        raise CIError(f"{label}: invalid JSON: {exc}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CIError(f"{label}: invalid JSON: {exc}") from exc
+    effective = check(data, label=label, env=env, project=project)
+    return Manifest(env=env, path=path, label=label, raw=data, effective=effective)
+
+
+def parse_text(text: str) -> dict[str, Any] | None:
+    """A manifest's JSON from some other source (a git revision); None when it is not JSON."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def render(raw: dict[str, Any]) -> str:
+    """The one formatting every manifest is written with, so diffs show only what changed."""
+    return json.dumps(raw, indent=2, ensure_ascii=False) + "\n"
+
+
+def write(manifest: Manifest, project: ProjectConfig) -> Path:
+    """Validate ``manifest`` and replace its file atomically (a reader never sees half a file)."""
+    check(manifest.raw, label=manifest.label, env=manifest.env, project=project)
+    path = manifest.path
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(render(manifest.raw))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _label(project: ProjectConfig, path: Path) -> str:
+    try:
+        return path.relative_to(project.root).as_posix()
+    except ValueError:
+        return str(path)

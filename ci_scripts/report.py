@@ -1,0 +1,115 @@
+"""Pull request bodies for proposals: what a reviewer needs to approve a model by merging.
+
+The body compares the candidate with what the environment runs now (metric deltas,
+hyperparameter changes), links the registry entry, and says what merging and closing do.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ci_scripts.backends.base import ModelVersion
+
+# Shown first when present; the rest follow alphabetically.
+KEY_METRICS = ("auc", "accuracy", "f1", "precision", "recall")
+MARKER = "<!-- sagemaker-gitops:proposal env={env} version={version} -->"
+
+
+def _number(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.4f}"
+
+
+def _delta(new: float | None, old: float | None) -> str:
+    if new is None or old is None or math.isnan(new) or math.isnan(old):
+        return "-"
+    diff = new - old
+    return "0" if abs(diff) < 5e-5 else f"{diff:+.4f}"
+
+
+def _metric_names(*versions: ModelVersion | None) -> list[str]:
+    names = {name for v in versions if v for name in v.metrics}
+    return [m for m in KEY_METRICS if m in names] + sorted(names - set(KEY_METRICS))
+
+
+def metrics_table(candidate: ModelVersion, baseline: ModelVersion | None) -> str:
+    base_title = f"v{baseline.version} (now)" if baseline else "now"
+    lines = [
+        f"| metric | v{candidate.version} (candidate) | {base_title} | delta |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in _metric_names(candidate, baseline):
+        new = candidate.metrics.get(name)
+        old = baseline.metrics.get(name) if baseline else None
+        lines.append(f"| {name} | {_number(new)} | {_number(old)} | {_delta(new, old)} |")
+    if len(lines) == 2:
+        lines.append("| (no metrics recorded) | - | - | - |")
+    return "\n".join(lines)
+
+
+def hyperparameters_table(candidate: ModelVersion, baseline: ModelVersion | None) -> str:
+    names = sorted(
+        set(candidate.hyperparameters) | set(baseline.hyperparameters if baseline else {})
+    )
+    if not names:
+        return "_No hyperparameters recorded in the registry._"
+    base_title = f"v{baseline.version}" if baseline else "now"
+    lines = [f"| hyperparameter | v{candidate.version} | {base_title} |", "|---|---|---|"]
+    for name in names:
+        new = candidate.hyperparameters.get(name, "-")
+        old = baseline.hyperparameters.get(name, "-") if baseline else "-"
+        changed = " (changed)" if baseline and new != old else ""
+        lines.append(f"| {name} | `{new}`{changed} | `{old}` |")
+    return "\n".join(lines)
+
+
+def proposal_body(
+    *,
+    env: str,
+    manifest_label: str,
+    candidate: ModelVersion,
+    baseline: ModelVersion | None,
+    baseline_note: str,
+    next_step: str,
+) -> str:
+    """Markdown for the PR that points ``manifest_label`` at ``candidate``."""
+    links = [f"- Model package: `{candidate.arn}` ({candidate.approval_status})"]
+    if candidate.model_data_url:
+        links.append(f"- Model artifact: `{candidate.model_data_url}`")
+    if candidate.image_uri:
+        links.append(f"- Image: `{candidate.image_uri}`")
+    if candidate.baseline_uri:
+        links.append(f"- Data baseline: `{candidate.baseline_uri}`")
+    if baseline:
+        links.append(f"- Compared with: `{baseline.arn}` ({baseline.approval_status})")
+    created = f", registered {candidate.created}" if candidate.created else ""
+    return "\n".join(
+        [
+            MARKER.format(env=env, version=candidate.version),
+            f"## Deploy model version {candidate.version} to {env}",
+            "",
+            f"`{manifest_label}` now names version **{candidate.version}** of model package "
+            f"group `{candidate.group}`{created}. {baseline_note}",
+            "",
+            "### Metrics",
+            "",
+            metrics_table(candidate, baseline),
+            "",
+            "### Hyperparameters",
+            "",
+            hyperparameters_table(candidate, baseline),
+            "",
+            "### Links",
+            "",
+            *links,
+            "",
+            "### Approve or reject",
+            "",
+            f"- **Approve: merge this pull request.** {next_step}",
+            "- **Reject: close it.** To keep the version from being proposed again, set it "
+            "Rejected in the registry: `aws sagemaker update-model-package --model-package-arn "
+            f"{candidate.arn} --model-approval-status Rejected`.",
+            "",
+        ]
+    )

@@ -1,0 +1,258 @@
+"""The aws backend on moto, as a BackendHarness.
+
+moto (in-process ``mock_aws``) provides almost every call. Two it lacks are answered by botocore
+``before-call`` hooks that update moto's own state, so later reads see the change:
+
+- ``sagemaker:UpdateEndpoint`` (moto 5.2 has no update_endpoint): switch the endpoint to the new
+  config, like a finished blue/green update.
+- ``sagemaker:ListPipelineExecutionSteps`` (not implemented): answer the steps the test scripted.
+
+Every call the backend makes is recorded through a ``before-call`` hook, so tests can assert that
+an idempotent deploy or a refused one made no mutating call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.loaders
+import botocore.session
+import requests
+from botocore.awsrequest import AWSResponse
+from gitops_testkit import MOTO_ACCOUNT, REGION, BackendHarness, write_model_repo
+from moto import mock_aws
+from moto.sagemaker.models import sagemaker_backends
+
+from ci_scripts.backends.aws import AwsBackend
+from ci_scripts.backends.base import ModelVersion
+from ci_scripts.project import ProjectConfig
+
+MUTATING = ("Create", "Update", "Delete", "Put", "Register", "Deregister", "Start", "Stop", "Add")
+DEFAULT_METRICS = {"auc": 0.95, "accuracy": 0.91, "f1": 0.9, "precision": 0.89, "recall": 0.92}
+
+
+_LOADER = botocore.loaders.create_loader()
+
+
+def new_session() -> boto3.session.Session:
+    """A session with its own hooks but a shared loader: service models are parsed once."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core, region_name=REGION)
+
+
+_ADMIN: dict[str, Any] = {}
+
+
+def admin_client(service: str) -> Any:
+    """Clients for the test's own calls (setup, seeding): not recorded, reused across tests
+    (moto's interception is global, so a client made under one mock_aws works in the next)."""
+    if service not in _ADMIN:
+        _ADMIN[service] = new_session().client(service)
+    return _ADMIN[service]
+
+
+def _ok(parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+    parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RetryAttempts": 0})
+    return AWSResponse("https://moto.invalid", 200, {}, None), parsed
+
+
+class AwsHarness(BackendHarness):
+    name = "aws"
+    scripted_invocations = True
+
+    def __init__(self, root: Path, **answers: str) -> None:
+        self.project = ProjectConfig.load(write_model_repo(root, **answers))
+        self.session = new_session()  # the backend's: every call it makes is recorded
+        self.calls: list[str] = []
+        self.update_requests: list[dict[str, Any]] = []
+        self.pipeline_steps: list[dict[str, Any]] | None = None  # None: Succeeded, no steps
+        self.pipeline_failure: str | None = None
+        events = self.session.events
+        events.register_first("before-call", self._record)
+        events.register("before-call.sagemaker.UpdateEndpoint", self._update_endpoint)
+        events.register("before-call.sagemaker.ListPipelineExecutionSteps", self._pipeline_steps)
+        events.register("after-call.sagemaker.StartPipelineExecution", self._script_execution)
+        self.backend = AwsBackend(self.project, session=self.session, waiter_delay=0)
+        self._setup_account()
+
+    # -- account ----------------------------------------------------------------------------
+    def _setup_account(self) -> None:
+        """What infra/bootstrap.yml creates in the dev account."""
+        p = self.project
+        s3 = admin_client("s3")
+        s3.create_bucket(
+            Bucket=p.artifact_bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        admin_client("ecr").create_repository(repositoryName=p.ecr_repository)
+        sagemaker = admin_client("sagemaker")
+        sagemaker.create_model_package_group(ModelPackageGroupName=p.model_package_group)
+
+    @property
+    def moto_sagemaker(self) -> Any:
+        return sagemaker_backends[MOTO_ACCOUNT][REGION]
+
+    # -- BackendHarness ---------------------------------------------------------------------
+    def seed_version(
+        self,
+        *,
+        metrics: dict[str, float] | None = None,
+        hyperparameters: dict[str, str] | None = None,
+        approval: str = "PendingManualApproval",
+        group: str | None = None,
+    ) -> ModelVersion:
+        """Register a package as the pipeline's RegisterModel step does (report in S3)."""
+        group = group or self.project.model_package_group
+        sagemaker = admin_client("sagemaker")
+        if group not in self.moto_sagemaker.model_package_groups:
+            sagemaker.create_model_package_group(ModelPackageGroupName=group)
+        count = len(
+            [
+                p
+                for p in self.moto_sagemaker.model_packages.values()
+                if p.model_package_group_name == group
+            ]
+        )
+        key = f"{group}/evaluation-{count + 1}.json"
+        report = {
+            "binary_classification_metrics": {
+                name: {"value": value, "standard_deviation": "NaN"}
+                for name, value in (DEFAULT_METRICS if metrics is None else metrics).items()
+            }
+        }
+        admin_client("s3").put_object(
+            Bucket=self.project.artifact_bucket, Key=key, Body=json.dumps(report).encode()
+        )
+        bucket = self.project.artifact_bucket
+        image = f"{MOTO_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{self.project.ecr_repository}:abc"
+        properties = {"project": self.project.project}
+        properties.update({f"hyperparameter:{k}": v for k, v in (hyperparameters or {}).items()})
+        arn = sagemaker.create_model_package(
+            ModelPackageGroupName=group,
+            ModelApprovalStatus=approval,
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": image,
+                        "ModelDataUrl": f"s3://{bucket}/model-{count + 1}.tar.gz",
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv", "application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            ModelMetrics={
+                "ModelQuality": {
+                    "Statistics": {
+                        "ContentType": "application/json",
+                        "S3Uri": f"s3://{self.project.artifact_bucket}/{key}",
+                    }
+                }
+            },
+            CustomerMetadataProperties=properties,
+        )["ModelPackageArn"]
+        version = int(arn.rsplit("/", 1)[1])
+        found = self.backend.get_version(group, version)
+        assert found is not None
+        return found
+
+    def mutations(self) -> list[str]:
+        return [c for c in self.calls if c.split(":", 1)[1].startswith(MUTATING)]
+
+    def reset_mutations(self) -> None:
+        self.calls.clear()
+
+    def prepare_invocations(self, env: str, rows: int, answers: list[Any] | None = None) -> None:
+        """Queue moto's invoke_endpoint answers: ``rows`` single-row ones, then the batch.
+
+        ``answers`` (JSON-able bodies) replaces the default well-formed predictions.
+        """
+        if answers is None:
+            one = {"predictions": [{"label": 1, "probability": 0.8}]}
+            batch = {"predictions": [{"label": 1, "probability": 0.8}] * rows}
+            answers = [one] * rows + [batch]
+        results = [
+            {
+                "Body": body if isinstance(body, str) else json.dumps(body),
+                "ContentType": "application/json",
+            }
+            for body in answers
+        ]
+        requests.post(
+            "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
+            json={"account_id": MOTO_ACCOUNT, "region": REGION, "results": results},
+            timeout=5,
+        )
+
+    # -- test-only powers -------------------------------------------------------------------
+    def fail_next_endpoint(self, reason: str) -> None:
+        """The next endpoint created ends Failed with ``reason`` (moto makes all InService)."""
+
+        def fail(parsed: dict[str, Any], **_: Any) -> None:
+            for endpoint in self.moto_sagemaker.endpoints.values():
+                if endpoint.arn == parsed.get("EndpointArn"):
+                    endpoint.endpoint_status = "Failed"
+                    endpoint.failure_reason = reason
+            events.unregister("after-call.sagemaker.CreateEndpoint", fail)
+
+        # The client copied the session's hooks when it was made: register on the client.
+        events = self.backend.clients("sagemaker").meta.events
+        events.register("after-call.sagemaker.CreateEndpoint", fail)
+
+    def set_endpoint_status(self, env: str, status: str, reason: str | None = None) -> None:
+        endpoint = self.moto_sagemaker.endpoints[self.project.endpoint_name(env)]
+        endpoint.endpoint_status = status
+        endpoint.failure_reason = reason
+
+    # -- hooks ------------------------------------------------------------------------------
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append(f"{model.service_model.service_name}:{model.name}")
+
+    def _update_endpoint(self, params: dict[str, Any], **_: Any) -> Any:
+        """moto gap: UpdateEndpoint, completed at once (as after a successful blue/green)."""
+        params = json.loads(params["body"])  # before-call sees the serialized request
+        self.update_requests.append(params)
+        backend = self.moto_sagemaker
+        endpoint = backend.endpoints[params["EndpointName"]]
+        config = backend.endpoint_configs[params["EndpointConfigName"]]
+        endpoint.endpoint_config_name = config.endpoint_config_name
+        endpoint.production_variants = endpoint._process_production_variants(
+            config.production_variants
+        )
+        endpoint.data_capture_config = config.data_capture_config
+        endpoint.endpoint_status = "InService"
+        return _ok({"EndpointArn": endpoint.arn})
+
+    def _script_execution(self, parsed: dict[str, Any], **_: Any) -> None:
+        """moto marks every execution Succeeded; a test may script a failure instead."""
+        if self.pipeline_failure is None:
+            return
+        arn = parsed["PipelineExecutionArn"]
+        pipeline = self.moto_sagemaker.pipelines[self.project.pipeline_name]
+        execution = pipeline.pipeline_executions[arn]
+        execution.pipeline_execution_status = "Failed"
+        execution.pipeline_execution_failure_reason = self.pipeline_failure
+
+    def _pipeline_steps(self, params: dict[str, Any], **_: Any) -> Any:
+        """moto gap: ListPipelineExecutionSteps answers what the test scripted."""
+        return _ok({"PipelineExecutionSteps": list(self.pipeline_steps or [])})
+
+
+@contextmanager
+def aws_harness(tmp_path: Path, monkeypatch: Any, **answers: str) -> Iterator[AwsHarness]:
+    """moto for the whole test, fake credentials, a fresh model repo under ``tmp_path``."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("GITHUB_SHA", "GITHUB_REF", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    with mock_aws():
+        yield AwsHarness(tmp_path / "repo", **answers)

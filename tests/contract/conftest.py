@@ -1,0 +1,35 @@
+"""Contract tests: the same GitOps rules checked against every backend.
+
+``backend`` is parametrised over HARNESS_FACTORIES. A factory is a context manager
+``factory(tmp_path, monkeypatch) -> BackendHarness`` (see gitops_testkit.BackendHarness): it builds
+its own model repo, a backend bound to it, and cleans up on exit. To add a backend, write its
+factory and add it here, e.g. ``HARNESS_FACTORIES["local"] = local_harness``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # gitops_testkit, *_harness
+
+from aws_harness import aws_harness
+from gitops_testkit import BackendHarness
+
+HARNESS_FACTORIES: dict[str, Callable[[Path, Any], AbstractContextManager[BackendHarness]]] = {
+    "aws": aws_harness,
+}
+
+
+@pytest.fixture(params=sorted(HARNESS_FACTORIES))
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BackendHarness]:
+    """A BackendHarness for each backend (test ids: [aws], [local], ...)."""
+    with HARNESS_FACTORIES[request.param](tmp_path, monkeypatch) as harness:
+        yield harness

@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.4"
-	@VIRTUAL_ENV=$(abspath $(VENV)) $(UV) pip install --quiet -e ".[dev]"
+	@VIRTUAL_ENV=$(abspath $(VENV)) $(UV) pip install --quiet --compile-bytecode -e ".[dev]"
 	@touch $(STAMP)
 
 demo: $(STAMP)  ## render a model repo and run the whole GitOps loop locally

@@ -37,7 +37,9 @@ class LocalBackend:
     def __init__(self, project: ProjectConfig, *, use_cache: bool | None = None) -> None:
         self.project = project
         self.state = LocalState(project.root)
-        self.registry = SqliteRegistry(self.state.registry_db, self._package_arn)
+        self.registry = SqliteRegistry(
+            self.state.registry_db, self._package_arn, self.state.journal
+        )
         self.endpoints = LocalEndpoints(project, self.state)
         if use_cache is None:
             use_cache = os.environ.get(NO_CACHE_ENV, "") in ("", "0", "false")

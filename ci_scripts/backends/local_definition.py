@@ -5,6 +5,12 @@ Building it means importing the sagemaker SDK (several seconds), yet it is a pur
 hash, in ``.mlops/cache/`` and in a per-user cache (``$CI_SCRIPTS_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/sagemaker-gitops``, else ``~/.cache/sagemaker-gitops``) that a freshly rendered
 repo with the same pipeline code also hits. Change any input and it is rebuilt.
+
+The image tag is the one input left out: ci_scripts tags the image by the content of src/, so
+keying on it would rebuild the definition on every code change. The definition is built with a
+placeholder tag instead, and the placeholder is replaced by the current tag on every load: the
+SDK treats the image URI as an opaque string, so the result is what a build with the real tag
+gives.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
 CACHE_ENV = "CI_SCRIPTS_CACHE_DIR"
+PLACEHOLDER_TAG = "ci-scripts-local-image-tag"
 INPUT_DATA_PARAMETER = "InputDataUrl"
 SHIPPED_DATASET = Path("data") / "dataset.csv"
 
@@ -51,7 +58,31 @@ def definition_key(root: Path) -> str:
 
 
 def load_definition(project: ProjectConfig, state: LocalState) -> tuple[dict[str, Any], bool]:
-    """(definition, came from cache)."""
+    """(definition with the current image tag, whether it came from a cache)."""
+    definition, cached = _load_untagged(project, state)
+    return _retag(definition, current_image_tag(project.root)), cached
+
+
+def current_image_tag(root: Path) -> str:
+    """The tag ci_scripts gives the image (content hash); "latest" without a Dockerfile."""
+    if not (root / "Dockerfile").is_file():
+        return "latest"
+    from ci_scripts.imagetag import image_tag
+
+    return image_tag(root)
+
+
+def _retag(value: Any, tag: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _retag(v, tag) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_retag(v, tag) for v in value]
+    if isinstance(value, str) and value.endswith(":" + PLACEHOLDER_TAG):
+        return value[: -len(PLACEHOLDER_TAG)] + tag
+    return value
+
+
+def _load_untagged(project: ProjectConfig, state: LocalState) -> tuple[dict[str, Any], bool]:
     key = definition_key(project.root)
     local = state.dir("cache") / f"definition-{key}.json"
     shared = user_cache_dir() / f"definition-{key}.json"
@@ -66,7 +97,7 @@ def load_definition(project: ProjectConfig, state: LocalState) -> tuple[dict[str
             return cached, True
     from ci_scripts.pipeline_module import build_definition  # imports the sagemaker SDK
 
-    built = build_definition(project)
+    built = build_definition(project, image_tag=PLACEHOLDER_TAG)
     write_json_atomic(local, built)
     with contextlib.suppress(OSError):  # a read-only home only costs fresh checkouts a rebuild
         write_json_atomic(shared, built)

@@ -283,6 +283,12 @@ class LocalEndpoints:
     ) -> None:
         capture = dict(wanted.get("data_capture") or {})
         capture.setdefault("enabled", False)
+        path = self.state.endpoint_file(env)
+        self.state.journal(
+            "UpdateEndpoint" if path.exists() else "CreateEndpoint",
+            self.project.endpoint_name(env),
+            model_version=version,
+        )
         write_json_atomic(
             self.state.endpoint_file(env),
             {

@@ -35,6 +35,7 @@ class _Node:
     gate: tuple[str, bool] | None  # (condition step, branch) for steps nested in a condition
     status: str = "NotStarted"
     record: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0  # order in which the step started (or was skipped)
 
     @property
     def name(self) -> str:
@@ -194,6 +195,7 @@ class LocalPipelineRunner:
             "status": "Executing",
         }
         write_json_atomic(run_file, record)
+        self.state.journal("StartPipelineExecution", execution["PipelineExecutionArn"])
         failure = self._execute(nodes, ctx, properties)
         registered = next(
             (
@@ -208,7 +210,7 @@ class LocalPipelineRunner:
             status="Failed" if failure else "Succeeded",
             failure_reason=failure,
             registered_version=registered,
-            steps=[n.record for n in nodes.values() if n.record],
+            steps=[n.record for n in sorted(nodes.values(), key=lambda n: n.seq) if n.record],
         )
         record.update(
             status=run.status,
@@ -227,6 +229,7 @@ class LocalPipelineRunner:
         """Run every runnable step; return the failure reason ("" when the run succeeded)."""
         failure = ""
         running: dict[Future[StepOutcome], tuple[_Node, float]] = {}
+        started = 0
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="step") as pool:
             while True:
                 if not failure:
@@ -234,6 +237,9 @@ class LocalPipelineRunner:
                         if node.status != "NotStarted":
                             continue
                         verdict = self._readiness(node, nodes)
+                        if verdict != "wait":
+                            started += 1
+                            node.seq = started
                         if verdict == "ready":
                             node.status = "Executing"
                             future = pool.submit(EXECUTORS[node.step["Type"]], node.step, ctx)

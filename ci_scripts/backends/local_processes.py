@@ -78,6 +78,7 @@ def spawn(
         **(extra or {}),
     }
     write_json_atomic(_pid_file(state, name), record)
+    state.journal("StartProcess", name, pid=proc.pid)
     return record
 
 
@@ -109,6 +110,7 @@ def stop(state: LocalState, record: dict[str, Any] | None, timeout: float = 5.0)
     """SIGTERM the process group, SIGKILL after ``timeout``; forget its pid file."""
     if record and alive(record):
         pid = int(record["pid"])
+        state.journal("StopProcess", record.get("name", str(pid)), pid=pid)
         _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while alive(record) and time.monotonic() < deadline:

@@ -44,9 +44,15 @@ _COLUMNS = (
 class SqliteRegistry:
     """Model packages of every group, numbered 1, 2, ... per group like SageMaker does."""
 
-    def __init__(self, path: Path, arn_for: Callable[[str, int], str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        arn_for: Callable[[str, int], str],
+        journal: Callable[..., None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self._arn_for = arn_for
+        self._journal = journal or (lambda *args, **kwargs: None)
         with self._connect() as db:
             db.execute(_SCHEMA)
 
@@ -127,6 +133,7 @@ class SqliteRegistry:
                 raise
         found = self.get_version(group, version)
         assert found is not None
+        self._journal("CreateModelPackage", found.arn, approval_status=approval_status)
         return found
 
     def set_approval(self, group: str, version: int, status: str, description: str) -> ModelVersion:
@@ -141,6 +148,7 @@ class SqliteRegistry:
             )
         if cursor.rowcount == 0:
             raise CIError(f"{arn}: model package not found in the local registry")
+        self._journal("UpdateModelPackage", arn, approval_status=status, description=description)
         found = self.get_version(group, version)
         assert found is not None
         return found

@@ -18,6 +18,7 @@ Layout::
       datacapture/<env>/...      captured requests, SageMaker data capture JSON lines
       pids/<name>.json           every detached process started, for ``local down``
       logs/                      logs of detached processes
+      journal.jsonl              every change the backend made (registry, endpoints, processes)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,30 @@ class LocalState:
 
     def model_dir(self, group: str, version: int) -> Path:
         return self.home / "models" / group / str(version)
+
+    # -- journal ----------------------------------------------------------------------------
+    def journal(self, operation: str, resource: str, **detail: Any) -> None:
+        """Append one change to ``journal.jsonl``: an audit trail of what the backend did.
+
+        Operations are named like the AWS API calls they stand for (CreateModelPackage,
+        UpdateModelPackage, StartPipelineExecution, UpdateEndpoint) plus StartProcess/StopProcess.
+        """
+        entry = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "operation": operation,
+            "resource": resource,
+            **detail,
+        }
+        line = json.dumps(entry, sort_keys=True, default=str) + "\n"
+        with (self.dir() / "journal.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    def journal_entries(self) -> list[dict[str, Any]]:
+        """Everything :meth:`journal` recorded, oldest first."""
+        path = self.home / "journal.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
     # -- s3 mapping -------------------------------------------------------------------------
     def s3_path(self, uri: str) -> Path:

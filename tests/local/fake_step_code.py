@@ -1,0 +1,105 @@
+"""Stand-in step code for local-backend tests: the container contract, standard library only.
+
+Copied into a test repo as ``src/<package>/__main__.py``, it honours the same contract as the
+generated step code (``python -m <package> preprocess|train|evaluate|serve``, /opt/ml paths under
+``$OPT_ML_ROOT``) but starts in milliseconds, so the tests exercise the backend, not scikit-learn.
+Knobs for failure tests: hyperparameter ``fail=true`` makes train fail; a model whose ``serve``
+field is ``crash`` exits at start, ``unhealthy`` answers /ping with 500.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tarfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(os.environ.get("OPT_ML_ROOT") or "/opt/ml")
+
+
+def preprocess() -> None:
+    files = sorted((ROOT / "processing" / "input" / "data").glob("*.csv"))
+    if not files:
+        sys.exit("preprocess: no csv in processing/input/data")
+    header, *rows = files[0].read_text().splitlines()
+    for split in ("train", "validation", "test"):
+        folder = ROOT / "processing" / split
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{split}.csv").write_text("\n".join([header, *rows]) + "\n")
+    (ROOT / "processing" / "baseline").mkdir(parents=True, exist_ok=True)
+    (ROOT / "processing" / "baseline" / "baseline.csv").write_text(header + "\n")
+    print(f"preprocess: {len(rows)} rows")
+
+
+def train() -> None:
+    hyperparameters = json.loads((ROOT / "input" / "config" / "hyperparameters.json").read_text())
+    if hyperparameters.get("fail") == "true":
+        print("starting to train", file=sys.stderr)
+        print("train: refusing to train because hyperparameter fail=true", file=sys.stderr)
+        sys.exit(1)
+    rows = (ROOT / "input" / "data" / "train" / "train.csv").read_text().splitlines()
+    model = {"hyperparameters": hyperparameters, "rows": len(rows) - 1}
+    model["serve"] = hyperparameters.get("serve", "ok")
+    (ROOT / "model").mkdir(parents=True, exist_ok=True)
+    (ROOT / "model" / "model.json").write_text(json.dumps(model))
+    print(f"validation:auc={hyperparameters.get('auc', '0.95')}")
+
+
+def evaluate() -> None:
+    with tarfile.open(ROOT / "processing" / "model" / "model.tar.gz") as tar:
+        member = tar.extractfile("model.json")
+        assert member is not None
+        model = json.load(member)
+    auc = float(model["hyperparameters"].get("auc", "0.95"))
+    report = {
+        "binary_classification_metrics": {
+            "auc": {"value": auc, "standard_deviation": "NaN"},
+            "accuracy": {"value": 0.9, "standard_deviation": "NaN"},
+        }
+    }
+    (ROOT / "processing" / "evaluation").mkdir(parents=True, exist_ok=True)
+    (ROOT / "processing" / "evaluation" / "evaluation.json").write_text(json.dumps(report))
+
+
+def serve(argv: list[str]) -> None:
+    port = int(argv[argv.index("--port") + 1]) if "--port" in argv else 8080
+    model = json.loads((ROOT / "model" / "model.json").read_text())
+    if model.get("serve") == "crash":
+        sys.exit("serve: model.json says crash")
+    healthy = model.get("serve") != "unhealthy"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/ping":
+                self._answer(200 if healthy else 500, {"healthy": healthy})
+            else:
+                self._answer(404, {"error": self.path})
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            rows = [line for line in body.splitlines() if line.strip()]
+            predictions = [{"label": 1, "probability": 0.75} for _ in rows]
+            self._answer(200, {"predictions": predictions, "model": model.get("name", "")})
+
+        def _answer(self, status: int, payload: object) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    command, rest = sys.argv[1], sys.argv[2:]
+    if command == "serve":
+        serve(rest)
+    else:
+        {"preprocess": preprocess, "train": train, "evaluate": evaluate}[command]()

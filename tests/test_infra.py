@@ -1,0 +1,674 @@
+"""The generated repo's CloudFormation: lint-clean, and least privilege where it matters.
+
+Each template is rendered by cookiecutter, linted once with cfn-lint (all files in one run), then
+evaluated the way CloudFormation would for every environment and account layout: parameters and
+pseudo parameters substituted, conditions decided, Fn::If branches chosen. The assertions read
+the resulting concrete policies, so a wrong condition or a stray wildcard fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint_by_config
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "eu-west-1"
+
+# Two renders cover every template branch: realtime + monitoring + API in one account, and
+# serverless without monitoring or API across three accounts.
+VARIANTS: dict[str, dict[str, str]] = {
+    "one-account": {
+        "project": "churn-model",
+        "github_owner": "my-org",
+        "api_gateway": "yes",
+        "deployment": "realtime",
+        "monitoring": "yes",
+        "aws_region": REGION,
+    },
+    "three-accounts": {
+        "project": "fraud-model",
+        "github_owner": "acme",
+        "github_repo": "fraud-repo",
+        "api_gateway": "no",
+        "deployment": "serverless",
+        "monitoring": "no",
+        "aws_region": REGION,
+        "dev_account_id": "111111111111",
+        "staging_account_id": "222222222222",
+        "prod_account_id": "333333333333",
+    },
+}
+
+# Actions allowed with Resource "*": none of them supports resource-level permissions.
+STAR_ALWAYS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+STAR_MONITORING = {"sagemaker:ListMonitoringExecutions"}
+STAR_REALTIME = {
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingActivities",
+    "application-autoscaling:DescribeScalingPolicies",
+}
+ENVIRONMENTS = ("dev", "staging", "prod")
+NO_VALUE = object()
+
+
+# ------------------------------------------------------------------------------- rendering
+
+
+@pytest.fixture(scope="module")
+def rendered(cookies_session) -> dict[str, Path]:
+    """Render each variant once; the value is the generated repository's root."""
+    projects = {}
+    for name, context in VARIANTS.items():
+        result = cookies_session.bake(extra_context=context, template=str(ROOT))
+        assert result.exception is None, f"{name}: render failed: {result.exception!r}"
+        projects[name] = Path(result.project_path)
+    return projects
+
+
+@pytest.fixture(scope="module")
+def settings(rendered) -> dict[str, dict[str, Any]]:
+    """[tool.sagemaker-gitops] of each render: the names ci_scripts will use."""
+    return {
+        name: tomllib.loads((root / "pyproject.toml").read_text())["tool"]["sagemaker-gitops"]
+        for name, root in rendered.items()
+    }
+
+
+def bootstrap(rendered, variant: str) -> dict[str, Any]:
+    return cfn_yaml.load(str(rendered[variant] / "infra" / "bootstrap.yml"))
+
+
+def api(rendered) -> dict[str, Any]:
+    return cfn_yaml.load(str(rendered["one-account"] / "infra" / "api.yml"))
+
+
+# ------------------------------------------------------------------------------- evaluation
+
+
+def evaluate(template: dict, parameters: dict[str, str], account: str) -> dict[str, Any]:
+    """Resources and Outputs as CloudFormation would create them for these parameters.
+
+    Refs to resources and Fn::GetAtt become "<Name>" / "<Name.Attr>" placeholders.
+    """
+    values: dict[str, Any] = {
+        name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()
+    }
+    values.update(parameters)
+    values.update(
+        {
+            "AWS::AccountId": account,
+            "AWS::Region": REGION,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+    )
+    definitions = template.get("Conditions", {})
+    decided: dict[str, bool] = {}
+
+    def condition(name: str) -> bool:
+        if name not in decided:
+            decided[name] = truth(definitions[name])
+        return decided[name]
+
+    def truth(expr: dict) -> bool:
+        (fn, args), *_ = expr.items()
+        if fn == "Fn::Equals":
+            left, right = (resolve(arg) for arg in args)
+            return str(left) == str(right)
+        if fn == "Fn::Not":
+            return not truth(args[0])
+        if fn == "Fn::And":
+            return all(truth(arg) for arg in args)
+        if fn == "Fn::Or":
+            return any(truth(arg) for arg in args)
+        if fn == "Condition":
+            return condition(args)
+        raise AssertionError(f"unexpected condition function {fn}")
+
+    def lookup(name: str) -> str:
+        if name in values:
+            return str(values[name])
+        return f"<{name}>"
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if len(node) == 1:
+                (key, arg), *_ = node.items()
+                if key == "Ref":
+                    return NO_VALUE if arg == "AWS::NoValue" else lookup(arg)
+                if key == "Fn::If":
+                    name, when_true, when_false = arg
+                    return resolve(when_true if condition(name) else when_false)
+                if key == "Fn::GetAtt":
+                    return "<{}>".format(arg if isinstance(arg, str) else ".".join(arg))
+                if key == "Fn::Sub":
+                    text, extra = (arg, {}) if isinstance(arg, str) else arg
+                    local = {k: resolve(v) for k, v in extra.items()}
+                    return re.sub(
+                        r"\$\{([^}!]+)\}",
+                        lambda m: str(local[m[1]]) if m[1] in local else lookup(m[1]),
+                        text,
+                    )
+                assert not key.startswith("Fn::"), f"evaluator does not know {key}"
+            out = {}
+            for key, value in node.items():
+                value = resolve(value)
+                if value is not NO_VALUE:
+                    out[str(key)] = value
+            return out
+        if isinstance(node, list):
+            return [v for v in (resolve(item) for item in node) if v is not NO_VALUE]
+        return node if not isinstance(node, str) else str(node)
+
+    def kept(section: str) -> dict[str, Any]:
+        return {
+            name: resolve(body)
+            for name, body in template.get(section, {}).items()
+            if "Condition" not in body or condition(body["Condition"])
+        }
+
+    return {"Resources": kept("Resources"), "Outputs": kept("Outputs")}
+
+
+def stacks(template: dict, accounts: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The three bootstrap stacks, each deployed in its environment's account.
+
+    The OIDC provider is created by the first stack in each account, as infra/README.md says.
+    """
+    result, seen = {}, set()
+    for env in ENVIRONMENTS:
+        account = accounts[env]
+        first = account not in seen
+        seen.add(account)
+        params = {"Environment": env, "CreateOIDCProvider": "true" if first else "false"}
+        result[env] = evaluate(template, params, account)
+    return result
+
+
+def accounts_of(settings: dict[str, Any]) -> dict[str, str]:
+    return dict(settings["accounts"])
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(resources: dict[str, Any]):
+    """(resource name, statement) for every policy document statement in ``resources``."""
+
+    def walk(name: str, node: Any):
+        if isinstance(node, dict):
+            if isinstance(node.get("Statement"), list):
+                for statement in node["Statement"]:
+                    yield name, statement
+            for value in node.values():
+                yield from walk(name, value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(name, value)
+
+    for name, resource in resources.items():
+        yield from walk(name, resource)
+
+
+def deploy_role(stack: dict[str, Any]) -> dict[str, Any]:
+    roles = [
+        r["Properties"]
+        for r in stack["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role" and "-github-deploy-" in r["Properties"]["RoleName"]
+    ]
+    assert len(roles) == 1
+    return roles[0]
+
+
+def policy(role: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    documents = [p["PolicyDocument"] for p in role["Policies"] if p["PolicyName"] == name]
+    assert len(documents) == 1, f"policy {name}"
+    return documents[0]["Statement"]
+
+
+def resource_of_type(stack: dict[str, Any], kind: str) -> dict[str, Any]:
+    found = [r["Properties"] for r in stack["Resources"].values() if r["Type"] == kind]
+    assert len(found) == 1, f"{kind}: {len(found)} found"
+    return found[0]
+
+
+# ------------------------------------------------------------------------------- tests
+
+
+def test_rendered_templates_are_cfn_lint_clean(rendered):
+    templates = sorted(str(p) for root in rendered.values() for p in root.glob("infra/*.yml"))
+    assert len(templates) >= 3  # two bootstrap renders and at least the one API template
+
+    matches = lint_by_config(ManualArgs(templates=templates, regions=[REGION]))
+
+    assert [str(m) for m in matches] == []
+
+
+def test_api_files_exist_only_with_api_gateway(rendered):
+    with_api, without = rendered["one-account"], rendered["three-accounts"]
+    for relative in ("infra/api.yml", "infra/api_handler/handler.py", "tests/test_api_handler.py"):
+        assert (with_api / relative).is_file(), relative
+        assert not (without / relative).exists(), relative
+
+
+def test_no_jinja_left_in_rendered_infra(rendered):
+    for root in rendered.values():
+        for path in (root / "infra").rglob("*"):
+            if path.is_file() and path.suffix in {".yml", ".md", ".py"}:
+                text = path.read_text()
+                assert not re.search(r"\{\{|\{%|cookiecutter", text), path
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_deploy_roles_trust_only_this_repository_per_environment(rendered, settings, variant):
+    repo = settings[variant]["github_repository"]
+    expected_sub = {
+        "dev": f"repo:{repo}:ref:refs/heads/main",
+        # main, with or without the `staging` GitHub environment declared by the job
+        "staging": [f"repo:{repo}:ref:refs/heads/main", f"repo:{repo}:environment:staging"],
+        # only the protected `prod` environment: its reviewers gate every prod change
+        "prod": f"repo:{repo}:environment:prod",
+    }
+    accounts = accounts_of(settings[variant])
+    project = settings[variant]["project"]
+
+    for env, stack in stacks(bootstrap(rendered, variant), accounts).items():
+        role = deploy_role(stack)
+        assert role["RoleName"] == f"{project}-github-deploy-{env}"
+        (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Effect"] == "Allow"
+        assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert trust["Principal"]["Federated"] in (
+            "<GitHubOIDCProvider>",
+            f"arn:aws:iam::{accounts[env]}:oidc-provider/token.actions.githubusercontent.com",
+        )
+        # Exact matches only: no StringLike, so no wildcard can widen the subject.
+        assert trust["Condition"] == {
+            "StringEquals": {
+                "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                "token.actions.githubusercontent.com:sub": expected_sub[env],
+            }
+        }
+
+
+def test_oidc_provider_is_for_github_actions_and_optional(rendered, settings):
+    template = bootstrap(rendered, "one-account")
+    account = accounts_of(settings["one-account"])["dev"]
+    with_provider = evaluate(
+        template, {"Environment": "dev", "CreateOIDCProvider": "true"}, account
+    )
+    without = evaluate(template, {"Environment": "dev", "CreateOIDCProvider": "false"}, account)
+
+    provider = resource_of_type(with_provider, "AWS::IAM::OIDCProvider")
+    assert provider["Url"] == "https://token.actions.githubusercontent.com"
+    assert provider["ClientIdList"] == ["sts.amazonaws.com"]
+    assert not [r for r in without["Resources"].values() if r["Type"] == "AWS::IAM::OIDCProvider"]
+    assert deploy_role(without)["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Federated": f"arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com"
+    }
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_no_wildcard_actions_and_star_resources_only_where_unavoidable(rendered, settings, variant):
+    documents = [
+        *stacks(bootstrap(rendered, variant), accounts_of(settings[variant])).values(),
+        *(
+            [
+                evaluate(api(rendered), {"Environment": env}, "111111111111")
+                for env in ("staging", "prod")
+            ]
+            if variant == "one-account"
+            else []
+        ),
+    ]
+    star_actions: set[str] = set()
+    checked = 0
+    for stack in documents:
+        for name, statement in statements(stack["Resources"]):
+            actions = as_list(statement.get("Action", []))
+            assert "*" not in actions, f"{name}: Action *"
+            if statement["Effect"] != "Allow":
+                continue
+            checked += 1
+            assert not [a for a in actions if a.endswith(":*")], f"{name}: {actions}"
+            assert "NotAction" not in statement and "NotResource" not in statement
+            if "Principal" in statement:
+                assert statement["Principal"] != "*", f"{name}: public Allow"
+            if "*" in as_list(statement.get("Resource", [])):
+                assert as_list(statement["Resource"]) == ["*"], name
+                star_actions.update(actions)
+    assert checked > 40
+
+    realtime = settings[variant]["deployment"] == "realtime"
+    expected = STAR_ALWAYS | (STAR_REALTIME if realtime else set())
+    expected |= STAR_MONITORING if settings[variant]["monitoring"] else set()
+    assert star_actions == expected
+
+
+def test_put_metric_data_is_limited_to_sagemaker_namespaces(rendered, settings):
+    stack = stacks(bootstrap(rendered, "one-account"), accounts_of(settings["one-account"]))["dev"]
+    (metrics,) = [
+        s
+        for _, s in statements(stack["Resources"])
+        if s.get("Action") == "cloudwatch:PutMetricData"
+    ]
+    namespaces = metrics["Condition"]["StringLike"]["cloudwatch:namespace"]
+    assert namespaces and all("sagemaker" in ns for ns in namespaces)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pass_role_only_for_the_execution_role_to_sagemaker(rendered, settings, variant):
+    accounts = accounts_of(settings[variant])
+    role_name = settings[variant]["sagemaker_role"]
+    found = 0
+    for env, stack in stacks(bootstrap(rendered, variant), accounts).items():
+        for name, statement in statements(stack["Resources"]):
+            if "iam:PassRole" not in as_list(statement.get("Action", [])):
+                continue
+            found += 1
+            assert as_list(statement["Action"]) == ["iam:PassRole"], name
+            assert statement["Resource"] == f"arn:aws:iam::{accounts[env]}:role/{role_name}"
+            assert statement["Condition"] == {
+                "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+            }
+    assert found >= 3  # every deploy role and the execution role
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_names_match_what_ci_scripts_reads(rendered, settings, variant):
+    conf = settings[variant]
+    dev = stacks(bootstrap(rendered, variant), accounts_of(conf))["dev"]
+
+    assert resource_of_type(dev, "AWS::S3::Bucket")["BucketName"] == conf["artifact_bucket"]
+    assert resource_of_type(dev, "AWS::ECR::Repository")["RepositoryName"] == conf["ecr_repository"]
+    group = resource_of_type(dev, "AWS::SageMaker::ModelPackageGroup")
+    assert group["ModelPackageGroupName"] == conf["model_package_group"]
+    roles = {
+        r["Properties"]["RoleName"]
+        for r in dev["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role"
+    }
+    assert conf["sagemaker_role"] in roles
+    pipeline = policy(deploy_role(dev), "pipeline")[0]
+    assert pipeline["Resource"].endswith(f":pipeline/{conf['pipeline_name']}")
+    outputs = {k: v["Value"] for k, v in dev["Outputs"].items()}
+    assert outputs["ArtifactBucketName"] == conf["artifact_bucket"]
+    assert outputs["EcrRepositoryUri"] == (
+        f"{conf['accounts']['dev']}.dkr.ecr.{REGION}.amazonaws.com/{conf['ecr_repository']}"
+    )
+    assert outputs["DeployRoleArn"] == "<DevDeployRole.Arn>"
+    assert outputs["SageMakerExecutionRoleArn"] == (
+        f"arn:aws:iam::{conf['accounts']['dev']}:role/{conf['sagemaker_role']}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variant", "creators"),
+    [("one-account", {"dev"}), ("three-accounts", {"dev", "staging", "prod"})],
+)
+def test_each_account_gets_exactly_one_execution_role(rendered, settings, variant, creators):
+    role_name = settings[variant]["sagemaker_role"]
+    made = {
+        env
+        for env, stack in stacks(
+            bootstrap(rendered, variant), accounts_of(settings[variant])
+        ).items()
+        if any(r["Properties"].get("RoleName") == role_name for r in stack["Resources"].values())
+    }
+    assert made == creators
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_registry_image_and_bucket_exist_only_in_dev(rendered, settings, variant):
+    dev_only = {
+        "AWS::ECR::Repository",
+        "AWS::S3::Bucket",
+        "AWS::S3::BucketPolicy",
+        "AWS::SageMaker::ModelPackageGroup",
+        "AWS::Events::Rule",
+        "AWS::SNS::Topic",
+    }
+    for env, stack in stacks(bootstrap(rendered, variant), accounts_of(settings[variant])).items():
+        kinds = {r["Type"] for r in stack["Resources"].values()}
+        assert (dev_only <= kinds) if env == "dev" else not (dev_only & kinds), env
+
+
+def test_artifact_bucket_is_encrypted_versioned_private_and_tls_only(rendered, settings):
+    accounts = accounts_of(settings["three-accounts"])
+    dev = stacks(bootstrap(rendered, "three-accounts"), accounts)["dev"]
+    bucket = resource_of_type(dev, "AWS::S3::Bucket")
+
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+
+    document = resource_of_type(dev, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in document if s["Effect"] == "Deny"]
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert set(deny["Resource"]) == {"<ArtifactBucket.Arn>", "<ArtifactBucket.Arn>/*"}
+
+    serving = {f"arn:aws:iam::{accounts[env]}:root" for env in ("staging", "prod")}
+    allows = [s for s in document if s["Effect"] == "Allow"]
+    assert allows
+    for statement in allows:
+        assert set(as_list(statement["Principal"]["AWS"])) == serving
+        assert not {"s3:DeleteObject", "s3:PutBucketPolicy"} & set(as_list(statement["Action"]))
+    (read,) = [s for s in allows if s["Sid"] == "ServingAccountsReadArtifacts"]
+    assert set(read["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == {
+        "arn:aws:iam::222222222222:role/fraud-model-sagemaker-execution",
+        "arn:aws:iam::333333333333:role/fraud-model-sagemaker-execution",
+        "arn:aws:iam::222222222222:role/fraud-model-github-deploy-staging",
+        "arn:aws:iam::333333333333:role/fraud-model-github-deploy-prod",
+    }
+
+
+def test_ecr_repository_is_immutable_scanned_and_pull_only_for_serving_accounts(rendered, settings):
+    accounts = accounts_of(settings["three-accounts"])
+    dev = stacks(bootstrap(rendered, "three-accounts"), accounts)["dev"]
+    repo = resource_of_type(dev, "AWS::ECR::Repository")
+
+    assert repo["ImageTagMutability"] == "IMMUTABLE"
+    assert repo["ImageScanningConfiguration"] == {"ScanOnPush": True}
+    rules = json.loads(repo["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+    assert rules and all(r["selection"]["tagStatus"] == "untagged" for r in rules)
+    (pull,) = repo["RepositoryPolicyText"]["Statement"]
+    assert set(pull["Principal"]["AWS"]) == {
+        "arn:aws:iam::222222222222:root",
+        "arn:aws:iam::333333333333:root",
+    }
+    assert set(pull["Action"]) == {
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    }
+
+
+def test_model_package_group_is_shared_with_staging_and_prod_only(rendered, settings):
+    accounts = accounts_of(settings["three-accounts"])
+    dev = stacks(bootstrap(rendered, "three-accounts"), accounts)["dev"]
+    group = resource_of_type(dev, "AWS::SageMaker::ModelPackageGroup")
+    document = group["ModelPackageGroupPolicy"]["Statement"]
+
+    principals = {p for s in document for p in as_list(s["Principal"]["AWS"])}
+    assert principals == {"arn:aws:iam::222222222222:root", "arn:aws:iam::333333333333:root"}
+    granted = {a for s in document for a in as_list(s["Action"])}
+    assert {"sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"} <= granted
+    assert "sagemaker:DeleteModelPackage" not in granted
+    # Only staging approves (the merge of the staging manifest PR is the approval).
+    (approve,) = [s for s in document if "sagemaker:UpdateModelPackage" in as_list(s["Action"])]
+    assert approve["Principal"]["AWS"] == "arn:aws:iam::222222222222:root"
+    for statement in document:
+        for resource in as_list(statement["Resource"]):
+            assert resource.startswith("arn:aws:sagemaker:eu-west-1:111111111111:model-package")
+            assert "/fraud-model" in resource
+
+
+READ_ONLY = {
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:DescribeModel",
+    "sagemaker:ListTags",
+}
+
+
+def test_serving_roles_touch_only_their_own_environment(rendered, settings):
+    stacks_ = stacks(bootstrap(rendered, "one-account"), accounts_of(settings["one-account"]))
+    for env in ("staging", "prod"):
+        role = deploy_role(stacks_[env])
+        for statement in policy(role, "hosting"):
+            actions = set(as_list(statement["Action"]))
+            if actions <= READ_ONLY or actions <= {"iam:PassRole", "sts:AssumeRole"}:
+                continue
+            for resource in as_list(statement["Resource"]):
+                assert re.search(
+                    rf":(endpoint|endpoint-config|model|alarm)[/:]churn-model-{env}\b", resource
+                ), (
+                    env,
+                    resource,
+                )
+        approve = [
+            s
+            for s in policy(role, "registry")
+            if "sagemaker:UpdateModelPackage" in as_list(s["Action"])
+        ]
+        assert bool(approve) == (env == "staging")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_read_only_roles_only_read_and_staging_trusts_only_the_prod_deploy_role(
+    rendered, settings, variant
+):
+    conf = settings[variant]
+    accounts = accounts_of(conf)
+    prefix = f"{conf['project']}-github"
+    all_stacks = stacks(bootstrap(rendered, variant), accounts)
+    for env in ("staging", "prod"):
+        (role,) = [
+            r["Properties"]
+            for r in all_stacks[env]["Resources"].values()
+            if r["Properties"].get("RoleName") == f"{prefix}-readonly-{env}"
+        ]
+        actions = {a for _, s in statements({"r": role["Policies"]}) for a in as_list(s["Action"])}
+        assert actions and all(re.match(r"[a-z0-9-]+:(Describe|List|Get)", a) for a in actions), (
+            actions
+        )
+        trusts = role["AssumeRolePolicyDocument"]["Statement"]
+        github = trusts[0]["Condition"]["StringEquals"]
+        assert github["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+        assert all(
+            sub.startswith(f"repo:{conf['github_repository']}:")
+            for sub in github["token.actions.githubusercontent.com:sub"]
+        )
+        chained = trusts[1:]
+        if env == "prod":
+            assert chained == []
+            continue
+        (from_prod,) = chained
+        assert from_prod["Principal"] == {"AWS": f"arn:aws:iam::{accounts['prod']}:root"}
+        assert from_prod["Condition"] == {
+            "ArnEquals": {
+                "aws:PrincipalArn": f"arn:aws:iam::{accounts['prod']}:role/{prefix}-deploy-prod"
+            }
+        }
+    # ...and the prod deploy role may assume nothing else.
+    assumable = [
+        s["Resource"]
+        for _, s in statements(all_stacks["prod"]["Resources"])
+        if s.get("Action") == "sts:AssumeRole" and "Resource" in s
+    ]
+    assert assumable == [f"arn:aws:iam::{accounts['staging']}:role/{prefix}-readonly-staging"]
+
+
+def test_options_drop_the_permissions_they_do_not_need(rendered, settings):
+    for variant, expect_autoscaling, expect_monitoring in (
+        ("one-account", True, True),
+        ("three-accounts", False, False),
+    ):
+        prod = stacks(bootstrap(rendered, variant), accounts_of(settings[variant]))["prod"]
+        names = {p["PolicyName"] for p in deploy_role(prod)["Policies"]}
+        assert ("autoscaling" in names) == expect_autoscaling
+        assert ("monitoring" in names) == expect_monitoring
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_taggable_resource_is_tagged(rendered, settings, variant):
+    for env, stack in stacks(bootstrap(rendered, variant), accounts_of(settings[variant])).items():
+        tagged = 0
+        for name, resource in stack["Resources"].items():
+            tags = resource["Properties"].get("Tags")
+            if tags is None:
+                assert resource["Type"] in {"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy"}, name
+                continue
+            tagged += 1
+            assert {t["Key"]: t["Value"] for t in tags} == {
+                "project": settings[variant]["project"],
+                "environment": env,
+            }, name
+        assert tagged >= 1
+
+
+def test_api_resources_are_tagged(rendered):
+    stack = evaluate(api(rendered), {"Environment": "prod"}, "111111111111")
+    expected = {"project": "churn-model", "environment": "prod"}
+    for name, resource in stack["Resources"].items():
+        tags = resource["Properties"].get("Tags")
+        if resource["Type"] in {"AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage"}:
+            assert tags == expected, name  # API Gateway v2 takes a tag map
+        elif tags is not None:
+            assert {t["Key"]: t["Value"] for t in tags} == expected, name
+        else:
+            assert resource["Type"] in {
+                "AWS::ApiGatewayV2::Integration",
+                "AWS::ApiGatewayV2::Route",
+                "AWS::Lambda::Permission",
+            }, name
+
+
+def test_api_invokes_only_its_endpoint_behind_iam_auth_and_throttling(rendered):
+    for env in ("staging", "prod"):
+        stack = evaluate(api(rendered), {"Environment": env}, "111111111111")
+        role = resource_of_type(stack, "AWS::IAM::Role")
+        invoke = [s for _, s in statements({"r": role}) if s.get("Sid")]
+        (endpoint,) = [s for s in invoke if s["Action"] == "sagemaker:InvokeEndpoint"]
+        assert endpoint["Resource"] == (
+            f"arn:aws:sagemaker:{REGION}:111111111111:endpoint/churn-model-{env}"
+        )
+        function = resource_of_type(stack, "AWS::Lambda::Function")
+        assert function["Runtime"] == "python3.12"
+        assert function["Environment"]["Variables"]["ENDPOINT_NAME"] == f"churn-model-{env}"
+        assert function["Timeout"] < 30
+        assert resource_of_type(stack, "AWS::ApiGatewayV2::Route")["AuthorizationType"] == "AWS_IAM"
+        stage = resource_of_type(stack, "AWS::ApiGatewayV2::Stage")
+        assert {"ThrottlingRateLimit", "ThrottlingBurstLimit"} <= set(stage["DefaultRouteSettings"])
+        retention = [
+            r["Properties"]["RetentionInDays"]
+            for r in stack["Resources"].values()
+            if r["Type"] == "AWS::Logs::LogGroup"
+        ]
+        assert len(retention) == 2 and all(retention)
+
+
+def test_api_lambda_code_directory_is_what_package_uploads(rendered):
+    infra = rendered["one-account"] / "infra"
+    code = api(rendered)["Resources"]["HandlerFunction"]["Properties"]["Code"]
+    module, function = api(rendered)["Resources"]["HandlerFunction"]["Properties"]["Handler"].split(
+        "."
+    )
+    source = (infra / code / f"{module}.py").read_text()
+    assert f"def {function}(event" in source

@@ -1,35 +1,48 @@
 """Import the model repo's ``pipelines/pipeline.py`` and build its definition.
 
 The pipeline module is the model team's code; ci_scripts only needs ``definition(settings)``
-(a JSON-able dict, built without an AWS account) and ``get_pipeline(settings)``. Settings come from
-the module itself (``Settings.from_project(project)`` or ``settings_from_project(project)``),
-falling back to the ProjectConfig, so the pipeline owns how it reads the project's facts.
+(a JSON-able dict, built without an AWS account). Settings come from the module itself
+(``PipelineSettings.from_pyproject``), so the pipeline owns how it reads the project's facts; the
+image tag ci_scripts computes (the hash of the image's inputs) is passed in.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from ci_scripts.errors import CIError
+from ci_scripts.imagetag import image_tag
 from ci_scripts.project import ProjectConfig
 
 PIPELINE_FILE = Path("pipelines") / "pipeline.py"
 
 
+@contextmanager
+def repo_on_path(root: Path) -> Iterator[None]:
+    """``root`` and ``root/src`` importable for the duration (the pipeline imports both)."""
+    added = [entry for entry in (str(root / "src"), str(root)) if entry not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for entry in added:
+            if entry in sys.path:
+                sys.path.remove(entry)
+
+
 def load_module(root: Path) -> ModuleType:
-    """Import ``pipelines.pipeline`` from ``root`` (and its ``src/``), fresh each time."""
+    """Import ``pipelines.pipeline`` from ``root`` (call inside :func:`repo_on_path`), fresh."""
     path = root / PIPELINE_FILE
     if not path.is_file():
         raise CIError(f"{PIPELINE_FILE.as_posix()}: not found under {root}")
     for name in [m for m in sys.modules if m == "pipelines" or m.startswith("pipelines.")]:
         del sys.modules[name]  # another repo's pipeline may be cached (tests, several repos)
-    for entry in (str(root / "src"), str(root)):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
     try:
         return importlib.import_module("pipelines.pipeline")
     except Exception as exc:
@@ -39,16 +52,32 @@ def load_module(root: Path) -> ModuleType:
 
 
 def settings_for(module: ModuleType, project: ProjectConfig, **overrides: Any) -> Any:
-    """The settings object ``module`` wants, built from ``project`` (+ keyword overrides)."""
-    factory = getattr(getattr(module, "Settings", None), "from_project", None)
-    factory = factory or getattr(module, "settings_from_project", None)
-    if factory is None:
+    """The settings object ``module`` wants, read from ``project``'s pyproject.toml.
+
+    The template's pipeline reads its own settings (``PipelineSettings.from_pyproject(root,
+    image_tag=...)``); a module without that gets the ProjectConfig itself.
+    """
+    settings_cls = getattr(module, "PipelineSettings", None)
+    if settings_cls is None or not hasattr(settings_cls, "from_pyproject"):
         return project
-    return factory(project, **overrides) if overrides else factory(project)
+    try:
+        return settings_cls.from_pyproject(project.root, **overrides)
+    except (ValueError, TypeError) as exc:  # PipelineConfigError is a ValueError
+        raise CIError(f"{PIPELINE_FILE.as_posix()}: settings: {exc}") from exc
 
 
 def build_definition(project: ProjectConfig, **overrides: Any) -> dict[str, Any]:
-    """``definition(settings)`` as a dict; any failure is a CIError naming the file."""
+    """``definition(settings)`` as a dict; any failure is a CIError naming the file.
+
+    ``overrides`` go to the settings (default: ``image_tag`` = the image-tag of the repo).
+    """
+    if "image_tag" not in overrides and (project.root / "Dockerfile").is_file():
+        overrides["image_tag"] = image_tag(project.root)
+    with repo_on_path(project.root):
+        return _build(project, overrides)
+
+
+def _build(project: ProjectConfig, overrides: dict[str, Any]) -> dict[str, Any]:
     module = load_module(project.root)
     if not callable(getattr(module, "definition", None)):
         raise CIError(f"{PIPELINE_FILE.as_posix()}: defines no definition(settings) function")

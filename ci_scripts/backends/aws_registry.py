@@ -7,7 +7,8 @@ hyperparameters from CustomerMetadataProperties:
 
 - ``hyperparameters``: a JSON object of name -> value, and/or
 - ``hyperparameter:<name>``: one value per key;
-- ``metric:<name>``: a number, used when the report cannot be read.
+- ``metric:<name>``: a number, used when the report cannot be read;
+- ``baseline_uri``: the training-data baseline (else DriftCheckBaselines' statistics).
 """
 
 from __future__ import annotations
@@ -185,6 +186,10 @@ class AwsRegistry:
 
 
 def _baseline_uri(d: dict[str, Any]) -> str | None:
+    """The training-data baseline: the pipeline's ``baseline_uri`` metadata, else drift checks."""
+    recorded = (d.get("CustomerMetadataProperties") or {}).get("baseline_uri")
+    if recorded:
+        return recorded
     for source in (d.get("DriftCheckBaselines", {}), d.get("ModelMetrics", {})):
         uri = source.get("ModelDataQuality", {}).get("Statistics", {}).get("S3Uri")
         if uri:

@@ -7,6 +7,9 @@ moto (in-process ``mock_aws``) provides almost every call. Two it lacks are answ
   config, like a finished blue/green update.
 - ``sagemaker:ListPipelineExecutionSteps`` (not implemented): answer the steps the test scripted.
 
+and one quirk is corrected: moto's UpdateModelPackage drops CustomerMetadataProperties it was
+not sent (SageMaker keeps them), so they are restored after the call.
+
 Every call the backend makes is recorded through a ``before-call`` hook, so tests can assert that
 an idempotent deploy or a refused one made no mutating call.
 """
@@ -78,6 +81,7 @@ class AwsHarness(BackendHarness):
         events.register("before-call.sagemaker.UpdateEndpoint", self._update_endpoint)
         events.register("before-call.sagemaker.ListPipelineExecutionSteps", self._pipeline_steps)
         events.register("after-call.sagemaker.StartPipelineExecution", self._script_execution)
+        events.register("before-call.sagemaker.UpdateModelPackage", self._keep_metadata)
         self.backend = AwsBackend(self.project, session=self.session, waiter_delay=0)
         self._setup_account()
 
@@ -226,6 +230,26 @@ class AwsHarness(BackendHarness):
         endpoint.data_capture_config = config.data_capture_config
         endpoint.endpoint_status = "InService"
         return _ok({"EndpointArn": endpoint.arn})
+
+    def _keep_metadata(self, params: dict[str, Any], **_: Any) -> None:
+        """moto quirk: UpdateModelPackage drops CustomerMetadataProperties it was not given
+        (SageMaker keeps them); restore them once moto has applied the update."""
+        request = json.loads(params["body"])
+        if "CustomerMetadataProperties" in request:
+            return
+        package = self.moto_sagemaker.model_packages.get(request["ModelPackageArn"])
+        kept = dict(package.customer_metadata_properties or {}) if package else None
+
+        def restore(**_: Any) -> None:
+            if package is not None:
+                package.customer_metadata_properties = kept
+            self.backend.clients("sagemaker").meta.events.unregister(
+                "after-call.sagemaker.UpdateModelPackage", restore
+            )
+
+        self.backend.clients("sagemaker").meta.events.register(
+            "after-call.sagemaker.UpdateModelPackage", restore
+        )
 
     def _script_execution(self, parsed: dict[str, Any], **_: Any) -> None:
         """moto marks every execution Succeeded; a test may script a failure instead."""

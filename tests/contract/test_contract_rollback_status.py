@@ -1,0 +1,112 @@
+"""rollback (from the manifest's git history), status (drift), smoke-test."""
+
+from __future__ import annotations
+
+import json
+
+from gitops_testkit import BackendHarness
+
+
+def merge_and_deploy(harness: BackendHarness, env: str, version: int, pr: int) -> None:
+    """What a merged manifest PR and its deploy workflow do."""
+    path = harness.project.manifest_path(env)
+    data = json.loads(path.read_text())
+    data["model_version"] = version
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    sha = harness.commit(f"Merge pull request #{pr} from propose/{env}-v{version}")
+    result = harness.cli("deploy", "--env", env, "--commit", sha)
+    assert result.exit_code == 0, result.output
+
+
+def test_rollback_deploys_previous_version_and_rewrites_manifest(backend: BackendHarness) -> None:
+    first, second = backend.seed_version(), backend.seed_version()
+    merge_and_deploy(backend, "staging", first.version, pr=1)
+    merge_and_deploy(backend, "staging", second.version, pr=2)
+
+    result = backend.cli("rollback", "--env", "staging")
+
+    assert result.exit_code == 0, result.output
+    assert f"from version {second.version} to version {first.version}" in result.stdout
+    assert backend.backend.describe_endpoint("staging").model_version == first.version
+    manifest = json.loads(backend.project.manifest_path("staging").read_text())
+    assert manifest["model_version"] == first.version
+
+
+def test_rollback_skips_rejected_versions(backend: BackendHarness) -> None:
+    first, second, third = (backend.seed_version() for _ in range(3))
+    merge_and_deploy(backend, "staging", first.version, pr=1)
+    merge_and_deploy(backend, "staging", second.version, pr=2)
+    merge_and_deploy(backend, "staging", third.version, pr=3)
+    backend.backend.set_approval(second.group, second.version, "Rejected", "bad data")
+
+    result = backend.cli("rollback", "--env", "staging")
+
+    assert result.exit_code == 0, result.output
+    assert backend.backend.describe_endpoint("staging").model_version == first.version
+
+
+def test_rollback_without_history_changes_nothing(backend: BackendHarness) -> None:
+    seeded = backend.seed_version()
+    merge_and_deploy(backend, "staging", seeded.version, pr=1)
+    backend.reset_mutations()
+    before = backend.project.manifest_path("staging").read_text()
+
+    result = backend.cli("rollback", "--env", "staging")
+
+    assert result.exit_code == 1
+    assert "deploy/staging.json: $.model_version: no earlier deployable version" in result.stderr
+    assert backend.project.manifest_path("staging").read_text() == before
+    assert backend.mutations() == []
+
+
+def test_status_in_sync_exits_zero(backend: BackendHarness) -> None:
+    seeded = backend.seed_version(metrics={"auc": 0.9876})
+    merge_and_deploy(backend, "staging", seeded.version, pr=1)
+
+    result = backend.cli("status", "--format", "json")
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    staging, prod = document["environments"]
+    assert staging["desired_version"] == staging["running_version"] == seeded.version
+    assert staging["desired_approval"] == "Approved"
+    assert staging["auc"] == 0.9876 and staging["drift"] is False
+    assert prod["desired_version"] is None and prod["endpoint_status"] == "absent"
+    assert document["template_version"] == "0.1.0"
+
+    table = backend.cli("status")
+    assert table.exit_code == 0
+    assert "staging" in table.stdout and "0.9876" in table.stdout
+
+
+def test_status_drift_exits_3(backend: BackendHarness) -> None:
+    seeded = backend.seed_version()
+    path = backend.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["model_version"] = seeded.version
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+    result = backend.cli("status")
+
+    assert result.exit_code == 3
+    assert result.stderr.strip() == f"error: drift: staging names v{seeded.version} but runs -"
+    assert "yes" in result.stdout
+
+
+def test_smoke_test_passes_on_a_healthy_endpoint(backend: BackendHarness) -> None:
+    seeded = backend.seed_version()
+    merge_and_deploy(backend, "staging", seeded.version, pr=1)
+    rows = json.loads(backend.project.manifest_path("staging").read_text())["smoke_test"]["rows"]
+    backend.prepare_invocations("staging", rows)
+
+    result = backend.cli("smoke-test", "--env", "staging")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("smoke-test staging: OK")
+    assert "p95" in result.stdout
+
+
+def test_smoke_test_without_endpoint_names_env(backend: BackendHarness) -> None:
+    result = backend.cli("smoke-test", "--env", "prod")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: smoke-test prod: endpoint")

@@ -272,8 +272,7 @@ def test_deploy_roles_trust_only_this_repository_per_environment(rendered, setti
     repo = settings[variant]["github_repository"]
     expected_sub = {
         "dev": f"repo:{repo}:ref:refs/heads/main",
-        # main, with or without the `staging` GitHub environment declared by the job
-        "staging": [f"repo:{repo}:ref:refs/heads/main", f"repo:{repo}:environment:staging"],
+        "staging": f"repo:{repo}:ref:refs/heads/main",
         # only the protected `prod` environment: its reviewers gate every prod change
         "prod": f"repo:{repo}:environment:prod",
     }

@@ -1,0 +1,217 @@
+"""Finish the rendered model repo: prune what the options exclude, vendor ci_scripts, git init.
+
+Runs with cwd = the rendered project, under whatever Python runs cookiecutter or cruft: standard
+library only. Any failure prints one ``error: ...`` line and exits 1, and cookiecutter then removes
+the half-made project; git problems are the exception (the project is complete without a commit),
+they only warn.
+
+- Tool caches (``CACHE_DIRS``) copied from a used template working tree are dropped.
+- Pruning is driven by ``PRUNED_WHEN`` alone. A listed path that the render did not produce is an
+  error, so the table cannot silently rot when a file is renamed.
+- ``ci_scripts/`` exists once, at the template root; it is copied here so the generated workflows
+  can run ``python -m ci_scripts`` from the repo root.
+- ``git init -b main`` + one commit "Initial commit from sagemaker-gitops <version>". When git has
+  no identity configured, the commit is made as the ``author`` answer with the address
+  ``<github_owner>@users.noreply.github.com`` (a note says how to re-author it). Under cruft, git is
+  left alone: cruft writes ``.cruft.json`` after this hook, and ``cruft update/diff`` render into
+  temp dirs they diff, where a ``.git`` would be noise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+# cookiecutter renders this file before running it; jsonify escapes every quote and backslash.
+ANSWERS_JSON = r"""{{ cookiecutter | jsonify }}"""
+# {% raw %} Jinja stops here: the rest of this file reaches Python exactly as written.
+
+FACTS_FILE = Path("hooks", "aws_facts.json")
+
+# (option, answer) -> paths (relative to the project root; a trailing "/" marks a directory)
+# removed when that answer is given.
+PRUNED_WHEN: dict[tuple[str, str], tuple[str, ...]] = {
+    ("api_gateway", "no"): ("infra/api.yml", "infra/api_handler/", "tests/test_api_handler.py"),
+    ("monitoring", "no"): (".github/workflows/monitor.yml",),
+}
+
+# Tool caches a template working tree may hold (someone ran ruff or pytest in it): never output.
+CACHE_DIRS = ("__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache")
+
+VENDORED = "ci_scripts"
+VENDOR_IGNORE = shutil.ignore_patterns("__pycache__", "*.py[co]")
+
+# Variables that point git at another repository (set, e.g., when this runs inside a git hook).
+GIT_REPO_ENV = (
+    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX",
+    "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE", "GIT_SHALLOW_FILE",
+)  # fmt: skip
+
+
+class HookError(Exception):
+    """A failure that must stop the render (cookiecutter then deletes the project)."""
+
+
+def find_template_dir(answers: dict) -> Path:
+    """The template checkout this render comes from (same code in both hooks: a test checks).
+
+    cookiecutter and cruft both run hooks inside ``work_in(repo_dir)``, so the parent process's
+    working directory is the template that is being rendered; it is read first because it cannot be
+    stale. ``_repo_dir`` (set by cookiecutter, not by cruft) is the fallback where the parent's
+    cwd cannot be read.
+    """
+    candidates = [_parent_cwd(), answers.get("_repo_dir")]
+    for candidate in candidates:
+        if candidate and _is_template_dir(Path(candidate)):
+            return Path(candidate).resolve()
+    raise RuntimeError(
+        f"{FACTS_FILE.as_posix()}: cannot locate the template directory (parent process cwd: "
+        f"{candidates[0]!r}, _repo_dir: {candidates[1]!r}); render with cookiecutter or cruft"
+    )
+
+
+def _is_template_dir(path: Path) -> bool:
+    return (path / "cookiecutter.json").is_file() and (path / FACTS_FILE).is_file()
+
+
+def _parent_cwd() -> str | None:
+    """The cwd of the process that ran this hook: /proc on Linux, lsof elsewhere (macOS)."""
+    ppid = os.getppid()
+    try:
+        return os.readlink(f"/proc/{ppid}/cwd")
+    except OSError:
+        pass
+    try:
+        out = subprocess.run(
+            ["lsof", "-a", "-p", str(ppid), "-d", "cwd", "-Fn"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return next((line[1:] for line in out.splitlines() if line.startswith("n")), None)
+
+
+def prune(project_dir: Path, answers: dict) -> list[str]:
+    """Remove what the chosen options exclude; every listed path must exist in the render."""
+    removed = []
+    for (option, answer), paths in PRUNED_WHEN.items():
+        if answers[option] != answer:
+            continue
+        for rel in paths:
+            path = project_dir / rel
+            is_dir = rel.endswith("/")
+            if is_dir and path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif not is_dir and path.is_file():
+                path.unlink()
+            else:
+                kind = "directory" if is_dir else "file"
+                raise HookError(
+                    f"{rel}: PRUNED_WHEN[{option}={answer}] in hooks/post_gen_project.py lists "
+                    f"this {kind} but the render has none; update the table or the template"
+                )
+            _remove_empty_parents(path.parent, project_dir)
+            removed.append(rel)
+    return removed
+
+
+def remove_caches(project_dir: Path) -> None:
+    """Drop tool caches cookiecutter copied from a used template checkout."""
+    for name in CACHE_DIRS:
+        for path in sorted(project_dir.rglob(name), reverse=True):
+            if path.is_dir() and ".git" not in path.relative_to(project_dir).parts:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_empty_parents(directory: Path, stop: Path) -> None:
+    while directory != stop and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
+
+
+def vendor_ci_scripts(template_dir: Path, project_dir: Path) -> None:
+    """Copy the template's single ci_scripts package into the project (no bytecode)."""
+    source, target = template_dir / VENDORED, project_dir / VENDORED
+    if not (source / "__init__.py").is_file():
+        raise HookError(f"{source}: the template has no {VENDORED} package to vendor")
+    if target.exists():
+        raise HookError(
+            f"{VENDORED}/: the render already has one; it must exist only at the template root"
+        )
+    shutil.copytree(source, target, ignore=VENDOR_IGNORE)
+
+
+def init_git(project_dir: Path, answers: dict) -> None:
+    """git init + one commit; problems only warn (the project itself is already complete)."""
+    if "_commit" in answers:  # cruft sets _commit; cookiecutter never does
+        _note(
+            "rendered by cruft: git not initialised (cruft writes .cruft.json after this hook); "
+            "run `git init -b main && git add -A && git commit -m 'Initial commit'`"
+        )
+        return
+    if shutil.which("git") is None:
+        _note("warning: git not found; the project was rendered without a git repository")
+        return
+    env = {k: v for k, v in os.environ.items() if k not in GIT_REPO_ENV}
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", *args], cwd=project_dir, env=env, capture_output=True, text=True, check=False
+        )
+
+    if git("init", "-q", "-b", "main").returncode != 0:  # git < 2.28 has no -b
+        git("init", "-q")
+        git("symbolic-ref", "HEAD", "refs/heads/main")
+    identity: list[str] = []
+    if not all(
+        git("config", "--get", f"user.{key}").returncode == 0
+        or {f"GIT_AUTHOR_{key.upper()}", f"GIT_COMMITTER_{key.upper()}"} <= env.keys()
+        for key in ("name", "email")
+    ):
+        name, email = answers["author"], f"{answers['github_owner']}@users.noreply.github.com"
+        identity = ["-c", f"user.name={name}", "-c", f"user.email={email}"]
+        _note(
+            f"git has no identity configured: initial commit made as {name} <{email}>; "
+            "after `git config --global user.name/user.email`, run "
+            "`git commit --amend --reset-author --no-edit`"
+        )
+    message = f"Initial commit from sagemaker-gitops {answers['__template_version']}"
+    for args in (("add", "-A"), (*identity, "commit", "-q", "--no-verify", "-m", message)):
+        result = git(*args)
+        if result.returncode != 0:
+            shutil.rmtree(project_dir / ".git", ignore_errors=True)
+            reason = " ".join((result.stderr or result.stdout).split())
+            _note(f"warning: `git {' '.join(args)}` failed ({reason}); no git repository created")
+            return
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def main() -> int:
+    try:
+        answers = json.loads(ANSWERS_JSON)
+        project_dir = Path.cwd()
+        template_dir = find_template_dir(answers)
+        remove_caches(project_dir)
+        prune(project_dir, answers)
+        vendor_ci_scripts(template_dir, project_dir)
+    except (HookError, RuntimeError, OSError, ValueError, KeyError) as exc:
+        print(f"error: post_gen_project: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    init_git(project_dir, answers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+# {% endraw %}

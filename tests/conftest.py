@@ -1,0 +1,73 @@
+"""Shared fixtures for the template's tests: where the template is, and rendering it.
+
+Renders go through pytest-cookies (the real cookiecutter API, hooks included). ``bake_once``
+renders each distinct set of answers once per test session (per xdist worker), so every test file
+can ask for the renders it needs without paying for them twice.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+if str(TEMPLATE_DIR) not in sys.path:  # `scripts` and `ci_scripts` importable from any cwd
+    sys.path.insert(0, str(TEMPLATE_DIR))
+
+
+@contextmanager
+def isolated_git_config(tmp_dir: Path, identity: tuple[str, str] | None = None) -> Iterator[None]:
+    """Make git ignore the machine's config while rendering, so the hook's git step is reproducible.
+
+    ``identity`` (name, email) goes into the isolated global config; None means git has none.
+    """
+    config = tmp_dir / ("gitconfig-identity" if identity else "gitconfig-empty")
+    config.write_text(
+        f"[user]\n\tname = {identity[0]}\n\temail = {identity[1]}\n" if identity else "",
+        encoding="utf-8",
+    )
+    saved = dict(os.environ)
+    for key in list(os.environ):
+        if key.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_")) or key in ("GIT_DIR", "EMAIL"):
+            del os.environ[key]
+    os.environ.update(GIT_CONFIG_GLOBAL=str(config), GIT_CONFIG_NOSYSTEM="1")
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def template_dir() -> Path:
+    """The template checkout under test (the repo root)."""
+    return TEMPLATE_DIR
+
+
+@pytest.fixture(scope="session")
+def bake_once(cookies_session, tmp_path_factory) -> Callable[..., Path]:
+    """``bake_once(**answers) -> rendered project dir``, rendered once per session per answers.
+
+    Pass ``git_identity=(name, email)`` to render with a configured git identity; by default git
+    has none (the post_gen hook then uses its fallback). A failed render fails the calling test.
+    """
+    git_dir = tmp_path_factory.mktemp("gitconfig")
+    cache: dict[tuple, Path | BaseException] = {}
+
+    def bake(git_identity: tuple[str, str] | None = None, **answers: str) -> Path:
+        key = (git_identity, *sorted(answers.items()))
+        if key not in cache:
+            with isolated_git_config(git_dir, git_identity):
+                result = cookies_session.bake(extra_context=answers, template=str(TEMPLATE_DIR))
+            cache[key] = result.exception or result.project_path
+        outcome = cache[key]
+        if isinstance(outcome, BaseException):
+            pytest.fail(f"rendering {answers} failed: {outcome!r}")
+        return outcome
+
+    return bake

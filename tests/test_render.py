@@ -1,0 +1,273 @@
+"""Render every accepted option combination and check what comes out.
+
+deployment x monitoring x api_gateway (minus what the pre_gen hook refuses) is rendered once per
+session through the real hooks; each test then checks one property on every render: nothing of
+the template left in it, the options really change it, ci_scripts vendored byte for byte, one git
+commit. The default render also runs its own test suite, as a new user's first commit would.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from types import ModuleType
+
+import jsonschema
+import pytest
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project}}"
+COOKIECUTTER_JSON: dict = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text("utf-8"))
+OPTIONS = ("deployment", "monitoring", "api_gateway")
+
+
+def load_hook(name: str) -> ModuleType:
+    """Import a hook as a module (its rendered-answers string stays unparsed until main())."""
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE_DIR / "hooks" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PRE_GEN, POST_GEN = load_hook("pre_gen_project"), load_hook("post_gen_project")
+
+
+def is_valid_combination(combo: dict[str, str]) -> bool:
+    """The matrix filter; test_filter_matches_the_hook keeps it equal to the hook's rule."""
+    return not (combo["deployment"] == "serverless" and combo["monitoring"] == "yes")
+
+
+ALL_COMBINATIONS = [
+    dict(zip(OPTIONS, values, strict=True))
+    for values in itertools.product(*(COOKIECUTTER_JSON[option] for option in OPTIONS))
+]
+COMBINATIONS = [combo for combo in ALL_COMBINATIONS if is_valid_combination(combo)]
+DEFAULT_COMBINATION = {option: COOKIECUTTER_JSON[option][0] for option in OPTIONS}
+
+
+def combination_id(combo: dict[str, str]) -> str:
+    return "-".join(
+        (
+            combo["deployment"],
+            "monitoring" if combo["monitoring"] == "yes" else "nomonitoring",
+            "api" if combo["api_gateway"] == "yes" else "noapi",
+        )
+    )
+
+
+@pytest.fixture(params=COMBINATIONS, ids=combination_id)
+def combo(request) -> dict[str, str]:
+    return request.param
+
+
+@pytest.fixture
+def rendered(bake_once, combo) -> Path:
+    return bake_once(**combo)
+
+
+def project_files(root: Path) -> list[Path]:
+    """Every file of a render, relative to its root, without git's own."""
+    return sorted(
+        path.relative_to(root)
+        for path in root.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    )
+
+
+def test_filter_matches_the_hook():
+    """The combinations left out are exactly those pre_gen_project refuses."""
+    for combo in ALL_COMBINATIONS:
+        try:
+            PRE_GEN.check_combinations(combo)
+            refused = False
+        except PRE_GEN.Refused:
+            refused = True
+        assert refused is not is_valid_combination(combo), combo
+    assert DEFAULT_COMBINATION in COMBINATIONS
+
+
+# Jinja left unrendered: {{ }} that is not a GitHub expression ${{ }}, {% %}, {# #} that is not
+# shell's ${#var}, or a cookiecutter.<variable> reference (cookiecutter.json is just a file name).
+RESIDUE = re.compile(r"(?<!\$)\{\{|\{%|(?<!\$)\{#|\bcookiecutter\.(?!json\b)[A-Za-z_]")
+
+
+def test_no_template_residue(rendered):
+    """Nothing of the template in paths or contents; "cookiecutter" only where it is prose.
+
+    ci_scripts/ is exempt from the content scan: it is copied, not rendered, and
+    test_ci_scripts_vendored_byte_for_byte pins it to the template's copy.
+    Markdown docs may name cookiecutter (how the repo was made, cruft updates); nothing else may.
+    """
+    problems = []
+    for rel in project_files(rendered):
+        if re.search(r"\{\{|\}\}|\{%|%\}|cookiecutter", rel.as_posix(), re.IGNORECASE):
+            problems.append(f"{rel}: template syntax in the path")
+        if rel.parts[0] == "ci_scripts":
+            continue
+        try:
+            text = (rendered / rel).read_text("utf-8")
+        except UnicodeDecodeError:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if RESIDUE.search(line) or (rel.suffix != ".md" and "cookiecutter" in line.lower()):
+                problems.append(f"{rel}:{number}: {line.strip()[:120]}")
+    assert problems == []
+
+
+def test_api_gateway_option(rendered, combo):
+    wanted = combo["api_gateway"] == "yes"
+    assert (rendered / "infra" / "api.yml").is_file() is wanted
+    assert (rendered / "infra" / "api_handler").is_dir() is wanted
+    if not wanted:
+        leftovers = [str(rel) for rel in project_files(rendered) if "api_handler" in rel.as_posix()]
+        assert leftovers == []
+
+
+def manifests(root: Path) -> dict[str, dict]:
+    return {
+        env: json.loads((root / "deploy" / f"{env}.json").read_text("utf-8"))
+        for env in ("staging", "prod")
+    }
+
+
+def test_deployment_option(rendered, combo):
+    for env, manifest in manifests(rendered).items():
+        endpoint = manifest["endpoint"]
+        assert endpoint["type"] == combo["deployment"], env
+        if combo["deployment"] == "serverless":
+            assert "instance_type" not in endpoint, env
+            assert "serverless" in endpoint, env
+        else:
+            assert endpoint["instance_type"] == COOKIECUTTER_JSON["endpoint_instance_type"]
+            assert "serverless" not in endpoint, env
+
+
+def test_monitoring_option(rendered, combo):
+    wanted = combo["monitoring"] == "yes"
+    assert (rendered / ".github" / "workflows" / "monitor.yml").is_file() is wanted
+    for env, manifest in manifests(rendered).items():
+        assert manifest.get("data_capture", {}).get("enabled", False) is wanted, env
+
+
+def test_manifests_valid_against_the_vendored_schema(rendered):
+    for env, manifest in manifests(rendered).items():
+        schema_path = (rendered / "deploy" / manifest["$schema"]).resolve()
+        assert schema_path == rendered / "ci_scripts" / "schemas" / "manifest.schema.json"
+        schema = json.loads(schema_path.read_text("utf-8"))
+        jsonschema.validate(manifest, schema)
+        assert manifest["environment"] == env
+
+
+def test_project_table_records_the_answers(rendered, combo):
+    from ci_scripts.project import ProjectConfig
+
+    table = tomllib.loads((rendered / "pyproject.toml").read_text("utf-8"))["tool"][
+        "sagemaker-gitops"
+    ]
+    assert table["deployment"] == combo["deployment"]
+    assert table["monitoring"] is (combo["monitoring"] == "yes")
+    assert table["api_gateway"] is (combo["api_gateway"] == "yes")
+    config = ProjectConfig.load(rendered)
+    assert config.project == rendered.name == COOKIECUTTER_JSON["project"]
+    assert config.package == config.project.replace("-", "_")
+    assert (rendered / "src" / config.package / "__init__.py").is_file()
+    assert config.artifact_bucket == (
+        f"{config.project}-artifacts-{config.accounts['dev']}-{config.region}"
+    )
+
+
+def test_pruned_paths_exist_in_the_template():
+    """Every path the post_gen hook may remove is one the template renders (the table can't rot)."""
+    for (option, answer), paths in POST_GEN.PRUNED_WHEN.items():
+        assert answer in COOKIECUTTER_JSON[option], (option, answer)
+        for rel in paths:
+            path = PROJECT_TEMPLATE / rel
+            assert path.is_dir() if rel.endswith("/") else path.is_file(), rel
+
+
+def vendorable_files(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix not in (".pyc", ".pyo")
+    }
+
+
+def test_ci_scripts_vendored_byte_for_byte(rendered):
+    vendored = vendorable_files(rendered / "ci_scripts")
+    source = vendorable_files(TEMPLATE_DIR / "ci_scripts")
+    differing = sorted(
+        name for name in vendored.keys() | source.keys() if vendored.get(name) != source.get(name)
+    )
+    assert differing == [], "vendored ci_scripts differ from the template's copy"
+    assert "__init__.py" in vendored
+    assert not (PROJECT_TEMPLATE / "ci_scripts").exists(), "the template must keep ONE copy"
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_git_initialised_with_one_commit(rendered):
+    version = COOKIECUTTER_JSON["__template_version"]
+    assert git(rendered, "rev-list", "--count", "HEAD") == "1"
+    assert git(rendered, "branch", "--show-current") == "main"
+    assert (
+        git(rendered, "log", "-1", "--format=%s")
+        == f"Initial commit from sagemaker-gitops {version}"
+    )
+    assert git(rendered, "status", "--porcelain", "--ignored") == ""
+    tracked = sorted(Path(p) for p in git(rendered, "ls-files").splitlines())
+    assert tracked == project_files(rendered)
+    # bake_once renders with no git identity: the hook's fallback is the author answer.
+    author = COOKIECUTTER_JSON["author"]
+    owner = COOKIECUTTER_JSON["github_owner"]
+    assert git(rendered, "log", "-1", "--format=%an <%ae>") == (
+        f"{author} <{owner}@users.noreply.github.com>"
+    )
+
+
+def test_git_commit_uses_a_configured_identity(bake_once):
+    root = bake_once(git_identity=("Dana Dev", "dana@example.com"))
+    assert git(root, "log", "-1", "--format=%an <%ae>") == "Dana Dev <dana@example.com>"
+
+
+@pytest.mark.slow
+def test_rendered_repo_passes_its_own_tests(bake_once, tmp_path):
+    """A new user's first CI run: the generated repo's own suite, on the default answers."""
+    repo = tmp_path / "repo"
+    shutil.copytree(bake_once(**DEFAULT_COMBINATION), repo, symlinks=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, failure_report(proc.stdout + proc.stderr)
+
+
+def failure_report(output: str) -> str:
+    """The first failure's traceback and pytest's summary, not a screenful of warnings."""
+    lines = output.splitlines()
+    start = next(
+        (i for i, line in enumerate(lines) if re.match(r"=+ (FAILURES|ERRORS) =+", line)), 0
+    )
+    summary = [line for line in lines if line.startswith(("FAILED ", "ERROR "))] + lines[-1:]
+    return "\n".join([*lines[start : start + 60], "...", *summary])

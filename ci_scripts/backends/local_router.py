@@ -161,8 +161,7 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             conn.close()
         variant = str(target.get("variant", ""))
-        self._send(status, payload, content_type, {VARIANT_HEADER: variant})
-        if self.path == "/invocations":
+        if self.path == "/invocations":  # captured before answering: a reader never races it
             self.server.capture.maybe_record(
                 self.server.routes.current().get("data_capture") or {},
                 variant,
@@ -170,6 +169,7 @@ class Handler(BaseHTTPRequestHandler):
                 (content_type, payload),
                 self.headers.get("X-Amzn-SageMaker-Inference-Id"),
             )
+        self._send(status, payload, content_type, {VARIANT_HEADER: variant})
 
     def _json(self, status: int, payload: Any) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json", {})

@@ -1,0 +1,160 @@
+"""Local endpoints: blue/green deploys behind a stable router URL, failures, idempotence, down."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from local_testkit import MANIFEST, pid_alive, running_pids
+
+from ci_scripts.backends.local import LocalBackend
+from ci_scripts.errors import CIError
+
+
+def server_pid(backend: LocalBackend, env: str = "staging") -> int:
+    state = backend.describe_endpoint(env)
+    return state.config["targets"][0]["pid"]
+
+
+def test_deploy_invoke_capture_and_blue_green_switch(backend: LocalBackend, registered) -> None:
+    v1, v2 = registered(), registered(Auc="0.96")
+
+    first = backend.deploy("staging", MANIFEST, v1)
+    assert first.status == "InService" and first.model_version == 1
+    assert first.url.startswith("http://127.0.0.1:")
+    status, body = backend.invoke("staging", b"0.5,2.0\n0.1,3.5\n")
+    assert status == 200 and len(json.loads(body)["predictions"]) == 2
+    old_pid = server_pid(backend)
+
+    second = backend.deploy("staging", MANIFEST, v2)
+
+    assert second.status == "InService" and second.model_version == 2
+    assert second.url == first.url  # the endpoint's address outlives versions
+    assert server_pid(backend) != old_pid and not pid_alive(old_pid)
+    assert backend.invoke("staging", b"0.5,2.0\n")[0] == 200
+    # Every invocation was captured, per variant, in SageMaker's data capture format.
+    lines = [
+        json.loads(line)
+        for path in sorted(backend.state.capture_dir("staging").rglob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    assert len(lines) == 2
+    assert lines[0]["captureData"]["endpointInput"] == {
+        "observedContentType": "text/csv",
+        "mode": "INPUT",
+        "data": "0.5,2.0\n0.1,3.5\n",
+        "encoding": "CSV",
+    }
+    assert lines[0]["captureData"]["endpointOutput"]["encoding"] == "JSON"
+    variants = {
+        p.relative_to(backend.state.capture_dir("staging")).parts[0]
+        for p in backend.state.capture_dir("staging").rglob("*.jsonl")
+    }
+    assert variants == {"version-1", "version-2"}
+
+
+def test_redeploying_what_runs_is_a_no_op(backend: LocalBackend, registered) -> None:
+    v1 = registered()
+    first = backend.deploy("staging", MANIFEST, v1)
+    pids = running_pids(backend)
+    journal = len(backend.state.journal_entries())
+
+    again = backend.deploy("staging", {**MANIFEST, "_source": {"commit": "other"}}, v1)
+
+    assert again == first
+    assert running_pids(backend) == pids
+    assert len(backend.state.journal_entries()) == journal  # nothing changed
+
+
+@pytest.mark.parametrize("failure", ["crash", "unhealthy"])
+def test_unhealthy_new_version_keeps_the_old_one_serving(
+    backend: LocalBackend, registered, failure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backend.endpoints, "health_timeout", 1.5)
+    good, broken = registered(), registered(Serve=failure)
+    backend.deploy("staging", MANIFEST, good)
+    serving = server_pid(backend)
+
+    with pytest.raises(CIError) as caught:
+        backend.deploy("staging", MANIFEST, broken)
+
+    message = str(caught.value)
+    assert message.startswith(f"endpoint churn-model-staging: version {broken.version} failed")
+    assert "version 1 keeps serving" in message
+    assert ("server exited" in message) if failure == "crash" else ("/ping answered 500" in message)
+    state = backend.describe_endpoint("staging")
+    assert state.status == "InService" and state.model_version == good.version
+    assert server_pid(backend) == serving
+    assert backend.invoke("staging", b"1,2\n")[0] == 200
+    assert len(running_pids(backend)) == 2  # router + the old server; the broken one is gone
+
+
+def test_describe_reports_a_dead_server_and_down_stops_everything(
+    backend: LocalBackend, registered
+) -> None:
+    v1 = registered()
+    assert backend.describe_endpoint("staging") is None
+    backend.deploy("staging", MANIFEST, v1)
+    backend.deploy("prod", {**MANIFEST, "environment": "prod"}, v1)
+    pids = running_pids(backend)
+    assert len(pids) == 4  # a router and a server per environment
+
+    subprocess.run(["kill", str(server_pid(backend, "prod"))], check=True)
+    for _ in range(100):
+        if backend.describe_endpoint("prod").status == "Failed":
+            break
+        time.sleep(0.02)
+    state = backend.describe_endpoint("prod")
+    assert state.status == "Failed" and "model server of version 1 is not running" in (
+        state.failure_reason
+    )
+
+    # `ci_scripts local down` in another process sees the same world and stops it all.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ci_scripts",
+            "--project-dir",
+            str(backend.project.root),
+            "local",
+            "down",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "process(es) stopped" in done.stdout
+    assert not any(pid_alive(pid) for pid in pids)
+    assert backend.describe_endpoint("staging") is None
+    with pytest.raises(CIError, match="churn-model-staging: not deployed locally"):
+        backend.invoke("staging", b"1,2\n")
+
+
+def test_endpoint_survives_the_cli_call_that_deployed_it(backend: LocalBackend, registered) -> None:
+    """Deploy from another process (as the CLI does): the endpoint serves after it exits."""
+    v1 = registered()
+    script = (
+        "import json,sys\n"
+        "from ci_scripts.project import ProjectConfig\n"
+        "from ci_scripts.backends.local import LocalBackend\n"
+        "b = LocalBackend(ProjectConfig.load(sys.argv[1]))\n"
+        "v = b.get_version('churn-model', 1)\n"
+        "print(b.deploy('staging', json.loads(sys.argv[2]), v).url)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(backend.project.root), json.dumps(MANIFEST)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    state = backend.describe_endpoint("staging")
+    assert state.status == "InService" and state.url == done.stdout.strip()
+    assert backend.invoke("staging", b"1,2\n")[0] == 200
+    assert v1.version == 1

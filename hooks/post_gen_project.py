@@ -153,8 +153,8 @@ def init_git(project_dir: Path, answers: dict) -> None:
     """git init + one commit; problems only warn (the project itself is already complete)."""
     if "_commit" in answers:  # cruft sets _commit; cookiecutter never does
         _note(
-            "rendered by cruft: git not initialised (cruft writes .cruft.json after this hook); "
-            "run `git init -b main && git add -A && git commit -m 'Initial commit'`"
+            "note: rendered by cruft: git not initialised (cruft writes .cruft.json after this "
+            "hook); run `git init -b main && git add -A && git commit -m 'Initial commit'`"
         )
         return
     if shutil.which("git") is None:
@@ -179,11 +179,13 @@ def init_git(project_dir: Path, answers: dict) -> None:
         name, email = answers["author"], f"{answers['github_owner']}@users.noreply.github.com"
         identity = ["-c", f"user.name={name}", "-c", f"user.email={email}"]
         _note(
-            f"git has no identity configured: initial commit made as {name} <{email}>; "
+            f"note: git has no identity configured: initial commit made as {name} <{email}>; "
             "after `git config --global user.name/user.email`, run "
             "`git commit --amend --reset-author --no-edit`"
         )
     message = f"Initial commit from sagemaker-gitops {answers['__template_version']}"
+    # --no-verify: this commit is the template's output, made before the project's own tooling
+    # (pre-commit) is installed; a user's global git hooks would judge it with the wrong tools.
     for args in (("add", "-A"), (*identity, "commit", "-q", "--no-verify", "-m", message)):
         result = git(*args)
         if result.returncode != 0:

@@ -1,0 +1,81 @@
+"""The rendered template on the local backend: the real definition, step code and server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from local_testkit import running_pids
+
+from ci_scripts.backends.local import LocalBackend
+from ci_scripts.project import ProjectConfig
+
+TEMPLATE = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Default answers, no hooks; ci_scripts vendored as the post-gen hook does."""
+    from cookiecutter.main import cookiecutter
+
+    out = tmp_path_factory.mktemp("render")
+    root = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(out), accept_hooks=False))
+    shutil.copytree(
+        TEMPLATE / "ci_scripts", root / "ci_scripts", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return root
+
+
+@pytest.fixture
+def backend(
+    rendered: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalBackend]:
+    monkeypatch.setenv("CI_SCRIPTS_CACHE_DIR", str(tmp_path / "user-cache"))  # build it for real
+    local = LocalBackend(ProjectConfig.load(rendered))
+    try:
+        yield local
+    finally:
+        local.down()
+        assert running_pids(local) == []
+
+
+def test_real_pipeline_registers_a_version_that_serves_predictions(backend: LocalBackend) -> None:
+    run = backend.run_pipeline(wait=True)
+
+    assert run.status == "Succeeded", run.failure_reason
+    assert [s["name"] for s in run.steps if s["status"] == "Succeeded"] == [
+        "Preprocess",
+        "Train",
+        "Evaluate",
+        "CheckMetric",
+        "RegisterModel",
+    ]
+    assert backend.last_run_definition_cached is False
+    version = backend.get_version(backend.project.model_package_group, run.registered_version)
+    assert version.metrics["auc"] >= 0.9
+    assert version.image_uri.endswith(":" + _image_tag(backend.project.root))
+    assert version.baseline_uri and backend.state.s3_path(version.baseline_uri).is_file()
+
+    manifest = json.loads(backend.project.manifest_path("staging").read_text())
+    state = backend.deploy("staging", manifest, version)
+    assert state.status == "InService" and state.model_version == version.version
+
+    header, *rows = (backend.project.root / "data" / "dataset.csv").read_text().splitlines()
+    target = header.split(",").index("target")
+    features = [",".join(v for i, v in enumerate(r.split(",")) if i != target) for r in rows[:3]]
+    status, body = backend.invoke("staging", ("\n".join(features) + "\n").encode())
+    assert status == 200, body
+    assert len(json.loads(body)["predictions"]) == 3
+
+    again = backend.run_pipeline()
+    assert backend.last_run_definition_cached is True
+    assert all(s["cache_hit"] for s in again.steps if s["type"] in ("Processing", "Training"))
+
+
+def _image_tag(root: Path) -> str:
+    from ci_scripts.imagetag import image_tag
+
+    return image_tag(root)

@@ -1,0 +1,144 @@
+"""The names and knobs one pipeline definition is built from.
+
+They come from ``[tool.sagemaker-gitops]`` in pyproject.toml, the table ci_scripts reads too, so
+the pipeline and the CLI can never disagree on a bucket or a model package group. This module reads
+the table with tomllib itself (no ci_scripts import): the pipeline must build in any checkout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# What the definition passes to `train` (src/<package>/train.py parses and checks them). Written
+# out, not left to the step's defaults, so every registered model records what it was trained
+# with. Override per repo with a [tool.sagemaker-gitops.hyperparameters] table.
+DEFAULT_HYPERPARAMETERS: dict[str, str] = {"C": "1.0", "max_iter": "1000", "class_weight": "none"}
+
+REQUIRED_KEYS = (
+    "project",
+    "package",
+    "region",
+    "model_package_group",
+    "pipeline_name",
+    "ecr_repository",
+    "artifact_bucket",
+    "sagemaker_role",
+)
+
+
+class PipelineConfigError(ValueError):
+    """pyproject.toml lacks something the pipeline needs; the message names the key."""
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything ``get_pipeline`` needs; no field is looked up from AWS."""
+
+    project: str
+    package: str
+    region: str
+    role_arn: str
+    default_bucket: str
+    image_uri: str
+    pipeline_name: str
+    model_package_group: str
+    processing_instance_type: str = "ml.m5.large"
+    training_instance_type: str = "ml.m5.large"
+    base_prefix: str = ""  # S3 key prefix in default_bucket; empty means the project name
+    hyperparameters: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS)
+    )
+    metric_threshold: float = 0.9
+    approval_status: str = "PendingManualApproval"
+    cache_expire_after: str = "P30D"  # ISO 8601: how long a cached step result may be reused
+    max_runtime_seconds: int = 3600
+
+    @property
+    def prefix(self) -> str:
+        """The S3 key prefix everything of this project lives under."""
+        return (self.base_prefix or self.project).strip("/")
+
+    @property
+    def input_data_url(self) -> str:
+        """Where CI uploads data/dataset.csv; the default of parameter InputDataUrl."""
+        return f"s3://{self.default_bucket}/{self.prefix}/data/dataset.csv"
+
+    @property
+    def runs_url(self) -> str:
+        """Step outputs go under <runs_url>/<execution id>/<step>/..."""
+        return f"s3://{self.default_bucket}/{self.prefix}/pipeline-runs"
+
+    @classmethod
+    def from_table(
+        cls,
+        table: Mapping[str, Any],
+        *,
+        image_tag: str = "latest",
+        source: str = "[tool.sagemaker-gitops]",
+        **overrides: Any,
+    ) -> PipelineSettings:
+        """Settings from the ``[tool.sagemaker-gitops]`` table that ci_scripts reads too.
+
+        The role, bucket and image are the dev account's: pipelines train in dev, and staging and
+        prod only ever receive the registered package. ``overrides`` replace any field (e.g.
+        ``image_uri`` for an image CI just pushed).
+        """
+        missing = [key for key in REQUIRED_KEYS if not table.get(key)]
+        if missing:
+            raise PipelineConfigError(f"{source}.{missing[0]} is missing")
+        dev = (table.get("accounts") or {}).get("dev")
+        if not dev:
+            raise PipelineConfigError(f"{source}.accounts.dev is missing")
+        region = table["region"]
+        hyperparameters = dict(DEFAULT_HYPERPARAMETERS)
+        extra = table.get("hyperparameters") or {}
+        if not isinstance(extra, Mapping):
+            raise PipelineConfigError(f"{source}.hyperparameters: expected a table")
+        # SageMaker passes hyperparameters to the container as strings, whatever TOML typed them.
+        hyperparameters.update({str(k): _as_string(v) for k, v in extra.items()})
+        values: dict[str, Any] = {
+            "project": table["project"],
+            "package": table["package"],
+            "region": region,
+            "role_arn": f"arn:aws:iam::{dev}:role/{table['sagemaker_role']}",
+            "default_bucket": table["artifact_bucket"],
+            "image_uri": (
+                f"{dev}.dkr.ecr.{region}.amazonaws.com/{table['ecr_repository']}:{image_tag}"
+            ),
+            "pipeline_name": table["pipeline_name"],
+            "model_package_group": table["model_package_group"],
+            "hyperparameters": hyperparameters,
+        }
+        for key in ("processing_instance_type", "training_instance_type"):
+            if table.get(key):
+                values[key] = table[key]
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise TypeError(f"PipelineSettings has no field {unknown[0]!r}")
+        return cls(**{**values, **overrides})
+
+    @classmethod
+    def from_pyproject(cls, root: Path | str = ".", **kwargs: Any) -> PipelineSettings:
+        """Settings from ``<root>/pyproject.toml``; ``kwargs`` as for :meth:`from_table`."""
+        path = Path(root) / "pyproject.toml"
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise PipelineConfigError(f"{path}: not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise PipelineConfigError(f"{path}: invalid TOML: {exc}") from None
+        table = data.get("tool", {}).get("sagemaker-gitops")
+        if not isinstance(table, dict):
+            raise PipelineConfigError(f"{path}: missing [tool.sagemaker-gitops] table")
+        return cls.from_table(table, source=f"{path}: [tool.sagemaker-gitops]", **kwargs)
+
+
+def _as_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

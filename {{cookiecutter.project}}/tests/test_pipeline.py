@@ -1,0 +1,322 @@
+"""The pipeline definition: the steps, how data flows between them, the gate, and that building it
+needs neither AWS nor a network.
+
+The definition is built once for the module (importing the SageMaker SDK takes seconds) with
+every socket refused, so a build that reaches for the network fails here, not in CI without
+credentials or in the local backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import socket
+import threading
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines import sdk
+from pipelines.pipeline import (
+    CHECK_METRIC,
+    EVALUATE,
+    EVALUATION_REPORT,
+    METRIC_BELOW_THRESHOLD,
+    PREPROCESS,
+    QUALITY_METRIC,
+    REGISTER_MODEL,
+    TRAIN,
+    TRAINING_METRICS,
+    PipelineSettings,
+    definition,
+    main,
+)
+from pipelines.settings import PipelineConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLE = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+    "sagemaker-gitops"
+]
+EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
+
+
+def preprocess_output(name: str) -> dict[str, str]:
+    return {"Get": f"Steps.{PREPROCESS}.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"}
+
+
+MODEL_ARTIFACTS = {"Get": f"Steps.{TRAIN}.ModelArtifacts.S3ModelArtifacts"}
+AUC = {
+    "Std:JsonGet": {
+        "PropertyFile": {"Get": f"Steps.{EVALUATE}.PropertyFiles.{EVALUATION_REPORT}"},
+        "Path": QUALITY_METRIC,
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def settings() -> PipelineSettings:
+    return PipelineSettings.from_pyproject(ROOT)
+
+
+@pytest.fixture(scope="module")
+def build(settings: PipelineSettings) -> tuple[dict[str, Any], list[object]]:
+    """(definition, every network connection attempted while building it)."""
+    attempts: list[object] = []
+
+    def refuse_lookup(host: object, *args: object, **kwargs: object) -> None:
+        attempts.append(host)
+        raise OSError(f"network refused in test: {host}")
+
+    def refuse_connect(sock: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError(f"network refused in test: {address}")
+
+    threads_before = set(threading.enumerate())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", refuse_lookup)
+        patch.setattr(socket.socket, "connect", refuse_connect)
+        doc = definition(settings)
+        # The SDK sends telemetry from background threads: let them finish inside the guard.
+        for thread in set(threading.enumerate()) - threads_before:
+            thread.join(timeout=10)
+    return doc, attempts
+
+
+@pytest.fixture(scope="module")
+def doc(build: tuple[dict[str, Any], list[object]]) -> dict[str, Any]:
+    return build[0]
+
+
+def all_steps(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every step by name, the condition's branches included."""
+    found: dict[str, dict[str, Any]] = {}
+    pending = list(doc["Steps"])
+    while pending:
+        step = pending.pop(0)
+        found[step["Name"]] = step
+        if step["Type"] == "Condition":
+            pending += step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]
+    return found
+
+
+def step(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return all_steps(doc)[name]
+
+
+def inputs_by_name(processing: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    return {
+        item["InputName"]: (item["S3Input"]["S3Uri"], item["S3Input"]["LocalPath"])
+        for item in processing["Arguments"]["ProcessingInputs"]
+    }
+
+
+def outputs_by_name(processing: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        item["OutputName"]: item["S3Output"]
+        for item in processing["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    }
+
+
+def test_building_the_definition_makes_no_network_call(build) -> None:
+    assert build[1] == []
+
+
+def test_steps_run_in_order_and_the_gate_branches_to_register_or_fail(doc) -> None:
+    assert [(s["Name"], s["Type"]) for s in doc["Steps"]] == [
+        (PREPROCESS, "Processing"),
+        (TRAIN, "Training"),
+        (EVALUATE, "Processing"),
+        (CHECK_METRIC, "Condition"),
+    ]
+    gate = step(doc, CHECK_METRIC)["Arguments"]
+    assert [(s["Name"], s["Type"]) for s in gate["IfSteps"]] == [(REGISTER_MODEL, "RegisterModel")]
+    assert [(s["Name"], s["Type"]) for s in gate["ElseSteps"]] == [(METRIC_BELOW_THRESHOLD, "Fail")]
+
+
+def test_parameters_and_their_defaults(doc, settings) -> None:
+    params = {p["Name"]: (p["Type"], p["DefaultValue"]) for p in doc["Parameters"]}
+    bucket, project = TABLE["artifact_bucket"], TABLE["project"]
+    assert params == {
+        "InputDataUrl": ("String", f"s3://{bucket}/{project}/data/dataset.csv"),
+        "ProcessingInstanceType": ("String", TABLE["processing_instance_type"]),
+        "TrainingInstanceType": ("String", TABLE["training_instance_type"]),
+        "MetricThreshold": ("Float", 0.9),
+        "ModelApprovalStatus": ("String", "PendingManualApproval"),
+    }
+
+
+@pytest.mark.parametrize("name", [PREPROCESS, TRAIN, EVALUATE])
+def test_job_steps_are_cached_and_retried(doc, name) -> None:
+    job = step(doc, name)
+    assert job["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+    retried = {kind for policy in job["RetryPolicies"] for kind in policy["ExceptionType"]}
+    assert {"SageMaker.CAPACITY_ERROR", "Step.THROTTLING"} <= retried
+
+
+@pytest.mark.parametrize(("name", "command"), [(PREPROCESS, "preprocess"), (EVALUATE, "evaluate")])
+def test_processing_steps_run_the_project_image(doc, settings, name, command) -> None:
+    args = step(doc, name)["Arguments"]
+    assert args["AppSpecification"] == {
+        "ImageUri": settings.image_uri,
+        "ContainerEntrypoint": ["python", "-m", TABLE["package"], command],
+    }
+    assert args["ProcessingResources"]["ClusterConfig"]["InstanceType"] == {
+        "Get": "Parameters.ProcessingInstanceType"
+    }
+    assert args["RoleArn"] == settings.role_arn
+
+
+def test_preprocess_reads_the_input_parameter_and_writes_splits_per_execution(doc) -> None:
+    preprocess = step(doc, PREPROCESS)
+    assert inputs_by_name(preprocess) == {
+        "data": ({"Get": "Parameters.InputDataUrl"}, "/opt/ml/processing/input/data")
+    }
+    outputs = outputs_by_name(preprocess)
+    assert {name: out["LocalPath"] for name, out in outputs.items()} == {
+        name: f"/opt/ml/processing/{name}" for name in ("train", "validation", "test", "baseline")
+    }
+    for name, out in outputs.items():
+        join = out["S3Uri"]["Std:Join"]
+        assert join["On"] == "/"
+        assert join["Values"] == [
+            f"s3://{TABLE['artifact_bucket']}/{TABLE['project']}/pipeline-runs",
+            EXECUTION_ID,
+            PREPROCESS,
+            name,
+        ]
+
+
+def test_train_consumes_the_preprocess_splits(doc, settings) -> None:
+    args = step(doc, TRAIN)["Arguments"]
+    # No entrypoint: SageMaker runs `<image> train` and the image's ENTRYPOINT dispatches it.
+    assert args["AlgorithmSpecification"]["TrainingImage"] == settings.image_uri
+    assert "ContainerEntrypoint" not in args["AlgorithmSpecification"]
+    channels = {
+        c["ChannelName"]: (c["DataSource"]["S3DataSource"]["S3Uri"], c["ContentType"])
+        for c in args["InputDataConfig"]
+    }
+    assert channels == {
+        "train": (preprocess_output("train"), "text/csv"),
+        "validation": (preprocess_output("validation"), "text/csv"),
+    }
+    assert args["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
+    assert EXECUTION_ID in args["OutputDataConfig"]["S3OutputPath"]["Std:Join"]["Values"]
+    metric_names = [m["Name"] for m in args["AlgorithmSpecification"]["MetricDefinitions"]]
+    assert metric_names == [f"validation:{name}" for name in TRAINING_METRICS]
+
+
+def test_hyperparameters_are_strings_the_train_step_accepts(doc, settings) -> None:
+    sent = step(doc, TRAIN)["Arguments"]["HyperParameters"]
+    assert sent == dict(settings.hyperparameters)
+    assert all(isinstance(value, str) for value in sent.values())
+    train = importlib.import_module(f"{settings.package}.train")
+    assert set(sent) <= set(train.HYPERPARAMETERS)
+    train.parse_hyperparameters(sent, "pipeline definition")  # raises on a value it rejects
+
+
+def test_metric_names_match_what_the_step_code_computes(settings) -> None:
+    metrics = importlib.import_module(f"{settings.package}.metrics")
+    assert TRAINING_METRICS == metrics.METRICS
+    report = metrics.model_quality_report(
+        {name: 0.5 + i / 10 for i, name in enumerate(metrics.METRICS)}
+    )
+    value: Any = report
+    for key in QUALITY_METRIC.split("."):
+        value = value[key]
+    assert value == 0.5 + metrics.METRICS.index("auc") / 10
+
+
+def test_evaluate_scores_the_trained_model_on_the_test_split(doc) -> None:
+    evaluate = step(doc, EVALUATE)
+    assert inputs_by_name(evaluate) == {
+        "model": (MODEL_ARTIFACTS, "/opt/ml/processing/model"),
+        "test": (preprocess_output("test"), "/opt/ml/processing/test"),
+    }
+    assert outputs_by_name(evaluate)["evaluation"]["LocalPath"] == "/opt/ml/processing/evaluation"
+    assert evaluate["PropertyFiles"] == [
+        {
+            "PropertyFileName": EVALUATION_REPORT,
+            "OutputName": "evaluation",
+            "FilePath": "evaluation.json",
+        }
+    ]
+
+
+def test_gate_compares_auc_from_the_report_with_the_threshold_parameter(doc) -> None:
+    assert step(doc, CHECK_METRIC)["Arguments"]["Conditions"] == [
+        {
+            "Type": "GreaterThanOrEqualTo",
+            "LeftValue": AUC,
+            "RightValue": {"Get": "Parameters.MetricThreshold"},
+        }
+    ]
+
+
+def test_failure_names_the_metric_its_value_and_the_threshold(doc) -> None:
+    message = step(doc, METRIC_BELOW_THRESHOLD)["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert any(QUALITY_METRIC in part for part in message if isinstance(part, str))
+    assert AUC in message
+    assert {"Get": "Parameters.MetricThreshold"} in message
+
+
+def test_register_creates_a_pending_version_with_metrics_and_metadata(doc, settings) -> None:
+    args = step(doc, REGISTER_MODEL)["Arguments"]
+    assert args["ModelPackageGroupName"] == TABLE["model_package_group"]
+    assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    spec = args["InferenceSpecification"]
+    assert [(c["Image"], c["ModelDataUrl"]) for c in spec["Containers"]] == [
+        (settings.image_uri, MODEL_ARTIFACTS)
+    ]
+    assert spec["SupportedContentTypes"] == ["text/csv", "application/json"]
+    assert spec["SupportedResponseMIMETypes"] == ["application/json"]
+    statistics = args["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["ContentType"] == "application/json"
+    assert statistics["S3Uri"]["Std:Join"]["Values"] == [
+        {"Get": f"Steps.{EVALUATE}.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"},
+        "evaluation.json",
+    ]
+    metadata = args["CustomerMetadataProperties"]
+    assert metadata["baseline_uri"]["Std:Join"]["Values"] == [
+        preprocess_output("baseline"),
+        "baseline.csv",
+    ]
+    assert {k: v for k, v in metadata.items() if k.startswith("hyperparameter:")} == {
+        f"hyperparameter:{k}": v for k, v in settings.hyperparameters.items()
+    }
+
+
+def test_settings_come_from_the_pyproject_table(settings) -> None:
+    dev, region, repository = TABLE["accounts"]["dev"], TABLE["region"], TABLE["ecr_repository"]
+    assert settings.role_arn == f"arn:aws:iam::{dev}:role/{TABLE['sagemaker_role']}"
+    assert settings.default_bucket == TABLE["artifact_bucket"]
+    assert settings.image_uri == f"{dev}.dkr.ecr.{region}.amazonaws.com/{repository}:latest"
+    assert (settings.pipeline_name, settings.model_package_group, settings.package) == (
+        TABLE["pipeline_name"],
+        TABLE["model_package_group"],
+        TABLE["package"],
+    )
+
+
+def test_a_missing_setting_is_named(tmp_path) -> None:
+    table = {k: v for k, v in TABLE.items() if k != "artifact_bucket"}
+    with pytest.raises(PipelineConfigError, match=r"\.artifact_bucket is missing"):
+        PipelineSettings.from_table(table)
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    with pytest.raises(PipelineConfigError, match=r"missing \[tool\.sagemaker-gitops\]"):
+        PipelineSettings.from_pyproject(tmp_path)
+
+
+def test_the_offline_session_refuses_aws_calls_by_name() -> None:
+    client = sdk.offline_boto_session(TABLE["region"]).client("s3")
+    with pytest.raises(sdk.OfflineBuildError, match=r"^s3\.ListBuckets: "):
+        client.list_buckets()
+
+
+def test_cli_prints_the_same_definition_for_another_image(doc, settings, capsys) -> None:
+    """One more build, through the CLI: deterministic, and the image comes from the caller."""
+    image = settings.image_uri.rsplit(":", 1)[0] + ":0123456789abcdef"
+    assert main(["--root", str(ROOT), "--image-uri", image]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(json.dumps(doc).replace(settings.image_uri, image))

@@ -20,9 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # gitops_testkit, *_ha
 
 from aws_harness import aws_harness
 from gitops_testkit import BackendHarness
+from local_harness import local_harness
 
 HARNESS_FACTORIES: dict[str, Callable[[Path, Any], AbstractContextManager[BackendHarness]]] = {
     "aws": aws_harness,
+    "local": local_harness,
 }
 
 

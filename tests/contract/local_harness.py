@@ -1,0 +1,94 @@
+"""The local backend as a BackendHarness: a real registry, router and model servers on loopback.
+
+The model repo's step code is the local tests' stand-in (tests/local/fake_step_code.py, standard
+library only), so a deploy starts a real server process in milliseconds. Mutations are read from
+the backend's own journal (.mlops/journal.jsonl), where every registry write, endpoint change and
+process start/stop is recorded as it happens.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gitops_testkit import BackendHarness, git, write_model_repo
+
+from ci_scripts.backends import local_processes as procs
+from ci_scripts.backends.base import ModelVersion
+from ci_scripts.backends.local import LocalBackend
+from ci_scripts.project import ProjectConfig
+
+FAKE_STEP_CODE = Path(__file__).resolve().parents[1] / "local" / "fake_step_code.py"
+DEFAULT_METRICS = {"auc": 0.95, "accuracy": 0.91, "f1": 0.9, "precision": 0.89, "recall": 0.92}
+
+
+class LocalHarness(BackendHarness):
+    name = "local"
+    scripted_invocations = False
+
+    def __init__(self, root: Path, **answers: str) -> None:
+        write_model_repo(root, **answers)
+        package = ProjectConfig.load(root).package
+        shutil.copyfile(FAKE_STEP_CODE, root / "src" / package / "__main__.py")
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "Step code")
+        self.project = ProjectConfig.load(root)
+        self.backend = LocalBackend(self.project)
+        self._seen = 0
+
+    def seed_version(
+        self,
+        *,
+        metrics: dict[str, float] | None = None,
+        hyperparameters: dict[str, str] | None = None,
+        approval: str = "PendingManualApproval",
+        group: str | None = None,
+    ) -> ModelVersion:
+        """Register a package as the RegisterModel step does, with a servable model.tar.gz."""
+        group = group or self.project.model_package_group
+        number = len(self.backend.list_versions(group)) + 1
+        prefix = f"s3://{self.project.artifact_bucket}/seed/{group}/{number}"
+        model = json.dumps({"name": f"{group}-{number}", "serve": "ok"}).encode()
+        archive = self.backend.state.s3_path(f"{prefix}/model.tar.gz")
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive, "w:gz") as tar:
+            info = tarfile.TarInfo("model.json")
+            info.size = len(model)
+            tar.addfile(info, io.BytesIO(model))
+        image = f"{self.project.accounts['dev']}.dkr.ecr.{self.project.region}.amazonaws.com"
+        return self.backend.registry.register(
+            group,
+            model_data_url=f"{prefix}/model.tar.gz",
+            image_uri=f"{image}/{self.project.ecr_repository}:abc",
+            approval_status=approval,
+            metrics=DEFAULT_METRICS if metrics is None else metrics,
+            hyperparameters=hyperparameters or {},
+        )
+
+    def mutations(self) -> list[str]:
+        return [e["operation"] for e in self.backend.state.journal_entries()[self._seen :]]
+
+    def reset_mutations(self) -> None:
+        self._seen = len(self.backend.state.journal_entries())
+
+    def close(self) -> None:
+        """Stop every process the tests started; fail loudly if one survives."""
+        self.backend.down()
+        left = [r for r in procs.records(self.backend.state) if procs.alive(r)]
+        assert not left, f"local processes left running: {left}"
+
+
+@contextmanager
+def local_harness(tmp_path: Path, monkeypatch: Any) -> Iterator[LocalHarness]:
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT", "10")
+    harness = LocalHarness(tmp_path / "repo")
+    try:
+        yield harness
+    finally:
+        harness.close()

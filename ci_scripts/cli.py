@@ -86,6 +86,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: rich's help renderer alone costs ~0.1 s
 )
 app.add_typer(local_app, name="local")
 
@@ -192,7 +193,11 @@ PrOption = Annotated[
 
 @command("validate")
 def validate(ctx: typer.Context) -> None:
-    """Check both manifests against the schema and the project, and build the pipeline."""
+    """Check both manifests and build the pipeline definition.
+
+    Manifests against the schema and the project (environment, group); the pipeline from
+    pipelines/pipeline.py. Nothing touches AWS.
+    """
     from ci_scripts.commands.validate import run
 
     run(_state(ctx).project)
@@ -209,7 +214,11 @@ def run_pipeline(
         ),
     ] = None,
 ) -> None:
-    """Upsert the training pipeline and start it; print the execution and registered version."""
+    """Upsert and start the training pipeline.
+
+    With --wait, block until it ends: print the registered version, or exit 1 naming the
+    failed step and its reason.
+    """
     from ci_scripts.commands.run_pipeline import run
 
     state = _state(ctx)
@@ -218,7 +227,10 @@ def run_pipeline(
 
 @command("propose")
 def propose(ctx: typer.Context, env: EnvOption, body_file: BodyFileOption = None) -> None:
-    """Point deploy/<env>.json at the newest registered version and write the PR body."""
+    """Propose the newest registered version for staging.
+
+    Rewrite deploy/staging.json and write the pull request body (metrics vs what runs).
+    """
     from ci_scripts.commands.propose import run
 
     state = _state(ctx)
@@ -232,7 +244,11 @@ def deploy(
     commit: CommitOption = None,
     pr: PrOption = None,
 ) -> None:
-    """Approve (staging) and deploy what deploy/<env>.json names; a no-op when it already runs."""
+    """Approve (staging) and deploy what deploy/<env>.json names.
+
+    A no-op when it already runs. Rejected, unknown and other-group versions are refused;
+    prod takes only an Approved version that staging serves healthy.
+    """
     from ci_scripts.commands.deploy import run
 
     state = _state(ctx)
@@ -241,7 +257,7 @@ def deploy(
 
 @command("smoke-test")
 def smoke_test(ctx: typer.Context, env: EnvOption) -> None:
-    """Send rows from data/dataset.csv to the endpoint; check answers and latency."""
+    """Send rows from data/dataset.csv; check answers and latency."""
     from ci_scripts.commands.smoke_test import run
 
     state = _state(ctx)
@@ -259,7 +275,10 @@ def promote(
     ] = Environment.prod,
     body_file: BodyFileOption = None,
 ) -> None:
-    """Point deploy/prod.json at the version serving healthy in staging; write the PR body."""
+    """Propose for prod the version staging serves healthy.
+
+    Rewrite deploy/prod.json and write the pull request body (metrics vs what prod runs).
+    """
     from ci_scripts.commands.promote import run
 
     state = _state(ctx)
@@ -277,7 +296,11 @@ def rollback(
         typer.Option(help="Only rewrite the manifest (deploy later through a pull request)."),
     ] = False,
 ) -> None:
-    """Deploy the version deploy/<env>.json named before (from git history); rewrite it."""
+    """Go back to the version deploy/<env>.json named before.
+
+    Reads the manifest's git history, deploys through the same checks as deploy, then
+    rewrites the manifest (commit it).
+    """
     from ci_scripts.commands.rollback import run
 
     state = _state(ctx)
@@ -291,7 +314,7 @@ def status(
         OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
     ] = OutputFormat.table,
 ) -> None:
-    """Desired (git) vs running per environment; exit 3 when they differ."""
+    """Desired (git) vs running per environment; exit 3 on drift."""
     from ci_scripts.commands.status import run
 
     state = _state(ctx)
@@ -300,7 +323,10 @@ def status(
 
 @command("image-tag")
 def image_tag(ctx: typer.Context) -> None:
-    """Print the image tag: a hash of the image's inputs (Dockerfile, src/, pyproject.toml)."""
+    """Print the image tag: a hash of the image's inputs.
+
+    The inputs are Dockerfile, pyproject.toml and src/ (caches left out).
+    """
     from ci_scripts.commands.images import run_image_tag
 
     run_image_tag(_state(ctx).project_dir)
@@ -313,7 +339,10 @@ def image_exists(
         str | None, typer.Option(help="Image tag (default: the current image-tag).")
     ] = None,
 ) -> None:
-    """Print true/false: is the image with this tag already pushed? Exit 0 either way."""
+    """Print true or false: is the image already in ECR?
+
+    Exit 0 either way; non-zero only when the question cannot be answered.
+    """
     from ci_scripts.commands.images import run_image_exists
 
     state = _state(ctx)

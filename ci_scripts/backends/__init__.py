@@ -1,4 +1,5 @@
-"""Backends behind one narrow interface: ``aws`` (boto3 + sagemaker SDK) and ``local`` (one machine).
+"""Backends behind one narrow interface: ``aws`` (boto3 + sagemaker SDK) and ``local`` (one
+machine).
 
 ``get_backend`` imports the chosen backend lazily so ``--help`` never pays for boto3 or sagemaker.
 """

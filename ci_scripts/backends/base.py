@@ -50,6 +50,7 @@ class PipelineRun:
     status: str  # Executing, Succeeded, Failed, Stopped
     failure_reason: str = ""
     registered_version: int | None = None
+    # One dict per step, in run order: {"name", "status", "failure_reason"} (+ backend extras).
     steps: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -57,7 +58,11 @@ class Registry(Protocol):
     """Model registry: SageMaker Model Registry on aws, SQLite on local."""
 
     def list_versions(self, group: str) -> list[ModelVersion]:
-        """All versions of ``group``, newest first."""
+        """All versions of ``group``, newest first.
+
+        May return summaries (version, arn, approval status, created) without metrics or
+        hyperparameters; commands call ``get_version`` for the full record.
+        """
 
     def get_version(self, group: str, version: int) -> ModelVersion | None:
         """One version, or None when it does not exist."""
@@ -69,7 +74,9 @@ class Registry(Protocol):
 class PipelineRunner(Protocol):
     """Upserts and runs the training pipeline built by pipelines/pipeline.py."""
 
-    def run_pipeline(self, parameters: dict[str, Any] | None = None, wait: bool = False) -> PipelineRun:
+    def run_pipeline(
+        self, parameters: dict[str, Any] | None = None, wait: bool = False
+    ) -> PipelineRun:
         """Upsert the pipeline definition and start it; with ``wait`` block until it ends."""
 
 
@@ -80,7 +87,12 @@ class EndpointHost(Protocol):
         """The running state of ``env``'s endpoint, None when there is none."""
 
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
-        """Make ``env`` serve ``version`` as ``manifest`` says; a no-op when it already does."""
+        """Make ``env`` serve ``version`` as ``manifest`` says; a no-op when it already does.
+
+        ``manifest`` is the effective manifest (schema defaults filled in) plus one key outside
+        the schema, ``"_source": {"commit": sha, "pull_request": n | None}``, naming the change
+        that asked for this deploy (for tags); it must not count as a difference.
+        """
 
     def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
         """Send one request to ``env``'s endpoint; return (status, body)."""

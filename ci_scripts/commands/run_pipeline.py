@@ -26,14 +26,12 @@ def parse_params(items: list[str]) -> dict[str, str]:
 
 
 def failure_text(run: PipelineRun) -> str:
-    """The reason, naming the failed step when the backend reported steps."""
-    failed = [s for s in run.steps if str(s.get("status", s.get("StepStatus", ""))) in FAILED]
-    step = failed[0] if failed else {}
-    name = step.get("name") or step.get("StepName")
-    reason = run.failure_reason or step.get("failure_reason") or step.get("FailureReason") or ""
-    if name and name not in reason:
-        reason = f"step {name}: {reason}" if reason else f"step {name} failed"
-    return reason or "no reason reported"
+    """The failed step and its own reason (e.g. the quality gate's message), else the run's."""
+    for step in run.steps:
+        if str(step.get("status", "")) in FAILED:
+            reason = step.get("failure_reason") or run.failure_reason or "failed"
+            return f"step {step.get('name', '?')}: {reason}"
+    return run.failure_reason or "no reason reported"
 
 
 def run(backend: Backend, param_items: list[str], wait: bool) -> None:
@@ -48,8 +46,6 @@ def run(backend: Backend, param_items: list[str], wait: bool) -> None:
         )
     typer.echo(f"pipeline execution {execution.id}: {execution.status}")
     if execution.registered_version is not None:
-        typer.echo(
-            f"registered model version {execution.registered_version} (PendingManualApproval)"
-        )
+        typer.echo(f"registered model version {execution.registered_version}")
     elif wait:
         typer.echo("no model version was registered")

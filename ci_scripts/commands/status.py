@@ -8,6 +8,7 @@ version in the registry is one of the two ways to reject it.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -86,17 +87,9 @@ def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]
         title=f"{project.project}: desired (git) vs running",
         caption=f"template sagemaker-gitops {project.template_version}, backend {backend.name}",
     )
-    for column in (
-        "env",
-        "desired",
-        "running",
-        "endpoint status",
-        "approval",
-        "auc",
-        "endpoint",
-        "drift",
-    ):
-        table.add_column(column, overflow="fold")
+    for column in ("env", "desired", "running", "status", "approval", "auc", "drift"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("endpoint", overflow="fold")
     for row in rows:
         approval = row.desired_approval or "-"
         if row.running_version not in (None, row.desired_version):
@@ -108,10 +101,16 @@ def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]
             row.endpoint_status,
             approval,
             f"{row.auc:.4f}" if row.auc is not None else "-",
-            row.url or row.endpoint,
             "[bold red]yes[/]" if row.drift else "no",
+            row.endpoint,
         )
-    Console(soft_wrap=False).print(table)
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=160)  # CI logs: no terminal width to fit, keep rows on one line
+    console.print(table)
+    for row in rows:
+        if row.url:
+            console.print(f"{row.environment}: {row.url}", soft_wrap=True, highlight=False)
 
 
 def summary_markdown(project: ProjectConfig, rows: list[EnvStatus]) -> str:

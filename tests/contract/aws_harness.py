@@ -4,11 +4,13 @@ moto (in-process ``mock_aws``) provides almost every call. Two it lacks are answ
 ``before-call`` hooks that update moto's own state, so later reads see the change:
 
 - ``sagemaker:UpdateEndpoint`` (moto 5.2 has no update_endpoint): switch the endpoint to the new
-  config, like a finished blue/green update.
+  config, like a finished blue/green update (or, when a test sets ``rollback_reason``, keep the
+  old config with that FailureReason, like an update an alarm rolled back).
 - ``sagemaker:ListPipelineExecutionSteps`` (not implemented): answer the steps the test scripted.
 
-and one quirk is corrected: moto's UpdateModelPackage drops CustomerMetadataProperties it was
-not sent (SageMaker keeps them), so they are restored after the call.
+and two quirks are corrected: moto's UpdateModelPackage drops CustomerMetadataProperties it was
+not sent (SageMaker keeps them), so they are restored after the call; its
+DescribePipelineExecution never reports a FailureReason, so a scripted failure's is filled in.
 
 Every call the backend makes is recorded through a ``before-call`` hook, so tests can assert that
 an idempotent deploy or a refused one made no mutating call.
@@ -76,11 +78,13 @@ class AwsHarness(BackendHarness):
         self.update_requests: list[dict[str, Any]] = []
         self.pipeline_steps: list[dict[str, Any]] | None = None  # None: Succeeded, no steps
         self.pipeline_failure: str | None = None
+        self.rollback_reason: str | None = None  # set: the next UpdateEndpoint rolls back
         events = self.session.events
         events.register_first("before-call", self._record)
         events.register("before-call.sagemaker.UpdateEndpoint", self._update_endpoint)
         events.register("before-call.sagemaker.ListPipelineExecutionSteps", self._pipeline_steps)
         events.register("after-call.sagemaker.StartPipelineExecution", self._script_execution)
+        events.register("after-call.sagemaker.DescribePipelineExecution", self._failure_reason)
         events.register("before-call.sagemaker.UpdateModelPackage", self._keep_metadata)
         self.backend = AwsBackend(self.project, session=self.session, waiter_delay=0)
         self._setup_account()
@@ -222,6 +226,9 @@ class AwsHarness(BackendHarness):
         self.update_requests.append(params)
         backend = self.moto_sagemaker
         endpoint = backend.endpoints[params["EndpointName"]]
+        if self.rollback_reason:  # an alarm fired: SageMaker rolled back to the old fleet
+            endpoint.failure_reason, self.rollback_reason = self.rollback_reason, None
+            return _ok({"EndpointArn": endpoint.arn})
         config = backend.endpoint_configs[params["EndpointConfigName"]]
         endpoint.endpoint_config_name = config.endpoint_config_name
         endpoint.production_variants = endpoint._process_production_variants(
@@ -260,6 +267,11 @@ class AwsHarness(BackendHarness):
         execution = pipeline.pipeline_executions[arn]
         execution.pipeline_execution_status = "Failed"
         execution.pipeline_execution_failure_reason = self.pipeline_failure
+
+    def _failure_reason(self, parsed: dict[str, Any], **_: Any) -> None:
+        """moto quirk: DescribePipelineExecution always says FailureReason ""."""
+        if parsed.get("PipelineExecutionStatus") == "Failed" and self.pipeline_failure:
+            parsed["FailureReason"] = self.pipeline_failure
 
     def _pipeline_steps(self, params: dict[str, Any], **_: Any) -> Any:
         """moto gap: ListPipelineExecutionSteps answers what the test scripted."""

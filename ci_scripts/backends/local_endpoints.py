@@ -116,13 +116,20 @@ class LocalEndpoints:
             same_version = routes.get("model_version") == version.version
             if healthy and same_version and routes.get("manifest") == wanted:
                 return current  # type: ignore[return-value]
-            router = self._ensure_router(env, routes)
-            if healthy and same_version:
-                targets = routes["targets"]  # only the configuration changed
-                old: list[dict[str, Any]] = []
+            if healthy and same_version:  # only the configuration changed
+                router = self._ensure_router(env, routes)
+                targets, old = routes["targets"], []
             else:
-                targets = [self._start_server(env, version, current)]
-                old = routes.get("targets", [])
+                new = self._spawn_server(env, version)
+                try:  # the router starts while the new server loads its model
+                    router = self._ensure_router(env, routes)
+                    self._await_healthy(env, version, new, current)
+                except BaseException:
+                    procs.stop(self.state, new["process"])
+                    if not routes:  # a first deploy that failed leaves nothing behind
+                        procs.stop(self.state, self._router_record(env))
+                    raise
+                targets, old = [new], routes.get("targets", [])
             self._write_routes(env, router, version.version, targets, wanted, manifest)
             self._confirm_switch(env, router, targets)
             if old:
@@ -138,10 +145,8 @@ class LocalEndpoints:
         return stop_everything(self.state)
 
     # -- internals --------------------------------------------------------------------------
-    def _start_server(
-        self, env: str, version: ModelVersion, current: EndpointState | None
-    ) -> dict[str, Any]:
-        """Start ``version``'s server and wait for /ping; on failure stop it and raise."""
+    def _spawn_server(self, env: str, version: ModelVersion) -> dict[str, Any]:
+        """Start ``version``'s server (detached); return its routing target."""
         opt_ml = self._extract_model(version)
         port = procs.free_port()
         env_vars = dict(os.environ)
@@ -165,10 +170,24 @@ class LocalEndpoints:
             role="server",
             extra={"env": env, "version": version.version},
         )
-        url = f"http://127.0.0.1:{port}"
-        problem = self._wait_healthy(url, record)
+        return {
+            "variant": f"version-{version.version}",
+            "version": version.version,
+            "url": f"http://127.0.0.1:{port}",
+            "weight": 100,
+            "process": record,
+        }
+
+    def _await_healthy(
+        self,
+        env: str,
+        version: ModelVersion,
+        target: dict[str, Any],
+        current: EndpointState | None,
+    ) -> None:
+        """Return once the new server answers /ping; else raise naming version and reason."""
+        problem = self._wait_healthy(target["url"], target["process"])
         if problem:
-            procs.stop(self.state, record)
             serving = (
                 f"version {current.model_version} keeps serving"
                 if current and current.status == "InService"
@@ -178,13 +197,6 @@ class LocalEndpoints:
                 f"endpoint {self.project.endpoint_name(env)}: version {version.version} failed "
                 f"its health check ({problem}); {serving}"
             )
-        return {
-            "variant": f"version-{version.version}",
-            "version": version.version,
-            "url": url,
-            "weight": 100,
-            "process": record,
-        }
 
     def _wait_healthy(self, url: str, record: dict[str, Any]) -> str:
         """ "" once GET /ping answers 200; else why not (process exited, timeout)."""

@@ -108,21 +108,24 @@ def alive(record: dict[str, Any] | None) -> bool:
 
 def stop(state: LocalState, record: dict[str, Any] | None, timeout: float = 5.0) -> None:
     """SIGTERM the process group, SIGKILL after ``timeout``; forget its pid file."""
-    if record and alive(record):
-        pid = int(record["pid"])
-        state.journal("StopProcess", record.get("name", str(pid)), pid=pid)
-        _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while alive(record) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if alive(record):
-            _signal_group(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 2.0
-            while alive(record) and time.monotonic() < deadline:
-                time.sleep(0.02)
-        _CHILDREN.pop(pid, None)
-    if record and record.get("name"):
-        _pid_file(state, record["name"]).unlink(missing_ok=True)
+    stop_many(state, [record] if record else [], timeout)
+
+
+def stop_many(state: LocalState, found: list[dict[str, Any]], timeout: float = 5.0) -> None:
+    """Stop several processes at once: signal them all, then wait (shutdowns overlap)."""
+    running = [r for r in found if alive(r)]
+    for record in running:
+        state.journal("StopProcess", record.get("name", str(record["pid"])), pid=record["pid"])
+        _signal_group(int(record["pid"]), signal.SIGTERM)
+    _wait_until_gone(running, timeout)
+    stubborn = [r for r in running if alive(r)]
+    for record in stubborn:
+        _signal_group(int(record["pid"]), signal.SIGKILL)
+    _wait_until_gone(stubborn, 2.0)
+    for record in found:
+        _CHILDREN.pop(int(record.get("pid") or 0), None)
+        if record.get("name"):
+            _pid_file(state, record["name"]).unlink(missing_ok=True)
 
 
 def records(state: LocalState) -> list[dict[str, Any]]:
@@ -135,13 +138,17 @@ def records(state: LocalState) -> list[dict[str, Any]]:
 
 
 def stop_all(state: LocalState) -> list[dict[str, Any]]:
-    """Stop every recorded process (servers before routers); return those that were running."""
-    stopped = []
-    for record in sorted(records(state), key=lambda r: r.get("role") == "router"):
-        if alive(record):
-            stopped.append(record)
-        stop(state, record)
+    """Stop every recorded process; return those that were running."""
+    found = records(state)
+    stopped = [r for r in found if alive(r)]
+    stop_many(state, found)
     return stopped
+
+
+def _wait_until_gone(found: list[dict[str, Any]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(r) for r in found) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

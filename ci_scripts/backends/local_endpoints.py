@@ -232,7 +232,7 @@ class LocalEndpoints:
         scratch = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
         try:
             with tarfile.open(archive) as tar:
-                tar.extractall(scratch / "model", filter="data")
+                _safe_extract(tar, scratch / "model")
             with contextlib.suppress(FileExistsError, OSError):
                 os.rename(scratch, opt_ml)  # a concurrent deploy may have won the race
         except (tarfile.TarError, OSError) as exc:
@@ -358,6 +358,18 @@ class LocalEndpoints:
                 return True
             fcntl.flock(handle, fcntl.LOCK_UN)
             return False
+
+
+def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract regular files and directories only, never outside ``dest``."""
+    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+        tar.extractall(dest, filter="data")
+        return
+    for member in tar.getmembers():
+        target = (dest / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not target.is_relative_to(dest.resolve()):
+            raise tarfile.TarError(f"refusing archive member {member.name!r}")
+    tar.extractall(dest)  # every member was checked above
 
 
 def stop_everything(state: LocalState) -> list[dict[str, Any]]:

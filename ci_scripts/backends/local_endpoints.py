@@ -37,6 +37,7 @@ from ci_scripts.project import ProjectConfig
 HEALTH_TIMEOUT_ENV = "CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT"
 DEFAULT_HEALTH_TIMEOUT = 60.0
 DRAIN_SECONDS = 0.1  # let requests already forwarded to the old server finish
+PORT_ATTEMPTS = 3  # a picked port can be taken before the server binds it
 SOURCE_KEY = "_source"
 
 
@@ -123,7 +124,7 @@ class LocalEndpoints:
                 new = self._spawn_server(env, version)
                 try:  # the router starts while the new server loads its model
                     router = self._ensure_router(env, routes)
-                    self._await_healthy(env, version, new, current)
+                    new = self._await_healthy(env, version, new, current)
                 except BaseException:
                     procs.stop(self.state, new["process"])
                     if not routes:  # a first deploy that failed leaves nothing behind
@@ -184,19 +185,29 @@ class LocalEndpoints:
         version: ModelVersion,
         target: dict[str, Any],
         current: EndpointState | None,
-    ) -> None:
-        """Return once the new server answers /ping; else raise naming version and reason."""
-        problem = self._wait_healthy(target["url"], target["process"])
-        if problem:
-            serving = (
-                f"version {current.model_version} keeps serving"
-                if current and current.status == "InService"
-                else "nothing was serving before"
-            )
-            raise CIError(
-                f"endpoint {self.project.endpoint_name(env)}: version {version.version} failed "
-                f"its health check ({problem}); {serving}"
-            )
+    ) -> dict[str, Any]:
+        """The target once its server answers /ping; else stop it and raise naming the reason.
+
+        The port was free when picked but another process may take it before the server binds
+        it: a server that exits with "Address already in use" is retried on a new port.
+        """
+        for attempt in range(PORT_ATTEMPTS):
+            problem = self._wait_healthy(target["url"], target["process"])
+            if not problem:
+                return target
+            procs.stop(self.state, target["process"])
+            if "Address already in use" not in problem or attempt == PORT_ATTEMPTS - 1:
+                break
+            target = self._spawn_server(env, version)
+        serving = (
+            f"version {current.model_version} keeps serving"
+            if current and current.status == "InService"
+            else "nothing was serving before"
+        )
+        raise CIError(
+            f"endpoint {self.project.endpoint_name(env)}: version {version.version} failed "
+            f"its health check ({problem}); {serving}"
+        )
 
     def _wait_healthy(self, url: str, record: dict[str, Any]) -> str:
         """ "" once GET /ping answers 200; else why not (process exited, timeout)."""

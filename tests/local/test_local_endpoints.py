@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -156,3 +157,23 @@ def test_endpoint_survives_the_cli_call_that_deployed_it(backend: LocalBackend, 
     assert state.status == "InService" and state.url == done.stdout.strip()
     assert backend.invoke("staging", b"1,2\n")[0] == 200
     assert v1.version == 1
+
+
+def test_a_port_taken_before_the_server_binds_it_is_retried(
+    backend: LocalBackend, registered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ci_scripts.backends import local_processes
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    ports = iter([taken])
+    real = local_processes.free_port
+    monkeypatch.setattr(local_processes, "free_port", lambda: next(ports, None) or real())
+    try:
+        state = backend.deploy("staging", MANIFEST, registered())
+    finally:
+        squatter.close()
+    assert state.status == "InService"
+    assert state.config["targets"][0]["url"] != f"http://127.0.0.1:{taken}"

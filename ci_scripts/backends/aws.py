@@ -61,6 +61,10 @@ class AwsBackend:
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
         return self.endpoints.deploy(env, manifest, version)
 
+    def preflight(self, env: str) -> None:
+        """Refuse before any change when the credentials are not ``env``'s account's."""
+        self.endpoints.require_account(env)
+
     def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
         return self.endpoints.invoke(env, body, content_type)
 

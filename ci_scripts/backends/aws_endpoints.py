@@ -143,17 +143,46 @@ class AwsEndpointHost:
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
 
+    # -- accounts ---------------------------------------------------------------------------
+    def _single_account(self) -> bool:
+        return len(set(self.project.accounts.values())) == 1
+
+    def _reader(self, env: str) -> AwsClients:
+        """Clients that can read ``env``'s endpoint.
+
+        Ours, unless ``env`` lives in another account (prod's deploy checks staging): then
+        that environment's read-only role, which infra/bootstrap.yml lets prod's deploy role
+        assume. One account for everything needs no STS call at all.
+        """
+        account = self.project.accounts[env]
+        if self._single_account() or self.clients.account() == account:
+            return self.clients
+        prefix = self.project.extra.get("github_role_prefix") or f"{self.project.project}-github"
+        role = f"arn:aws:iam::{account}:role/{prefix}-readonly-{env}"
+        return self.clients.as_role(role, f"ci-scripts-read-{env}")
+
+    def require_account(self, env: str) -> None:
+        """Deploy only with credentials of ``env``'s own account (never prod into dev)."""
+        if self._single_account():
+            return
+        expected, actual = self.project.accounts[env], self.clients.account()
+        if actual != expected:
+            raise CIError(
+                f"deploy --env {env}: the AWS credentials are for account {actual}, but {env} "
+                f"lives in account {expected} ([tool.sagemaker-gitops.accounts].{env})"
+            )
+
     # -- reads ------------------------------------------------------------------------------
-    def _describe(self, name: str) -> dict[str, Any] | None:
+    def _describe(self, name: str, clients: AwsClients | None = None) -> dict[str, Any] | None:
         try:
-            return self.clients("sagemaker").describe_endpoint(EndpointName=name)
+            return (clients or self.clients)("sagemaker").describe_endpoint(EndpointName=name)
         except ClientError as exc:
             if is_not_found(exc):
                 return None
             raise CIError(describe_aws_error(exc, f"endpoint {name}")) from exc
 
-    def _config_tags(self, config_name: str) -> dict[str, str]:
-        sagemaker = self.clients("sagemaker")
+    def _config_tags(self, config_name: str, clients: AwsClients) -> dict[str, str]:
+        sagemaker = clients("sagemaker")
         try:
             arn = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)[
                 "EndpointConfigArn"
@@ -166,10 +195,10 @@ class AwsEndpointHost:
             tags = sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
         return {t["Key"][len(TAG) :]: t["Value"] for t in tags if t["Key"].startswith(TAG)}
 
-    def _state(self, described: dict[str, Any]) -> EndpointState:
+    def _state(self, described: dict[str, Any], clients: AwsClients) -> EndpointState:
         name = described["EndpointName"]
         config_name = described.get("EndpointConfigName", "")
-        tags = self._config_tags(config_name) if config_name else {}
+        tags = self._config_tags(config_name, clients) if config_name else {}
         version = tags.get("model-version")
         return EndpointState(
             name=name,
@@ -189,11 +218,13 @@ class AwsEndpointHost:
         )
 
     def describe_endpoint(self, env: str) -> EndpointState | None:
-        described = self._describe(self.project.endpoint_name(env))
-        return self._state(described) if described else None
+        clients = self._reader(env)
+        described = self._describe(self.project.endpoint_name(env), clients)
+        return self._state(described, clients) if described else None
 
     # -- deploy -----------------------------------------------------------------------------
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        self.require_account(env)
         desired = desired_endpoint(self.project, env, manifest, version)
         name = desired.endpoint_name
         scaling = EndpointScaling(self.clients, name)

@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 
 from ci_scripts import __version__
+from ci_scripts.backends.aws_errors import aws_errors
 
 RETRIES = {"mode": "adaptive", "max_attempts": 10}
 
@@ -31,6 +32,31 @@ class AwsClients:
         self.region = region
         self.session = session or boto3.session.Session()
         self._clients: dict[str, Any] = {}
+        self._account: str | None = None
+        self._assumed: dict[str, AwsClients] = {}
+
+    def account(self) -> str:
+        """The account these credentials belong to (one STS call, remembered)."""
+        if self._account is None:
+            with aws_errors("AWS credentials"):
+                self._account = self("sts").get_caller_identity()["Account"]
+        return self._account
+
+    def as_role(self, role_arn: str, session_name: str) -> AwsClients:
+        """Clients acting as ``role_arn`` (assumed once; another account's read-only view)."""
+        if role_arn not in self._assumed:
+            with aws_errors(f"role {role_arn}"):
+                credentials = self("sts").assume_role(
+                    RoleArn=role_arn, RoleSessionName=session_name[:64], DurationSeconds=900
+                )["Credentials"]
+            session = boto3.session.Session(
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+                region_name=self.region,
+            )
+            self._assumed[role_arn] = AwsClients(self.region, session)
+        return self._assumed[role_arn]
 
     def __call__(self, service: str) -> Any:
         if service not in self._clients:

@@ -97,6 +97,11 @@ class EndpointHost(Protocol):
     def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
         """Send one request to ``env``'s endpoint; return (status, body)."""
 
+    # Optional (commands call it only when a backend defines it):
+    # def preflight(self, env: str) -> None:
+    #     """Raise CIError when this backend cannot deploy ``env`` at all (e.g. credentials of
+    #     another AWS account); deploy calls it before its first change."""
+
 
 class ImageStore(Protocol):
     """Where the one container image lives (ECR on aws)."""

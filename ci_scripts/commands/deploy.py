@@ -81,9 +81,13 @@ def require_serving_in_staging(backend: Backend, version: ModelVersion, where: s
 
 
 def approval_description(commit: str, pr: int | None, reason: str = "merge") -> str:
+    """What the registry records as the approval: the merge (PR and commit) that asked for it."""
+    if reason != "merge":
+        via = f"PR #{pr}, " if pr is not None else ""
+        return f"Approved by {reason} ({via}commit {commit})"
     if pr is not None:
-        return f"Approved by {reason} of PR #{pr} (commit {commit})"
-    return f"Approved by {reason} of commit {commit} (no pull request found)"
+        return f"Approved by merge of PR #{pr} (commit {commit})"
+    return f"Approved by merge of commit {commit} (no pull request found)"
 
 
 def deploy_manifest(
@@ -101,6 +105,9 @@ def deploy_manifest(
         typer.echo(f"{env}: {manifest.label} names no model_version; nothing to deploy")
         return None
     version = registered_version(project, backend, manifest)
+    preflight = getattr(backend, "preflight", None)  # optional Backend method
+    if preflight is not None:
+        preflight(env)
     running = backend.describe_endpoint(env)
     refuse_if_busy(env, running)
     if env == "prod":

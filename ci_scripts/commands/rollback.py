@@ -12,7 +12,7 @@ import typer
 from ci_scripts import gitinfo
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend
-from ci_scripts.commands.deploy import deploy_manifest, resolve_source
+from ci_scripts.commands.deploy import deploy_manifest
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
@@ -53,7 +53,8 @@ def run(
     target = previous_version(project, backend, manifest)
     rolled = manifest.with_version(target)
     if deploy:
-        commit, pr = resolve_source(project, commit, pr)
+        # The commit running this; a PR only when given (HEAD's merge message is not the reason).
+        commit = commit or gitinfo.current_commit(project.root)
         deploy_manifest(project, backend, rolled, commit=commit, pr=pr, reason="rollback")
     manifests.write(rolled, project)
     current = manifest.model_version

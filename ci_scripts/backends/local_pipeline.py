@@ -297,6 +297,7 @@ class LocalPipelineRunner:
             "status": status,
             "seconds": round(seconds, 3),
             "cache_hit": extra.pop("cache_hit", False),
+            "failure_reason": extra.pop("failure_reason", ""),
         }
         record.update({k: v for k, v in extra.items() if v not in (None, "")})
         return record

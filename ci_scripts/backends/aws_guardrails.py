@@ -33,7 +33,7 @@ def alarm_specs(endpoint_name: str, manifest: dict[str, Any]) -> list[dict[str, 
         "EvaluationPeriods": 1,
         "ComparisonOperator": "GreaterThanThreshold",
         "TreatMissingData": "notBreaching",
-        "Tags": [{"Key": "sagemaker-gitops:endpoint", "Value": endpoint_name}],
+        # No Tags: tagging alarms needs cloudwatch:TagResource, which the deploy role lacks.
     }
     return [
         {

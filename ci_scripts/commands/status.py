@@ -1,8 +1,9 @@
 """``status``: what git says should run (manifests) next to what runs, per environment.
 
 Drift (the version a manifest names is not the version its endpoint serves) exits 3, so a
-scheduled workflow can alert on it. Approval status is shown for both sides, since rejecting a
-version in the registry is one of the two ways to reject it.
+scheduled workflow can alert on it; an environment whose endpoint cannot be read (no access to
+its account) is shown as unreadable and exits 1 after the table. Approval status is shown for
+both sides, since rejecting a version in the registry is one of the two ways to reject it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import typer
 
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend, ModelVersion
-from ci_scripts.errors import DriftError
+from ci_scripts.errors import CIError, DriftError
 from ci_scripts.github import append_step_summary
 from ci_scripts.project import ENVIRONMENTS, ProjectConfig
 
@@ -36,6 +37,7 @@ class EnvStatus:
     auc: float | None
     url: str
     drift: bool
+    error: str = ""  # why the running side could not be read (then drift is unknown: False)
 
 
 def _approval(version: ModelVersion | None, number: int | None) -> str:
@@ -49,7 +51,10 @@ def collect(project: ProjectConfig, backend: Backend) -> list[EnvStatus]:
     rows = []
     for env in ENVIRONMENTS:
         desired = manifests.load(project, env).model_version
-        state = backend.describe_endpoint(env)
+        try:
+            state, error = backend.describe_endpoint(env), ""
+        except CIError as exc:  # e.g. no read access to another account: show the rest
+            state, error = None, str(exc)
         running = state.model_version if state and state.status in SERVING_STATUSES else None
         desired_mv = backend.get_version(group, desired) if desired else None
         if running == desired:
@@ -62,14 +67,15 @@ def collect(project: ProjectConfig, backend: Backend) -> list[EnvStatus]:
                 desired_version=desired,
                 running_version=running,
                 endpoint=state.name if state else project.endpoint_name(env),
-                endpoint_status=state.status if state else "absent",
+                endpoint_status=state.status if state else "unreadable" if error else "absent",
                 desired_approval=_approval(desired_mv, desired),
                 running_approval=_approval(running_mv, running),
                 auc=(running_mv or desired_mv).metrics.get("auc")
                 if (running_mv or desired_mv)
                 else None,
                 url=state.url if state else "",
-                drift=desired != running,
+                drift=desired != running and not error,
+                error=error,
             )
         )
     return rows
@@ -101,7 +107,7 @@ def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]
             row.endpoint_status,
             approval,
             f"{row.auc:.4f}" if row.auc is not None else "-",
-            "[bold red]yes[/]" if row.drift else "no",
+            "?" if row.error else "[bold red]yes[/]" if row.drift else "no",
             row.endpoint,
         )
     console = Console()
@@ -142,6 +148,9 @@ def run(project: ProjectConfig, backend: Backend, output: str = "table") -> None
     else:
         render_table(project, backend, rows)
     append_step_summary(summary_markdown(project, rows))
+    unreadable = [row for row in rows if row.error]
+    if unreadable:
+        raise CIError(f"status of {unreadable[0].environment} unknown: {unreadable[0].error}")
     drifted = [row for row in rows if row.drift]
     if drifted:
         raise DriftError(

@@ -11,6 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 from aws_harness import AwsHarness, aws_harness
+from botocore.awsrequest import AWSResponse
 
 STAGING_ACCOUNT = "222222222222"
 READONLY_STAGING = f"arn:aws:iam::{STAGING_ACCOUNT}:role/churn-model-github-readonly-staging"
@@ -124,3 +125,21 @@ def test_deploy_refuses_credentials_of_another_account(
         assert harness.mutations() == []
         still = harness.backend.get_version(seeded.group, seeded.version)
         assert still.approval_status == "PendingManualApproval"
+
+
+def test_status_shows_an_unreadable_environment(split: AwsHarness) -> None:
+    def deny(**_: object) -> tuple[AWSResponse, dict]:
+        error = {"Code": "AccessDenied", "Message": "not authorized to perform sts:AssumeRole"}
+        parsed = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}
+        return AWSResponse("https://sts.invalid", 403, {}, None), parsed
+
+    split.backend.clients("sts").meta.events.register("before-call.sts.AssumeRole", deny)
+
+    result = split.cli("status")
+
+    assert result.exit_code == 1
+    assert "unreadable" in result.stdout and "prod" in result.stdout
+    assert result.stderr.strip() == (
+        f"error: status of staging unknown: role {READONLY_STAGING}: AWS AssumeRole failed: "
+        "AccessDenied: not authorized to perform sts:AssumeRole"
+    )

@@ -62,7 +62,7 @@ class Demo:
             GIT_COMMITTER_NAME="sagemaker-gitops demo",
             GIT_COMMITTER_EMAIL="demo@localhost",
             NO_COLOR="1",
-            COLUMNS="110",
+            COLUMNS=str(max(console.width, 100)),
         )
         env.pop("GITHUB_OUTPUT", None)
         return env

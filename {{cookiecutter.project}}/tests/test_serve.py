@@ -130,11 +130,19 @@ def test_cli_serves_until_terminated(trained_root: Path, tmp_path: Path, cli, sa
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout])
-    reader.daemon = True
+
+    def read_stdout() -> None:
+        for line in process.stdout:
+            lines.put(line)
+        lines.put("")  # end of stdout: the server exited before (or after) saying it listens
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
     reader.start()
     try:
-        first = lines.get(timeout=60)
+        # Generous: on a loaded 2-core CI machine importing sklearn alone can take seconds.
+        first = lines.get(timeout=120)
+        if not first:
+            pytest.fail(f"serve exited {process.wait()} before listening: {process.stderr.read()}")
         assert first.startswith("listening on http://127.0.0.1:"), first
         url = first.split()[-1]
         assert request(f"{url}/ping") == (200, {"status": "healthy"})

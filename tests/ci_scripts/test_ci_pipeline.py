@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -56,14 +57,28 @@ def test_run_pipeline_upserts_starts_waits_and_reports_version(
     parameters = sagemaker.list_pipeline_parameters_for_execution(
         PipelineExecutionArn=execution["PipelineExecutionArn"]
     )["PipelineParameters"]
-    assert parameters == [{"Name": "MetricThreshold", "Value": "0.8"}]
+    data = aws.project.root / "data" / "dataset.csv"
+    staged = f"churn-model/data/{hashlib.sha256(data.read_bytes()).hexdigest()[:16]}/dataset.csv"
+    bucket = aws.project.artifact_bucket
+    assert parameters == [
+        {"Name": "MetricThreshold", "Value": "0.8"},
+        {"Name": "InputDataUrl", "Value": f"s3://{bucket}/{staged}"},
+    ]
+    uploaded = admin_client("s3").get_object(Bucket=bucket, Key=staged)["Body"].read()
+    assert uploaded == data.read_bytes()
 
 
-def test_unchanged_definition_is_not_updated_changed_one_is(aws: AwsHarness) -> None:
+def test_unchanged_definition_and_data_are_not_sent_again(aws: AwsHarness) -> None:
     assert aws.cli("run-pipeline").exit_code == 0
     aws.reset_mutations()
     assert aws.cli("run-pipeline").exit_code == 0
     assert aws.mutations() == ["sagemaker:StartPipelineExecution"]
+
+    with (aws.project.root / "data" / "dataset.csv").open("a") as handle:
+        handle.write("1,1.0,1.0,0.5\n")  # new data: new key, so no stale cached steps
+    aws.reset_mutations()
+    assert aws.cli("run-pipeline").exit_code == 0
+    assert aws.mutations() == ["s3:PutObject", "sagemaker:StartPipelineExecution"]
 
     (aws.project.root / "Dockerfile").write_text("FROM python:3.12-slim\n")  # new image tag
     aws.reset_mutations()
@@ -93,6 +108,46 @@ def test_failed_execution_names_step_and_reason(aws: AwsHarness) -> None:
     line = result.stderr.strip()
     assert line.startswith("error: pipeline execution arn:aws:sagemaker:")
     assert "MetricBelowThreshold" in line and "0.71 is below MetricThreshold 0.9" in line
+
+
+def test_failed_job_step_reason_comes_from_the_job(aws: AwsHarness) -> None:
+    """Stubbed calls (moto has no ListPipelineExecutionSteps and no failed jobs):
+    ListPipelineExecutionSteps x1, DescribeTrainingJob x1."""
+    clients = AwsClients("eu-west-1", aws.session)
+    runner = AwsPipelineRunner(aws.project, clients, waiter_delay=0)
+    job = "arn:aws:sagemaker:eu-west-1:123456789012:training-job/pipelines-abc-train-x1"
+    failed = {
+        "StepName": "Train",
+        "StepStatus": "Failed",
+        "Metadata": {"TrainingJob": {"Arn": job}},
+    }
+    with Stubber(clients("sagemaker")) as stub:
+        stub.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": [failed]})
+        stub.add_response(
+            "describe_training_job",
+            {
+                "TrainingJobName": "pipelines-abc-train-x1",
+                "TrainingJobArn": job,
+                "TrainingJobStatus": "Failed",
+                "SecondaryStatus": "Failed",
+                "FailureReason": "AlgorithmError: train.py: C must be > 0",
+                "AlgorithmSpecification": {"TrainingInputMode": "File"},
+                "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m"},
+                "ResourceConfig": {"VolumeSizeInGB": 1},
+                "StoppingCondition": {},
+                "CreationTime": "2025-01-01T00:00:00Z",
+            },
+            {"TrainingJobName": "pipelines-abc-train-x1"},
+        )
+        steps = runner.steps("arn:aws:sagemaker:eu-west-1:123456789012:pipeline/p/execution/e")
+        stub.assert_no_pending_responses()
+    assert steps == [
+        {
+            "name": "Train",
+            "status": "Failed",
+            "failure_reason": "AlgorithmError: train.py: C must be > 0",
+        }
+    ]
 
 
 def test_bad_param_is_refused(aws: AwsHarness) -> None:

@@ -61,19 +61,24 @@ from pathlib import Path
 class PipelineSettings:
     pipeline_name: str
     image_uri: str
+    input_data_url: str
 
     @classmethod
     def from_pyproject(cls, root=".", *, image_tag="latest", **overrides):
         text = (Path(root) / "pyproject.toml").read_text(encoding="utf-8")
         t = tomllib.loads(text)["tool"]["sagemaker-gitops"]
         image = f"{t['accounts']['dev']}.dkr.ecr.{t['region']}.amazonaws.com/{t['ecr_repository']}"
-        return cls(t["pipeline_name"], f"{image}:{image_tag}", **overrides)
+        data = f"s3://{t['artifact_bucket']}/{t['project']}/data/dataset.csv"
+        return cls(t["pipeline_name"], f"{image}:{image_tag}", data, **overrides)
 
 
 def definition(settings):
     return {
         "Version": "2020-12-01",
-        "Parameters": [{"Name": "MetricThreshold", "Type": "Float", "DefaultValue": 0.9}],
+        "Parameters": [
+            {"Name": "InputDataUrl", "Type": "String", "DefaultValue": settings.input_data_url},
+            {"Name": "MetricThreshold", "Type": "Float", "DefaultValue": 0.9},
+        ],
         "Steps": [
             {"Name": "Train", "Type": "Training",
              "Arguments": {"AlgorithmSpecification": {"TrainingImage": settings.image_uri}}},

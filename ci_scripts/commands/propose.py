@@ -65,11 +65,12 @@ def run(project: ProjectConfig, backend: Backend, env: str, body_file: Path | No
     full = backend.get_version(group, candidate.version) or candidate
     baseline = backend.get_version(group, current) if current else None
     updated = manifest.with_version(full.version)
-    note = (
-        f"It replaces version {current}, which {env} runs now."
-        if baseline
-        else f"Nothing is deployed to {env} yet."
-    )
+    if baseline:
+        note = f"It replaces version {current}, which {manifest.label} names now."
+    elif current:
+        note = f"It replaces version {current}, which is no longer in the registry."
+    else:
+        note = f"Nothing is deployed to {env} yet."
     body = proposal_body(
         env=env,
         manifest_label=manifest.label,

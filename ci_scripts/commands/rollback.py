@@ -20,6 +20,8 @@ from ci_scripts.project import ProjectConfig
 def previous_version(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest) -> int:
     """The newest version in the manifest's git history that differs from the current one."""
     current = manifest.model_version
+    if current is None:
+        raise CIError(f"{manifest.at('model_version')}: is null; nothing to roll back")
     skipped: list[str] = []
     seen: set[int] = set()
     for sha, content in gitinfo.iter_file_history(project.root, manifest.label):

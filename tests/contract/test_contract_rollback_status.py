@@ -110,3 +110,11 @@ def test_smoke_test_without_endpoint_names_env(backend: BackendHarness) -> None:
     result = backend.cli("smoke-test", "--env", "prod")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: smoke-test prod: endpoint")
+
+
+def test_rollback_of_an_empty_manifest_is_refused(backend: BackendHarness) -> None:
+    result = backend.cli("rollback", "--env", "prod")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: deploy/prod.json: $.model_version: is null; nothing to roll back"
+    )

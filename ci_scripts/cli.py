@@ -357,4 +357,8 @@ def _current_tag(state: State) -> str:
 
 def main() -> None:
     """Console-script entry point (``ci-scripts``) and ``python -m ci_scripts``."""
+    import logging
+
+    # Backends log what a person should know but that is no failure (e.g. unreadable metrics).
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     app(prog_name="ci_scripts")

@@ -304,3 +304,51 @@ def test_smoke_test_latency_budget(aws: AwsHarness) -> None:
     assert result.exit_code == 1
     assert "latency p95" in result.stderr and "exceeds 5 ms" in result.stderr
     assert "deploy/staging.json: $.smoke_test.max_latency_ms" in result.stderr
+
+
+def test_instance_type_change_lifts_autoscaling_around_the_update(aws: AwsHarness) -> None:
+    seeded = aws.seed_version()
+    assert deploy(aws, "staging", seeded.version).exit_code == 0
+    path = aws.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["endpoint"]["instance_type"] = "ml.c5.xlarge"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    aws.reset_mutations()
+
+    result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe")
+
+    assert result.exit_code == 0, result.output
+    assert aws.mutations() == [
+        "sagemaker:CreateModel",
+        "sagemaker:CreateEndpointConfig",
+        "application-autoscaling:DeleteScalingPolicy",
+        "application-autoscaling:DeregisterScalableTarget",
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:PutMetricAlarm",
+        "sagemaker:UpdateEndpoint",
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+    ]
+    name = admin_client("sagemaker").describe_endpoint(EndpointName="churn-model-staging")[
+        "EndpointConfigName"
+    ]
+    config = admin_client("sagemaker").describe_endpoint_config(EndpointConfigName=name)
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.c5.xlarge"
+
+
+def test_autoscaling_change_alone_does_not_redeploy(aws: AwsHarness) -> None:
+    seeded = aws.seed_version()
+    assert deploy(aws, "staging", seeded.version).exit_code == 0
+    path = aws.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["endpoint"]["autoscaling"]["max_capacity"] = 6
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    aws.reset_mutations()
+
+    result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe")
+
+    assert result.exit_code == 0, result.output
+    assert aws.mutations() == [
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+    ]

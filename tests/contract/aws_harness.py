@@ -220,8 +220,11 @@ class AwsHarness(BackendHarness):
     def _record(self, model: Any, **_: Any) -> None:
         self.calls.append(f"{model.service_model.service_name}:{model.name}")
 
-    def _update_endpoint(self, params: dict[str, Any], **_: Any) -> Any:
+    def _update_endpoint(self, params: dict[str, Any], model: Any, **_: Any) -> Any:
         """moto gap: UpdateEndpoint, completed at once (as after a successful blue/green)."""
+        # botocore calls handlers of the specific event first, and this one answers the call,
+        # so the generic recorder never sees it: record here.
+        self._record(model)
         params = json.loads(params["body"])  # before-call sees the serialized request
         self.update_requests.append(params)
         backend = self.moto_sagemaker
@@ -273,8 +276,9 @@ class AwsHarness(BackendHarness):
         if parsed.get("PipelineExecutionStatus") == "Failed" and self.pipeline_failure:
             parsed["FailureReason"] = self.pipeline_failure
 
-    def _pipeline_steps(self, params: dict[str, Any], **_: Any) -> Any:
+    def _pipeline_steps(self, params: dict[str, Any], model: Any, **_: Any) -> Any:
         """moto gap: ListPipelineExecutionSteps answers what the test scripted."""
+        self._record(model)
         return _ok({"PipelineExecutionSteps": list(self.pipeline_steps or [])})
 
 

@@ -16,6 +16,7 @@ from ci_scripts import gitinfo
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend, EndpointState, ModelVersion
 from ci_scripts.errors import CIError
+from ci_scripts.github import write_outputs
 from ci_scripts.project import ProjectConfig
 
 # Statuses during which SageMaker refuses (or would race) another update.
@@ -125,12 +126,14 @@ def deploy_manifest(
             f"endpoint {state.name}: after deploying version {version.version} it runs "
             f"v{state.model_version} with status {state.status}{reason_text}"
         )
-    if running is not None and running == state:
+    changed = running is None or running != state
+    if changed:
+        typer.echo(f"{env}: endpoint {state.name} InService, serving version {version.version}")
+    else:
         typer.echo(
             f"{env}: endpoint {state.name} already serves version {version.version}; no change"
         )
-    else:
-        typer.echo(f"{env}: endpoint {state.name} InService, serving version {version.version}")
+    write_outputs(endpoint=state.name, version=version.version, changed=changed, url=state.url)
     return state
 
 

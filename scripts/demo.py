@@ -116,7 +116,7 @@ class Demo:
         self.repo = Path(
             cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(self.work_dir))
         )
-        return f"{self.repo.relative_to(TEMPLATE_DIR)} ({self.git('rev-parse', '--short', 'HEAD')})"
+        return f"{self.repo} ({self.git('rev-parse', '--short', 'HEAD')})"
 
     def run_pipeline(self) -> str:
         proc = self.cli("run-pipeline", "--wait")

@@ -48,6 +48,7 @@ class Demo:
 
     work_dir: Path
     scenario: str = "happy"
+    metric_threshold: float | None = None
     repo: Path = field(init=False)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -119,7 +120,10 @@ class Demo:
         return f"{self.repo} ({self.git('rev-parse', '--short', 'HEAD')})"
 
     def run_pipeline(self) -> str:
-        proc = self.cli("run-pipeline", "--wait")
+        params = []
+        if self.metric_threshold is not None:
+            params = ["--param", f"MetricThreshold={self.metric_threshold}"]
+        proc = self.cli("run-pipeline", "--wait", *params)
         return _last_line(proc.stdout)
 
     def propose(self, env: str) -> str:
@@ -213,9 +217,13 @@ def _last_line(text: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def run(work_dir: Path = DEFAULT_WORK_DIR, keep_running: bool = False) -> dict[str, float]:
+def run(
+    work_dir: Path = DEFAULT_WORK_DIR,
+    keep_running: bool = False,
+    metric_threshold: float | None = None,
+) -> dict[str, float]:
     """Run every stage; return stage timings. Raises StageFailed naming the failed stage."""
-    demo = Demo(work_dir)
+    demo = Demo(work_dir, metric_threshold=metric_threshold)
     console.rule("[bold]sagemaker-gitops: the whole loop on this machine (local backend)")
     started = time.perf_counter()
     try:
@@ -255,9 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep-running", action="store_true", help="leave the local endpoints up afterwards"
     )
+    parser.add_argument(
+        "--metric-threshold",
+        type=float,
+        help="the pipeline's quality gate (auc); set it above 1 to watch the gate stop the loop",
+    )
     args = parser.parse_args(argv)
     try:
-        run(args.work_dir, keep_running=args.keep_running)
+        run(args.work_dir, keep_running=args.keep_running, metric_threshold=args.metric_threshold)
     except StageFailed as exc:
         console.print(f"[bold red]demo failed:[/] {exc}")
         return 1

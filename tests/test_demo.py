@@ -1,0 +1,117 @@
+"""`make demo`, the project's main job, run end to end as a newcomer runs it.
+
+The demo renders a fresh repo and drives the real CLI through the whole loop on the local
+backend; these tests check what it leaves behind (git history of two merged proposals, manifests,
+the registry, nothing left running) and that a failing stage stops it with a non-zero exit that
+names the stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+
+
+def run_demo(work_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.demo", "--work-dir", str(work_dir), *args],
+        cwd=TEMPLATE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def live_pids(repo: Path) -> list[int]:
+    """Processes still running from the rendered repo (their cwd or command line is in it).
+
+    Read from /proc rather than from the backend's own pid records, so a process the backend
+    forgot to record is caught too.
+    """
+    root = str(repo.resolve())
+    alive = []
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            cwd = os.readlink(proc_dir / "cwd")
+            cmdline = (
+                (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            )
+        except OSError:
+            continue
+        if int(proc_dir.name) != os.getpid() and (cwd.startswith(root) or root in cmdline):
+            alive.append(int(proc_dir.name))
+    return alive
+
+
+@pytest.fixture(scope="module")
+def happy(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    work = tmp_path_factory.mktemp("demo")
+    proc = run_demo(work)
+    return proc, work / "churn-model"
+
+
+def test_demo_runs_the_whole_loop(happy) -> None:
+    proc, _ = happy
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for stage in (
+        "run pipeline",
+        "propose staging",
+        "merge staging PR",
+        "deploy staging",
+        "smoke-test staging",
+        "propose prod",
+        "merge prod PR",
+        "deploy prod",
+        "smoke-test prod",
+        "status",
+    ):
+        assert f"✓ {stage}" in proc.stdout, stage
+    assert "pull request body: staging" in proc.stdout
+    assert "The loop ran end to end" in proc.stdout
+
+
+def test_demo_leaves_git_history_and_manifests_of_a_gitops_flow(happy) -> None:
+    _, repo = happy
+    merges = subprocess.run(
+        ["git", "log", "--merges", "--format=%s"], cwd=repo, capture_output=True, text=True
+    ).stdout.splitlines()
+    assert merges == [
+        "Merge pull request #2 from propose/prod-v1",
+        "Merge pull request #1 from propose/staging-v1",
+    ]
+    for env in ("staging", "prod"):
+        manifest = json.loads((repo / "deploy" / f"{env}.json").read_text())
+        assert manifest["model_version"] == 1, env
+    status = subprocess.run(
+        [sys.executable, "-m", "ci_scripts", "--backend", "local", "status", "--format", "json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    # Everything was stopped at the end, so what runs no longer matches git: status says drift.
+    assert status.returncode == 3, status.stderr
+
+
+def test_demo_stops_every_process_it_started(happy) -> None:
+    _, repo = happy
+    assert (repo / ".mlops").is_dir()  # endpoints did run from here
+    assert live_pids(repo) == []
+
+
+def test_a_failing_stage_stops_the_demo_and_is_named(tmp_path: Path) -> None:
+    proc = run_demo(tmp_path, "--metric-threshold", "1.5")
+    assert proc.returncode == 1
+    assert "demo failed: stage 'run pipeline' failed" in proc.stdout
+    assert "is below MetricThreshold 1.5" in proc.stdout
+    assert "✓ deploy staging" not in proc.stdout
+    assert live_pids(tmp_path / "churn-model") == []

@@ -256,12 +256,28 @@ def deploy(
 
 
 @command("smoke-test")
-def smoke_test(ctx: typer.Context, env: EnvOption) -> None:
+def smoke_test(
+    ctx: typer.Context,
+    env: EnvOption,
+    rollback_on_failure: Annotated[
+        bool,
+        typer.Option(
+            help="On failure, redeploy the version served before the last deploy (still exit 1)."
+        ),
+    ] = False,
+    commit: CommitOption = None,
+) -> None:
     """Send rows from data/dataset.csv; check answers and latency."""
     from ci_scripts.commands.smoke_test import run
 
     state = _state(ctx)
-    run(state.project, state.backend, env.value)
+    run(
+        state.project,
+        state.backend,
+        env.value,
+        rollback_on_failure=rollback_on_failure,
+        commit=commit,
+    )
 
 
 @command("promote")

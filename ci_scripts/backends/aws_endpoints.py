@@ -116,8 +116,8 @@ def desired_endpoint(
         "config-hash": digest,
         "git-commit": str(source.get("commit") or "unknown"),
     }
-    if source.get("pull_request"):
-        tags["pull-request"] = str(source["pull_request"])
+    # Always set, so a deploy without a PR overwrites the endpoint's tag of an earlier one.
+    tags["pull-request"] = str(source.get("pull_request") or "none")
     return DesiredEndpoint(
         env=env,
         endpoint_name=endpoint_name,
@@ -200,6 +200,7 @@ class AwsEndpointHost:
         config_name = described.get("EndpointConfigName", "")
         tags = self._config_tags(config_name, clients) if config_name else {}
         version = tags.get("model-version")
+        previous = self._endpoint_tags(described, clients).get("previous-model-version", "")
         return EndpointState(
             name=name,
             status=described.get("EndpointStatus", "Unknown"),
@@ -214,8 +215,18 @@ class AwsEndpointHost:
                 "config_hash": tags.get("config-hash"),
                 "model_package": tags.get("model-package"),
                 "git_commit": tags.get("git-commit"),
+                # What served before the last deploy (smoke-test --rollback-on-failure).
+                "previous_version": int(previous) if previous.isdigit() else None,
             },
         )
+
+    def _endpoint_tags(self, described: dict[str, Any], clients: AwsClients) -> dict[str, str]:
+        arn = described.get("EndpointArn")
+        if not arn:
+            return {}
+        with aws_errors(f"endpoint {described['EndpointName']}"):
+            tags = clients("sagemaker").list_tags(ResourceArn=arn).get("Tags", [])
+        return {t["Key"][len(TAG) :]: t["Value"] for t in tags if t["Key"].startswith(TAG)}
 
     def describe_endpoint(self, env: str) -> EndpointState | None:
         clients = self._reader(env)
@@ -227,14 +238,17 @@ class AwsEndpointHost:
         self.require_account(env)
         desired = desired_endpoint(self.project, env, manifest, version)
         name = desired.endpoint_name
-        scaling = EndpointScaling(self.clients, name)
+        scaling = EndpointScaling(self.clients, name, tags=desired.tags)
+        alarms = EndpointAlarms(self.clients)
         current = self.describe_endpoint(env)
         if (
             current is not None
             and current.status == "InService"
             and current.config.get("config_hash") == desired.config_hash
         ):
-            scaling.apply(desired_scaling(manifest))  # reads only when it already matches
+            # Reads only when they already match: the same manifest makes no mutating call.
+            scaling.apply(desired_scaling(manifest))
+            alarms.ensure(name, manifest)
             return current
         if current is not None and current.status in IN_PROGRESS:
             raise CIError(
@@ -250,31 +264,29 @@ class AwsEndpointHost:
                 self._wait("endpoint_deleted", name)
                 current = None
             if current is None:
+                alarms.ensure(name, manifest, desired.tags)  # ready for the first update
                 sagemaker.create_endpoint(
-                    EndpointName=name,
-                    EndpointConfigName=desired.resource_name,
-                    Tags=[
-                        t
-                        for t in desired.tags
-                        if t["Key"] in (TAG + "project", TAG + "environment")
-                    ],
+                    EndpointName=name, EndpointConfigName=desired.resource_name, Tags=desired.tags
                 )
             else:
-                self._prepare_update(scaling, current, desired)
-                alarms = (
-                    EndpointAlarms(self.clients).ensure(name, manifest)
-                    if manifest["endpoint"]["type"] == "realtime"
-                    else []
-                )
+                scaling_kept = self._prepare_update(scaling, current, desired)
+                alarm_names = alarms.ensure(name, manifest, desired.tags)
                 request: dict[str, Any] = {
                     "EndpointName": name,
                     "EndpointConfigName": desired.resource_name,
+                    "DeploymentConfig": deployment_config(manifest, alarm_names),
                 }
-                policy = deployment_config(manifest, alarms)
-                if policy:
-                    request["DeploymentConfig"] = policy
+                if scaling_kept:
+                    # Autoscaling owns the instance count: the new fleet starts at the size the
+                    # old one scaled to, not InitialInstanceCount. Capture follows the manifest.
+                    request["RetainAllVariantProperties"] = True
+                    request["ExcludeRetainedVariantProperties"] = [
+                        {"VariantPropertyType": "DataCaptureConfig"}
+                    ]
                 sagemaker.update_endpoint(**request)
         self._wait_in_service(desired, previous=current)
+        if current is not None:
+            self._tag_endpoint(desired, current)
         scaling.apply(desired_scaling(manifest))
         state = self.describe_endpoint(env)
         if state is None:
@@ -312,17 +324,36 @@ class AwsEndpointHost:
 
     def _prepare_update(
         self, scaling: EndpointScaling, current: EndpointState, desired: DesiredEndpoint
-    ) -> None:
-        """Autoscaling blocks updates that change the variant's instance type: lift it first."""
+    ) -> bool:
+        """Lift autoscaling when the update changes the variant's instance type or drops its
+        instances (serverless): SageMaker refuses such updates of a scalable target. The
+        deploy re-registers it afterwards. True when autoscaling stays on during the update.
+        """
+        registered = scaling.current() is not None
         config_name = current.config.get("endpoint_config")
-        if not config_name:
-            return
+        if not registered or not config_name:
+            return registered
         with aws_errors(f"endpoint config {config_name}"):
             running = self.clients("sagemaker").describe_endpoint_config(
                 EndpointConfigName=config_name
             )["ProductionVariants"][0]
-        if running.get("InstanceType") != desired.variant.get("InstanceType") and scaling.current():
+        if running.get("InstanceType") != desired.variant.get("InstanceType"):
             scaling.remove()
+            return False
+        return True
+
+    def _tag_endpoint(self, desired: DesiredEndpoint, previous: EndpointState) -> None:
+        """The endpoint names what it serves now and what served before (for a quick restore)."""
+        sagemaker = self.clients("sagemaker")
+        name = desired.endpoint_name
+        before = [
+            ("previous-model-version", str(previous.model_version or "unknown")),
+            ("previous-endpoint-config", str(previous.config.get("endpoint_config") or "unknown")),
+        ]
+        tags = desired.tags + [{"Key": TAG + k, "Value": v} for k, v in before]
+        with aws_errors(f"endpoint {name}"):
+            arn = sagemaker.describe_endpoint(EndpointName=name)["EndpointArn"]
+            sagemaker.add_tags(ResourceArn=arn, Tags=tags)
 
     def _waiter_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"MaxAttempts": self.waiter_max_attempts}

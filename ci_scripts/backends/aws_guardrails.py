@@ -19,8 +19,14 @@ SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
 
 
-def alarm_specs(endpoint_name: str, manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """put_metric_alarm arguments for the alarms that roll a blue/green update back."""
+def alarm_specs(
+    endpoint_name: str, manifest: dict[str, Any], tags: list[dict[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """put_metric_alarm arguments for the alarms that roll a blue/green update back.
+
+    Names start with the endpoint's name, ``<project>-<env>-``: the prefix the deploy role may
+    manage (infra/bootstrap.yml). ``tags`` (project, environment, ...) go on each alarm.
+    """
     alarms = manifest.get("deployment", {}).get("alarms", {})
     dimensions = [
         {"Name": "EndpointName", "Value": endpoint_name},
@@ -33,8 +39,9 @@ def alarm_specs(endpoint_name: str, manifest: dict[str, Any]) -> list[dict[str, 
         "EvaluationPeriods": 1,
         "ComparisonOperator": "GreaterThanThreshold",
         "TreatMissingData": "notBreaching",
-        # No Tags: tagging alarms needs cloudwatch:TagResource, which the deploy role lacks.
     }
+    if tags:
+        common["Tags"] = tags  # PutMetricAlarm tags on create; TagResource keeps them current
     return [
         {
             **common,
@@ -55,19 +62,19 @@ def alarm_specs(endpoint_name: str, manifest: dict[str, Any]) -> list[dict[str, 
     ]
 
 
-def deployment_config(manifest: dict[str, Any], alarm_names: list[str]) -> dict[str, Any] | None:
+def deployment_config(manifest: dict[str, Any], alarm_names: list[str]) -> dict[str, Any]:
     """UpdateEndpoint's DeploymentConfig: blue/green, canary when the fleet allows one.
 
     A canary needs at least two instances (it may take at most half the fleet), so a
     one-instance fleet shifts all at once and bakes for the canary wait instead. Serverless
-    endpoints get SageMaker's default update (None): they take no blue/green policy.
+    endpoints take blue/green with all-at-once shifting only (SageMaker's deployment guardrails
+    exclude them from canary and rolling updates), watched by the same alarms.
     """
     endpoint = manifest.get("endpoint", {})
-    if endpoint.get("type") != "realtime":
-        return None
     policy = manifest.get("deployment", {})
     wait = int(policy.get("canary_wait_seconds", 300))
-    if int(endpoint.get("initial_instance_count", 1)) >= 2:
+    realtime = endpoint.get("type") == "realtime"
+    if realtime and int(endpoint.get("initial_instance_count", 1)) >= 2:
         routing: dict[str, Any] = {
             "Type": "CANARY",
             "CanarySize": {
@@ -102,25 +109,74 @@ def desired_scaling(manifest: dict[str, Any]) -> dict[str, int] | None:
     }
 
 
+# The alarm fields ``ensure`` compares with what runs (DescribeAlarms returns them as sent).
+ALARM_FIELDS = (
+    "AlarmDescription",
+    "MetricName",
+    "Namespace",
+    "Statistic",
+    "Period",
+    "EvaluationPeriods",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+)
+
+
 class EndpointAlarms:
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
 
-    def ensure(self, endpoint_name: str, manifest: dict[str, Any]) -> list[str]:
-        """Create or update the rollback alarms (PutMetricAlarm is an upsert); their names."""
-        specs = alarm_specs(endpoint_name, manifest)
+    def ensure(
+        self,
+        endpoint_name: str,
+        manifest: dict[str, Any],
+        tags: list[dict[str, str]] | None = None,
+    ) -> list[str]:
+        """Make the rollback alarms match the manifest; their names.
+
+        Reads first and writes only the alarms that differ (a deploy that changes nothing makes
+        no mutating call). PutMetricAlarm is an upsert but sets tags only on create, so an
+        existing alarm whose tags differ gets TagResource.
+        """
+        specs = alarm_specs(endpoint_name, manifest, tags)
+        cloudwatch = self.clients("cloudwatch")
+        names = [spec["AlarmName"] for spec in specs]
         with aws_errors(f"alarms of endpoint {endpoint_name}"):
+            found = {
+                alarm["AlarmName"]: alarm
+                for alarm in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
+            }
             for spec in specs:
-                self.clients("cloudwatch").put_metric_alarm(**spec)
-        return [spec["AlarmName"] for spec in specs]
+                alarm = found.get(spec["AlarmName"])
+                if alarm is None or not _same_alarm(alarm, spec):
+                    cloudwatch.put_metric_alarm(**spec)
+                if alarm is not None and tags:
+                    arn = alarm["AlarmArn"]
+                    have = cloudwatch.list_tags_for_resource(ResourceARN=arn)["Tags"]
+                    if {t["Key"]: t["Value"] for t in have} != {t["Key"]: t["Value"] for t in tags}:
+                        cloudwatch.tag_resource(ResourceARN=arn, Tags=tags)
+        return names
+
+
+def _same_alarm(alarm: dict[str, Any], spec: dict[str, Any]) -> bool:
+    dimensions = sorted((d["Name"], d["Value"]) for d in alarm.get("Dimensions", []))
+    wanted = sorted((d["Name"], d["Value"]) for d in spec["Dimensions"])
+    return dimensions == wanted and all(alarm.get(k) == spec[k] for k in ALARM_FIELDS)
 
 
 class EndpointScaling:
     """Target-tracking autoscaling of the endpoint's one variant (Application Auto Scaling)."""
 
-    def __init__(self, clients: AwsClients, endpoint_name: str) -> None:
+    def __init__(
+        self,
+        clients: AwsClients,
+        endpoint_name: str,
+        tags: list[dict[str, str]] | None = None,
+    ) -> None:
         self.clients = clients
         self.endpoint_name = endpoint_name
+        self.tags = {t["Key"]: t["Value"] for t in tags or []}
         self.resource_id = f"endpoint/{endpoint_name}/variant/{VARIANT}"
         self.policy_name = f"{endpoint_name}-invocations-per-instance"
 
@@ -167,6 +223,7 @@ class EndpointScaling:
                 ScalableDimension=SCALABLE_DIMENSION,
                 MinCapacity=desired["min_capacity"],
                 MaxCapacity=desired["max_capacity"],
+                **({"Tags": self.tags} if self.tags else {}),
             )
             autoscaling.put_scaling_policy(
                 PolicyName=self.policy_name,

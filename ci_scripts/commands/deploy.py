@@ -99,8 +99,14 @@ def deploy_manifest(
     commit: str,
     pr: int | None,
     reason: str = "merge",
+    restoring: bool = False,
 ) -> EndpointState | None:
-    """Check, approve (staging) and deploy ``manifest``; None when it names no version."""
+    """Check, approve (staging) and deploy ``manifest``; None when it names no version.
+
+    ``restoring`` (rollback, failed smoke test): the version served this environment before,
+    so an Approved one goes back without prod's "serving in staging" gate (staging has usually
+    moved on to the version being rolled back).
+    """
     env = manifest.env
     if manifest.model_version is None:
         typer.echo(f"{env}: {manifest.label} names no model_version; nothing to deploy")
@@ -111,7 +117,7 @@ def deploy_manifest(
         preflight(env)
     running = backend.describe_endpoint(env)
     refuse_if_busy(env, running)
-    if env == "prod":
+    if env == "prod" and not (restoring and version.approval_status == "Approved"):
         require_serving_in_staging(backend, version, manifest.at("model_version"))
     if version.approval_status == "PendingManualApproval":
         description = approval_description(commit, pr, reason)

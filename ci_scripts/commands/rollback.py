@@ -57,7 +57,9 @@ def run(
     if deploy:
         # The commit running this; a PR only when given (HEAD's merge message is not the reason).
         commit = commit or gitinfo.current_commit(project.root)
-        deploy_manifest(project, backend, rolled, commit=commit, pr=pr, reason="rollback")
+        deploy_manifest(
+            project, backend, rolled, commit=commit, pr=pr, reason="rollback", restoring=True
+        )
     manifests.write(rolled, project)
     current = manifest.model_version
     done = "rolled back" if deploy else "pointed"

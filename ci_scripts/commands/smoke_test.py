@@ -3,6 +3,11 @@
 Each row goes alone (for a latency distribution), then all rows in one request (batch parsing).
 Every answer must be HTTP 200 with one prediction per row and probabilities in [0, 1]; the p95
 single-row latency must stay within the manifest's ``smoke_test.max_latency_ms``.
+
+With ``--rollback-on-failure`` (the deploy workflow's smoke test) a failed check restores the
+version the endpoint served before the last deploy, which the backend recorded at deploy time
+(aws: the endpoint's ``previous-model-version`` tag; local: the routes file), and still exits
+non-zero: the manifest names a version that does not work, so a person reverts that change.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from typing import Any
 
 import typer
 
+from ci_scripts import gitinfo
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend
-from ci_scripts.commands.deploy import SERVING
+from ci_scripts.commands.deploy import SERVING, deploy_manifest
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
@@ -76,8 +82,62 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
-def run(project: ProjectConfig, backend: Backend, env: str) -> None:
+def run(
+    project: ProjectConfig,
+    backend: Backend,
+    env: str,
+    *,
+    rollback_on_failure: bool = False,
+    commit: str | None = None,
+) -> None:
     manifest = manifests.load(project, env)
+    try:
+        check(project, backend, manifest)
+    except CIError as failure:
+        if not rollback_on_failure:
+            raise
+        restore_previous(project, backend, manifest, failure, commit)
+
+
+def restore_previous(
+    project: ProjectConfig,
+    backend: Backend,
+    manifest: manifests.Manifest,
+    failure: CIError,
+    commit: str | None,
+) -> None:
+    """Redeploy what served before the last deploy, then raise ``failure`` saying so."""
+    env, name = manifest.env, project.endpoint_name(manifest.env)
+    state = backend.describe_endpoint(env)
+    previous = state.config.get("previous_version") if state else None
+    if not isinstance(previous, int) or (state and previous == state.model_version):
+        raise CIError(
+            f"{failure}; not rolled back: endpoint {name} records no earlier version"
+        ) from failure
+    found = backend.get_version(project.model_package_group, previous)
+    if found is None or found.approval_status != "Approved":
+        why = found.approval_status if found else "missing from the registry"
+        raise CIError(
+            f"{failure}; not rolled back: previous version {previous} is {why}"
+        ) from failure
+    typer.echo(f"smoke-test {env}: failed; restoring version {previous} on endpoint {name}")
+    deploy_manifest(
+        project,
+        backend,
+        manifest.with_version(previous),
+        commit=commit or gitinfo.current_commit(project.root),
+        pr=None,
+        reason="rollback after a failed smoke test",
+        restoring=True,
+    )
+    raise CIError(
+        f"{failure}; rolled back: endpoint {name} serves version {previous} again "
+        f"(revert the change to {manifest.label} so git names what runs)"
+    ) from failure
+
+
+def check(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest) -> None:
+    env = manifest.env
     settings = manifest.effective["smoke_test"]
     state = backend.describe_endpoint(env)
     if state is None or state.status != SERVING:

@@ -108,7 +108,15 @@ def test_deployment_config_builder() -> None:
         "TerminationWaitInSeconds": 30,
     }
     assert config["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "a"}]}
-    assert deployment_config({"endpoint": {"type": "serverless"}}, []) is None
+    # Serverless: blue/green all at once (no canary), the same alarms roll it back.
+    serverless = deployment_config(
+        {"endpoint": {"type": "serverless", "initial_instance_count": 4}, "deployment": {}}, ["a"]
+    )
+    assert serverless["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == {
+        "Type": "ALL_AT_ONCE",
+        "WaitIntervalInSeconds": 300,
+    }
+    assert serverless["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "a"}]}
 
 
 def test_rolled_back_update_fails_naming_reason(aws: AwsHarness) -> None:
@@ -323,9 +331,8 @@ def test_instance_type_change_lifts_autoscaling_around_the_update(aws: AwsHarnes
         "sagemaker:CreateEndpointConfig",
         "application-autoscaling:DeleteScalingPolicy",
         "application-autoscaling:DeregisterScalableTarget",
-        "cloudwatch:PutMetricAlarm",
-        "cloudwatch:PutMetricAlarm",
-        "sagemaker:UpdateEndpoint",
+        "sagemaker:UpdateEndpoint",  # the alarms, made at create, already match
+        "sagemaker:AddTags",
         "application-autoscaling:RegisterScalableTarget",
         "application-autoscaling:PutScalingPolicy",
     ]

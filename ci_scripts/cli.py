@@ -337,6 +337,27 @@ def status(
     run(state.project, state.backend, output.value)
 
 
+@command("monitor")
+def monitor(
+    ctx: typer.Context,
+    env: EnvOption,
+    retrain: Annotated[
+        bool,
+        typer.Option(help="On drift, run the training pipeline before exiting 3."),
+    ] = False,
+) -> None:
+    """Latest data quality results of the endpoint's traffic; exit 3 on drift.
+
+    Prints the violations per feature. Exit 0 when clean (or nothing was captured), 3 on
+    drift (one line 'error: <finding>'), 1 when the results cannot be read or the captured
+    columns differ from the baseline's.
+    """
+    from ci_scripts.commands.monitor import run
+
+    state = _state(ctx)
+    run(state.project, state.backend, env.value, retrain=retrain)
+
+
 @command("image-tag")
 def image_tag(ctx: typer.Context) -> None:
     """Print the image tag: a hash of the image's inputs.

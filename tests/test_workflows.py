@@ -201,7 +201,8 @@ def rule_violations(repo: Path, name: str, wf: dict[str, Any], text: str) -> lis
                 if persist not in (False, "false"):
                     problems.append(f"{where}: checkout without persist-credentials: false")
             if action_of(step) == AWS_CREDENTIALS_ACTION:
-                problems.extend(role_violations(where, wf, step))
+                read_only = (name, job_id) in READ_ONLY_JOBS
+                problems.extend(role_violations(where, wf, step, read_only=read_only))
         for script in run_scripts(job):
             if "${{" in script:
                 problems.append(f"{where}: expression in a run script (pass it through env:)")
@@ -223,8 +224,17 @@ def rule_violations(repo: Path, name: str, wf: dict[str, Any], text: str) -> lis
     return problems
 
 
-def role_violations(where: str, wf: dict[str, Any], step: dict[str, Any]) -> list[str]:
-    """The role is the infra stack's ``<prefix>-deploy-<env>`` in the right account and region."""
+# Jobs that only read: they assume the environment's ``<prefix>-readonly-<env>`` role
+# (infra/bootstrap.yml) and never a deploy role. The drift check runs daily on main; with a
+# deploy role it would hold prod's deploy rights (and wait for prod's reviewers) to read reports.
+READ_ONLY_JOBS = {("monitor.yml", "monitor")}
+
+
+def role_violations(
+    where: str, wf: dict[str, Any], step: dict[str, Any], *, read_only: bool = False
+) -> list[str]:
+    """The role is the infra stack's ``<prefix>-deploy-<env>`` (``-readonly-<env>`` for a
+    read-only job) in the right account and region."""
     inputs = step.get("with") or {}
 
     def resolve(value: str) -> str:
@@ -233,10 +243,12 @@ def role_violations(where: str, wf: dict[str, Any], step: dict[str, Any]) -> lis
 
     role, region = resolve(inputs.get("role-to-assume", "")), resolve(inputs.get("aws-region", ""))
     problems = []
-    match = re.fullmatch(r"arn:aws:iam::(\d{12}):role/(.+)-deploy-(dev|staging|prod)", role)
+    kind = "readonly" if read_only else "deploy"
+    envs = "staging|prod" if read_only else "dev|staging|prod"
+    match = re.fullmatch(rf"arn:aws:iam::(\d{{12}}):role/(.+)-{kind}-({envs})", role)
     if not match or match[2] != f"{CONTEXT['project']}-github":
         problems.append(
-            f"{where}: role {role!r} is not <account>:role/<project>-github-deploy-<env>"
+            f"{where}: role {role!r} is not <account>:role/<project>-github-{kind}-<env>"
         )
     elif match[1] != ACCOUNTS[match[3]]:
         problems.append(f"{where}: role {role!r} is not in the {match[3]} account")
@@ -502,6 +514,13 @@ def test_rules_catch_what_they_should(render, tmp_path: Path) -> None:
         found = rule_violations(repo, "deploy.yml", load_workflow(path), broken)
         found += pin_violations("deploy.yml", broken)
         assert any(expected in p for p in found), f"{expected!r} not reported: {found}"
+    monitor = (repo / ".github" / "workflows" / "monitor.yml").read_text()
+    with_deploy_role = monitor.replace("-readonly-prod", "-deploy-prod")
+    assert with_deploy_role != monitor
+    path = tmp_path / "monitor.yml"
+    path.write_text(with_deploy_role)
+    found = rule_violations(repo, "monitor.yml", load_workflow(path), with_deploy_role)
+    assert any("github-readonly-<env>" in p for p in found), found
     assert cli_usage_error(["deploy", "--env", "staging", "--no-such-flag"])
 
 

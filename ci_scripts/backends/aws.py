@@ -16,7 +16,7 @@ from ci_scripts.backends.aws_errors import describe_aws_error, error_code
 from ci_scripts.backends.aws_pipeline import AwsPipelineRunner
 from ci_scripts.backends.aws_registry import AwsRegistry
 from ci_scripts.backends.aws_session import AwsClients
-from ci_scripts.backends.base import EndpointState, ModelVersion, PipelineRun
+from ci_scripts.backends.base import EndpointState, ModelVersion, MonitoringResult, PipelineRun
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
@@ -67,6 +67,13 @@ class AwsBackend:
 
     def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
         return self.endpoints.invoke(env, body, content_type)
+
+    # Monitoring
+    def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:
+        """What Model Monitor's last data quality execution of ``env`` found."""
+        from ci_scripts.backends.aws_monitoring import AwsMonitoring
+
+        return AwsMonitoring(self.project, self.clients).latest_result(env)
 
     # ImageStore
     def image_exists(self, tag: str) -> bool:

@@ -54,6 +54,25 @@ class PipelineRun:
     steps: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class MonitoringResult:
+    """The latest data quality check of one environment's captured traffic.
+
+    ``violations`` are the entries of Model Monitor's constraint_violations.json
+    (``feature_name``, ``constraint_check_type``, ``description``), the same on both backends.
+    """
+
+    env: str
+    schedule: str
+    status: str  # Completed, CompletedWithViolations, Failed, NoData
+    report_uri: str = ""
+    checked_at: str = ""
+    failure_reason: str = ""
+    model_version: int | None = None
+    rows: int | None = None
+    violations: list[dict[str, str]] = field(default_factory=list)
+
+
 class Registry(Protocol):
     """Model registry: SageMaker Model Registry on aws, SQLite on local."""
 
@@ -101,6 +120,9 @@ class EndpointHost(Protocol):
     # def preflight(self, env: str) -> None:
     #     """Raise CIError when this backend cannot deploy ``env`` at all (e.g. credentials of
     #     another AWS account); deploy calls it before its first change."""
+    # def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:
+    #     """The latest data quality check of ``env`` (``monitor`` calls it): Model Monitor's
+    #     last execution on aws, a check of the captured requests run now on local."""
 
 
 class ImageStore(Protocol):

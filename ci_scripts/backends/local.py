@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ci_scripts.backends.base import EndpointState, ModelVersion, PipelineRun
+from ci_scripts.backends.base import EndpointState, ModelVersion, MonitoringResult, PipelineRun
 from ci_scripts.backends.local_definition import load_definition, upload_shipped_dataset
 from ci_scripts.backends.local_endpoints import LocalEndpoints
 from ci_scripts.backends.local_pipeline import LocalPipelineRunner
@@ -112,6 +112,14 @@ class LocalBackend:
     def image_exists(self, tag: str) -> bool:
         """Always True: local steps and servers run the source tree, there is nothing to build."""
         return True
+
+    # -- monitoring -------------------------------------------------------------------------
+    def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:
+        """Check the requests ``env`` captured against its version's baseline, now."""
+        from ci_scripts.backends.local_monitoring import LocalMonitor
+
+        monitor = LocalMonitor(self.project, self.state, self.registry)
+        return monitor.check(env, manifest, self.endpoints.describe(env))
 
     # -- local only -------------------------------------------------------------------------
     def down(self) -> list[dict[str, Any]]:

@@ -3,10 +3,13 @@
 Each environment has a router (``local_router``) whose port never changes while it runs, and one
 model server process per version (``python -m <pkg> serve`` with ``OPT_ML_ROOT`` pointing at the
 extracted model). A deploy is blue/green: start the new version's server, wait for its ``/ping``,
-switch the router (atomic rename of the routes file, confirmed by a reload request), and only then
-stop the old server. If the new server never becomes healthy it is stopped and the old one keeps
-serving. A per-environment file lock serialises deploys; while one holds it, ``describe`` reports
-the endpoint as ``Updating`` (the status the deploy command refuses to start on).
+run a canary when a version already serves (``local_canary``: a share of the traffic on the new
+version, rolled back on 5xx answers, slow answers or a failed health check), switch the router
+(atomic rename of the routes file, confirmed by a reload request), and only then stop the old
+server. If the new server never becomes healthy, or its canary fails, it is stopped and the old
+one keeps serving. The routes file records the version served before (``previous_version``).
+A per-environment file lock serialises deploys; while one holds it, ``describe`` reports the
+endpoint as ``Updating`` (the status the deploy command refuses to start on).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import ci_scripts
+from ci_scripts.backends import local_canary
 from ci_scripts.backends import local_processes as procs
 from ci_scripts.backends.base import EndpointState, ModelVersion
 from ci_scripts.backends.local_state import LocalState, read_json, write_json_atomic
@@ -65,6 +69,7 @@ class LocalEndpoints:
         router = self._router_record(env)
         config = {
             "manifest": routes.get("manifest", {}),
+            "previous_version": routes.get("previous_version"),
             "targets": [
                 {k: t.get(k) for k in ("variant", "version", "url", "weight")}
                 | {"pid": (t.get("process") or {}).get("pid")}
@@ -117,21 +122,28 @@ class LocalEndpoints:
             same_version = routes.get("model_version") == version.version
             if healthy and same_version and routes.get("manifest") == wanted:
                 return current  # type: ignore[return-value]
+            previous = routes.get("previous_version")
             if healthy and same_version:  # only the configuration changed
                 router = self._ensure_router(env, routes)
                 targets, old = routes["targets"], []
             else:
+                if routes.get("model_version") != version.version:
+                    previous = routes.get("model_version")
                 new = self._spawn_server(env, version)
                 try:  # the router starts while the new server loads its model
                     router = self._ensure_router(env, routes)
                     new = self._await_healthy(env, version, new, current)
+                    if healthy:
+                        self._canary(env, router, version, new, routes, wanted)
                 except BaseException:
                     procs.stop(self.state, new["process"])
                     if not routes:  # a first deploy that failed leaves nothing behind
                         procs.stop(self.state, self._router_record(env))
                     raise
                 targets, old = [new], routes.get("targets", [])
-            self._write_routes(env, router, version.version, targets, wanted, manifest)
+            self._write_routes(
+                env, router, version.version, targets, wanted, manifest, previous=previous
+            )
             self._confirm_switch(env, router, targets)
             if old:
                 time.sleep(DRAIN_SECONDS)
@@ -295,6 +307,50 @@ class LocalEndpoints:
             f"{tail(Path(record['log']), 3)}"
         )
 
+    def _canary(
+        self,
+        env: str,
+        router: dict[str, Any],
+        version: ModelVersion,
+        new: dict[str, Any],
+        routes: dict[str, Any],
+        wanted: dict[str, Any],
+    ) -> None:
+        """Route the canary share to ``new`` and watch it; on failure restore the old routes
+        and raise (the caller stops the new server)."""
+        settings = local_canary.CanarySettings.from_manifest(wanted)
+        if settings.window <= 0 or not routes.get("targets"):
+            return
+        name, serving = self.project.endpoint_name(env), routes.get("model_version")
+        source = {SOURCE_KEY: routes.get("source")}
+        old_manifest = routes.get("manifest", {})
+        keep = routes.get("previous_version")
+        split = [{**t, "weight": 100 - settings.percent} for t in routes["targets"]]
+        split.append({**new, "weight": settings.percent})
+        self._write_routes(
+            env, router, serving, split, old_manifest, source, previous=keep, op="StartCanary"
+        )
+        self._confirm_switch(env, router, split)
+        rows = local_canary.probe_rows(self.project.root)
+        problem = local_canary.watch(router["url"], new, settings, rows, _request)
+        if not problem:
+            return
+        self._write_routes(
+            env,
+            router,
+            serving,
+            routes["targets"],
+            old_manifest,
+            source,
+            previous=keep,
+            op="RollbackCanary",
+        )
+        self._confirm_switch(env, router, routes["targets"])
+        raise CIError(
+            f"endpoint {name}: canary of version {version.version} rolled back "
+            f"({settings.percent}% of traffic): {problem}; version {serving} keeps serving"
+        )
+
     def _write_routes(
         self,
         env: str,
@@ -303,14 +359,18 @@ class LocalEndpoints:
         targets: list[dict[str, Any]],
         wanted: dict[str, Any],
         manifest: dict[str, Any],
+        *,
+        previous: int | None = None,
+        op: str = "",
     ) -> None:
         capture = dict(wanted.get("data_capture") or {})
         capture.setdefault("enabled", False)
         path = self.state.endpoint_file(env)
         self.state.journal(
-            "UpdateEndpoint" if path.exists() else "CreateEndpoint",
+            op or ("UpdateEndpoint" if path.exists() else "CreateEndpoint"),
             self.project.endpoint_name(env),
             model_version=version,
+            **({"canary_version": targets[-1].get("version")} if op else {}),
         )
         write_json_atomic(
             self.state.endpoint_file(env),
@@ -320,6 +380,7 @@ class LocalEndpoints:
                 "url": router["url"],
                 "port": router["port"],
                 "model_version": version,
+                "previous_version": previous,
                 "targets": targets,
                 "data_capture": capture,
                 "manifest": wanted,

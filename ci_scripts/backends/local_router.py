@@ -6,9 +6,12 @@ A SageMaker endpoint keeps its URL while versions come and go behind it; locally
 that part. It forwards ``/ping`` and ``/invocations`` to the model server(s) named in the routes
 file (``targets``: url, variant, weight), which ``deploy`` replaces atomically: the router re-reads
 it when its mtime changes, so switching versions is one rename, and ``POST /__router__/reload``
-lets deploy confirm the switch before it stops the old server. Weighted targets are already
-supported (canary traffic), and sampled requests are captured as SageMaker data-capture JSON lines
-under ``--capture-dir/<variant>/YYYY/MM/DD/HH/``.
+lets deploy confirm the switch before it stops the old server. Weighted targets carry a canary:
+requests are spread by smooth weighted round robin (a 10 % target gets every tenth request, so a
+short canary window sees a predictable share), and the router counts requests, 5xx answers and
+latency per variant (``GET /__router__/status``), the local stand-in for the CloudWatch metrics
+the aws backend's rollback alarms watch. Sampled requests are captured as SageMaker
+data-capture JSON lines under ``--capture-dir/<variant>/YYYY/MM/DD/HH/`` (not deploy's probes).
 
 Standard library only: it starts in milliseconds and never imports the model's dependencies.
 """
@@ -24,6 +27,7 @@ import random
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +37,7 @@ from typing import Any
 CONTROL = "/__router__/"
 FORWARDED_HEADERS = ("content-type", "accept")
 VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
+PROBE_HEADER = "X-Ci-Scripts-Probe"  # deploy's canary traffic: counted, never captured
 UPSTREAM_TIMEOUT = 60.0
 
 
@@ -44,6 +49,7 @@ class Routes:
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self.data: dict[str, Any] = {}
+        self._credit: dict[str, float] = {}  # smooth weighted round robin state, per url
 
     def current(self, force: bool = False) -> dict[str, Any]:
         try:
@@ -61,11 +67,41 @@ class Routes:
             return self.data
 
     def pick(self) -> dict[str, Any] | None:
-        """One target, drawn by weight (all traffic to one target unless a canary runs)."""
+        """One target by smooth weighted round robin (nginx's): deterministic shares."""
         targets = [t for t in self.current().get("targets", []) if t.get("weight", 0) > 0]
         if not targets:
             return None
-        return random.choices(targets, weights=[t["weight"] for t in targets])[0]
+        with self._lock:
+            best = None
+            for target in targets:
+                key = target["url"]
+                self._credit[key] = self._credit.get(key, 0.0) + target["weight"]
+                if best is None or self._credit[key] > self._credit[best["url"]]:
+                    best = target
+            assert best is not None
+            self._credit[best["url"]] -= sum(t["weight"] for t in targets)
+            return best
+
+
+class Stats:
+    """Requests, 5xx answers and total latency per variant since the router started."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.variants: dict[str, dict[str, float]] = {}
+
+    def record(self, variant: str, status: int, milliseconds: float) -> None:
+        with self._lock:
+            row = self.variants.setdefault(
+                variant, {"requests": 0, "errors_5xx": 0, "latency_ms_total": 0.0}
+            )
+            row["requests"] += 1
+            row["errors_5xx"] += 1 if status >= 500 else 0
+            row["latency_ms_total"] += milliseconds
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        with self._lock:
+            return {k: dict(v) for k, v in self.variants.items()}
 
 
 class Capture:
@@ -149,19 +185,24 @@ class Handler(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items() if k.lower() in FORWARDED_HEADERS}
         url = target["url"].removeprefix("http://")
         host, _, port = url.partition(":")
+        variant = str(target.get("variant", ""))
         conn = http.client.HTTPConnection(host, int(port), timeout=UPSTREAM_TIMEOUT)
+        started = time.perf_counter()
         try:
             conn.request(self.command, self.path, body=body or None, headers=headers)
             upstream = conn.getresponse()
             payload = upstream.read()
             status, content_type = upstream.status, upstream.getheader("Content-Type", "")
         except OSError as exc:
+            self.server.stats.record(variant, 502, (time.perf_counter() - started) * 1000)
             self._json(502, {"error": f"model server {target.get('variant')}: {exc}"})
             return
         finally:
             conn.close()
-        variant = str(target.get("variant", ""))
-        if self.path == "/invocations":  # captured before answering: a reader never races it
+        if self.path == "/invocations":
+            self.server.stats.record(variant, status, (time.perf_counter() - started) * 1000)
+        probe = self.headers.get(PROBE_HEADER) is not None
+        if self.path == "/invocations" and not probe:  # captured before answering
             self.server.capture.maybe_record(
                 self.server.routes.current().get("data_capture") or {},
                 variant,
@@ -195,10 +236,16 @@ class RouterServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), Handler)
         self.routes = routes
         self.capture = capture
+        self.stats = Stats()
 
     def status(self) -> dict[str, Any]:
         table = self.routes.current()
-        return {"pid": os.getpid(), "port": self.server_port, "targets": table.get("targets", [])}
+        return {
+            "pid": os.getpid(),
+            "port": self.server_port,
+            "targets": table.get("targets", []),
+            "stats": self.stats.snapshot(),
+        }
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -87,6 +87,7 @@ class LocalHarness(BackendHarness):
 @contextmanager
 def local_harness(tmp_path: Path, monkeypatch: Any) -> Iterator[LocalHarness]:
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT", "10")
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "0.3")  # short canary windows
     harness = LocalHarness(tmp_path / "repo")
     try:
         yield harness

@@ -23,6 +23,7 @@ def repo(tmp_path: Path) -> Path:
 def backend(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBackend]:
     """A LocalBackend on ``repo``; every process it started is stopped afterwards (asserted)."""
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT", "5")
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "0.3")  # short canary windows
     local = LocalBackend(ProjectConfig.load(repo))
     try:
         yield local

@@ -4,7 +4,9 @@ Copied into a test repo as ``src/<package>/__main__.py``, it honours the same co
 generated step code (``python -m <package> preprocess|train|evaluate|serve``, /opt/ml paths under
 ``$OPT_ML_ROOT``) but starts in milliseconds, so the tests exercise the backend, not scikit-learn.
 Knobs for failure tests: hyperparameter ``fail=true`` makes train fail; a model whose ``serve``
-field is ``crash`` exits at start, ``unhealthy`` answers /ping with 500.
+field is ``crash`` exits at start, ``unhealthy`` answers /ping with 500, ``errors`` passes /ping
+but answers every /invocations with 500, ``slow`` answers after 50 ms, ``empty`` answers 200
+with no predictions.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import os
 import sys
 import tarfile
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -79,6 +82,14 @@ def serve(argv: list[str]) -> None:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            if model.get("serve") == "errors":
+                self._answer(500, {"error": "prediction failed"})
+                return
+            if model.get("serve") == "slow":
+                time.sleep(0.05)
+            if model.get("serve") == "empty":  # 200, but no predictions
+                self._answer(200, {"predictions": []})
+                return
             rows = [line for line in body.splitlines() if line.strip()]
             predictions = [{"label": 1, "probability": 0.75} for _ in rows]
             self._answer(200, {"predictions": predictions, "model": model.get("name", "")})

@@ -1,0 +1,107 @@
+"""Local canary: a share of traffic on the new version, rolled back on 5xx, latency or health."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from local_testkit import MANIFEST, running_pids
+
+from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local_router import Routes
+from ci_scripts.errors import CIError
+
+
+def operations(backend: LocalBackend, since: int) -> list[str]:
+    return [e["operation"] for e in backend.state.journal_entries()[since:]]
+
+
+def test_router_splits_by_weight_deterministically(tmp_path: Path) -> None:
+    path = tmp_path / "routes.json"
+    targets = [
+        {"url": "http://127.0.0.1:1", "variant": "version-1", "weight": 90},
+        {"url": "http://127.0.0.1:2", "variant": "version-2", "weight": 10},
+    ]
+    path.write_text(json.dumps({"targets": targets}))
+    routes = Routes(path)
+
+    picked = [routes.pick()["variant"] for _ in range(100)]
+
+    assert picked.count("version-2") == 10
+    assert "version-2" in picked[:10]  # the canary gets traffic from the start
+
+
+def test_failing_canary_is_rolled_back_and_the_old_version_keeps_serving(
+    backend: LocalBackend, registered
+) -> None:
+    good, broken = registered(), registered(Serve="errors")
+    backend.deploy("staging", MANIFEST, good)
+    serving = backend.describe_endpoint("staging").config["targets"][0]["pid"]
+    since = len(backend.state.journal_entries())
+
+    with pytest.raises(CIError) as caught:
+        backend.deploy("staging", MANIFEST, broken)
+
+    message = str(caught.value)
+    assert message.startswith(
+        f"endpoint churn-model-staging: canary of version {broken.version} rolled back (10% of "
+    )
+    assert "answered 5xx (deployment.alarms.max_5xx_errors is 1)" in message
+    assert message.endswith("version 1 keeps serving")
+    assert operations(backend, since)[-3:] == ["StartCanary", "RollbackCanary", "StopProcess"]
+    state = backend.describe_endpoint("staging")
+    assert state.status == "InService" and state.model_version == good.version
+    assert [t["pid"] for t in state.config["targets"]] == [serving]
+    assert len(running_pids(backend)) == 2  # router + the good server
+    assert backend.invoke("staging", b"1,2\n")[0] == 200
+
+
+def test_slow_canary_is_rolled_back_on_latency(backend: LocalBackend, registered) -> None:
+    good, slow = registered(), registered(Serve="slow")
+    manifest = {**MANIFEST, "deployment": {"alarms": {"max_model_latency_ms": 20}}}
+    backend.deploy("staging", manifest, good)
+
+    with pytest.raises(CIError, match=r"average latency of version 2 was \d+ ms"):
+        backend.deploy("staging", manifest, slow)
+
+    assert backend.describe_endpoint("staging").model_version == good.version
+
+
+def test_healthy_canary_gets_its_share_then_takes_all_traffic(
+    backend: LocalBackend, registered
+) -> None:
+    v1, v2 = registered(), registered()
+    manifest = {**MANIFEST, "deployment": {"canary_percent": 25}}
+    backend.deploy("staging", manifest, v1)
+    since = len(backend.state.journal_entries())
+
+    state = backend.deploy("staging", manifest, v2)
+
+    assert state.model_version == v2.version and state.config["previous_version"] == v1.version
+    ops = operations(backend, since)
+    assert ops.index("StartCanary") < ops.index("UpdateEndpoint")
+    assert "RollbackCanary" not in ops
+    from ci_scripts.backends.local_endpoints import _request
+
+    status = json.loads(_request(state.url, "GET", "/__router__/status")[1])
+    stats = status["stats"]
+    share = stats["version-2"]["requests"] / (
+        stats["version-1"]["requests"] + stats["version-2"]["requests"]
+    )
+    assert 0.2 <= share <= 0.3  # 25 % of the canary's probe traffic
+    assert stats["version-2"]["errors_5xx"] == 0
+    # Probes are not captured: monitoring sees only real traffic.
+    assert not list(backend.state.capture_dir("staging").rglob("*.jsonl"))
+
+
+def test_canary_wait_zero_switches_at_once(backend: LocalBackend, registered) -> None:
+    good, broken = registered(), registered(Serve="errors")
+    manifest = {**MANIFEST, "deployment": {"canary_wait_seconds": 0}}
+    backend.deploy("staging", manifest, good)
+    since = len(backend.state.journal_entries())
+
+    state = backend.deploy("staging", manifest, broken)  # nobody watches: it goes live
+
+    assert state.model_version == broken.version
+    assert "StartCanary" not in operations(backend, since)

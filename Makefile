@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench aws-facts clean
+.PHONY: demo demo-drift test lint bench aws-facts clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)  ## render a model repo and run the whole GitOps loop locally
 	@$(BIN)/python -m scripts.demo
+
+demo-drift: $(STAMP)  ## the loop, then drift in prod found by monitoring -> retrained -> proposed
+	@$(BIN)/python -m scripts.demo --scenario drift
 
 test: $(STAMP)  ## lint and run the template's tests
 	@$(BIN)/ruff check .

@@ -24,6 +24,10 @@ from rich.panel import Panel
 from rich.table import Table
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+# Scenario "drift": these features of the test split are scaled before prod sees them, and the
+# split is sent DRIFT_PASSES times, one row per request (prod captures a sample of requests).
+DRIFT_SCALES = {"mean_radius": 1.5, "mean_texture": 1.4, "mean_area": 1.8}
+DRIFT_PASSES = 5
 DEFAULT_WORK_DIR = TEMPLATE_DIR / ".demo"
 console = Console(highlight=False)
 
@@ -198,7 +202,60 @@ class Demo:
             Stage("deploy prod", lambda: self.deploy("prod")),
             Stage("smoke-test prod", lambda: self.smoke("prod")),
             Stage("status", self.status),
+            *(self.drift_stages() if self.scenario == "drift" else []),
         ]
+
+    # -- scenario "drift": monitoring finds drift in prod, retraining proposes a new version ---
+
+    def drift_stages(self) -> list[Stage]:
+        return [
+            Stage("shifted traffic → prod", self.send_shifted_traffic),
+            Stage("monitor prod --retrain", self.monitor_and_retrain),
+            Stage("propose staging (new)", lambda: self.propose("staging")),
+        ]
+
+    def send_shifted_traffic(self) -> str:
+        """Rows of the pipeline's test split with a few features scaled, POSTed to prod's router
+        one row per request (prod captures a sample of the requests, as its manifest says)."""
+        import csv
+        import urllib.request
+
+        splits = sorted((self.repo / ".mlops" / "s3").rglob("Preprocess/test/test.csv"))
+        if not splits:
+            raise StageFailed("no test split under .mlops/s3 (did the pipeline run?)")
+        with splits[-1].open(newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader)
+            rows = [row for row in reader if row]
+        scaled = {header.index(name): factor for name, factor in DRIFT_SCALES.items()}
+        router = json.loads((self.repo / ".mlops" / "endpoints" / "prod.router.json").read_text())
+        sent = 0
+        for _ in range(DRIFT_PASSES):
+            for row in rows:
+                values = [
+                    f"{float(v) * scaled[i]:.6g}" if i in scaled else v
+                    for i, v in enumerate(row)
+                    if header[i] != "target"
+                ]
+                request = urllib.request.Request(
+                    f"{router['url']}/invocations",
+                    data=(",".join(values) + "\n").encode(),
+                    headers={"Content-Type": "text/csv"},
+                )
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    if response.status != 200:
+                        raise StageFailed(f"prod answered {response.status}")
+                sent += 1
+        factors = ", ".join(f"{k} x{v}" for k, v in DRIFT_SCALES.items())
+        return f"{sent} requests ({len(rows)} test rows x{DRIFT_PASSES}; {factors})"
+
+    def monitor_and_retrain(self) -> str:
+        """``monitor --env prod --retrain``: drift found (exit 3) and the pipeline run again."""
+        proc = self.cli("monitor", "--env", "prod", "--retrain", ok_codes=(3,))
+        console.print(Panel(proc.stdout.rstrip(), title="monitor --env prod --retrain"))
+        console.print(proc.stderr.strip())
+        registered = [line for line in proc.stdout.splitlines() if line.startswith("retrained:")]
+        return registered[-1] if registered else "retrained"
 
     def down(self) -> None:
         """Stop every local process the loop started; runs even when a stage failed."""
@@ -221,9 +278,10 @@ def run(
     work_dir: Path = DEFAULT_WORK_DIR,
     keep_running: bool = False,
     metric_threshold: float | None = None,
+    scenario: str = "happy",
 ) -> dict[str, float]:
     """Run every stage; return stage timings. Raises StageFailed naming the failed stage."""
-    demo = Demo(work_dir, metric_threshold=metric_threshold)
+    demo = Demo(work_dir, scenario=scenario, metric_threshold=metric_threshold)
     console.rule("[bold]sagemaker-gitops: the whole loop on this machine (local backend)")
     started = time.perf_counter()
     try:
@@ -268,9 +326,20 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="the pipeline's quality gate (auc); set it above 1 to watch the gate stop the loop",
     )
+    parser.add_argument(
+        "--scenario",
+        choices=("happy", "drift"),
+        default="happy",
+        help="drift: then send shifted traffic to prod, find the drift, retrain, propose anew",
+    )
     args = parser.parse_args(argv)
     try:
-        run(args.work_dir, keep_running=args.keep_running, metric_threshold=args.metric_threshold)
+        run(
+            args.work_dir,
+            keep_running=args.keep_running,
+            metric_threshold=args.metric_threshold,
+            scenario=args.scenario,
+        )
     except StageFailed as exc:
         console.print(f"[bold red]demo failed:[/] {exc}")
         return 1

@@ -1,0 +1,36 @@
+"""`make demo-drift`: after the loop, shifted traffic to prod is found by `monitor`, retraining
+registers a new version and `propose` opens its pull request (the issue's closed loop)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from test_demo import live_pids, run_demo
+
+
+def test_drift_is_detected_retrained_and_proposed(tmp_path: Path) -> None:
+    proc = run_demo(tmp_path, "--scenario", "drift")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for stage in ("shifted traffic → prod", "monitor prod --retrain", "propose staging (new)"):
+        assert f"✓ {stage}" in proc.stdout, stage
+    out = " ".join(proc.stdout.split())  # rich wraps lines
+    assert "error: churn-model-prod-data-quality:" in out and "feature(s) drifted" in out
+    assert "registered model version 2" in out
+    assert "## Deploy model version 2 to staging" in out
+
+    repo = tmp_path / "churn-model"
+    reports = list((repo / ".mlops" / "s3").rglob("monitoring/prod/reports/**/*.json"))
+    names = sorted(p.name for p in reports)
+    assert names == ["constraint_violations.json", "constraints.json", "statistics.json"]
+    violations = json.loads(
+        next(p for p in reports if p.name == "constraint_violations.json").read_text()
+    )["violations"]
+    # the scaled features drift (sampling makes a fourth one unlikely, not impossible)
+    assert {v["feature_name"] for v in violations} >= {"mean_radius", "mean_texture", "mean_area"}
+    branches = subprocess.run(
+        ["git", "branch", "--format=%(refname:short)"], cwd=repo, capture_output=True, text=True
+    ).stdout.split()
+    assert "propose/staging-v2" in branches
+    assert live_pids(repo) == []

@@ -49,12 +49,14 @@ class LocalHarness(BackendHarness):
         hyperparameters: dict[str, str] | None = None,
         approval: str = "PendingManualApproval",
         group: str | None = None,
+        serve: str = "ok",
     ) -> ModelVersion:
-        """Register a package as the RegisterModel step does, with a servable model.tar.gz."""
+        """Register a package as the RegisterModel step does, with a servable model.tar.gz
+        (``serve``: how its server behaves, see tests/local/fake_step_code.py)."""
         group = group or self.project.model_package_group
         number = len(self.backend.list_versions(group)) + 1
         prefix = f"s3://{self.project.artifact_bucket}/seed/{group}/{number}"
-        model = json.dumps({"name": f"{group}-{number}", "serve": "ok"}).encode()
+        model = json.dumps({"name": f"{group}-{number}", "serve": serve}).encode()
         archive = self.backend.state.s3_path(f"{prefix}/model.tar.gz")
         archive.parent.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive, "w:gz") as tar:

@@ -180,6 +180,12 @@ def test_cruft_update_brings_template_changes_and_keeps_local_edits(sandbox: San
     sandbox.git(repo, "add", "-A")
     sandbox.git(repo, "commit", "-q", "--no-verify", "-m", "template update")
     assert sandbox.cruft(repo, "check").returncode == 0
+    # The vendored CLI reports the version the repo was updated to.
+    status = sandbox.run(
+        sys.executable, "-m", "ci_scripts", "--backend", "local", "status", "--format", "json",
+        cwd=repo,
+    )  # fmt: skip
+    assert json.loads(status.stdout)["template_version"] == "99.0.0"
     again = sandbox.cruft(repo, "update", "--skip-apply-ask")
     assert "Nothing to do" in again.stdout
     assert sandbox.git(repo, "status", "--porcelain") == ""

@@ -153,8 +153,9 @@ def init_git(project_dir: Path, answers: dict) -> None:
     """git init + one commit; problems only warn (the project itself is already complete)."""
     if "_commit" in answers:  # cruft sets _commit; cookiecutter never does
         _note(
-            "note: rendered by cruft: git not initialised (cruft writes .cruft.json after this "
-            "hook); run `git init -b main && git add -A && git commit -m 'Initial commit'`"
+            "note: rendered by cruft, which manages git itself: on `cruft create`, run "
+            "`git init -b main && git add -A && git commit -m 'Initial commit'` (nothing to do "
+            "on `cruft update`/`cruft diff`)"
         )
         return
     if shutil.which("git") is None:

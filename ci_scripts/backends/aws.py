@@ -59,7 +59,12 @@ class AwsBackend:
         return self.endpoints.describe_endpoint(env)
 
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
-        return self.endpoints.deploy(env, manifest, version)
+        state = self.endpoints.deploy(env, manifest, version)
+        if self.project.monitoring:  # data quality schedule follows the served version
+            from ci_scripts.backends.aws_monitoring import DataQualitySchedule
+
+            DataQualitySchedule(self.project, self.clients).sync(env, manifest, version)
+        return state
 
     def preflight(self, env: str) -> None:
         """Refuse before any change when the credentials are not ``env``'s account's."""

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-drift test lint bench aws-facts clean
+.PHONY: demo demo-drift demo-rollback test lint bench aws-facts clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ demo: $(STAMP)  ## render a model repo and run the whole GitOps loop locally
 
 demo-drift: $(STAMP)  ## the loop, then drift in prod found by monitoring -> retrained -> proposed
 	@$(BIN)/python -m scripts.demo --scenario drift
+
+demo-rollback: $(STAMP)  ## the loop, then a broken version whose canary fails and rolls back
+	@$(BIN)/python -m scripts.demo --scenario rollback
 
 test: $(STAMP)  ## lint and run the template's tests
 	@$(BIN)/ruff check .

@@ -4,6 +4,12 @@ Every stage is the real CLI a model team would run (``python -m ci_scripts ...``
 rendered repo, on the local backend: no AWS account, no Docker engine, only 127.0.0.1. Pull
 requests are git branches merged with ``--no-ff`` in the rendered repo, exactly the commits the
 GitHub flow would produce. The run ends with every local process stopped, whatever happened.
+
+``--scenario rollback`` (``make demo-rollback``) continues after the loop with a deliberately
+broken version (its artifact holds an unfitted estimator: /ping passes, every /invocations answers
+500). It is proposed, merged and deployed to staging like any other; the canary catches the 5xx
+answers, traffic goes back to the good version, deploy exits non-zero naming the reason, and
+status shows staging still serving the good version (and the drift git now has).
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ class Demo:
             NO_COLOR="1",
             COLUMNS=str(max(console.width, 100)),
         )
+        env.setdefault("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "2")  # a short local canary window
         env.pop("GITHUB_OUTPUT", None)
         return env
 
@@ -203,7 +210,101 @@ class Demo:
             Stage("smoke-test prod", lambda: self.smoke("prod")),
             Stage("status", self.status),
             *(self.drift_stages() if self.scenario == "drift" else []),
+            *(self.rollback_stages() if self.scenario == "rollback" else []),
         ]
+
+    # -- scenario "rollback": a broken version's canary fails, staging keeps the good one -----
+
+    def rollback_stages(self) -> list[Stage]:
+        return [
+            Stage("register broken", self.register_broken),
+            Stage("propose broken", lambda: self.propose("staging")),
+            Stage("merge broken PR", self.merge),
+            Stage("deploy broken", self.deploy_broken),
+            Stage("status after canary", self.status_after_rollback),
+        ]
+
+    def register_broken(self) -> str:
+        """Register a copy of the serving version whose estimator was never fitted.
+
+        The server loads it and answers /ping, but every prediction fails with HTTP 500: the
+        kind of fault only real traffic finds, which is what the canary is for.
+        """
+        import io
+        import tarfile
+        import tempfile
+
+        import joblib
+        from sklearn.base import clone
+
+        from ci_scripts.backends.local import LocalBackend
+        from ci_scripts.project import ProjectConfig
+
+        backend = LocalBackend(ProjectConfig.load(self.repo))
+        group = backend.project.model_package_group
+        good = backend.get_version(group, self.serving_version("staging"))
+        if good is None:
+            raise StageFailed("the serving version is missing from the registry")
+        broken_url = f"s3://{backend.project.artifact_bucket}/demo/broken/model.tar.gz"
+        target = backend.state.s3_path(broken_url)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            with tarfile.open(backend.state.s3_path(good.model_data_url)) as tar:
+                tar.extractall(scratch, filter="data")
+            model = Path(scratch) / "model.joblib"
+            joblib.dump(clone(joblib.load(model)), model)  # the same pipeline, never fitted
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+                for path in sorted(Path(scratch).iterdir()):
+                    tar.add(path, arcname=path.name)
+            target.write_bytes(buffer.getvalue())
+        broken = backend.registry.register(
+            group,
+            model_data_url=broken_url,
+            image_uri=good.image_uri,
+            metrics=good.metrics,
+            hyperparameters=good.hyperparameters,
+            baseline_uri=good.baseline_uri,
+            description="demo: deliberately broken (unfitted estimator)",
+        )
+        self.good_version, self.broken_version = good.version, broken.version
+        return f"version {broken.version}: version {good.version} with an unfitted estimator"
+
+    def serving_version(self, env: str) -> int:
+        proc = self.cli("status", "--format", "json", ok_codes=(0, 3))
+        for row in json.loads(proc.stdout)["environments"]:
+            if row["environment"] == env and row["running_version"]:
+                return int(row["running_version"])
+        raise StageFailed(f"{env} serves no version")
+
+    def deploy_broken(self) -> str:
+        """The staging deploy must fail: the canary sees 5xx and restores the good version."""
+        proc = self.cli(
+            "deploy",
+            "--env",
+            "staging",
+            "--commit",
+            self.git("rev-parse", "HEAD"),
+            "--pr",
+            str(self._pr_number),
+            ok_codes=(1,),
+        )
+        reason = proc.stderr.strip().splitlines()[-1]
+        if "canary" not in reason:
+            raise StageFailed(f"deploy failed, but not by its canary: {reason}")
+        console.print(f"[yellow]deploy --env staging exited 1:[/] {reason}", soft_wrap=True)
+        return "the canary caught the broken version and rolled it back"
+
+    def status_after_rollback(self) -> str:
+        proc = self.cli("status", ok_codes=(3,))
+        console.print(proc.stdout.rstrip())
+        serving = self.serving_version("staging")
+        if serving != self.good_version:
+            raise StageFailed(f"staging serves version {serving}, not {self.good_version}")
+        return (
+            f"staging still serves version {serving}; git names version {self.broken_version} "
+            "(drift, exit 3) until the manifest change is reverted"
+        )
 
     # -- scenario "drift": monitoring finds drift in prod, retraining proposes a new version ---
 
@@ -328,9 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scenario",
-        choices=("happy", "drift"),
+        choices=("happy", "drift", "rollback"),
         default="happy",
-        help="drift: then send shifted traffic to prod, find the drift, retrain, propose anew",
+        help="drift: then send shifted traffic to prod, find the drift, retrain, propose anew; "
+        "rollback: then a broken version's canary fails and staging keeps the good one",
     )
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,29 @@
+"""`make demo-rollback`: after the loop, a broken version is proposed, merged and deployed to
+staging; its canary fails, traffic goes back to the good version, deploy exits non-zero naming
+the reason, and status shows staging still serving the good version."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from test_demo import live_pids, run_demo
+
+
+def test_broken_version_canary_is_rolled_back(tmp_path: Path) -> None:
+    proc = run_demo(tmp_path, "--scenario", "rollback")
+
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for stage in ("register broken", "merge broken PR", "deploy broken", "status after canary"):
+        assert f"✓ {stage}" in proc.stdout, stage
+    out = " ".join(proc.stdout.split())  # rich wraps lines
+    assert "error: endpoint churn-model-staging: canary of version 2 rolled back" in out
+    assert "answered 5xx" in out and "version 1 keeps serving" in out
+    assert "staging still serves version 1; git names version 2" in out
+    repo = tmp_path / "churn-model"
+    journal = [
+        json.loads(line)["operation"]
+        for line in (repo / ".mlops" / "journal.jsonl").read_text().splitlines()
+    ]
+    assert journal.count("StartCanary") == 1 and journal.count("RollbackCanary") == 1
+    assert live_pids(repo) == []

@@ -241,11 +241,13 @@ def test_one_version_everywhere() -> None:
 
     changelog = (TEMPLATE_DIR / "CHANGELOG.md").read_text("utf-8")
     pyproject = tomllib.loads((TEMPLATE_DIR / "pyproject.toml").read_text("utf-8"))
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "ci_scripts.__version__"
+    }
     assert "## [Unreleased]" in changelog
     versions = {
         "cookiecutter.json __template_version": VERSION,
         "ci_scripts.__version__": ci_scripts.__version__,
-        "pyproject.toml [project].version": pyproject["project"]["version"],
         "CHANGELOG.md newest release": newest_release(changelog),
     }
     assert len(set(versions.values())) == 1, versions

@@ -345,14 +345,25 @@ def monitor(
         bool,
         typer.Option(help="On drift, run the training pipeline before exiting 3."),
     ] = False,
+    quality: Annotated[
+        bool,
+        typer.Option(
+            help="Check model quality instead: live metrics on captured requests joined with "
+            "ground-truth labels, against the version's registered metrics."
+        ),
+    ] = False,
 ) -> None:
     """Latest data quality results of the endpoint's traffic; exit 3 on drift.
 
     Prints the violations per feature. Exit 0 when clean (or nothing was captured), 3 on
     drift (one line 'error: <finding>'), 1 when the results cannot be read or the captured
-    columns differ from the baseline's.
+    columns differ from the baseline's. With --quality: each metric live vs registered and the
+    label coverage; exit 3 when a metric dropped past monitoring.quality.max_metric_drop.
     """
-    from ci_scripts.commands.monitor import run
+    if quality:
+        from ci_scripts.commands.monitor_quality import run
+    else:
+        from ci_scripts.commands.monitor import run
 
     state = _state(ctx)
     run(state.project, state.backend, env.value, retrain=retrain)

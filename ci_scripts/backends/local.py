@@ -121,6 +121,13 @@ class LocalBackend:
         monitor = LocalMonitor(self.project, self.state, self.registry)
         return monitor.check(env, manifest, self.endpoints.describe(env))
 
+    def model_quality_result(self, env: str, manifest: dict[str, Any]) -> Any:
+        """Join ``env``'s captured predictions with the ground truth and score them, now."""
+        from ci_scripts.backends.local_model_quality import LocalModelQuality
+
+        check = LocalModelQuality(self.project, self.state, self.registry)
+        return check.check(env, manifest, self.endpoints.describe(env))
+
     # -- local only -------------------------------------------------------------------------
     def down(self) -> list[dict[str, Any]]:
         """Stop every local process (routers, model servers); return those that ran."""

@@ -1,5 +1,7 @@
 """``monitor --env E [--retrain]``: did the traffic drift away from the served version's baseline?
 
+(``--quality`` checks the model's metrics on labelled traffic instead: commands/monitor_quality.py.)
+
 Reads the latest data quality check of ``env`` (Model Monitor's last execution on aws; a check of
 the captured requests run now on local), prints the violations per feature and exits:
 
@@ -47,20 +49,25 @@ def run(project: ProjectConfig, backend: Backend, env: str, retrain: bool = Fals
         raise CIError(_mismatch(result, schema))
     finding = _finding(result)
     if retrain:
-        typer.echo(f"drift found: {finding}")
-        typer.echo("retraining: running the training pipeline ...")
-        execution = backend.run_pipeline(None, wait=True)
-        if execution.status in FAILED:
-            raise CIError(
-                f"retraining after drift on {env}: pipeline execution {execution.id} "
-                f"{execution.status}: {failure_text(execution)}"
-            )
-        registered = execution.registered_version
-        typer.echo(
-            f"retrained: pipeline execution {execution.id} {execution.status}"
-            + (f", registered model version {registered}" if registered else "")
-        )
+        retrain_after(backend, env, finding, "drift")
     raise DriftError(finding)
+
+
+def retrain_after(backend: Backend, env: str, finding: str, what: str) -> None:
+    """Run the training pipeline to completion after ``finding`` (drift or a quality drop)."""
+    typer.echo(f"{what} found: {finding}")
+    typer.echo("retraining: running the training pipeline ...")
+    execution = backend.run_pipeline(None, wait=True)
+    if execution.status in FAILED:
+        raise CIError(
+            f"retraining after {what} on {env}: pipeline execution {execution.id} "
+            f"{execution.status}: {failure_text(execution)}"
+        )
+    registered = execution.registered_version
+    typer.echo(
+        f"retrained: pipeline execution {execution.id} {execution.status}"
+        + (f", registered model version {registered}" if registered else "")
+    )
 
 
 def _headline(result: MonitoringResult) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint_by_config
 from cfnlint.decode import cfn_yaml
+from option_matrix import COMBINATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
@@ -246,6 +247,19 @@ def resource_of_type(stack: dict[str, Any], kind: str) -> dict[str, Any]:
 def test_rendered_templates_are_cfn_lint_clean(rendered):
     templates = sorted(str(p) for root in rendered.values() for p in root.glob("infra/*.yml"))
     assert len(templates) >= 3  # two bootstrap renders and at least the one API template
+
+    matches = lint_by_config(ManualArgs(templates=templates, regions=[REGION]))
+
+    assert [str(m) for m in matches] == []
+
+
+def test_every_option_combination_renders_cfn_lint_clean_templates(bake_once):
+    """The two variants above are checked in depth; here every combination is linted once."""
+    templates = sorted(
+        str(path) for combo in COMBINATIONS for path in bake_once(**combo).glob("infra/*.yml")
+    )
+    with_api = sum(combo["api_gateway"] == "yes" for combo in COMBINATIONS)
+    assert len(templates) == len(COMBINATIONS) + with_api
 
     matches = lint_by_config(ManualArgs(templates=templates, regions=[REGION]))
 

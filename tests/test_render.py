@@ -9,7 +9,6 @@ commit. The default render also runs its own test suite, as a new user's first c
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import json
 import os
 import re
@@ -22,11 +21,17 @@ from types import ModuleType
 
 import jsonschema
 import pytest
+from option_matrix import (
+    ALL_COMBINATIONS,
+    COMBINATIONS,
+    COOKIECUTTER_JSON,
+    DEFAULT_COMBINATION,
+    combination_id,
+    is_valid_combination,
+)
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project}}"
-COOKIECUTTER_JSON: dict = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text("utf-8"))
-OPTIONS = ("deployment", "monitoring", "api_gateway")
 
 
 def load_hook(name: str) -> ModuleType:
@@ -39,29 +44,6 @@ def load_hook(name: str) -> ModuleType:
 
 
 PRE_GEN, POST_GEN = load_hook("pre_gen_project"), load_hook("post_gen_project")
-
-
-def is_valid_combination(combo: dict[str, str]) -> bool:
-    """The matrix filter; test_filter_matches_the_hook keeps it equal to the hook's rule."""
-    return not (combo["deployment"] == "serverless" and combo["monitoring"] == "yes")
-
-
-ALL_COMBINATIONS = [
-    dict(zip(OPTIONS, values, strict=True))
-    for values in itertools.product(*(COOKIECUTTER_JSON[option] for option in OPTIONS))
-]
-COMBINATIONS = [combo for combo in ALL_COMBINATIONS if is_valid_combination(combo)]
-DEFAULT_COMBINATION = {option: COOKIECUTTER_JSON[option][0] for option in OPTIONS}
-
-
-def combination_id(combo: dict[str, str]) -> str:
-    return "-".join(
-        (
-            combo["deployment"],
-            "monitoring" if combo["monitoring"] == "yes" else "nomonitoring",
-            "api" if combo["api_gateway"] == "yes" else "noapi",
-        )
-    )
 
 
 @pytest.fixture(params=COMBINATIONS, ids=combination_id)

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
+from option_matrix import COMBINATIONS, REFUSED_COMBINATIONS, combination_id
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -38,24 +39,10 @@ CONTEXT: dict[str, str] = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_t
 
 # Distinct accounts, so a job that assumes the wrong environment's role is caught.
 ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
-ALL_COMBOS = [
-    {"deployment": d, "monitoring": m, "api_gateway": a}
-    for d, m, a in itertools.product(("realtime", "serverless"), ("yes", "no"), ("no", "yes"))
-]
-
-
-def refused(combo: dict[str, str]) -> bool:
-    """pre_gen_project refuses it: serverless endpoints have no data capture, no Model Monitor."""
-    return combo["deployment"] == "serverless" and combo["monitoring"] == "yes"
-
-
-def combo_id(combo: dict[str, str]) -> str:
-    return f"{combo['deployment']}-monitoring_{combo['monitoring']}-api_{combo['api_gateway']}"
-
-
-COMBOS = [c for c in ALL_COMBOS if not refused(c)]
-COMBO_IDS = [combo_id(c) for c in COMBOS]
-REFUSED = [c for c in ALL_COMBOS if refused(c)]
+COMBOS = COMBINATIONS
+COMBO_IDS = [combination_id(c) for c in COMBOS]
+REFUSED = REFUSED_COMBINATIONS
+combo_id = combination_id
 GENERATED_WORKFLOWS = {
     "ci.yml",
     "build-image.yml",

@@ -1,0 +1,39 @@
+"""The option matrix every template test renders: one definition, used by all of them.
+
+Built like ``itertools.product`` over the choice prompts of cookiecutter.json, minus what the
+pre_gen hook refuses (test_render.test_filter_matches_the_hook keeps the filter equal to the rule).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+COOKIECUTTER_JSON: dict = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text("utf-8"))
+OPTIONS = ("deployment", "monitoring", "api_gateway")
+
+
+def is_valid_combination(combo: dict[str, str]) -> bool:
+    """Serverless endpoints have neither data capture nor Model Monitor: the hook refuses it."""
+    return not (combo["deployment"] == "serverless" and combo["monitoring"] == "yes")
+
+
+def combination_id(combo: dict[str, str]) -> str:
+    return "-".join(
+        (
+            combo["deployment"],
+            "monitoring" if combo["monitoring"] == "yes" else "nomonitoring",
+            "api" if combo["api_gateway"] == "yes" else "noapi",
+        )
+    )
+
+
+ALL_COMBINATIONS = [
+    dict(zip(OPTIONS, values, strict=True))
+    for values in itertools.product(*(COOKIECUTTER_JSON[option] for option in OPTIONS))
+]
+COMBINATIONS = [combo for combo in ALL_COMBINATIONS if is_valid_combination(combo)]
+REFUSED_COMBINATIONS = [combo for combo in ALL_COMBINATIONS if not is_valid_combination(combo)]
+DEFAULT_COMBINATION = {option: COOKIECUTTER_JSON[option][0] for option in OPTIONS}

@@ -61,9 +61,11 @@ class AwsBackend:
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
         state = self.endpoints.deploy(env, manifest, version)
         if self.project.monitoring:  # data quality schedule follows the served version
+            from ci_scripts.backends.aws_model_quality import ModelQualitySchedule
             from ci_scripts.backends.aws_monitoring import DataQualitySchedule
 
             DataQualitySchedule(self.project, self.clients).sync(env, manifest, version)
+            ModelQualitySchedule(self.project, self.clients).sync(env, manifest, version)
         return state
 
     def preflight(self, env: str) -> None:
@@ -79,6 +81,18 @@ class AwsBackend:
         from ci_scripts.backends.aws_monitoring import AwsMonitoring
 
         return AwsMonitoring(self.project, self.clients).latest_result(env)
+
+    def model_quality_result(self, env: str, manifest: dict[str, Any]) -> Any:
+        """What Model Monitor's last model quality execution of ``env`` found, with the served
+        version's registered metrics to judge it by."""
+        from ci_scripts.backends.aws_model_quality import AwsModelQuality
+
+        state = self.endpoints.describe_endpoint(env)
+        number = (state.model_version if state else None) or manifest.get("model_version")
+        version = (
+            self.registry.get_version(self.project.model_package_group, number) if number else None
+        )
+        return AwsModelQuality(self.project, self.clients).latest_result(env, version)
 
     # ImageStore
     def image_exists(self, tag: str) -> bool:

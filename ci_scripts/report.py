@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ci_scripts import model_reports
 from ci_scripts.backends.base import ModelVersion
 
 # Shown first when present; the rest follow alphabetically.
@@ -79,7 +80,7 @@ def proposal_body(
         links.append(f"- Model artifact: `{candidate.model_data_url}`")
     if candidate.image_uri:
         links.append(f"- Image: `{candidate.image_uri}`")
-    if candidate.baseline_uri:
+    if candidate.baseline_uri and "data_statistics" not in candidate.reports:
         links.append(f"- Data baseline: `{candidate.baseline_uri}`")
     if baseline:
         links.append(f"- Compared with: `{baseline.arn}` ({baseline.approval_status})")
@@ -99,6 +100,13 @@ def proposal_body(
             "### Hyperparameters",
             "",
             hyperparameters_table(candidate, baseline),
+            "",
+            "### Data baseline, bias and explainability",
+            "",
+            *(
+                model_reports.markdown(candidate.checks, candidate.reports)
+                or ["_No data baseline, bias or explainability report in the registry._"]
+            ),
             "",
             "### Links",
             "",

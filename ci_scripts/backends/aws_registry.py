@@ -8,7 +8,12 @@ hyperparameters from CustomerMetadataProperties:
 - ``hyperparameters``: a JSON object of name -> value, and/or
 - ``hyperparameter:<name>``: one value per key;
 - ``metric:<name>``: a number, used when the report cannot be read;
-- ``baseline_uri``: the training-data baseline (else DriftCheckBaselines' statistics).
+- ``baseline_uri``: the training-data baseline of older versions (a baseline.csv).
+
+The data quality baseline is DriftCheckBaselines' ModelDataQuality (else ModelMetrics'):
+Model Monitor's statistics.json + constraints.json, which the monitoring schedule needs; a
+``baseline_uri`` is used only when a version has neither. The Bias and Explainability reports
+are read and summarized (ci_scripts.model_reports) for proposals.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ci_scripts import model_reports
 from ci_scripts.backends.aws_errors import aws_errors, describe_aws_error, is_not_found
 from ci_scripts.backends.aws_session import AwsClients
 from ci_scripts.backends.base import APPROVAL_STATUSES, ModelVersion
@@ -156,6 +162,13 @@ class AwsRegistry:
         properties = d.get("CustomerMetadataProperties") or {}
         hyperparameters, fallback_metrics = metadata_parts(properties)
         metrics = self._report_metrics(d) or fallback_metrics
+        reports = model_reports.report_uris(d.get("ModelMetrics"), d.get("DriftCheckBaselines"))
+        checks = {}
+        for kind, uri in reports.items():
+            if kind in ("bias", "explainability", "data_statistics"):
+                summary = model_reports.summarize(kind, self._read_json(uri, kind))
+                if summary:
+                    checks[kind] = summary
         return ModelVersion(
             group=d.get("ModelPackageGroupName", group),
             version=int(d.get("ModelPackageVersion") or version),
@@ -169,7 +182,18 @@ class AwsRegistry:
             description=d.get("ModelPackageDescription", ""),
             created=_iso(d.get("CreationTime")),
             approval_description=d.get("ApprovalDescription", "") or "",
+            reports=reports,
+            checks=checks,
         )
+
+    def _read_json(self, uri: str, what: str) -> Any:
+        """A report's JSON, or None (logged) when it cannot be read: reviewers see less."""
+        try:
+            bucket, key = split_s3_uri(uri)
+            return json.loads(self.clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+        except (ClientError, CIError, ValueError) as exc:
+            log.warning("%s report %s unreadable: %s", what, uri, describe_aws_error(exc))
+            return None
 
     def _report_metrics(self, d: dict[str, Any]) -> dict[str, float]:
         uri = d.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
@@ -186,15 +210,13 @@ class AwsRegistry:
 
 
 def _baseline_uri(d: dict[str, Any]) -> str | None:
-    """The training-data baseline: the pipeline's ``baseline_uri`` metadata, else drift checks."""
-    recorded = (d.get("CustomerMetadataProperties") or {}).get("baseline_uri")
-    if recorded:
-        return recorded
-    for source in (d.get("DriftCheckBaselines", {}), d.get("ModelMetrics", {})):
+    """The data quality baseline: drift-check statistics.json (Model Monitor's format, what a
+    monitoring schedule needs), else ModelMetrics', else an older version's ``baseline_uri``."""
+    for source in (d.get("DriftCheckBaselines") or {}, d.get("ModelMetrics") or {}):
         uri = source.get("ModelDataQuality", {}).get("Statistics", {}).get("S3Uri")
         if uri:
             return uri
-    return None
+    return (d.get("CustomerMetadataProperties") or {}).get("baseline_uri") or None
 
 
 def _iso(value: Any) -> str:

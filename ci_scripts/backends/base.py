@@ -28,6 +28,10 @@ class ModelVersion:
     description: str = ""
     created: str = ""
     approval_description: str = ""
+    # Reports attached to the package (ci_scripts.model_reports): kind -> S3 URI, and the short
+    # summary of each (bias metrics, top features, baseline shape) that proposals show.
+    reports: dict[str, str] = field(default_factory=dict)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

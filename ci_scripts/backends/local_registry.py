@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ci_scripts.backends.base import APPROVAL_STATUSES, ModelVersion
 from ci_scripts.errors import CIError
@@ -30,6 +31,8 @@ CREATE TABLE IF NOT EXISTS model_packages (
     hyperparameters      TEXT    NOT NULL DEFAULT '{}',
     baseline_uri         TEXT,
     metadata             TEXT    NOT NULL DEFAULT '{}',
+    reports              TEXT    NOT NULL DEFAULT '{}',
+    checks               TEXT    NOT NULL DEFAULT '{}',
     created              TEXT    NOT NULL,
     PRIMARY KEY (group_name, version)
 )
@@ -37,8 +40,10 @@ CREATE TABLE IF NOT EXISTS model_packages (
 
 _COLUMNS = (
     "group_name, version, arn, approval_status, approval_description, description,"
-    " model_data_url, image_uri, metrics, hyperparameters, baseline_uri, created"
+    " model_data_url, image_uri, metrics, hyperparameters, baseline_uri, created, reports, checks"
 )
+# Columns added after the first release; a registry made before them gains them on open.
+_ADDED_COLUMNS = {"reports": "TEXT NOT NULL DEFAULT '{}'", "checks": "TEXT NOT NULL DEFAULT '{}'"}
 
 
 class SqliteRegistry:
@@ -55,6 +60,10 @@ class SqliteRegistry:
         self._journal = journal or (lambda *args, **kwargs: None)
         with self._connect() as db:
             db.execute(_SCHEMA)
+            present = {row[1] for row in db.execute("PRAGMA table_info(model_packages)")}
+            for column, spec in _ADDED_COLUMNS.items():
+                if column not in present:
+                    db.execute(f"ALTER TABLE model_packages ADD COLUMN {column} {spec}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -96,6 +105,8 @@ class SqliteRegistry:
         baseline_uri: str | None = None,
         description: str = "",
         metadata: dict[str, str] | None = None,
+        reports: dict[str, str] | None = None,
+        checks: dict[str, dict[str, Any]] | None = None,
     ) -> ModelVersion:
         """Create the next version of ``group`` (what CreateModelPackage does)."""
         _check_status(approval_status, f"model package group {group}")
@@ -111,7 +122,8 @@ class SqliteRegistry:
                 db.execute(
                     "INSERT INTO model_packages (group_name, version, arn, approval_status,"
                     " description, model_data_url, image_uri, metrics, hyperparameters,"
-                    " baseline_uri, metadata, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " baseline_uri, metadata, created, reports, checks)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         group,
                         version,
@@ -125,6 +137,8 @@ class SqliteRegistry:
                         baseline_uri,
                         json.dumps(metadata or {}, sort_keys=True),
                         created,
+                        json.dumps(reports or {}, sort_keys=True),
+                        json.dumps(checks or {}, sort_keys=True),
                     ),
                 )
                 db.execute("COMMIT")
@@ -175,6 +189,8 @@ def _row_to_version(row: tuple) -> ModelVersion:
         hps,
         baseline,
         created,
+        reports,
+        checks,
     ) = row
     return ModelVersion(
         group=group,
@@ -189,4 +205,6 @@ def _row_to_version(row: tuple) -> ModelVersion:
         description=desc,
         created=created,
         approval_description=approval_desc,
+        reports=json.loads(reports or "{}"),
+        checks=json.loads(checks or "{}"),
     )

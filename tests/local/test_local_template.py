@@ -46,18 +46,32 @@ def test_real_pipeline_registers_a_version_that_serves_predictions(backend: Loca
     run = backend.run_pipeline(wait=True)
 
     assert run.status == "Succeeded", run.failure_reason
-    assert [s["name"] for s in run.steps if s["status"] == "Succeeded"] == [
-        "Preprocess",
-        "Train",
+    succeeded = [s["name"] for s in run.steps if s["status"] == "Succeeded"]
+    # Steps start in dependency order; the three model reports run side by side.
+    assert succeeded[0] == "Preprocess" and succeeded[-2:] == ["CheckMetric", "RegisterModel"]
+    assert sorted(succeeded[1:-2]) == [
+        "CheckBias",
+        "DataQualityBaseline",
         "Evaluate",
-        "CheckMetric",
-        "RegisterModel",
+        "Explain",
+        "Train",
     ]
     assert backend.last_run_definition_cached is False
     version = backend.get_version(backend.project.model_package_group, run.registered_version)
     assert version.metrics["auc"] >= 0.9
     assert version.image_uri.endswith(":" + _image_tag(backend.project.root))
     assert version.baseline_uri and backend.state.s3_path(version.baseline_uri).is_file()
+    assert version.baseline_uri.endswith("/statistics.json")  # what monitoring schedules need
+    assert sorted(version.reports) == [
+        "bias",
+        "data_constraints",
+        "data_statistics",
+        "explainability",
+    ]
+    assert all(backend.state.s3_path(uri).is_file() for uri in version.reports.values())
+    assert version.checks["data_statistics"] == {"features": 30, "rows": 455}
+    assert {"DPL", "DPPL", "facet"} <= set(version.checks["bias"])
+    assert len(version.checks["explainability"]["top"]) == 3
 
     manifest = json.loads(backend.project.manifest_path("staging").read_text())
     state = backend.deploy("staging", manifest, version)
@@ -72,7 +86,11 @@ def test_real_pipeline_registers_a_version_that_serves_predictions(backend: Loca
 
     again = backend.run_pipeline()
     assert backend.last_run_definition_cached is True
-    assert all(s["cache_hit"] for s in again.steps if s["type"] in ("Processing", "Training"))
+    assert all(
+        s["cache_hit"]
+        for s in again.steps
+        if s["type"] in ("Processing", "Training", "QualityCheck")
+    )
 
 
 def _image_tag(root: Path) -> str:

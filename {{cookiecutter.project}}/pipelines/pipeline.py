@@ -1,5 +1,24 @@
 """The training pipeline: Preprocess -> Train -> Evaluate -> CheckMetric -> RegisterModel | Fail.
 
+Beside the main line: DataQualityBaseline (a QualityCheckStep, Model Monitor's analyzer) turns
+Preprocess's ``baseline`` output into ``statistics.json`` + ``constraints.json``, and CheckBias and
+Explain score the trained model on the test split. RegisterModel attaches them all: ModelMetrics
+(model quality from evaluation.json, data quality statistics/constraints, Bias and Explainability
+reports) and DriftCheckBaselines (the data quality baseline later runs are compared with; the
+monitoring schedule of a deployed version uses it too), with the hyperparameters in
+CustomerMetadataProperties.
+
+Bias and explainability are Processing steps running our own image (``python -m <package> bias``
+and ``explain``) that write Clarify's ``analysis.json`` layout, not ClarifyCheckSteps: a
+ClarifyCheckStep uploads its analysis config to S3 while the definition is being *built*
+(building must stay offline, see sdk.py), and its model checks need a CreateModel step plus a
+shadow endpoint running SHAP, which the local backend cannot reproduce. What they compute is
+documented in src/<package>/bias.py and explain.py. The data quality baseline has no such
+problem, so it is SageMaker's own QualityCheckStep, with SkipDataQualityCheck /
+RegisterNewDataQualityBaseline parameters as in SageMaker's project templates (defaults: no drift
+check against the previous baseline, register the new one; set them to false / false to check a
+run's data against the latest approved version's baseline).
+
 Every step runs the project's one image (``python -m <package> <step>``); data flows between steps
 only through step properties (``Get`` expressions in the definition), so the same JSON runs on
 SageMaker and on the local backend, which interprets it. The gate registers the model as
@@ -28,7 +47,11 @@ from pipelines.settings import PipelineConfigError, PipelineSettings
 if TYPE_CHECKING:
     import boto3
     from sagemaker.core.workflow.functions import Join
-    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
+    from sagemaker.core.workflow.parameters import (
+        ParameterBoolean,
+        ParameterFloat,
+        ParameterString,
+    )
     from sagemaker.core.workflow.pipeline_context import PipelineSession
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow import (
@@ -36,6 +59,7 @@ if TYPE_CHECKING:
         ModelStep,
         Pipeline,
         ProcessingStep,
+        QualityCheckStep,
         RetryPolicy,
         TrainingStep,
     )
@@ -46,6 +70,9 @@ __all__ = ["PipelineConfigError", "PipelineSettings", "definition", "get_pipelin
 PREPROCESS = "Preprocess"
 TRAIN = "Train"
 EVALUATE = "Evaluate"
+DATA_QUALITY = "DataQualityBaseline"
+CHECK_BIAS = "CheckBias"
+EXPLAIN = "Explain"
 CHECK_METRIC = "CheckMetric"
 REGISTER_MODEL = "RegisterModel"
 METRIC_BELOW_THRESHOLD = "MetricBelowThreshold"
@@ -70,10 +97,16 @@ class Parameters:
     training_instance_type: ParameterString
     metric_threshold: ParameterFloat
     model_approval_status: ParameterString
+    skip_data_quality_check: ParameterBoolean
+    register_new_data_quality_baseline: ParameterBoolean
 
     @classmethod
     def for_settings(cls, settings: PipelineSettings) -> Parameters:
-        from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
+        from sagemaker.core.workflow.parameters import (
+            ParameterBoolean,
+            ParameterFloat,
+            ParameterString,
+        )
 
         return cls(
             input_data_url=ParameterString("InputDataUrl", default_value=settings.input_data_url),
@@ -91,6 +124,10 @@ class Parameters:
                 default_value=settings.approval_status,
                 enum_values=["PendingManualApproval", "Approved", "Rejected"],
             ),
+            skip_data_quality_check=ParameterBoolean("SkipDataQualityCheck", default_value=True),
+            register_new_data_quality_baseline=ParameterBoolean(
+                "RegisterNewDataQualityBaseline", default_value=True
+            ),
         )
 
     def all(self) -> list[Any]:
@@ -100,6 +137,8 @@ class Parameters:
             self.training_instance_type,
             self.metric_threshold,
             self.model_approval_status,
+            self.skip_data_quality_check,
+            self.register_new_data_quality_baseline,
         ]
 
 
@@ -128,11 +167,26 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
     preprocess = _preprocess_step(settings, session, params)
     train = _train_step(settings, session, params, preprocess)
     evaluate, report = _evaluate_step(settings, session, params, preprocess, train)
-    register = _register_step(settings, session, params, preprocess, train, evaluate)
+    data_quality = _data_quality_step(settings, session, params, preprocess)
+    bias = _model_report_step(settings, session, params, preprocess, train, CHECK_BIAS, "bias")
+    explain = _model_report_step(
+        settings, session, params, preprocess, train, EXPLAIN, "explainability"
+    )
+    register = _register_step(
+        settings, session, params, train, evaluate, data_quality, bias, explain
+    )
     return Pipeline(
         name=settings.pipeline_name,
         parameters=params.all(),
-        steps=[preprocess, train, evaluate, _check_metric_step(params, evaluate, report, register)],
+        steps=[
+            preprocess,
+            data_quality,
+            train,
+            evaluate,
+            bias,
+            explain,
+            _check_metric_step(params, evaluate, report, register),
+        ],
         sagemaker_session=session,
         # No SageMaker Experiments trial per run: the model registry is the record.
         pipeline_experiment_config=None,
@@ -343,23 +397,101 @@ def _evaluate_step(
     return step, report
 
 
-def _register_step(
+# The commands of the model-report steps, by their output name (see the module docstring).
+REPORT_COMMANDS = {"bias": "bias", "explainability": "explain"}
+
+
+def _data_quality_step(
+    settings: PipelineSettings,
+    session: PipelineSession,
+    params: Parameters,
+    preprocess: ProcessingStep,
+) -> QualityCheckStep:
+    """Model Monitor's analyzer on the training features -> statistics.json + constraints.json."""
+    from sagemaker.mlops.workflow import CheckJobConfig
+    from sagemaker.mlops.workflow.quality_check_step import (
+        DataQualityCheckConfig,
+        QualityCheckStep,
+    )
+
+    return QualityCheckStep(
+        name=DATA_QUALITY,
+        quality_check_config=DataQualityCheckConfig(
+            baseline_dataset=_output_url(preprocess, "baseline"),
+            dataset_format={"csv": {"header": True, "output_columns_position": "START"}},
+            output_s3_uri=_run_url(settings, DATA_QUALITY, "results"),
+        ),
+        check_job_config=CheckJobConfig(
+            role=settings.role_arn,
+            instance_count=1,
+            instance_type=params.processing_instance_type,
+            volume_size_in_gb=30,
+            max_runtime_in_seconds=settings.max_runtime_seconds,
+            base_job_name=f"{settings.project}-data-quality",
+            sagemaker_session=session,
+        ),
+        skip_check=params.skip_data_quality_check,
+        register_new_baseline=params.register_new_data_quality_baseline,
+        model_package_group_name=settings.model_package_group,
+        cache_config=_cache(settings),
+    )
+
+
+def _model_report_step(
     settings: PipelineSettings,
     session: PipelineSession,
     params: Parameters,
     preprocess: ProcessingStep,
     train: TrainingStep,
+    name: str,
+    output: str,
+) -> ProcessingStep:
+    """``python -m <package> bias|explain``: the model on the test split -> analysis.json."""
+    from sagemaker.mlops.workflow import ProcessingStep
+
+    step_args = _processor(settings, session, params, REPORT_COMMANDS[output]).run(
+        inputs=[
+            _input(
+                "model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"
+            ),
+            _input("test", _output_url(preprocess, "test"), f"{PROCESSING}/test"),
+        ],
+        outputs=[_output(settings, name, output)],
+    )
+    return ProcessingStep(
+        name=name,
+        step_args=step_args,
+        cache_config=_cache(settings),
+        retry_policies=_job_retries(),
+    )
+
+
+def _register_step(
+    settings: PipelineSettings,
+    session: PipelineSession,
+    params: Parameters,
+    train: TrainingStep,
     evaluate: ProcessingStep,
+    data_quality: QualityCheckStep,
+    bias: ProcessingStep,
+    explain: ProcessingStep,
 ) -> ModelStep:
     """A new version in the model package group: the image serving Train's model.tar.gz, with
-    evaluation.json as its model-quality statistics and what a reviewer needs as metadata."""
+    every report as ModelMetrics, the data baseline as DriftCheckBaselines, and what a reviewer
+    needs as metadata."""
+    from sagemaker.core.drift_check_baselines import DriftCheckBaselines
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.workflow.functions import Join
     from sagemaker.mlops.workflow import ModelStep
     from sagemaker.serve.model_builder import ModelBuilder
 
-    evaluation_json = Join(on="/", values=[_output_url(evaluate, "evaluation"), "evaluation.json"])
-    baseline_csv = Join(on="/", values=[_output_url(preprocess, "baseline"), "baseline.csv"])
+    def json_source(uri: Any) -> MetricsSource:
+        return MetricsSource(content_type="application/json", s3_uri=uri)
+
+    def report(step: ProcessingStep, output: str, file: str) -> MetricsSource:
+        return json_source(Join(on="/", values=[_output_url(step, output), file]))
+
+    quality = data_quality.properties
     builder = ModelBuilder(
         image_uri=settings.image_uri,
         s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
@@ -376,7 +508,6 @@ def _register_step(
     )
     metadata: dict[str, Any] = {
         "project": settings.project,
-        "baseline_uri": baseline_csv,
         **{f"hyperparameter:{k}": v for k, v in settings.hyperparameters.items()},
     }
     with sdk.telemetry_opted_out(session):
@@ -385,9 +516,15 @@ def _register_step(
             content_types=list(CONTENT_TYPES),
             response_types=["application/json"],
             model_metrics=ModelMetrics(
-                model_statistics=MetricsSource(
-                    content_type="application/json", s3_uri=evaluation_json
-                )
+                model_statistics=report(evaluate, "evaluation", "evaluation.json"),
+                model_data_statistics=json_source(quality.CalculatedBaselineStatistics),
+                model_data_constraints=json_source(quality.CalculatedBaselineConstraints),
+                bias=report(bias, "bias", "analysis.json"),
+                explainability=report(explain, "explainability", "analysis.json"),
+            ),
+            drift_check_baselines=DriftCheckBaselines(
+                model_data_statistics=json_source(quality.BaselineUsedForDriftCheckStatistics),
+                model_data_constraints=json_source(quality.BaselineUsedForDriftCheckConstraints),
             ),
             approval_status=params.model_approval_status,
             customer_metadata_properties=metadata,

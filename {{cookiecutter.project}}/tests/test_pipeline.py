@@ -20,9 +20,12 @@ import pytest
 
 from pipelines import sdk
 from pipelines.pipeline import (
+    CHECK_BIAS,
     CHECK_METRIC,
+    DATA_QUALITY,
     EVALUATE,
     EVALUATION_REPORT,
+    EXPLAIN,
     METRIC_BELOW_THRESHOLD,
     PREPROCESS,
     QUALITY_METRIC,
@@ -126,8 +129,11 @@ def test_building_the_definition_makes_no_network_call(build) -> None:
 def test_steps_run_in_order_and_the_gate_branches_to_register_or_fail(doc) -> None:
     assert [(s["Name"], s["Type"]) for s in doc["Steps"]] == [
         (PREPROCESS, "Processing"),
+        (DATA_QUALITY, "QualityCheck"),
         (TRAIN, "Training"),
         (EVALUATE, "Processing"),
+        (CHECK_BIAS, "Processing"),
+        (EXPLAIN, "Processing"),
         (CHECK_METRIC, "Condition"),
     ]
     gate = step(doc, CHECK_METRIC)["Arguments"]
@@ -144,10 +150,12 @@ def test_parameters_and_their_defaults(doc, settings) -> None:
         "TrainingInstanceType": ("String", TABLE["training_instance_type"]),
         "MetricThreshold": ("Float", 0.9),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
+        "SkipDataQualityCheck": ("Boolean", True),
+        "RegisterNewDataQualityBaseline": ("Boolean", True),
     }
 
 
-@pytest.mark.parametrize("name", [PREPROCESS, TRAIN, EVALUATE])
+@pytest.mark.parametrize("name", [PREPROCESS, TRAIN, EVALUATE, CHECK_BIAS, EXPLAIN])
 def test_job_steps_are_cached_and_retried(doc, name) -> None:
     job = step(doc, name)
     assert job["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
@@ -155,7 +163,15 @@ def test_job_steps_are_cached_and_retried(doc, name) -> None:
     assert {"SageMaker.CAPACITY_ERROR", "Step.THROTTLING"} <= retried
 
 
-@pytest.mark.parametrize(("name", "command"), [(PREPROCESS, "preprocess"), (EVALUATE, "evaluate")])
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        (PREPROCESS, "preprocess"),
+        (EVALUATE, "evaluate"),
+        (CHECK_BIAS, "bias"),
+        (EXPLAIN, "explain"),
+    ],
+)
 def test_processing_steps_run_the_project_image(doc, settings, name, command) -> None:
     args = step(doc, name)["Arguments"]
     assert args["AppSpecification"] == {
@@ -278,10 +294,6 @@ def test_register_creates_a_pending_version_with_metrics_and_metadata(doc, setti
         "evaluation.json",
     ]
     metadata = args["CustomerMetadataProperties"]
-    assert metadata["baseline_uri"]["Std:Join"]["Values"] == [
-        preprocess_output("baseline"),
-        "baseline.csv",
-    ]
     assert {k: v for k, v in metadata.items() if k.startswith("hyperparameter:")} == {
         f"hyperparameter:{k}": v for k, v in settings.hyperparameters.items()
     }
@@ -320,3 +332,54 @@ def test_cli_prints_the_same_definition_for_another_image(doc, settings, capsys)
     assert main(["--root", str(ROOT), "--image-uri", image]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(json.dumps(doc).replace(settings.image_uri, image))
+
+
+def test_data_quality_baseline_is_a_quality_check_of_the_preprocess_baseline(doc) -> None:
+    check = step(doc, DATA_QUALITY)
+    assert check["CheckType"] == "DATA_QUALITY"
+    assert check["SkipCheck"] == {"Get": "Parameters.SkipDataQualityCheck"}
+    assert check["RegisterNewBaseline"] == {"Get": "Parameters.RegisterNewDataQualityBaseline"}
+    assert check["ModelPackageGroupName"] == TABLE["model_package_group"]
+    assert check["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+    (dataset,) = check["Arguments"]["ProcessingInputs"]
+    assert dataset["S3Input"]["S3Uri"] == preprocess_output("baseline")
+    (output,) = check["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri"]["Std:Join"]["Values"][1:] == [
+        EXECUTION_ID,
+        DATA_QUALITY,
+        "results",
+    ]
+
+
+@pytest.mark.parametrize(("name", "output"), [(CHECK_BIAS, "bias"), (EXPLAIN, "explainability")])
+def test_bias_and_explain_score_the_trained_model_on_the_test_split(doc, name, output) -> None:
+    args = step(doc, name)["Arguments"]
+    assert inputs_by_name(step(doc, name)) == {
+        "model": (MODEL_ARTIFACTS, "/opt/ml/processing/model"),
+        "test": (preprocess_output("test"), "/opt/ml/processing/test"),
+    }
+    (produced,) = args["ProcessingOutputConfig"]["Outputs"]
+    assert (produced["OutputName"], produced["S3Output"]["LocalPath"]) == (
+        output,
+        f"/opt/ml/processing/{output}",
+    )
+
+
+def test_register_attaches_baseline_bias_and_explainability(doc) -> None:
+    args = step(doc, REGISTER_MODEL)["Arguments"]
+    metrics, drift = args["ModelMetrics"], args["DriftCheckBaselines"]
+    for part in ("Statistics", "Constraints"):
+        assert metrics["ModelDataQuality"][part]["S3Uri"] == {
+            "Get": f"Steps.{DATA_QUALITY}.CalculatedBaseline{part}"
+        }
+        assert drift["ModelDataQuality"][part]["S3Uri"] == {
+            "Get": f"Steps.{DATA_QUALITY}.BaselineUsedForDriftCheck{part}"
+        }
+    for section, name, output in (
+        ("Bias", CHECK_BIAS, "bias"),
+        ("Explainability", EXPLAIN, "explainability"),
+    ):
+        assert metrics[section]["Report"]["S3Uri"]["Std:Join"]["Values"] == [
+            {"Get": f"Steps.{name}.ProcessingOutputConfig.Outputs['{output}'].S3Output.S3Uri"},
+            "analysis.json",
+        ]

@@ -1,7 +1,8 @@
-"""``python -m {{ cookiecutter.__package }} preprocess|train|evaluate|serve [options]``.
+"""``python -m {{ cookiecutter.__package }} preprocess|train|evaluate|bias|explain|serve [options]``.
 
 The container's ENTRYPOINT: SageMaker training runs ``<image> train``, hosting ``<image> serve``,
-and processing jobs set ContainerEntrypoint to ``python -m <package> preprocess`` (or evaluate).
+and processing jobs set ContainerEntrypoint to ``python -m <package> preprocess`` (or evaluate,
+bias, explain).
 Only the chosen step's module is imported, so ``--help`` and input errors stay fast. Bad input
 (StepError) ends as one ``error: ...`` line on stderr and exit status 1; for train the line also
 goes to ``$OPT_ML_ROOT/output/failure``, where SageMaker reads a training job's FailureReason.
@@ -21,6 +22,8 @@ COMMANDS = {
     "preprocess": "split the dataset 80/10/10 (processing job)",
     "train": "fit the model (training job)",
     "evaluate": "score the model on the test split (processing job)",
+    "bias": "DPL/DPPL of a facet on the test split (processing job)",
+    "explain": "permutation feature importance on the test split (processing job)",
     "serve": "answer /ping and /invocations (hosting)",
 }
 USAGE = "usage: python -m " + str(__package__) + " {" + ",".join(COMMANDS) + "} [options]"

@@ -55,6 +55,16 @@ def evaluation_file() -> Path:
     return root() / "processing" / "evaluation" / "evaluation.json"
 
 
+def bias_report_file() -> Path:
+    """Bias output: DPL/DPPL in SageMaker Clarify's ``analysis.json`` layout."""
+    return root() / "processing" / "bias" / "analysis.json"
+
+
+def explainability_report_file() -> Path:
+    """Explain output: feature importance in SageMaker Clarify's ``analysis.json`` layout."""
+    return root() / "processing" / "explainability" / "analysis.json"
+
+
 # Training jobs.
 
 

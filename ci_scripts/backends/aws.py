@@ -72,8 +72,14 @@ class AwsBackend:
         """Refuse before any change when the credentials are not ``env``'s account's."""
         self.endpoints.require_account(env)
 
-    def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
-        return self.endpoints.invoke(env, body, content_type)
+    def invoke(
+        self,
+        env: str,
+        body: bytes,
+        content_type: str = "text/csv",
+        inference_id: str | None = None,
+    ) -> tuple[int, bytes]:
+        return self.endpoints.invoke(env, body, content_type, inference_id)
 
     # Monitoring
     def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:

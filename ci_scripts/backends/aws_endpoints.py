@@ -389,12 +389,23 @@ class AwsEndpointHost:
             )
 
     # -- invoke -----------------------------------------------------------------------------
-    def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
+    def invoke(
+        self,
+        env: str,
+        body: bytes,
+        content_type: str = "text/csv",
+        inference_id: str | None = None,
+    ) -> tuple[int, bytes]:
         name = self.project.endpoint_name(env)
         runtime = self.clients("sagemaker-runtime")
+        extra = {"InferenceId": inference_id} if inference_id else {}
         try:
             response = runtime.invoke_endpoint(
-                EndpointName=name, Body=body, ContentType=content_type, Accept="application/json"
+                EndpointName=name,
+                Body=body,
+                ContentType=content_type,
+                Accept="application/json",
+                **extra,
             )
         except ClientError as exc:
             error = exc.response.get("Error", {})

@@ -117,8 +117,19 @@ class EndpointHost(Protocol):
         that asked for this deploy (for tags); it must not count as a difference.
         """
 
-    def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
-        """Send one request to ``env``'s endpoint; return (status, body)."""
+    def invoke(
+        self,
+        env: str,
+        body: bytes,
+        content_type: str = "text/csv",
+        inference_id: str | None = None,
+    ) -> tuple[int, bytes]:
+        """Send one request to ``env``'s endpoint; return (status, body).
+
+        ``inference_id`` goes with the request as SageMaker's ``InferenceId`` and is recorded in
+        the data capture (``eventMetadata.inferenceId``): the key ground-truth labels are
+        joined on (ci_scripts.model_quality).
+        """
 
     # Optional (commands call it only when a backend defines it):
     # def preflight(self, env: str) -> None:

@@ -105,8 +105,14 @@ class LocalBackend:
             )
         return self.endpoints.deploy(env, manifest, version)
 
-    def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
-        return self.endpoints.invoke(env, body, content_type)
+    def invoke(
+        self,
+        env: str,
+        body: bytes,
+        content_type: str = "text/csv",
+        inference_id: str | None = None,
+    ) -> tuple[int, bytes]:
+        return self.endpoints.invoke(env, body, content_type, inference_id)
 
     # -- ImageStore -------------------------------------------------------------------------
     def image_exists(self, tag: str) -> bool:

@@ -43,6 +43,8 @@ DEFAULT_HEALTH_TIMEOUT = 60.0
 DRAIN_SECONDS = 0.1  # let requests already forwarded to the old server finish
 PORT_ATTEMPTS = 3  # a picked port can be taken before the server binds it
 SOURCE_KEY = "_source"
+# SageMaker runtime's InferenceId header; the router records it as eventMetadata.inferenceId.
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 
 
 class LocalEndpoints:
@@ -98,15 +100,23 @@ class LocalEndpoints:
             config=config,
         )
 
-    def invoke(self, env: str, body: bytes, content_type: str = "text/csv") -> tuple[int, bytes]:
-        """POST ``body`` to the endpoint's /invocations through its router."""
+    def invoke(
+        self,
+        env: str,
+        body: bytes,
+        content_type: str = "text/csv",
+        inference_id: str | None = None,
+    ) -> tuple[int, bytes]:
+        """POST ``body`` to the endpoint's /invocations through its router (which records
+        ``inference_id``, sent as SageMaker's header, in the capture)."""
         routes = read_json(self.state.endpoint_file(env))
         name = self.project.endpoint_name(env)
         if not routes:
             raise CIError(f"endpoint {name}: not deployed locally (run deploy --env {env})")
-        code, payload = _request(
-            routes["url"], "POST", "/invocations", body, {"Content-Type": content_type}
-        )
+        headers = {"Content-Type": content_type}
+        if inference_id:
+            headers[INFERENCE_ID_HEADER] = inference_id
+        code, payload = _request(routes["url"], "POST", "/invocations", body, headers)
         if code == 0:
             raise CIError(f"endpoint {name}: {routes['url']} is not reachable: {payload.decode()}")
         return code, payload

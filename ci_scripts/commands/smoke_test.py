@@ -2,7 +2,8 @@
 
 Each row goes alone (for a latency distribution), then all rows in one request (batch parsing).
 Every answer must be HTTP 200 with one prediction per row and probabilities in [0, 1]; the p95
-single-row latency must stay within the manifest's ``smoke_test.max_latency_ms``.
+single-row latency must stay within the manifest's ``smoke_test.max_latency_ms``. Every request
+carries a fresh ``InferenceId``, as the API front sends one, so its capture can be labelled.
 
 With ``--rollback-on-failure`` (the deploy workflow's smoke test) a failed check restores the
 version the endpoint served before the last deploy, which the backend recorded at deploy time
@@ -16,6 +17,7 @@ import csv
 import json
 import math
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,12 @@ def check_answer(env: str, what: str, status: int, body: bytes, expected: int) -
         p = prediction.get("probability") if isinstance(prediction, dict) else None
         if not isinstance(p, int | float) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
             raise CIError(f"{prefix}: prediction {i} has probability {p!r}, not within [0, 1]")
+
+
+def new_id() -> str:
+    """A fresh inference id per request: the capture records it, so labels for these rows
+    (ground truth, ci_scripts.model_quality) can be joined with the predictions later."""
+    return f"smoke-{uuid.uuid4()}"
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -147,10 +155,10 @@ def check(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest
     latencies = []
     for i, row in enumerate(rows):
         started = time.perf_counter()
-        status, body = backend.invoke(env, to_csv([row]), "text/csv")
+        status, body = backend.invoke(env, to_csv([row]), "text/csv", inference_id=new_id())
         latencies.append((time.perf_counter() - started) * 1000)
         check_answer(env, f"row {i + 1}", status, body, 1)
-    status, body = backend.invoke(env, to_csv(rows), "text/csv")
+    status, body = backend.invoke(env, to_csv(rows), "text/csv", inference_id=new_id())
     check_answer(env, f"batch of {len(rows)} rows", status, body, len(rows))
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     limit = settings["max_latency_ms"]

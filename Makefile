@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-drift demo-rollback test lint bench aws-facts clean
+.PHONY: demo demo-drift demo-rollback demo-quality test lint bench aws-facts clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ demo-drift: $(STAMP)  ## the loop, then drift in prod found by monitoring -> ret
 
 demo-rollback: $(STAMP)  ## the loop, then a broken version whose canary fails and rolls back
 	@$(BIN)/python -m scripts.demo --scenario rollback
+
+demo-quality: $(STAMP)  ## the loop, then labelled prod traffic: a quality drop with no data drift
+	@$(BIN)/python -m scripts.demo --scenario quality
 
 test: $(STAMP)  ## lint and run the template's tests
 	@$(BIN)/ruff check .

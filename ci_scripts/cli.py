@@ -369,6 +369,29 @@ def monitor(
     run(state.project, state.backend, env.value, retrain=retrain)
 
 
+@command("ground-truth")
+def ground_truth(
+    ctx: typer.Context,
+    env: EnvOption,
+    labels: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV, one line per request: inference_id,label[,label...] (0 or 1 per row).",
+            dir_okay=False,
+        ),
+    ],
+) -> None:
+    """Upload true labels of captured requests (by inference id) for monitor --quality.
+
+    Written in Model Monitor's ground-truth format under the environment's groundtruth/<env>/
+    prefix; a bad line is refused naming the file and line, and nothing is written.
+    """
+    from ci_scripts.commands.ground_truth import run
+
+    state = _state(ctx)
+    run(state.project, state.backend, env.value, labels)
+
+
 @command("image-tag")
 def image_tag(ctx: typer.Context) -> None:
     """Print the image tag: a hash of the image's inputs.

@@ -87,6 +87,18 @@ class ProjectConfig:
         """The SageMaker execution role in the account that hosts ``env`` (dev runs pipelines)."""
         return f"arn:aws:iam::{self.accounts[env]}:role/{self.sagemaker_role}"
 
+    def capture_bucket(self, env: str) -> str:
+        """Where ``env``'s endpoint writes its data capture, labels and monitoring reports.
+
+        Each account that hosts an endpoint keeps its own capture bucket (infra/bootstrap.yml),
+        which replicates ``datacapture/`` and ``groundtruth/`` into the dev artifact bucket; an
+        environment in the dev account (single-account set-up) uses the artifact bucket itself.
+        """
+        account = self.accounts.get(env, self.accounts["dev"])
+        if account == self.accounts["dev"]:
+            return self.artifact_bucket
+        return f"{self.project}-capture-{account}-{self.region}"
+
     def model_package_arn(self, version: int) -> str:
         """Packages live in the dev account's registry; staging and prod read them cross-account."""
         return (

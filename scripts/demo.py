@@ -10,6 +10,12 @@ broken version (its artifact holds an unfitted estimator: /ping passes, every /i
 500). It is proposed, merged and deployed to staging like any other; the canary catches the 5xx
 answers, traffic goes back to the good version, deploy exits non-zero naming the reason, and
 status shows staging still serving the good version (and the drift git now has).
+
+``--scenario quality`` (``make demo-quality``) continues after the loop with unshifted test-split
+rows sent to prod, each with an inference id; their true labels are uploaded with
+``ground-truth`` (a share of them flipped: the world changed what the features mean, not what
+they look like). ``monitor --env prod`` finds no drift, ``monitor --env prod --quality`` exits 3
+naming the metrics that dropped.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 # split is sent DRIFT_PASSES times, one row per request (prod captures a sample of requests).
 DRIFT_SCALES = {"mean_radius": 1.5, "mean_texture": 1.4, "mean_area": 1.8}
 DRIFT_PASSES = 5
+# Scenario "quality": the test split goes to prod QUALITY_PASSES times unchanged, and this share
+# of the labels uploaded afterwards is flipped (a quality drop data drift cannot see).
+QUALITY_PASSES = 5
+QUALITY_FLIPPED = 0.3
 DEFAULT_WORK_DIR = TEMPLATE_DIR / ".demo"
 console = Console(highlight=False)
 
@@ -211,6 +221,7 @@ class Demo:
             Stage("status", self.status),
             *(self.drift_stages() if self.scenario == "drift" else []),
             *(self.rollback_stages() if self.scenario == "rollback" else []),
+            *(self.quality_stages() if self.scenario == "quality" else []),
         ]
 
     # -- scenario "rollback": a broken version's canary fails, staging keeps the good one -----
@@ -315,11 +326,9 @@ class Demo:
             Stage("propose staging (new)", lambda: self.propose("staging")),
         ]
 
-    def send_shifted_traffic(self) -> str:
-        """Rows of the pipeline's test split with a few features scaled, POSTed to prod's router
-        one row per request (prod captures a sample of the requests, as its manifest says)."""
+    def test_split(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) of the last pipeline run's test split."""
         import csv
-        import urllib.request
 
         splits = sorted((self.repo / ".mlops" / "s3").rglob("Preprocess/test/test.csv"))
         if not splits:
@@ -327,9 +336,32 @@ class Demo:
         with splits[-1].open(newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader)
-            rows = [row for row in reader if row]
+            return header, [row for row in reader if row]
+
+    def send_to_prod(self, values: list[str], inference_id: str | None = None) -> None:
+        """POST one CSV row to prod's router (its stable URL), as a client would."""
+        import urllib.request
+
+        if not hasattr(self, "_prod_url"):
+            router = self.repo / ".mlops" / "endpoints" / "prod.router.json"
+            self._prod_url = json.loads(router.read_text())["url"]
+        headers = {"Content-Type": "text/csv"}
+        if inference_id:
+            headers["X-Amzn-SageMaker-Inference-Id"] = inference_id
+        request = urllib.request.Request(
+            f"{self._prod_url}/invocations",
+            data=(",".join(values) + "\n").encode(),
+            headers=headers,
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            if response.status != 200:
+                raise StageFailed(f"prod answered {response.status}")
+
+    def send_shifted_traffic(self) -> str:
+        """Rows of the pipeline's test split with a few features scaled, POSTed to prod's router
+        one row per request (prod captures a sample of the requests, as its manifest says)."""
+        header, rows = self.test_split()
         scaled = {header.index(name): factor for name, factor in DRIFT_SCALES.items()}
-        router = json.loads((self.repo / ".mlops" / "endpoints" / "prod.router.json").read_text())
         sent = 0
         for _ in range(DRIFT_PASSES):
             for row in rows:
@@ -338,14 +370,7 @@ class Demo:
                     for i, v in enumerate(row)
                     if header[i] != "target"
                 ]
-                request = urllib.request.Request(
-                    f"{router['url']}/invocations",
-                    data=(",".join(values) + "\n").encode(),
-                    headers={"Content-Type": "text/csv"},
-                )
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    if response.status != 200:
-                        raise StageFailed(f"prod answered {response.status}")
+                self.send_to_prod(values)
                 sent += 1
         factors = ", ".join(f"{k} x{v}" for k, v in DRIFT_SCALES.items())
         return f"{sent} requests ({len(rows)} test rows x{DRIFT_PASSES}; {factors})"
@@ -357,6 +382,66 @@ class Demo:
         console.print(proc.stderr.strip())
         registered = [line for line in proc.stdout.splitlines() if line.startswith("retrained:")]
         return registered[-1] if registered else "retrained"
+
+    # -- scenario "quality": labels show a drop that data drift cannot see -------------------
+
+    def quality_stages(self) -> list[Stage]:
+        return [
+            Stage("labelled traffic → prod", self.send_labelled_traffic),
+            Stage("upload ground truth", self.upload_ground_truth),
+            Stage("monitor prod (drift)", self.monitor_data_quality),
+            Stage("monitor prod --quality", self.monitor_quality),
+        ]
+
+    def send_labelled_traffic(self) -> str:
+        """The test split, unchanged, one row per request with its own inference id; the true
+        class of each request is kept for the labelling step."""
+        import uuid
+
+        header, rows = self.test_split()
+        target = header.index("target")
+        self.truth: list[tuple[str, int]] = []
+        for n in range(QUALITY_PASSES):
+            for row in rows:
+                inference_id = f"demo-{n}-{uuid.uuid4().hex[:12]}"
+                self.send_to_prod([v for i, v in enumerate(row) if i != target], inference_id)
+                self.truth.append((inference_id, int(float(row[target]))))
+        return (
+            f"{len(self.truth)} requests ({len(rows)} test rows x{QUALITY_PASSES}, features "
+            "unchanged), each with an X-Amzn-SageMaker-Inference-Id"
+        )
+
+    def upload_ground_truth(self) -> str:
+        """A labelling feed's CSV (inference_id,label) with a share of labels flipped,
+        uploaded with ``ground-truth --env prod`` (Model Monitor's ground-truth format)."""
+        import random
+
+        flip = set(
+            random.Random(7).sample(range(len(self.truth)), int(len(self.truth) * QUALITY_FLIPPED))
+        )
+        labels = self.repo / "labels-prod.csv"
+        labels.write_text(
+            "inference_id,label\n"
+            + "".join(
+                f"{inference_id},{1 - label if i in flip else label}\n"
+                for i, (inference_id, label) in enumerate(self.truth)
+            )
+        )
+        proc = self.cli("ground-truth", "--env", "prod", str(labels))
+        return f"{len(flip)} of {len(self.truth)} labels flipped; " + _last_line(proc.stdout)
+
+    def monitor_data_quality(self) -> str:
+        """``monitor --env prod``: the features did not move, so data quality is clean."""
+        proc = self.cli("monitor", "--env", "prod")
+        console.print(Panel(proc.stdout.rstrip(), title="monitor --env prod"))
+        return "no drift: the captured features match the baseline"
+
+    def monitor_quality(self) -> str:
+        """``monitor --env prod --quality``: the labels show the drop (exit 3, metrics named)."""
+        proc = self.cli("monitor", "--env", "prod", "--quality", ok_codes=(3,))
+        console.print(Panel(proc.stdout.rstrip(), title="monitor --env prod --quality"))
+        console.print(proc.stderr.strip(), soft_wrap=True)
+        return "quality drop caught (exit 3) on traffic with no drift"
 
     def down(self) -> None:
         """Stop every local process the loop started; runs even when a stage failed."""
@@ -429,10 +514,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scenario",
-        choices=("happy", "drift", "rollback"),
+        choices=("happy", "drift", "rollback", "quality"),
         default="happy",
         help="drift: then send shifted traffic to prod, find the drift, retrain, propose anew; "
-        "rollback: then a broken version's canary fails and staging keeps the good one",
+        "rollback: then a broken version's canary fails and staging keeps the good one; "
+        "quality: then labelled prod traffic shows a quality drop that data drift misses",
     )
     args = parser.parse_args(argv)
     try:

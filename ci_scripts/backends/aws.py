@@ -100,6 +100,16 @@ class AwsBackend:
         )
         return AwsModelQuality(self.project, self.clients).latest_result(env, version)
 
+    def write_object(self, uri: str, body: bytes) -> None:
+        """Put ``body`` at ``uri`` (ground-truth uploads into an environment's capture bucket)."""
+        from ci_scripts.backends.aws_registry import split_s3_uri
+
+        bucket, key = split_s3_uri(uri)
+        try:
+            self.clients("s3").put_object(Bucket=bucket, Key=key, Body=body)
+        except ClientError as exc:
+            raise CIError(describe_aws_error(exc, f"S3 object {uri}")) from exc
+
     # ImageStore
     def image_exists(self, tag: str) -> bool:
         """The image lives in the dev account's ECR repository, tagged by its inputs' hash."""

@@ -134,6 +134,13 @@ class LocalBackend:
         check = LocalModelQuality(self.project, self.state, self.registry)
         return check.check(env, manifest, self.endpoints.describe(env))
 
+    def write_object(self, uri: str, body: bytes) -> None:
+        """Write ``body`` at ``s3://bucket/key`` (the ``.mlops/s3`` tree): ground-truth uploads."""
+        path = self.state.s3_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        self.state.journal("PutObject", uri)
+
     # -- local only -------------------------------------------------------------------------
     def down(self) -> list[dict[str, Any]]:
         """Stop every local process (routers, model servers); return those that ran."""

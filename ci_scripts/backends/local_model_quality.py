@@ -63,7 +63,7 @@ class LocalModelQuality:
         joined = mq.join(rows, predictions, labels)
         result.labelled_rows = joined.labelled_rows
         if not joined.labelled_rows:
-            where = mq.ground_truth_prefix(p.artifact_bucket, env)
+            where = mq.ground_truth_prefix(p.capture_bucket(env), env)
             result.failure_reason = (
                 f"no captured request of version {version.version} has a label under {where}/"
                 if rows
@@ -102,7 +102,7 @@ class LocalModelQuality:
         return lines
 
     def _labels(self, env: str) -> dict[str, list[int]]:
-        folder = self.state.s3_path(mq.ground_truth_prefix(self.project.artifact_bucket, env))
+        folder = self.state.s3_path(mq.ground_truth_prefix(self.project.capture_bucket(env), env))
         files = sorted(folder.rglob("*.jsonl")) if folder.is_dir() else []
         try:
             return mq.read_ground_truth(files, name=self.state.s3_uri)

@@ -45,7 +45,7 @@ def run(project: ProjectConfig, backend: Backend, env: str, retrain: bool = Fals
             f"{result.schedule}: labels cover {coverage:.0%} of the {result.captured_rows} "
             f"captured rows, below {manifest.at('monitoring', 'quality', 'min_coverage')} "
             f"{rules['min_coverage']:.0%}; check the ground truth written under "
-            f"{mq.ground_truth_prefix(project.artifact_bucket, env)}/"
+            f"{mq.ground_truth_prefix(project.capture_bucket(env), env)}/"
         )
     if result.status == "NoData" or not result.live:
         typer.echo(f"nothing to check: {result.failure_reason or 'no labelled requests'}")

@@ -241,6 +241,15 @@ def resource_of_type(stack: dict[str, Any], kind: str) -> dict[str, Any]:
     return found[0]
 
 
+def bucket_names(stack: dict[str, Any]) -> dict[str, str]:
+    """Logical id -> BucketName of every bucket in ``stack``."""
+    return {
+        name: r["Properties"]["BucketName"]
+        for name, r in stack["Resources"].items()
+        if r["Type"] == "AWS::S3::Bucket"
+    }
+
+
 # ------------------------------------------------------------------------------- tests
 
 
@@ -443,15 +452,16 @@ def test_each_account_gets_exactly_one_execution_role(rendered, settings, varian
 def test_registry_image_and_bucket_exist_only_in_dev(rendered, settings, variant):
     dev_only = {
         "AWS::ECR::Repository",
-        "AWS::S3::Bucket",
-        "AWS::S3::BucketPolicy",
         "AWS::SageMaker::ModelPackageGroup",
         "AWS::Events::Rule",
         "AWS::SNS::Topic",
     }
+    artifact_bucket = settings[variant]["artifact_bucket"]
     for env, stack in stacks(bootstrap(rendered, variant), accounts_of(settings[variant])).items():
         kinds = {r["Type"] for r in stack["Resources"].values()}
         assert (dev_only <= kinds) if env == "dev" else not (dev_only & kinds), env
+        buckets = {bucket_names(stack)[name] for name in bucket_names(stack)}
+        assert (artifact_bucket in buckets) == (env == "dev"), env
 
 
 def test_artifact_bucket_is_encrypted_versioned_private_and_tls_only(rendered, settings):
@@ -685,3 +695,122 @@ def test_api_lambda_code_directory_is_what_package_uploads(rendered):
     )
     source = (infra / code / f"{module}.py").read_text()
     assert f"def {function}(event" in source
+
+
+# ----------------------------------------------------------------- capture replication
+
+
+def stacks_for(template: dict, accounts: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The three stacks with the account parameters set to ``accounts`` (not the render's)."""
+    params = {f"{env.capitalize()}AccountId": accounts[env] for env in ENVIRONMENTS}
+    return {
+        env: evaluate(template, {"Environment": env, **params}, accounts[env])
+        for env in ENVIRONMENTS
+    }
+
+
+def replication_statement(dev: dict[str, Any]) -> dict[str, Any] | None:
+    document = resource_of_type(dev, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    found = [s for s in document if s.get("Sid") == "ServingAccountsReplicateCaptureAndLabels"]
+    return found[0] if found else None
+
+
+def test_serving_accounts_capture_locally_and_replicate_into_dev(rendered, settings):
+    from ci_scripts.project import ProjectConfig
+
+    conf = settings["three-accounts"]
+    accounts = accounts_of(conf)
+    all_stacks = stacks(bootstrap(rendered, "three-accounts"), accounts)
+    config = ProjectConfig.load(rendered["three-accounts"])
+    artifacts = f"arn:aws:s3:::{conf['artifact_bucket']}"
+    for env in ("staging", "prod"):
+        stack = all_stacks[env]
+        bucket = stack["Resources"]["CaptureBucket"]["Properties"]
+        assert bucket["BucketName"] == config.capture_bucket(env) != conf["artifact_bucket"]
+        assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+        (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+        (deny,) = resource_of_type(stack, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {
+            "Bool": {"aws:SecureTransport": "false"}
+        }
+        replication = bucket["ReplicationConfiguration"]
+        assert replication["Role"] == "<CaptureReplicationRole.Arn>"
+        assert {r["Filter"]["Prefix"] for r in replication["Rules"]} == {
+            "datacapture/",
+            "groundtruth/",
+        }
+        for rule in replication["Rules"]:
+            assert rule["Status"] == "Enabled"
+            assert rule["Destination"]["Bucket"] == artifacts
+            assert rule["Destination"]["Account"] == accounts["dev"]
+        role = stack["Resources"]["CaptureReplicationRole"]["Properties"]
+        assert role["RoleName"] == "fraud-model-capture-replication"
+        (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "s3.amazonaws.com"}
+        (replicate,) = [
+            s for s in policy(role, "replicate-to-dev") if s["Sid"] == "ReplicateIntoDev"
+        ]
+        assert set(replicate["Resource"]) == {
+            f"{artifacts}/datacapture/*",
+            f"{artifacts}/groundtruth/*",
+        }
+
+    # versioning on the destination too, and only the two replication roles admitted
+    dev = all_stacks["dev"]
+    assert resource_of_type(dev, "AWS::S3::Bucket")["VersioningConfiguration"] == {
+        "Status": "Enabled"
+    }
+    statement = replication_statement(dev)
+    assert statement is not None
+    assert set(as_list(statement["Principal"]["AWS"])) == {
+        "arn:aws:iam::222222222222:root",
+        "arn:aws:iam::333333333333:root",
+    }
+    assert set(statement["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == {
+        "arn:aws:iam::222222222222:role/fraud-model-capture-replication",
+        "arn:aws:iam::333333333333:role/fraud-model-capture-replication",
+    }
+    assert set(statement["Resource"]) == {
+        "<ArtifactBucket.Arn>/datacapture/*",
+        "<ArtifactBucket.Arn>/groundtruth/*",
+    }
+
+
+@pytest.mark.parametrize(
+    ("accounts", "creators", "sources"),
+    [
+        # single account: everything writes to the artifact bucket; nothing replicates to itself
+        ({"dev": "111111111111", "staging": "111111111111", "prod": "111111111111"}, set(), set()),
+        # staging and prod share an account: one capture bucket (made by staging)
+        (
+            {"dev": "111111111111", "staging": "222222222222", "prod": "222222222222"},
+            {"staging"},
+            {"222222222222"},
+        ),
+        # staging in dev's account, prod alone
+        (
+            {"dev": "111111111111", "staging": "111111111111", "prod": "333333333333"},
+            {"prod"},
+            {"333333333333"},
+        ),
+    ],
+)
+def test_capture_buckets_and_replication_follow_the_accounts(rendered, accounts, creators, sources):
+    all_stacks = stacks_for(bootstrap(rendered, "three-accounts"), accounts)
+    made = {env for env, stack in all_stacks.items() if "CaptureBucket" in stack["Resources"]}
+    assert made == creators
+    roles = {env for env, s in all_stacks.items() if "CaptureReplicationRole" in s["Resources"]}
+    assert roles == creators
+    statement = replication_statement(all_stacks["dev"])
+    if not sources:
+        assert statement is None
+        return
+    assert statement is not None
+    assert set(as_list(statement["Principal"]["AWS"])) == {
+        f"arn:aws:iam::{a}:root" for a in sources
+    }
+    assert set(statement["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == {
+        f"arn:aws:iam::{a}:role/fraud-model-capture-replication" for a in sources
+    }

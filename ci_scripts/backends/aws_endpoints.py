@@ -81,14 +81,15 @@ def production_variant(manifest: dict[str, Any]) -> dict[str, Any]:
 def data_capture_config(
     project: ProjectConfig, env: str, manifest: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """Capture requests and responses to s3://<artifact bucket>/datacapture/<env> (realtime)."""
+    """Capture requests and responses to s3://<capture bucket>/datacapture/<env> (realtime):
+    the serving account's own bucket, replicated into dev (ProjectConfig.capture_bucket)."""
     capture = manifest.get("data_capture", {})
     if not capture.get("enabled", True) or manifest["endpoint"]["type"] == "serverless":
         return None  # SageMaker serverless endpoints do not support data capture
     return {
         "EnableCapture": True,
         "InitialSamplingPercentage": int(capture.get("sampling_percentage", 100)),
-        "DestinationS3Uri": f"s3://{project.artifact_bucket}/datacapture/{env}",
+        "DestinationS3Uri": f"s3://{project.capture_bucket(env)}/datacapture/{env}",
         "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
         "CaptureContentTypeHeader": {
             "CsvContentTypes": ["text/csv"],

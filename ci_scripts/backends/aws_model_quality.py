@@ -171,7 +171,9 @@ class ModelQualitySchedule:
                         "ProbabilityAttribute": "predictions[0].probability",
                         "ProbabilityThresholdAttribute": 0.5,
                     },
-                    "GroundTruthS3Input": {"S3Uri": mq.ground_truth_prefix(p.artifact_bucket, env)},
+                    "GroundTruthS3Input": {
+                        "S3Uri": mq.ground_truth_prefix(p.capture_bucket(env), env)
+                    },
                 },
                 ModelQualityJobOutputConfig={
                     "MonitoringOutputs": [

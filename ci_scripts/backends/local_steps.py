@@ -314,10 +314,12 @@ def run_quality_check(step: dict[str, Any], ctx: StepContext) -> StepOutcome:
         )
         detail = f"{len(checked.violations)} violation(s) against {previous[0]}"
         if checked.violations and resolved.get("FailOnViolation", True):
+            # Every feature is named (a reviewer sees the scope at once), the first in full.
+            features = dict.fromkeys(v["feature_name"] for v in checked.violations)
             first = checked.violations[0]
             raise StepFailed(
-                f"data quality check: {detail}; first: {first['feature_name']} "
-                f"{first['constraint_check_type']}: {first['description']}"
+                f"data quality check: {detail} in {', '.join(features)}; first: "
+                f"{first['feature_name']} {first['constraint_check_type']}: {first['description']}"
             )
     used = calculated if resolved.get("RegisterNewBaseline") or previous is None else previous
     properties = {

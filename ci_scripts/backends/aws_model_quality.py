@@ -1,12 +1,12 @@
 """SageMaker Model Monitor model quality for the aws backend: the schedule and its results.
 
-Deploy keeps one model quality schedule per environment (``<project>-<env>-model-quality``) in
-step with the served version, next to the data quality one (aws_monitoring.py, same pattern):
-job definitions are immutable, so each (version, constraints) pair gets its own
-``<project>-<env>-mq-v<version>-<hash>``; the schedule is pointed at it and the old definition
-deleted. The constraints are written from the version's registered metrics and the manifest's
-``monitoring.quality.max_metric_drop`` (:func:`ci_scripts.model_quality.constraints`). The job
-merges the endpoint's capture with the labels under ``groundtruth/<env>/`` by inference id.
+Deploy keeps one model quality schedule per environment (``<project>-<env>-model-quality``) in step
+with the served version, next to the data quality one (aws_monitoring.py; both through
+aws_monitoring_schedule.py): job definitions are immutable, so each (version, constraints) pair
+gets its own ``<project>-<env>-mq-v<version>-<hash>``; the schedule is pointed at it and the old
+definition deleted. The constraints are written from the version's registered metrics and the
+manifest's ``monitoring.quality.max_metric_drop`` (:func:`ci_scripts.model_quality.constraints`).
+The job merges the endpoint's capture with the labels under ``groundtruth/<env>/`` by inference id.
 
 ``monitor --env E --quality`` reads the latest execution's ``statistics.json`` (the live
 metrics) from its report folder; the command judges them against the manifest as on local.
@@ -20,12 +20,17 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from ci_scripts import data_quality as dq
 from ci_scripts import model_quality as mq
-from ci_scripts.backends.aws_errors import aws_errors, describe_aws_error, is_not_found
-from ci_scripts.backends.aws_monitoring import FINISHED, NO_DATA_MARKERS
+from ci_scripts.backends.aws_errors import aws_errors
+from ci_scripts.backends.aws_monitoring_schedule import (
+    JobKind,
+    MonitoringSchedule,
+    SchedulePlan,
+    latest_finished_execution,
+    no_data_reason,
+    s3_parts,
+)
 from ci_scripts.backends.aws_session import AwsClients
 from ci_scripts.backends.base import ModelVersion
 from ci_scripts.errors import CIError
@@ -36,31 +41,22 @@ log = logging.getLogger(__name__)
 CONSTRAINTS_KEY = "model_quality_constraints.json"
 
 
-def _s3_parts(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
-class ModelQualitySchedule:
+class ModelQualitySchedule(MonitoringSchedule):
     """Create, replace or remove ``env``'s model quality schedule for the served version."""
 
-    def __init__(self, project: ProjectConfig, clients: AwsClients) -> None:
-        self.project = project
-        self.clients = clients
+    kind = JobKind(
+        label="model quality",
+        monitoring_type="ModelQuality",
+        api="model_quality",
+        absent="model quality schedule",
+    )
 
-    def sync(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> str:
-        """Return what was done (one line); logged by the caller, never part of deploy's state."""
-        schedule = mq.schedule_name(self.project.project, env)
-        if not self.project.monitoring:
-            return "no model quality schedule (the project was generated with monitoring=no)"
-        if (manifest.get("endpoint") or {}).get("type") != "realtime":
-            return "no model quality schedule (serverless endpoint)"
-        if not (manifest.get("data_capture") or {}).get("enabled", False):
-            current = self._describe(schedule)
-            if current:
-                self._delete(schedule, current)
-                return f"monitoring schedule {schedule} deleted (no data capture)"
-            return "no model quality schedule (no data capture)"
+    def schedule_name(self, env: str) -> str:
+        return mq.schedule_name(self.project.project, env)
+
+    def plan(
+        self, env: str, manifest: dict[str, Any], version: ModelVersion, schedule: str
+    ) -> SchedulePlan | str:
         registered = {k: v for k, v in version.metrics.items() if k in mq.METRICS}
         baseline = (version.baseline_uri or "").rstrip("/")
         if not registered or not baseline.endswith((dq.STATISTICS_FILE, dq.CONSTRAINTS_FILE)):
@@ -72,82 +68,16 @@ class ModelQualitySchedule:
             )
             log.warning(message)
             return message
-        current = self._describe(schedule)
         constraints = mq.constraints(registered, mq.settings(manifest)["max_metric_drop"])
         digest = hashlib.sha256(json.dumps(constraints, sort_keys=True).encode()).hexdigest()[:8]
         definition = f"{self.project.project}-{env}-mq-v{version.version}-{digest}"
-        cron = (manifest.get("monitoring") or {}).get("schedule", "cron(0 * ? * * *)")
-        job = (current or {}).get("MonitoringScheduleConfig", {})
-        if job.get("MonitoringJobDefinitionName") == definition and (
-            job.get("ScheduleConfig", {}).get("ScheduleExpression") == cron
-        ):
-            return f"monitoring schedule {schedule} unchanged ({definition})"
-        uri = self._put_constraints(env, version.version, constraints)
-        self.create_definition(env, definition, uri)
-        config = {
-            "ScheduleConfig": {"ScheduleExpression": cron},
-            "MonitoringJobDefinitionName": definition,
-            "MonitoringType": "ModelQuality",
-        }
-        sagemaker = self.clients("sagemaker")
-        with aws_errors(f"monitoring schedule {schedule}"):
-            if current:
-                sagemaker.update_monitoring_schedule(
-                    MonitoringScheduleName=schedule, MonitoringScheduleConfig=config
-                )
-            else:
-                sagemaker.create_monitoring_schedule(
-                    MonitoringScheduleName=schedule,
-                    MonitoringScheduleConfig=config,
-                    Tags=[{"Key": "model_version", "Value": str(version.version)}],
-                )
-        old = job.get("MonitoringJobDefinitionName")
-        if old and old != definition:
-            self._delete_definition(old)
-        return (
-            f"monitoring schedule {schedule} {'replaced' if current else 'created'}: {definition}"
-        )
 
-    def _describe(self, schedule: str) -> dict[str, Any] | None:
-        try:
-            return self.clients("sagemaker").describe_monitoring_schedule(
-                MonitoringScheduleName=schedule
-            )
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise CIError(describe_aws_error(exc, f"monitoring schedule {schedule}")) from exc
+        def create() -> None:
+            uri = self._baselines_uri(env, version.version, CONSTRAINTS_KEY)
+            self._put_json(uri, constraints)
+            self.create_definition(env, definition, uri)
 
-    def _delete(self, schedule: str, current: dict[str, Any]) -> None:
-        with aws_errors(f"monitoring schedule {schedule}"):
-            self.clients("sagemaker").delete_monitoring_schedule(MonitoringScheduleName=schedule)
-        old = current.get("MonitoringScheduleConfig", {}).get("MonitoringJobDefinitionName")
-        if old:
-            self._delete_definition(old)
-
-    def _delete_definition(self, name: str) -> None:
-        try:
-            self.clients("sagemaker").delete_model_quality_job_definition(JobDefinitionName=name)
-        except ClientError as exc:
-            if not is_not_found(exc):
-                raise CIError(
-                    describe_aws_error(exc, f"model quality job definition {name}")
-                ) from exc
-
-    def _put_constraints(self, env: str, version: int, constraints: dict[str, Any]) -> str:
-        uri = (
-            f"s3://{self.project.artifact_bucket}/monitoring/{env}/baselines/v{version}/"
-            f"{CONSTRAINTS_KEY}"
-        )
-        bucket, key = _s3_parts(uri)
-        with aws_errors(uri):
-            self.clients("s3").put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=json.dumps(constraints, indent=2).encode(),
-                ContentType="application/json",
-            )
-        return uri
+        return SchedulePlan(definition, create)
 
     def create_definition(self, env: str, name: str, constraints_uri: str) -> None:
         from sagemaker.core import image_uris  # only on this path: it is a heavy import
@@ -175,26 +105,10 @@ class ModelQualitySchedule:
                         "S3Uri": mq.ground_truth_prefix(p.capture_bucket(env), env)
                     },
                 },
-                ModelQualityJobOutputConfig={
-                    "MonitoringOutputs": [
-                        {
-                            "S3Output": {
-                                "S3Uri": mq.report_prefix(p.artifact_bucket, env),
-                                "LocalPath": "/opt/ml/processing/output",
-                                "S3UploadMode": "EndOfJob",
-                            }
-                        }
-                    ]
-                },
-                JobResources={
-                    "ClusterConfig": {
-                        "InstanceCount": 1,
-                        "InstanceType": "ml.m5.xlarge",
-                        "VolumeSizeInGB": 20,
-                    }
-                },
-                RoleArn=p.role_arn(env),
-                StoppingCondition={"MaxRuntimeInSeconds": 3600},
+                ModelQualityJobOutputConfig=self._job_output(
+                    mq.report_prefix(p.artifact_bucket, env)
+                ),
+                **self._job_resources(env),
             )
 
 
@@ -211,36 +125,17 @@ class AwsModelQuality:
         if version is not None:
             result.model_version = version.version
             result.registered = {k: v for k, v in version.metrics.items() if k in mq.METRICS}
-        try:
-            summaries = self.clients("sagemaker").list_monitoring_executions(
-                MonitoringScheduleName=schedule,
-                SortBy="ScheduledTime",
-                SortOrder="Descending",
-                MaxResults=10,
-            )["MonitoringExecutionSummaries"]
-        except ClientError as exc:
-            if is_not_found(exc):
-                raise CIError(
-                    f"monitoring schedule {schedule}: not found; deploy {env} with data capture "
-                    "enabled creates it"
-                ) from exc
-            raise CIError(describe_aws_error(exc, f"monitoring schedule {schedule}")) from exc
-        latest = next((s for s in summaries if s["MonitoringExecutionStatus"] in FINISHED), None)
+        latest = latest_finished_execution(self.clients, env, schedule)
         if latest is None:
             result.failure_reason = f"monitoring schedule {schedule} has no finished execution yet"
             return result
         status = latest["MonitoringExecutionStatus"]
         scheduled = latest.get("ScheduledTime")
         result.checked_at = str(scheduled or "")
-        reason = str(latest.get("FailureReason") or "")
-        if status in ("Failed", "Stopped"):
-            if any(marker in reason.lower() for marker in NO_DATA_MARKERS):
-                result.failure_reason = f"execution at {result.checked_at}: {reason}"
-                return result
-            raise CIError(
-                f"monitoring schedule {schedule}: execution at {result.checked_at} {status}: "
-                f"{reason or 'no reason given'}"
-            )
+        no_data = no_data_reason(schedule, latest, result.checked_at)
+        if no_data:
+            result.failure_reason = no_data
+            return result
         result.report_uri = self._report_uri(env, schedule, scheduled)
         statistics = self._read(f"{result.report_uri}/{mq.STATISTICS_FILE}")
         result.live = mq.metric_values(statistics)
@@ -258,7 +153,7 @@ class AwsModelQuality:
                 schedule,
             ]
         )
-        bucket, key = _s3_parts(base)
+        bucket, key = s3_parts(base)
         s3 = self.clients("s3")
         newest = ""
         with aws_errors(f"{base}/"):
@@ -280,7 +175,7 @@ class AwsModelQuality:
         return f"s3://{bucket}/{newest.rsplit('/', 1)[0]}"
 
     def _read(self, uri: str) -> dict[str, Any]:
-        bucket, key = _s3_parts(uri)
+        bucket, key = s3_parts(uri)
         with aws_errors(uri):
             body = self.clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         try:

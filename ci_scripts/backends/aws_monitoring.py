@@ -20,15 +20,20 @@ from botocore.exceptions import ClientError
 
 from ci_scripts import data_quality as dq
 from ci_scripts.backends.aws_errors import aws_errors, describe_aws_error, error_code, is_not_found
+from ci_scripts.backends.aws_monitoring_schedule import (
+    JobKind,
+    MonitoringSchedule,
+    SchedulePlan,
+    latest_finished_execution,
+    no_data_reason,
+    s3_parts,
+)
 from ci_scripts.backends.aws_session import AwsClients
 from ci_scripts.backends.base import MonitoringResult
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
 log = logging.getLogger(__name__)
-
-FINISHED = ("Completed", "CompletedWithViolations", "Failed", "Stopped")
-NO_DATA_MARKERS = ("inputs had no data", "no data")
 
 
 class AwsMonitoring:
@@ -40,37 +45,17 @@ class AwsMonitoring:
 
     def latest_result(self, env: str) -> MonitoringResult:
         schedule = dq.schedule_name(self.project.project, env)
-        sagemaker = self.clients("sagemaker")
-        try:
-            summaries = sagemaker.list_monitoring_executions(
-                MonitoringScheduleName=schedule,
-                SortBy="ScheduledTime",
-                SortOrder="Descending",
-                MaxResults=10,
-            )["MonitoringExecutionSummaries"]
-        except ClientError as exc:
-            if is_not_found(exc):
-                raise CIError(
-                    f"monitoring schedule {schedule}: not found; deploy {env} with data capture "
-                    "enabled creates it"
-                ) from exc
-            raise CIError(describe_aws_error(exc, f"monitoring schedule {schedule}")) from exc
-        latest = next((s for s in summaries if s["MonitoringExecutionStatus"] in FINISHED), None)
+        latest = latest_finished_execution(self.clients, env, schedule)
         result = MonitoringResult(env=env, schedule=schedule, status="NoData")
         if latest is None:
             result.failure_reason = f"monitoring schedule {schedule} has no finished execution yet"
             return result
         status = latest["MonitoringExecutionStatus"]
         result.checked_at = str(latest.get("ScheduledTime", ""))
-        reason = str(latest.get("FailureReason") or "")
-        if status in ("Failed", "Stopped"):
-            if any(marker in reason.lower() for marker in NO_DATA_MARKERS):
-                result.failure_reason = f"execution at {result.checked_at}: {reason}"
-                return result
-            raise CIError(
-                f"monitoring schedule {schedule}: execution at {result.checked_at} {status}: "
-                f"{reason or 'no reason given'}"
-            )
+        no_data = no_data_reason(schedule, latest, result.checked_at)
+        if no_data:
+            result.failure_reason = no_data
+            return result
         result.status = status
         if status == "Completed":
             return result
@@ -91,7 +76,7 @@ class AwsMonitoring:
             folder = f"{base}/{scheduled.astimezone(UTC).strftime('%Y/%m/%d/%H')}"
             if self._exists(f"{folder}/{dq.VIOLATIONS_FILE}"):
                 return folder
-        bucket, _, key = base.removeprefix("s3://").partition("/")
+        bucket, key = s3_parts(base)
         newest: tuple[Any, str] | None = None
         with aws_errors(f"{base}/"):
             pages = self.clients("s3").get_paginator("list_objects_v2")
@@ -106,7 +91,7 @@ class AwsMonitoring:
         return f"s3://{bucket}/{newest[1].rsplit('/', 1)[0]}"
 
     def _exists(self, uri: str) -> bool:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        bucket, key = s3_parts(uri)
         try:
             self.clients("s3").head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
@@ -117,7 +102,7 @@ class AwsMonitoring:
 
     def _violations(self, report_uri: str) -> list[dict[str, str]]:
         uri = f"{report_uri}/{dq.VIOLATIONS_FILE}"
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        bucket, key = s3_parts(uri)
         with aws_errors(uri):
             body = self.clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         try:
@@ -139,43 +124,30 @@ class AwsMonitoring:
 
 
 # -- the schedule deploy keeps in step with the served version -----------------------------------
-def _s3_parts(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
-class DataQualitySchedule:
+class DataQualitySchedule(MonitoringSchedule):
     """One data quality job definition per served version, one schedule per environment.
 
     Job definitions are immutable, so a new version gets a new one
     (``<project>-<env>-dq-v<version>``) and the schedule is pointed at it; the previous
-    definition is then deleted. The baseline constraints are copied under
-    ``monitoring/<env>/baselines/v<version>/`` with the manifest's ``monitoring.drift_threshold``
-    (the one place the threshold is set), next to the statistics they compare with.
+    definition is then deleted (:class:`MonitoringSchedule`). The baseline constraints are copied
+    under ``monitoring/<env>/baselines/v<version>/`` with the manifest's
+    ``monitoring.drift_threshold`` (the one place the threshold is set), next to the statistics
+    they compare with.
     """
 
-    def __init__(self, project: ProjectConfig, clients: AwsClients) -> None:
-        self.project = project
-        self.clients = clients
+    kind = JobKind(
+        label="data quality",
+        monitoring_type="DataQuality",
+        api="data_quality",
+        absent="monitoring schedule",
+    )
 
-    def sync(self, env: str, manifest: dict[str, Any], version: Any) -> str:
-        """Create, replace or remove ``env``'s schedule; return what was done (one line).
+    def schedule_name(self, env: str) -> str:
+        return dq.schedule_name(self.project.project, env)
 
-        Logged, not returned to deploy: the endpoint's state (and deploy's no-op test) stays
-        the endpoint's alone."""
-        schedule = dq.schedule_name(self.project.project, env)
-        if not self.project.monitoring:
-            return "no monitoring schedule (the project was generated with monitoring=no)"
-        capture = (manifest.get("data_capture") or {}).get("enabled", False)
-        realtime = (manifest.get("endpoint") or {}).get("type") == "realtime"
-        if not realtime:  # serverless endpoints capture nothing: no schedule was ever made
-            return "no monitoring schedule (serverless endpoint)"
-        if not capture:
-            current = self._describe(schedule)
-            if current:
-                self._delete(schedule, current)
-                return f"monitoring schedule {schedule} deleted (no data capture)"
-            return "no monitoring schedule (no data capture)"
+    def plan(
+        self, env: str, manifest: dict[str, Any], version: Any, schedule: str
+    ) -> SchedulePlan | str:
         baseline = self._baseline(version)
         if baseline is None:
             message = (
@@ -185,65 +157,16 @@ class DataQualitySchedule:
             log.warning(message)
             return message
         statistics_uri, constraints_uri = baseline
-        current = self._describe(schedule)
         definition = f"{self.project.project}-{env}-dq-v{version.version}"
-        cron = (manifest.get("monitoring") or {}).get("schedule", "cron(0 * ? * * *)")
-        job = (current or {}).get("MonitoringScheduleConfig", {})
-        if job.get("MonitoringJobDefinitionName") == definition and (
-            job.get("ScheduleConfig", {}).get("ScheduleExpression") == cron
-        ):
-            return f"monitoring schedule {schedule} unchanged ({definition})"
         threshold = float((manifest.get("monitoring") or {}).get("drift_threshold", 0.1))
-        env_constraints = self._copy_constraints(env, version.version, constraints_uri, threshold)
-        self._create_definition(env, definition, statistics_uri, env_constraints)
-        config = {
-            "ScheduleConfig": {"ScheduleExpression": cron},
-            "MonitoringJobDefinitionName": definition,
-            "MonitoringType": "DataQuality",
-        }
-        sagemaker = self.clients("sagemaker")
-        with aws_errors(f"monitoring schedule {schedule}"):
-            if current:
-                sagemaker.update_monitoring_schedule(
-                    MonitoringScheduleName=schedule, MonitoringScheduleConfig=config
-                )
-            else:
-                sagemaker.create_monitoring_schedule(
-                    MonitoringScheduleName=schedule,
-                    MonitoringScheduleConfig=config,
-                    Tags=[{"Key": "model_version", "Value": str(version.version)}],
-                )
-        old = job.get("MonitoringJobDefinitionName")
-        if old and old != definition:
-            self._delete_definition(old)
-        verb = "replaced" if current else "created"
-        return f"monitoring schedule {schedule} {verb}: {definition}, threshold {threshold}"
 
-    def _describe(self, schedule: str) -> dict[str, Any] | None:
-        try:
-            return self.clients("sagemaker").describe_monitoring_schedule(
-                MonitoringScheduleName=schedule
+        def create() -> None:
+            env_constraints = self._copy_constraints(
+                env, version.version, constraints_uri, threshold
             )
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise CIError(describe_aws_error(exc, f"monitoring schedule {schedule}")) from exc
+            self._create_definition(env, definition, statistics_uri, env_constraints)
 
-    def _delete(self, schedule: str, current: dict[str, Any]) -> None:
-        with aws_errors(f"monitoring schedule {schedule}"):
-            self.clients("sagemaker").delete_monitoring_schedule(MonitoringScheduleName=schedule)
-        old = current.get("MonitoringScheduleConfig", {}).get("MonitoringJobDefinitionName")
-        if old:
-            self._delete_definition(old)
-
-    def _delete_definition(self, name: str) -> None:
-        try:
-            self.clients("sagemaker").delete_data_quality_job_definition(JobDefinitionName=name)
-        except ClientError as exc:
-            if not is_not_found(exc):
-                raise CIError(
-                    describe_aws_error(exc, f"data quality job definition {name}")
-                ) from exc
+        return SchedulePlan(definition, create, note=f", threshold {threshold}")
 
     def _baseline(self, version: Any) -> tuple[str, str] | None:
         uri = (version.baseline_uri or "").rstrip("/")
@@ -253,22 +176,13 @@ class DataQualitySchedule:
         return f"{folder}/{dq.STATISTICS_FILE}", f"{folder}/{dq.CONSTRAINTS_FILE}"
 
     def _copy_constraints(self, env: str, version: int, source: str, threshold: float) -> str:
-        s3 = self.clients("s3")
-        bucket, key = _s3_parts(source)
+        bucket, key = s3_parts(source)
         with aws_errors(source):
-            document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        target = (
-            f"s3://{self.project.artifact_bucket}/monitoring/{env}/baselines/v{version}/"
-            f"{dq.CONSTRAINTS_FILE}"
-        )
-        bucket, key = _s3_parts(target)
-        with aws_errors(target):
-            s3.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=json.dumps(dq.with_threshold(document, threshold), indent=2).encode(),
-                ContentType="application/json",
+            document = json.loads(
+                self.clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
             )
+        target = self._baselines_uri(env, version, dq.CONSTRAINTS_FILE)
+        self._put_json(target, dq.with_threshold(document, threshold))
         return target
 
     def _create_definition(
@@ -293,24 +207,8 @@ class DataQualitySchedule:
                         "LocalPath": "/opt/ml/processing/input/endpoint",
                     }
                 },
-                DataQualityJobOutputConfig={
-                    "MonitoringOutputs": [
-                        {
-                            "S3Output": {
-                                "S3Uri": dq.report_prefix(p.artifact_bucket, env),
-                                "LocalPath": "/opt/ml/processing/output",
-                                "S3UploadMode": "EndOfJob",
-                            }
-                        }
-                    ]
-                },
-                JobResources={
-                    "ClusterConfig": {
-                        "InstanceCount": 1,
-                        "InstanceType": "ml.m5.xlarge",
-                        "VolumeSizeInGB": 20,
-                    }
-                },
-                RoleArn=p.role_arn(env),
-                StoppingCondition={"MaxRuntimeInSeconds": 3600},
+                DataQualityJobOutputConfig=self._job_output(
+                    dq.report_prefix(p.artifact_bucket, env)
+                ),
+                **self._job_resources(env),
             )

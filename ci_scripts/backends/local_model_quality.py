@@ -17,32 +17,23 @@ from typing import Any
 
 from ci_scripts import model_quality as mq
 from ci_scripts.backends.base import EndpointState
-from ci_scripts.backends.local_registry import SqliteRegistry
-from ci_scripts.backends.local_state import LocalState
+from ci_scripts.backends.local_check import LocalCheck
 from ci_scripts.errors import CIError
-from ci_scripts.project import ProjectConfig
 
 
-class LocalModelQuality:
+class LocalModelQuality(LocalCheck):
     """Runs a model quality check now (Model Monitor runs it on a schedule)."""
-
-    def __init__(self, project: ProjectConfig, state: LocalState, registry: SqliteRegistry) -> None:
-        self.project = project
-        self.state = state
-        self.registry = registry
 
     def check(
         self, env: str, manifest: dict[str, Any], endpoint: EndpointState | None
     ) -> mq.QualityResult:
         p = self.project
         schedule = mq.schedule_name(p.project, env)
-        number = (endpoint.model_version if endpoint else None) or manifest.get("model_version")
-        if not number:
-            raise CIError(f"endpoint {p.endpoint_name(env)}: nothing deployed; nothing to monitor")
-        version = self.registry.get_version(p.model_package_group, int(number))
+        number = self.served_version_number(env, manifest, endpoint)
+        version = self.registry.get_version(p.model_package_group, number)
         if version is None:
             raise CIError(
-                f"{p.model_package_arn(int(number))}: not in the local registry; "
+                f"{p.model_package_arn(number)}: not in the local registry; "
                 "cannot read its evaluation metrics"
             )
         registered = {k: v for k, v in version.metrics.items() if k in mq.METRICS}
@@ -75,13 +66,8 @@ class LocalModelQuality:
         constraints = mq.constraints(registered, rules["max_metric_drop"])
         found = mq.violations(live, constraints)
         result.live = live
-        result.report_uri = "/".join(
-            [
-                mq.report_prefix(p.artifact_bucket, env),
-                p.endpoint_name(env),
-                schedule,
-                now.strftime("%Y/%m/%d/%H"),
-            ]
+        result.report_uri = self._report_uri(
+            mq.report_prefix(p.artifact_bucket, env), env, schedule, now
         )
         mq.write_reports(
             self.state.s3_path(result.report_uri),
@@ -93,13 +79,6 @@ class LocalModelQuality:
         result.violations = found
         result.status = "CompletedWithViolations" if found else "Completed"
         return result
-
-    def _captured_lines(self, env: str, version: int) -> list[str]:
-        folder = self.state.capture_dir(env) / f"version-{version}"
-        lines: list[str] = []
-        for file in sorted(folder.rglob("*.jsonl")) if folder.is_dir() else []:
-            lines.extend(file.read_text(encoding="utf-8", errors="replace").splitlines())
-        return lines
 
     def _labels(self, env: str) -> dict[str, list[int]]:
         folder = self.state.s3_path(mq.ground_truth_prefix(self.project.capture_bucket(env), env))

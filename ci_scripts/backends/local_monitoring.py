@@ -18,38 +18,25 @@ from typing import Any
 
 from ci_scripts import data_quality as dq
 from ci_scripts.backends.base import EndpointState, ModelVersion, MonitoringResult
-from ci_scripts.backends.local_registry import SqliteRegistry
-from ci_scripts.backends.local_state import LocalState
+from ci_scripts.backends.local_check import LocalCheck
 from ci_scripts.errors import CIError
-from ci_scripts.project import ProjectConfig
 
 LABEL_COLUMN = "target"  # a baseline.csv with labels keeps them out of the feature statistics
 
 
-class LocalMonitor:
+class LocalMonitor(LocalCheck):
     """Runs a data quality check now (Model Monitor runs it on a schedule)."""
-
-    def __init__(self, project: ProjectConfig, state: LocalState, registry: SqliteRegistry) -> None:
-        self.project = project
-        self.state = state
-        self.registry = registry
 
     def check(
         self, env: str, manifest: dict[str, Any], endpoint: EndpointState | None
     ) -> MonitoringResult:
         schedule = dq.schedule_name(self.project.project, env)
-        version_number = (endpoint.model_version if endpoint else None) or manifest.get(
-            "model_version"
-        )
-        if not version_number:
-            raise CIError(
-                f"endpoint {self.project.endpoint_name(env)}: nothing deployed; nothing to monitor"
-            )
+        version_number = self.served_version_number(env, manifest, endpoint)
         group = self.project.model_package_group
-        version = self.registry.get_version(group, int(version_number))
+        version = self.registry.get_version(group, version_number)
         if version is None:
             raise CIError(
-                f"{self.project.model_package_arn(int(version_number))}: not in the local "
+                f"{self.project.model_package_arn(version_number)}: not in the local "
                 "registry; cannot read its baseline"
             )
         stats, constraints = self.baseline(version)
@@ -82,13 +69,8 @@ class LocalMonitor:
             drift_threshold=settings.get("drift_threshold"),
             significance=float(settings.get("significance", dq.DEFAULT_SIGNIFICANCE)),
         )
-        report_uri = "/".join(
-            [
-                dq.report_prefix(self.project.artifact_bucket, env),
-                self.project.endpoint_name(env),
-                schedule,
-                now.strftime("%Y/%m/%d/%H"),
-            ]
+        report_uri = self._report_uri(
+            dq.report_prefix(self.project.artifact_bucket, env), env, schedule, now
         )
         dq.write_reports(self.state.s3_path(report_uri), checked)
         self.state.journal("MonitoringExecution", schedule, report=report_uri)
@@ -120,13 +102,6 @@ class LocalMonitor:
         except (OSError, ValueError) as exc:
             raise CIError(f"{version.arn}: baseline {uri}: cannot read: {exc}") from None
         return stats, constraints
-
-    def _captured_lines(self, env: str, version: int) -> list[str]:
-        folder = self.state.capture_dir(env) / f"version-{version}"
-        lines: list[str] = []
-        for file in sorted(folder.rglob("*.jsonl")) if folder.is_dir() else []:
-            lines.extend(file.read_text(encoding="utf-8", errors="replace").splitlines())
-        return lines
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -99,9 +99,11 @@ class ProjectConfig:
             return self.artifact_bucket
         return f"{self.project}-capture-{account}-{self.region}"
 
-    def model_package_arn(self, version: int) -> str:
-        """Packages live in the dev account's registry; staging and prod read them cross-account."""
+    def model_package_arn(self, version: int, group: str | None = None) -> str:
+        """Packages live in the dev account's registry; staging and prod read them cross-account.
+
+        ``group`` defaults to this project's model package group (the registries take any)."""
         return (
             f"arn:aws:sagemaker:{self.region}:{self.accounts['dev']}:"
-            f"model-package/{self.model_package_group}/{version}"
+            f"model-package/{self.model_package_group if group is None else group}/{version}"
         )

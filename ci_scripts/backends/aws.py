@@ -1,7 +1,8 @@
 """The aws backend: SageMaker Model Registry, Pipelines and endpoints, and ECR, through boto3.
 
 Each part lives in its own module (aws_registry, aws_pipeline, aws_endpoints, aws_guardrails);
-this class only binds them to one project and one boto3 session.
+this class only binds them to one project and one boto3 session. The calls that only hand over
+to the registry or the endpoints (``invoke``) come from ``composed.ComposedBackend``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from ci_scripts.backends.aws_pipeline import AwsPipelineRunner
 from ci_scripts.backends.aws_registry import AwsRegistry
 from ci_scripts.backends.aws_session import AwsClients
 from ci_scripts.backends.base import EndpointState, ModelVersion, MonitoringResult, PipelineRun
+from ci_scripts.backends.composed import ComposedBackend
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
 
-class AwsBackend:
+class AwsBackend(ComposedBackend):
     """Backend on AWS. ``waiter_delay`` (seconds between polls) exists for tests on moto."""
 
     name = "aws"
@@ -38,15 +40,7 @@ class AwsBackend:
         self.pipelines = AwsPipelineRunner(project, self.clients, waiter_delay)
         self.endpoints = AwsEndpointHost(project, self.clients, waiter_delay)
 
-    # Registry
-    def list_versions(self, group: str) -> list[ModelVersion]:
-        return self.registry.list_versions(group)
-
-    def get_version(self, group: str, version: int) -> ModelVersion | None:
-        return self.registry.get_version(group, version)
-
-    def set_approval(self, group: str, version: int, status: str, description: str) -> ModelVersion:
-        return self.registry.set_approval(group, version, status, description)
+    # Registry: list_versions, get_version, set_approval (ComposedBackend)
 
     # PipelineRunner
     def run_pipeline(
@@ -71,15 +65,6 @@ class AwsBackend:
     def preflight(self, env: str) -> None:
         """Refuse before any change when the credentials are not ``env``'s account's."""
         self.endpoints.require_account(env)
-
-    def invoke(
-        self,
-        env: str,
-        body: bytes,
-        content_type: str = "text/csv",
-        inference_id: str | None = None,
-    ) -> tuple[int, bytes]:
-        return self.endpoints.invoke(env, body, content_type, inference_id)
 
     # Monitoring
     def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:

@@ -98,8 +98,7 @@ class AwsRegistry:
         return f"arn:aws:sagemaker:{p.region}:{p.accounts['dev']}:model-package-group/{group}"
 
     def package_arn(self, group: str, version: int) -> str:
-        p = self.project
-        return f"arn:aws:sagemaker:{p.region}:{p.accounts['dev']}:model-package/{group}/{version}"
+        return self.project.model_package_arn(version, group)
 
     def list_versions(self, group: str) -> list[ModelVersion]:
         """Newest first. Summaries only (no metrics): ``get_version`` reads the full record."""

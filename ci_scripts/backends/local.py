@@ -10,6 +10,9 @@ The parts live in small modules; this class binds them to one project and its ``
   (``local_endpoints``, ``local_router``, ``local_processes``);
 - images: there is no image store: steps and servers run the source tree itself, so every image
   tag "exists" (``image_exists`` is always True; the code that runs is the working tree's).
+
+The calls that only hand over to the registry or the endpoints (``invoke``) come from
+``composed.ComposedBackend``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 from typing import Any
 
 from ci_scripts.backends.base import EndpointState, ModelVersion, MonitoringResult, PipelineRun
+from ci_scripts.backends.composed import ComposedBackend
 from ci_scripts.backends.local_definition import load_definition, upload_shipped_dataset
 from ci_scripts.backends.local_endpoints import LocalEndpoints
 from ci_scripts.backends.local_pipeline import LocalPipelineRunner
@@ -29,7 +33,7 @@ from ci_scripts.project import ProjectConfig
 NO_CACHE_ENV = "CI_SCRIPTS_LOCAL_NO_CACHE"
 
 
-class LocalBackend:
+class LocalBackend(ComposedBackend):
     """Backend on this machine; state in ``<repo>/.mlops``."""
 
     name = "local"
@@ -38,7 +42,9 @@ class LocalBackend:
         self.project = project
         self.state = LocalState(project.root)
         self.registry = SqliteRegistry(
-            self.state.registry_db, self._package_arn, self.state.journal
+            self.state.registry_db,
+            lambda group, version: project.model_package_arn(version, group),
+            self.state.journal,
         )
         self.endpoints = LocalEndpoints(project, self.state)
         if use_cache is None:
@@ -46,19 +52,7 @@ class LocalBackend:
         self.use_cache = use_cache
         self.last_run_definition_cached: bool | None = None
 
-    def _package_arn(self, group: str, version: int) -> str:
-        p = self.project
-        return f"arn:aws:sagemaker:{p.region}:{p.accounts['dev']}:model-package/{group}/{version}"
-
-    # -- Registry ---------------------------------------------------------------------------
-    def list_versions(self, group: str) -> list[ModelVersion]:
-        return self.registry.list_versions(group)
-
-    def get_version(self, group: str, version: int) -> ModelVersion | None:
-        return self.registry.get_version(group, version)
-
-    def set_approval(self, group: str, version: int, status: str, description: str) -> ModelVersion:
-        return self.registry.set_approval(group, version, status, description)
+    # -- Registry: list_versions, get_version, set_approval (ComposedBackend) ---------------
 
     # -- PipelineRunner ---------------------------------------------------------------------
     def run_pipeline(
@@ -104,15 +98,6 @@ class LocalBackend:
                 f"{self.project.model_package_group!r}"
             )
         return self.endpoints.deploy(env, manifest, version)
-
-    def invoke(
-        self,
-        env: str,
-        body: bytes,
-        content_type: str = "text/csv",
-        inference_id: str | None = None,
-    ) -> tuple[int, bytes]:
-        return self.endpoints.invoke(env, body, content_type, inference_id)
 
     # -- ImageStore -------------------------------------------------------------------------
     def image_exists(self, tag: str) -> bool:

@@ -36,13 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Model Monitor's report files are named alike for both kinds of job: one source of the names
+from ci_scripts.data_quality import CONSTRAINTS_FILE, STATISTICS_FILE, VIOLATIONS_FILE
+
 METRICS = ("accuracy", "auc", "f1", "precision", "recall")
 LESS_THAN_THRESHOLD = "LessThanThreshold"
 COVERAGE_CHECK = "coverage_check"
-
-STATISTICS_FILE = "statistics.json"
-CONSTRAINTS_FILE = "constraints.json"
-VIOLATIONS_FILE = "constraint_violations.json"
 
 
 def schedule_name(project: str, env: str) -> str:

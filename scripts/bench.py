@@ -2,10 +2,11 @@
 
 Figures, and the budgets they are read against (budgets are reported, never asserted in tests):
 - ``demo_seconds``: wall time of the whole ``make demo`` loop with the venv present (budget 20 s).
-- ``pipeline_overhead_ratio``: wall time of ``run-pipeline --wait`` / the sum of its steps' compute
-  time (budget 1.5); both the cold figure (first run of a fresh repo with an empty definition cache,
-  so the sagemaker SDK is imported) and the warm one (second run, definition cached, steps re-run
-  after a code change) are given.
+- ``pipeline_overhead_ratio``: wall time of ``run-pipeline --wait`` / the time during which at
+  least one of its steps was computing (budget 1.5); both the cold figure (first run of a fresh
+  repo with an empty definition cache, so the sagemaker SDK is imported) and the warm one (second
+  run, definition cached, steps re-run after a code change) are given, and beside them the ratio
+  to the plain sum of step times, which concurrent steps make look better than it is.
 - ``help_seconds`` vs ``import_boto3_seconds``: median start-up of ``python -m ci_scripts --help``
   and of ``python -c "import boto3"`` (budget: help no slower).
 """
@@ -56,12 +57,30 @@ def _pipeline_run(repo: Path, cache_dir: Path) -> dict[str, float]:
         (repo / ".mlops" / "runs").glob("*/run.json"), key=lambda p: p.stat().st_mtime
     )
     record = json.loads(run_files[-1].read_text())
-    compute = sum(float(step.get("seconds", 0.0)) for step in record.get("steps", []))
+    steps = record.get("steps", [])
+    compute = sum(float(step.get("seconds", 0.0)) for step in steps)
+    busy = _busy_seconds(
+        [(float(s["started_offset"]), float(s["seconds"])) for s in steps if "started_offset" in s]
+    )
     return {
         "wall_seconds": round(wall, 2),
         "step_compute_seconds": round(compute, 2),
-        "ratio": round(wall / compute, 2) if compute else float("inf"),
+        "steps_busy_seconds": round(busy, 2),
+        "ratio": round(wall / busy, 2) if busy else float("inf"),
+        "ratio_to_summed_compute": round(wall / compute, 2) if compute else float("inf"),
     }
+
+
+def _busy_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Time during which at least one step ran (independent steps run concurrently, so the plain
+    sum of step times would flatter the orchestration); the rest of the wall time is overhead."""
+    busy, end = 0.0, float("-inf")
+    for start, seconds in sorted(intervals):
+        stop = start + seconds
+        if stop > end:
+            busy += stop - max(start, end)
+            end = stop
+    return busy
 
 
 def main() -> int:

@@ -230,6 +230,7 @@ class LocalPipelineRunner:
         failure = ""
         running: dict[Future[StepOutcome], tuple[_Node, float]] = {}
         started = 0
+        run_t0 = time.monotonic()  # step start offsets let `make bench` measure idle time
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="step") as pool:
             while True:
                 if not failure:
@@ -258,7 +259,13 @@ class LocalPipelineRunner:
                     except (StepFailed, CIError) as exc:
                         node.status = "Failed"
                         reason = f"step {node.name} ({node.step['Type']}) failed: {exc}"
-                        node.record = self._record(node, "Failed", seconds, failure_reason=reason)
+                        node.record = self._record(
+                            node,
+                            "Failed",
+                            seconds,
+                            failure_reason=reason,
+                            started_offset=round(t0 - run_t0, 3),
+                        )
                         failure = failure or reason
                     else:
                         node.status = "Succeeded"
@@ -268,6 +275,7 @@ class LocalPipelineRunner:
                             "Succeeded",
                             seconds,
                             cache_hit=outcome.cache_hit,
+                            started_offset=round(t0 - run_t0, 3),
                             detail=outcome.detail,
                             registered_version=outcome.registered_version,
                             outcome=outcome.properties.get("Outcome"),

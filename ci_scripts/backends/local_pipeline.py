@@ -258,12 +258,14 @@ class LocalPipelineRunner:
                         outcome = future.result()
                     except (StepFailed, CIError) as exc:
                         node.status = "Failed"
+                        # The step keeps its own reason (as SageMaker's FailureReason does);
+                        # the run's reason says which step it was.
                         reason = f"step {node.name} ({node.step['Type']}) failed: {exc}"
                         node.record = self._record(
                             node,
                             "Failed",
                             seconds,
-                            failure_reason=reason,
+                            failure_reason=str(exc),
                             started_offset=round(t0 - run_t0, 3),
                         )
                         failure = failure or reason

@@ -110,6 +110,8 @@ def test_condition_false_runs_the_fail_step_with_its_message(
     assert run.failure_reason == (
         "step MetricBelowThreshold (Fail) failed: auc 0.5 is below MetricThreshold 0.9"
     )
+    failed = {s["name"]: s for s in run.steps}["MetricBelowThreshold"]
+    assert failed["failure_reason"] == "auc 0.5 is below MetricThreshold 0.9"
     assert {s["name"]: s["status"] for s in run.steps}["RegisterModel"] == "Skipped"
     assert backend.list_versions("churn-model") == []
 

@@ -11,6 +11,7 @@ finished execution is found and when a failed one only means "no data".
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -90,7 +91,7 @@ class SchedulePlan:
     note: str = ""  # appended to the "created"/"replaced" line
 
 
-class MonitoringSchedule:
+class MonitoringSchedule(ABC):
     """Create, replace or remove one environment's schedule of one job kind.
 
     A subclass names its kind, its schedule and, in :meth:`plan`, the job definition the served
@@ -103,12 +104,13 @@ class MonitoringSchedule:
         self.project = project
         self.clients = clients
 
+    @abstractmethod
     def schedule_name(self, env: str) -> str:
-        raise NotImplementedError
+        """The schedule's name for ``env``."""
 
+    @abstractmethod
     def plan(self, env: str, manifest: dict[str, Any], version: Any, schedule: str) -> Any:
         """A :class:`SchedulePlan`, or the (logged) line saying why the schedule stays."""
-        raise NotImplementedError
 
     def sync(self, env: str, manifest: dict[str, Any], version: Any) -> str:
         """Return what was done (one line).

@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import subprocess
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,7 @@ def run_cli(
     return CliRunner().invoke(app, list(args), obj=state, env=env, catch_exceptions=False)
 
 
-class BackendHarness:
+class BackendHarness(ABC):
     """What a backend gives the contract tests. Subclass per backend; see AwsHarness."""
 
     name: str
@@ -193,6 +194,7 @@ class BackendHarness:
     #: model server answers what it answers).
     scripted_invocations: bool = False
 
+    @abstractmethod
     def seed_version(
         self,
         *,
@@ -202,17 +204,18 @@ class BackendHarness:
         group: str | None = None,
     ) -> ModelVersion:
         """Register a new, deployable version (in the project's group unless ``group``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def mutations(self) -> list[str]:
         """Names of the state-changing operations the backend performed since the last reset."""
-        raise NotImplementedError
 
+    @abstractmethod
     def reset_mutations(self) -> None:
-        raise NotImplementedError
+        """Forget the mutations seen so far."""
 
     def prepare_invocations(self, env: str, rows: int) -> None:
         """Make ``env``'s endpoint answer a smoke test of ``rows`` rows (no-op for real servers)."""
+        return None
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> Result:
         return run_cli(self.project.root, self.backend, *args, env=env)

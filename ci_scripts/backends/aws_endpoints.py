@@ -10,12 +10,15 @@ waiter; a failure surfaces the endpoint's FailureReason.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.session
 from botocore.exceptions import ClientError, WaiterError
+from botocore.waiter import WaiterModel, create_waiter_with_client
 
 from ci_scripts.backends.aws_errors import aws_errors, describe_aws_error, is_not_found
 from ci_scripts.backends.aws_guardrails import (
@@ -129,6 +132,26 @@ def desired_endpoint(
         data_capture=capture,
         tags=[{"Key": TAG + k, "Value": v} for k, v in tags.items()],
     )
+
+
+def in_service_waiter(sagemaker: Any) -> Any:
+    """botocore's own EndpointInService waiter, failing fast on UpdateRollbackFailed too.
+
+    The stock waiter fails only on Failed; an update whose automatic rollback failed would
+    otherwise be polled until MaxAttempts (an hour) before the deploy could say why.
+    """
+    loader = botocore.session.get_session().get_component("data_loader")
+    model = copy.deepcopy(loader.load_service_model("sagemaker", "waiters-2"))
+    config = model["waiters"]["EndpointInService"]
+    config["acceptors"].append(
+        {
+            "matcher": "path",
+            "argument": "EndpointStatus",
+            "expected": "UpdateRollbackFailed",
+            "state": "failure",
+        }
+    )
+    return create_waiter_with_client("EndpointInService", WaiterModel(model), sagemaker)
 
 
 class AwsEndpointHost:
@@ -363,9 +386,12 @@ class AwsEndpointHost:
         return config
 
     def _wait(self, waiter: str, name: str) -> None:
-        self.clients("sagemaker").get_waiter(waiter).wait(
-            EndpointName=name, WaiterConfig=self._waiter_config()
-        )
+        sagemaker = self.clients("sagemaker")
+        if waiter == "endpoint_in_service":
+            found = in_service_waiter(sagemaker)
+        else:
+            found = sagemaker.get_waiter(waiter)
+        found.wait(EndpointName=name, WaiterConfig=self._waiter_config())
 
     def _wait_in_service(self, desired: DesiredEndpoint, previous: EndpointState | None) -> None:
         """Wait for InService; name the FailureReason when it fails or the update rolls back."""

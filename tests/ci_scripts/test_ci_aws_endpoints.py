@@ -173,6 +173,38 @@ def test_waiter_failure_names_reason_with_stubber(aws: AwsHarness) -> None:
         stub.assert_no_pending_responses()
 
 
+def test_failed_rollback_stops_the_wait_at_once(aws: AwsHarness) -> None:
+    """Updating -> UpdateRollbackFailed ends the wait on the first poll that sees it (the stock
+    waiter would poll for an hour). Stubbed calls (moto has no update rollbacks):
+    DescribeEndpoint x2 for the waiter, x1 for the reason."""
+    clients = AwsClients("eu-west-1", aws.session)
+    host = AwsEndpointHost(aws.project, clients, waiter_delay=0)
+    sagemaker = clients("sagemaker")
+    seeded = aws.seed_version()
+    desired = desired_endpoint(aws.project, "staging", {"endpoint": {"type": "serverless"}}, seeded)
+    base = {
+        "EndpointName": "churn-model-staging",
+        "EndpointArn": "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/churn-model-staging",
+        "CreationTime": "2025-01-01T00:00:00Z",
+        "LastModifiedTime": "2025-01-01T00:00:00Z",
+    }
+    stuck = {
+        **base,
+        "EndpointStatus": "UpdateRollbackFailed",
+        "FailureReason": "rollback could not restore the old fleet",
+    }
+    with Stubber(sagemaker) as stub:
+        stub.add_response("describe_endpoint", {**base, "EndpointStatus": "Updating"})
+        stub.add_response("describe_endpoint", stuck)
+        stub.add_response("describe_endpoint", stuck)
+        with pytest.raises(
+            CIError,
+            match=r"failed \(status UpdateRollbackFailed\): rollback could not restore",
+        ):
+            host._wait_in_service(desired, previous=None)
+        stub.assert_no_pending_responses()
+
+
 def test_deploy_refused_while_endpoint_updates(aws: AwsHarness) -> None:
     first, second = aws.seed_version(), aws.seed_version()
     assert deploy(aws, "staging", first.version).exit_code == 0

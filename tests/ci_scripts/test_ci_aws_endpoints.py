@@ -4,6 +4,7 @@ retries. (Rules shared with the local backend are in tests/contract.)"""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -149,12 +150,13 @@ def test_failed_endpoint_surfaces_failure_reason(aws: AwsHarness) -> None:
     assert "did not pass the ping health check" in line and "\n" not in line
 
 
-def test_waiter_failure_names_reason_with_stubber(aws: AwsHarness) -> None:
-    """The EndpointInService waiter polling Creating -> Failed. Stubbed calls (moto makes every
-    endpoint InService at once): DescribeEndpoint x2 for the waiter, x1 for the reason."""
+def wait_in_service_through(aws: AwsHarness, statuses: list[dict[str, str]]) -> str:
+    """Run the in-service wait against stubbed DescribeEndpoint answers (moto makes every
+    endpoint InService at once and has no update rollbacks); return the CIError it raised.
+    ``statuses``: EndpointStatus (+ FailureReason) per poll; the last one also answers the
+    describe that names the reason."""
     clients = AwsClients("eu-west-1", aws.session)
     host = AwsEndpointHost(aws.project, clients, waiter_delay=0)
-    sagemaker = clients("sagemaker")
     seeded = aws.seed_version()
     desired = desired_endpoint(aws.project, "staging", {"endpoint": {"type": "serverless"}}, seeded)
     base = {
@@ -163,46 +165,44 @@ def test_waiter_failure_names_reason_with_stubber(aws: AwsHarness) -> None:
         "CreationTime": "2025-01-01T00:00:00Z",
         "LastModifiedTime": "2025-01-01T00:00:00Z",
     }
-    failed = {**base, "EndpointStatus": "Failed", "FailureReason": "Image does not exist"}
-    with Stubber(sagemaker) as stub:
-        stub.add_response("describe_endpoint", {**base, "EndpointStatus": "Creating"})
-        stub.add_response("describe_endpoint", failed)
-        stub.add_response("describe_endpoint", failed)
-        with pytest.raises(CIError, match=r"failed \(status Failed\): Image does not exist"):
+    with Stubber(clients("sagemaker")) as stub:
+        for status in [*statuses, statuses[-1]]:
+            stub.add_response("describe_endpoint", {**base, **status})
+        with pytest.raises(CIError) as raised:
             host._wait_in_service(desired, previous=None)
         stub.assert_no_pending_responses()
+    return str(raised.value)
+
+
+def test_waiter_failure_names_reason_with_stubber(aws: AwsHarness) -> None:
+    """The EndpointInService waiter polling Creating -> Failed: DescribeEndpoint x2 for the
+    waiter, x1 for the reason (stubbed)."""
+    message = wait_in_service_through(
+        aws,
+        [
+            {"EndpointStatus": "Creating"},
+            {"EndpointStatus": "Failed", "FailureReason": "Image does not exist"},
+        ],
+    )
+    assert re.search(r"failed \(status Failed\): Image does not exist", message), message
 
 
 def test_failed_rollback_stops_the_wait_at_once(aws: AwsHarness) -> None:
     """Updating -> UpdateRollbackFailed ends the wait on the first poll that sees it (the stock
-    waiter would poll for an hour). Stubbed calls (moto has no update rollbacks):
-    DescribeEndpoint x2 for the waiter, x1 for the reason."""
-    clients = AwsClients("eu-west-1", aws.session)
-    host = AwsEndpointHost(aws.project, clients, waiter_delay=0)
-    sagemaker = clients("sagemaker")
-    seeded = aws.seed_version()
-    desired = desired_endpoint(aws.project, "staging", {"endpoint": {"type": "serverless"}}, seeded)
-    base = {
-        "EndpointName": "churn-model-staging",
-        "EndpointArn": "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/churn-model-staging",
-        "CreationTime": "2025-01-01T00:00:00Z",
-        "LastModifiedTime": "2025-01-01T00:00:00Z",
-    }
-    stuck = {
-        **base,
-        "EndpointStatus": "UpdateRollbackFailed",
-        "FailureReason": "rollback could not restore the old fleet",
-    }
-    with Stubber(sagemaker) as stub:
-        stub.add_response("describe_endpoint", {**base, "EndpointStatus": "Updating"})
-        stub.add_response("describe_endpoint", stuck)
-        stub.add_response("describe_endpoint", stuck)
-        with pytest.raises(
-            CIError,
-            match=r"failed \(status UpdateRollbackFailed\): rollback could not restore",
-        ):
-            host._wait_in_service(desired, previous=None)
-        stub.assert_no_pending_responses()
+    waiter would poll for an hour): DescribeEndpoint x2 for the waiter, x1 for the reason."""
+    message = wait_in_service_through(
+        aws,
+        [
+            {"EndpointStatus": "Updating"},
+            {
+                "EndpointStatus": "UpdateRollbackFailed",
+                "FailureReason": "rollback could not restore the old fleet",
+            },
+        ],
+    )
+    assert re.search(
+        r"failed \(status UpdateRollbackFailed\): rollback could not restore", message
+    ), message
 
 
 def test_deploy_refused_while_endpoint_updates(aws: AwsHarness) -> None:

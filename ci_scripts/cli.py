@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -21,7 +20,7 @@ import typer
 
 from ci_scripts import __version__
 from ci_scripts.commands.local import app as local_app
-from ci_scripts.errors import CIError
+from ci_scripts.errors import one_line_errors
 
 if TYPE_CHECKING:
     from ci_scripts.backends.base import Backend
@@ -125,27 +124,6 @@ def _global_options(
             f"{name!r} (from ${BACKEND_ENV_VAR}) is not one of aws, local", param_hint="--backend"
         )
     ctx.obj = State(project_dir=project_dir, backend_name=str(name))
-
-
-@contextmanager
-def one_line_errors() -> Iterator[None]:
-    """Turn expected failures into ``error: <one line>`` on stderr and the error's exit code.
-
-    Unexpected AWS errors (botocore ClientError and friends) also become one line naming the
-    operation and the AWS error code; anything else is a bug and keeps its traceback.
-    """
-    try:
-        yield
-    except CIError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
-    except Exception as exc:
-        if not type(exc).__module__.startswith(("botocore", "boto3")):
-            raise
-        from ci_scripts.backends.aws_errors import describe_aws_error
-
-        typer.echo(f"error: {describe_aws_error(exc)}", err=True)
-        raise typer.Exit(1) from None
 
 
 F = TypeVar("F", bound=Callable[..., Any])

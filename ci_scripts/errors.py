@@ -1,6 +1,15 @@
-"""The single error type the CLI turns into a one-line message and a non-zero exit."""
+"""The single error type, and the one place that turns it into a one-line message and an exit code.
+
+Import direction: cli -> commands -> backends/base <- aws | local; every layer may raise CIError and
+the CLI (and ``ci_scripts local ...``) wrap their commands in :func:`one_line_errors`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
 
 
 class CIError(Exception):
@@ -22,3 +31,24 @@ class DriftError(CIError):
     """Desired state (git) and running state differ; exit code 3 so callers can tell it apart."""
 
     exit_code = 3
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn expected failures into ``error: <one line>`` on stderr and the error's exit code.
+
+    Unexpected AWS errors (botocore ClientError and friends) also become one line naming the
+    operation and the AWS error code; anything else is a bug and keeps its traceback.
+    """
+    try:
+        yield
+    except CIError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("botocore", "boto3")):
+            raise
+        from ci_scripts.backends.aws.errors import describe_aws_error
+
+        typer.echo(f"error: {describe_aws_error(exc)}", err=True)
+        raise typer.Exit(1) from None

@@ -248,7 +248,7 @@ class Demo:
         import joblib
         from sklearn.base import clone
 
-        from ci_scripts.backends.local import LocalBackend
+        from ci_scripts.backends.local.backend import LocalBackend
         from ci_scripts.project import ProjectConfig
 
         backend = LocalBackend(ProjectConfig.load(self.repo))

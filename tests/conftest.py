@@ -18,6 +18,10 @@ import pytest
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 if str(TEMPLATE_DIR) not in sys.path:  # `scripts` and `ci_scripts` importable from any cwd
     sys.path.insert(0, str(TEMPLATE_DIR))
+# The shared kit (gitops_testkit, aws_harness, local_harness) for tests/aws, tests/ci_scripts, ...
+CONTRACT_DIR = Path(__file__).resolve().parent / "contract"
+if str(CONTRACT_DIR) not in sys.path:
+    sys.path.insert(0, str(CONTRACT_DIR))
 
 
 @contextmanager
@@ -41,6 +45,15 @@ def isolated_git_config(tmp_dir: Path, identity: tuple[str, str] | None = None) 
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture
+def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The aws backend on moto with a fresh model repo (realtime endpoints): an AwsHarness."""
+    from aws_harness import aws_harness  # moto is heavy: only tests that ask for it pay
+
+    with aws_harness(tmp_path, monkeypatch) as harness:
+        yield harness
 
 
 @pytest.fixture(scope="session")

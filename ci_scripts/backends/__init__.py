@@ -20,11 +20,11 @@ BACKENDS = ("aws", "local")
 def get_backend(name: str, project: ProjectConfig) -> Backend:
     """Return the backend called ``name`` bound to ``project``."""
     if name == "aws":
-        from ci_scripts.backends.aws import AwsBackend
+        from ci_scripts.backends.aws.backend import AwsBackend
 
         return AwsBackend(project)
     if name == "local":
-        from ci_scripts.backends.local import LocalBackend
+        from ci_scripts.backends.local.backend import LocalBackend
 
         return LocalBackend(project)
     raise CIError(f"--backend {name!r}: unknown backend; choose one of {', '.join(BACKENDS)}")

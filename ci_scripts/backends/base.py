@@ -131,13 +131,9 @@ class EndpointHost(Protocol):
         joined on (ci_scripts.model_quality).
         """
 
-    # Optional (commands call it only when a backend defines it):
-    # def preflight(self, env: str) -> None:
-    #     """Raise CIError when this backend cannot deploy ``env`` at all (e.g. credentials of
-    #     another AWS account); deploy calls it before its first change."""
-    # def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:
-    #     """The latest data quality check of ``env`` (``monitor`` calls it): Model Monitor's
-    #     last execution on aws, a check of the captured requests run now on local."""
+    def preflight(self, env: str) -> None:
+        """Raise CIError when this backend cannot deploy ``env`` at all (for example credentials
+        of another AWS account); deploy calls it before its first change."""
 
 
 class ImageStore(Protocol):
@@ -147,7 +143,27 @@ class ImageStore(Protocol):
         """True when the image with ``tag`` is already pushed."""
 
 
-class Backend(Registry, PipelineRunner, EndpointHost, ImageStore, Protocol):
+class Monitoring(Protocol):
+    """What the monitor found for one environment (``monitor`` and ``monitor --quality``)."""
+
+    def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:
+        """The latest data quality check of ``env``'s captured traffic."""
+
+    def model_quality_result(self, env: str, manifest: dict[str, Any]) -> Any:
+        """The latest model quality check of ``env`` (a ``ci_scripts.model_quality``
+        QualityResult): captured predictions joined with ground truth."""
+
+
+class ObjectStore(Protocol):
+    """Writes objects where the environment's data lives (S3 on aws, ``.mlops/s3`` locally)."""
+
+    def write_object(self, uri: str, body: bytes) -> None:
+        """Put ``body`` at ``uri`` (ground-truth uploads)."""
+
+
+class Backend(
+    Registry, PipelineRunner, EndpointHost, ImageStore, Monitoring, ObjectStore, Protocol
+):
     """Everything a command may ask of the outside world."""
 
     name: str

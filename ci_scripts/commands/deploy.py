@@ -112,9 +112,7 @@ def deploy_manifest(
         typer.echo(f"{env}: {manifest.label} names no model_version; nothing to deploy")
         return None
     version = registered_version(project, backend, manifest)
-    preflight = getattr(backend, "preflight", None)  # optional Backend method
-    if preflight is not None:
-        preflight(env)
+    backend.preflight(env)
     running = backend.describe_endpoint(env)
     refuse_if_busy(env, running)
     if env == "prod" and not (restoring and version.approval_status == "Approved"):

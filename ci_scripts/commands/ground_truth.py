@@ -49,9 +49,7 @@ def parse_labels(path: Path) -> list[tuple[str, list[int]]]:
 def run(project: ProjectConfig, backend: Backend, env: str, path: Path) -> str:
     """Write the labels of ``path`` for ``env``; return the URI of the object written."""
     labels = parse_labels(path)
-    write = getattr(backend, "write_object", None)
-    if write is None:
-        raise CIError(f"--backend {backend.name}: cannot write ground truth in this backend")
+    write = backend.write_object
     now = datetime.now(UTC)
     uri = (
         f"{mq.ground_truth_prefix(project.capture_bucket(env), env)}/{now:%Y/%m/%d/%H}/"

@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from ci_scripts.errors import one_line_errors
+
 app = typer.Typer(
     help="Manage the local backend's processes (routers, model servers) and state (.mlops/).",
     no_args_is_help=True,
@@ -27,9 +29,8 @@ def _root(ctx: typer.Context) -> Path:
 @app.command("down")
 def down(ctx: typer.Context) -> None:
     """Stop every local process (routers and model servers); nothing is left running."""
-    from ci_scripts.backends.local_endpoints import stop_everything
-    from ci_scripts.backends.local_state import LocalState
-    from ci_scripts.cli import one_line_errors
+    from ci_scripts.backends.local.endpoints import stop_everything
+    from ci_scripts.backends.local.state import LocalState
 
     with one_line_errors():
         stopped = stop_everything(LocalState(_root(ctx)))
@@ -44,9 +45,8 @@ def reset(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Stop everything and delete .mlops/ (registry, runs, caches, captured data)."""
-    from ci_scripts.backends.local_endpoints import stop_everything
-    from ci_scripts.backends.local_state import LocalState
-    from ci_scripts.cli import one_line_errors
+    from ci_scripts.backends.local.endpoints import stop_everything
+    from ci_scripts.backends.local.state import LocalState
 
     state = LocalState(_root(ctx))
     if not state.home.exists():
@@ -63,9 +63,8 @@ def reset(
 @app.command("ps")
 def ps(ctx: typer.Context) -> None:
     """List local endpoints and the processes behind them."""
-    from ci_scripts.backends import local_processes as procs
-    from ci_scripts.backends.local_state import LocalState, read_json
-    from ci_scripts.cli import one_line_errors
+    from ci_scripts.backends.local import processes as procs
+    from ci_scripts.backends.local.state import LocalState, read_json
 
     state = LocalState(_root(ctx))
     for routes_file in sorted((state.home / "endpoints").glob("*.json")):

@@ -31,9 +31,7 @@ MAX_NAMED = 5  # features named in the one-line finding; the table lists them al
 
 def run(project: ProjectConfig, backend: Backend, env: str, retrain: bool = False) -> None:
     manifest = manifests.load(project, env)
-    read = getattr(backend, "monitoring_result", None)
-    if read is None:
-        raise CIError(f"--backend {backend.name}: no data quality monitoring in this backend")
+    read = backend.monitoring_result
     result: MonitoringResult = read(env, manifest.effective)
     typer.echo(_headline(result))
     if result.status == "NoData":

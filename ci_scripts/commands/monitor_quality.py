@@ -33,9 +33,7 @@ def run(project: ProjectConfig, backend: Backend, env: str, retrain: bool = Fals
     from ci_scripts.commands.monitor import retrain_after
 
     manifest = manifests.load(project, env)
-    read = getattr(backend, "model_quality_result", None)
-    if read is None:
-        raise CIError(f"--backend {backend.name}: no model quality monitoring in this backend")
+    read = backend.model_quality_result
     result: mq.QualityResult = read(env, manifest.effective)
     rules = mq.settings(manifest.effective)
     typer.echo(_headline(result))

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from gitops_testkit import TEMPLATE_DIR, write_model_repo
 
-from ci_scripts.backends.aws_errors import describe_aws_error
+from ci_scripts.backends.aws.errors import describe_aws_error
 
 HEAVY = ("boto3", "botocore", "sagemaker", "jsonschema", "pandas", "sklearn", "rich")
 

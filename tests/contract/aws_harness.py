@@ -33,7 +33,7 @@ from gitops_testkit import MOTO_ACCOUNT, REGION, BackendHarness, write_model_rep
 from moto import mock_aws
 from moto.sagemaker.models import sagemaker_backends
 
-from ci_scripts.backends.aws import AwsBackend
+from ci_scripts.backends.aws.backend import AwsBackend
 from ci_scripts.backends.base import ModelVersion
 from ci_scripts.project import ProjectConfig
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from gitops_testkit import BackendHarness, git, write_model_repo
 
-from ci_scripts.backends import local_processes as procs
 from ci_scripts.backends.base import ModelVersion
-from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local import processes as procs
+from ci_scripts.backends.local.backend import LocalBackend
 from ci_scripts.project import ProjectConfig
 
 FAKE_STEP_CODE = Path(__file__).resolve().parents[1] / "local" / "fake_step_code.py"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from local_testkit import synthetic_definition, write_fake_repo
 
-from ci_scripts.backends import local_processes as procs
-from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local import processes as procs
+from ci_scripts.backends.local.backend import LocalBackend
 from ci_scripts.project import ProjectConfig
 
 

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ci_scripts.backends import local_processes as procs
-from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local import processes as procs
+from ci_scripts.backends.local.backend import LocalBackend
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = "churn_model"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from local_testkit import MANIFEST, running_pids
 
-from ci_scripts.backends.local import LocalBackend
-from ci_scripts.backends.local_router import Routes
+from ci_scripts.backends.local.backend import LocalBackend
+from ci_scripts.backends.local.router import Routes
 from ci_scripts.errors import CIError
 
 
@@ -82,7 +82,7 @@ def test_healthy_canary_gets_its_share_then_takes_all_traffic(
     ops = operations(backend, since)
     assert ops.index("StartCanary") < ops.index("UpdateEndpoint")
     assert "RollbackCanary" not in ops
-    from ci_scripts.backends.local_endpoints import _request
+    from ci_scripts.backends.local.endpoints import _request
 
     status = json.loads(_request(state.url, "GET", "/__router__/status")[1])
     stats = status["stats"]

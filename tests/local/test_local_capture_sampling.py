@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ci_scripts.backends.local_router import Capture
+from ci_scripts.backends.local.router import Capture
 
 REQUEST = ("text/csv", b"1.0,2.0")
 RESPONSE = ("application/json", b'{"predictions": [{"label": 1, "probability": 0.9}]}')

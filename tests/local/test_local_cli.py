@@ -5,7 +5,7 @@ from __future__ import annotations
 from local_testkit import MANIFEST, pid_alive, running_pids
 from typer.testing import CliRunner
 
-from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local.backend import LocalBackend
 from ci_scripts.cli import app
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from local_testkit import MANIFEST, pid_alive, running_pids
 
-from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local.backend import LocalBackend
 from ci_scripts.errors import CIError
 
 
@@ -145,7 +145,7 @@ def test_endpoint_survives_the_cli_call_that_deployed_it(backend: LocalBackend, 
     script = (
         "import json,sys\n"
         "from ci_scripts.project import ProjectConfig\n"
-        "from ci_scripts.backends.local import LocalBackend\n"
+        "from ci_scripts.backends.local.backend import LocalBackend\n"
         "b = LocalBackend(ProjectConfig.load(sys.argv[1]))\n"
         "v = b.get_version('churn-model', 1)\n"
         "print(b.deploy('staging', json.loads(sys.argv[2]), v).url)\n"
@@ -167,7 +167,7 @@ def test_endpoint_survives_the_cli_call_that_deployed_it(backend: LocalBackend, 
 def test_a_port_taken_before_the_server_binds_it_is_retried(
     backend: LocalBackend, registered, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ci_scripts.backends import local_processes
+    from ci_scripts.backends.local import processes as local_processes
 
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from ci_scripts.backends.local_expressions import Resolver, parse_path
-from ci_scripts.backends.local_pipeline import build_graph, resolve_parameters
+from ci_scripts.backends.local.expressions import Resolver, parse_path
+from ci_scripts.backends.local.pipeline import build_graph, resolve_parameters
 from ci_scripts.errors import CIError
 
 DOCS = {"s3://b/eval.json": {"metrics": {"auc": {"value": 0.93}}, "items": [{"n": 4}]}}

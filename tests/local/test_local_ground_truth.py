@@ -10,7 +10,7 @@ from local_testkit import BUCKET
 from typer.testing import CliRunner
 
 from ci_scripts import model_quality as mq
-from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local.backend import LocalBackend
 from ci_scripts.cli import State, app
 
 

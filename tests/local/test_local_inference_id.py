@@ -12,7 +12,7 @@ from pathlib import Path
 from local_testkit import MANIFEST
 from typer.testing import CliRunner
 
-from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local.backend import LocalBackend
 from ci_scripts.cli import State, app
 
 

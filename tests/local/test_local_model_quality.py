@@ -19,7 +19,7 @@ import pytest
 from local_testkit import BUCKET, MANIFEST
 
 from ci_scripts import model_quality as mq
-from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local.backend import LocalBackend
 from ci_scripts.cli import State, app
 
 SCHEDULE = "churn-model-prod-model-quality"

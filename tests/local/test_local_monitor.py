@@ -16,7 +16,7 @@ import pytest
 from local_testkit import BUCKET, MANIFEST
 
 from ci_scripts import data_quality as dq
-from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local.backend import LocalBackend
 from ci_scripts.cli import State, app
 
 FEATURES = ("a", "b", "c")

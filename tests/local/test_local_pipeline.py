@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ci_scripts.backends.local import LocalBackend
-from ci_scripts.backends.local_steps import STDERR_TAIL_LINES
+from ci_scripts.backends.local.backend import LocalBackend
+from ci_scripts.backends.local.steps import STDERR_TAIL_LINES
 
 
 def test_runs_steps_in_dependency_order_and_registers_with_metrics(
@@ -128,7 +128,7 @@ def test_run_pipeline_uses_the_cached_real_definition(
     backend: LocalBackend, definition, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """run_pipeline reads the definition cache keyed by pipelines/ + pyproject content."""
-    from ci_scripts.backends import local_definition
+    from ci_scripts.backends.local import definition as local_definition
 
     monkeypatch.setenv("CI_SCRIPTS_CACHE_DIR", str(tmp_path / "user-cache"))
     root = backend.project.root

@@ -18,7 +18,7 @@ import numpy as np
 from local_testkit import BUCKET
 
 from ci_scripts import data_quality as dq
-from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local.backend import LocalBackend
 
 COLUMNS = ("target", "mean_radius", "mean_texture", "mean_smoothness")
 SUPPLIED = f"s3://{BUCKET}/runs/previous/DataQualityBaseline/results"

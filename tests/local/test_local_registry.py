@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ci_scripts.backends.local_registry import SqliteRegistry
+from ci_scripts.backends.local.registry import SqliteRegistry
 from ci_scripts.errors import CIError
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from local_testkit import running_pids
 
-from ci_scripts.backends.local import LocalBackend
+from ci_scripts.backends.local.backend import LocalBackend
 from ci_scripts.project import ProjectConfig
 
 TEMPLATE = Path(__file__).resolve().parents[2]

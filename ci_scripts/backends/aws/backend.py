@@ -1,0 +1,116 @@
+"""The aws backend: SageMaker Model Registry, Pipelines and endpoints, and ECR, through boto3.
+
+Each part lives in its own module (aws_registry, aws_pipeline, aws_endpoints, aws_guardrails);
+this class only binds them to one project and one boto3 session. The calls that only hand over
+to the registry or the endpoints (``invoke``) come from ``composed.ComposedBackend``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from ci_scripts.backends.aws.endpoints import AwsEndpointHost
+from ci_scripts.backends.aws.errors import describe_aws_error, error_code
+from ci_scripts.backends.aws.pipeline import AwsPipelineRunner
+from ci_scripts.backends.aws.registry import AwsRegistry
+from ci_scripts.backends.aws.session import AwsClients
+from ci_scripts.backends.base import EndpointState, ModelVersion, MonitoringResult, PipelineRun
+from ci_scripts.backends.composed import ComposedBackend
+from ci_scripts.errors import CIError
+from ci_scripts.project import ProjectConfig
+
+
+class AwsBackend(ComposedBackend):
+    """Backend on AWS. ``waiter_delay`` (seconds between polls) exists for tests on moto."""
+
+    name = "aws"
+
+    def __init__(
+        self,
+        project: ProjectConfig,
+        session: boto3.session.Session | None = None,
+        waiter_delay: float | None = None,
+    ) -> None:
+        self.project = project
+        self.clients = AwsClients(project.region, session)
+        self.registry = AwsRegistry(project, self.clients)
+        self.pipelines = AwsPipelineRunner(project, self.clients, waiter_delay)
+        self.endpoints = AwsEndpointHost(project, self.clients, waiter_delay)
+
+    # Registry: list_versions, get_version, set_approval (ComposedBackend)
+
+    # PipelineRunner
+    def run_pipeline(
+        self, parameters: dict[str, Any] | None = None, wait: bool = False
+    ) -> PipelineRun:
+        return self.pipelines.run_pipeline(parameters, wait)
+
+    # EndpointHost
+    def describe_endpoint(self, env: str) -> EndpointState | None:
+        return self.endpoints.describe_endpoint(env)
+
+    def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        state = self.endpoints.deploy(env, manifest, version)
+        if self.project.monitoring:  # data quality schedule follows the served version
+            from ci_scripts.backends.aws.model_quality import ModelQualitySchedule
+            from ci_scripts.backends.aws.monitoring import DataQualitySchedule
+
+            DataQualitySchedule(self.project, self.clients).sync(env, manifest, version)
+            ModelQualitySchedule(self.project, self.clients).sync(env, manifest, version)
+        return state
+
+    def preflight(self, env: str) -> None:
+        """Refuse before any change when the credentials are not ``env``'s account's."""
+        self.endpoints.require_account(env)
+
+    # Monitoring
+    def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:
+        """What Model Monitor's last data quality execution of ``env`` found."""
+        from ci_scripts.backends.aws.monitoring import AwsMonitoring
+
+        return AwsMonitoring(self.project, self.clients).latest_result(env)
+
+    def model_quality_result(self, env: str, manifest: dict[str, Any]) -> Any:
+        """What Model Monitor's last model quality execution of ``env`` found, with the served
+        version's registered metrics to judge it by."""
+        from ci_scripts.backends.aws.model_quality import AwsModelQuality
+
+        state = self.endpoints.describe_endpoint(env)
+        number = (state.model_version if state else None) or manifest.get("model_version")
+        version = (
+            self.registry.get_version(self.project.model_package_group, number) if number else None
+        )
+        return AwsModelQuality(self.project, self.clients).latest_result(env, version)
+
+    def write_object(self, uri: str, body: bytes) -> None:
+        """Put ``body`` at ``uri`` (ground-truth uploads into an environment's capture bucket)."""
+        from ci_scripts.backends.aws.registry import split_s3_uri
+
+        bucket, key = split_s3_uri(uri)
+        try:
+            self.clients("s3").put_object(Bucket=bucket, Key=key, Body=body)
+        except ClientError as exc:
+            raise CIError(describe_aws_error(exc, f"S3 object {uri}")) from exc
+
+    # ImageStore
+    def image_exists(self, tag: str) -> bool:
+        """The image lives in the dev account's ECR repository, tagged by its inputs' hash."""
+        repository = self.project.ecr_repository
+        try:
+            self.clients("ecr").describe_images(
+                registryId=self.project.accounts["dev"],
+                repositoryName=repository,
+                imageIds=[{"imageTag": tag}],
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ImageNotFoundException":
+                return False
+            raise CIError(describe_aws_error(exc, f"ECR repository {repository}")) from exc
+        return True
+
+    def image_uri(self, tag: str) -> str:
+        p = self.project
+        return f"{p.accounts['dev']}.dkr.ecr.{p.region}.amazonaws.com/{p.ecr_repository}:{tag}"

@@ -1,0 +1,445 @@
+"""SageMaker endpoints as the EndpointHost interface: one endpoint per environment.
+
+A deploy builds the desired endpoint config from the manifest and the model package, names it
+after the version and a hash of its content, and compares that hash with the tag on the config
+the endpoint runs: equal means nothing to do, and nothing is called but reads. Otherwise it
+creates the model and config (reusing them when they exist from an earlier attempt), creates or
+updates the endpoint (blue/green, see aws_guardrails), and waits with the EndpointInService
+waiter; a failure surfaces the endpoint's FailureReason.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.session
+from botocore.exceptions import ClientError, WaiterError
+from botocore.waiter import WaiterModel, create_waiter_with_client
+
+from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error, is_not_found
+from ci_scripts.backends.aws.guardrails import (
+    VARIANT,
+    EndpointAlarms,
+    EndpointScaling,
+    deployment_config,
+    desired_scaling,
+)
+from ci_scripts.backends.aws.session import AwsClients
+from ci_scripts.backends.base import EndpointState, ModelVersion
+from ci_scripts.errors import CIError
+from ci_scripts.project import ProjectConfig
+
+TAG = "sagemaker-gitops:"
+IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+MAX_NAME = 63
+
+
+@dataclass
+class DesiredEndpoint:
+    """Everything a deploy creates, derived from (env, manifest, version) alone."""
+
+    env: str
+    endpoint_name: str
+    resource_name: str  # the model and the endpoint config share it
+    config_hash: str
+    version: ModelVersion
+    variant: dict[str, Any]
+    data_capture: dict[str, Any] | None
+    tags: list[dict[str, str]] = field(default_factory=list)
+
+    def config_request(self) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "EndpointConfigName": self.resource_name,
+            "ProductionVariants": [{**self.variant, "ModelName": self.resource_name}],
+            "Tags": self.tags,
+        }
+        if self.data_capture:
+            request["DataCaptureConfig"] = self.data_capture
+        return request
+
+
+def production_variant(manifest: dict[str, Any]) -> dict[str, Any]:
+    endpoint = manifest["endpoint"]
+    if endpoint["type"] == "serverless":
+        serverless = endpoint.get("serverless", {})
+        return {
+            "VariantName": VARIANT,
+            "ServerlessConfig": {
+                "MemorySizeInMB": int(serverless.get("memory_size_mb", 2048)),
+                "MaxConcurrency": int(serverless.get("max_concurrency", 5)),
+            },
+        }
+    return {
+        "VariantName": VARIANT,
+        "InstanceType": endpoint["instance_type"],
+        "InitialInstanceCount": int(endpoint.get("initial_instance_count", 1)),
+        "InitialVariantWeight": 1.0,
+    }
+
+
+def data_capture_config(
+    project: ProjectConfig, env: str, manifest: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Capture requests and responses to s3://<capture bucket>/datacapture/<env> (realtime):
+    the serving account's own bucket, replicated into dev (ProjectConfig.capture_bucket)."""
+    capture = manifest.get("data_capture", {})
+    if not capture.get("enabled", True) or manifest["endpoint"]["type"] == "serverless":
+        return None  # SageMaker serverless endpoints do not support data capture
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": int(capture.get("sampling_percentage", 100)),
+        "DestinationS3Uri": f"s3://{project.capture_bucket(env)}/datacapture/{env}",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {
+            "CsvContentTypes": ["text/csv"],
+            "JsonContentTypes": ["application/json"],
+        },
+    }
+
+
+def desired_endpoint(
+    project: ProjectConfig, env: str, manifest: dict[str, Any], version: ModelVersion
+) -> DesiredEndpoint:
+    variant = production_variant(manifest)
+    capture = data_capture_config(project, env, manifest)
+    content = {"model_package": version.arn, "variant": variant, "data_capture": capture}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
+    endpoint_name = project.endpoint_name(env)
+    suffix = f"-v{version.version}-{digest}"
+    resource_name = endpoint_name[: MAX_NAME - len(suffix)].rstrip("-") + suffix
+    source = manifest.get("_source") or {}
+    tags = {
+        "project": project.project,
+        "environment": env,
+        "model-version": str(version.version),
+        "model-package": version.arn,
+        "config-hash": digest,
+        "git-commit": str(source.get("commit") or "unknown"),
+    }
+    # Always set, so a deploy without a PR overwrites the endpoint's tag of an earlier one.
+    tags["pull-request"] = str(source.get("pull_request") or "none")
+    return DesiredEndpoint(
+        env=env,
+        endpoint_name=endpoint_name,
+        resource_name=resource_name,
+        config_hash=digest,
+        version=version,
+        variant=variant,
+        data_capture=capture,
+        tags=[{"Key": TAG + k, "Value": v} for k, v in tags.items()],
+    )
+
+
+def in_service_waiter(sagemaker: Any) -> Any:
+    """botocore's own EndpointInService waiter, failing fast on UpdateRollbackFailed too.
+
+    The stock waiter fails only on Failed; an update whose automatic rollback failed would
+    otherwise be polled until MaxAttempts (an hour) before the deploy could say why.
+    """
+    loader = botocore.session.get_session().get_component("data_loader")
+    model = copy.deepcopy(loader.load_service_model("sagemaker", "waiters-2"))
+    config = model["waiters"]["EndpointInService"]
+    config["acceptors"].append(
+        {
+            "matcher": "path",
+            "argument": "EndpointStatus",
+            "expected": "UpdateRollbackFailed",
+            "state": "failure",
+        }
+    )
+    return create_waiter_with_client("EndpointInService", WaiterModel(model), sagemaker)
+
+
+class AwsEndpointHost:
+    def __init__(
+        self,
+        project: ProjectConfig,
+        clients: AwsClients,
+        waiter_delay: float | None = None,
+        waiter_max_attempts: int = 120,
+    ) -> None:
+        self.project = project
+        self.clients = clients
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+
+    # -- accounts ---------------------------------------------------------------------------
+    def _single_account(self) -> bool:
+        return len(set(self.project.accounts.values())) == 1
+
+    def _reader(self, env: str) -> AwsClients:
+        """Clients that can read ``env``'s endpoint.
+
+        Ours, unless ``env`` lives in another account (prod's deploy checks staging): then
+        that environment's read-only role, which infra/bootstrap.yml lets prod's deploy role
+        assume. One account for everything needs no STS call at all.
+        """
+        account = self.project.accounts[env]
+        if self._single_account() or self.clients.account() == account:
+            return self.clients
+        prefix = self.project.extra.get("github_role_prefix") or f"{self.project.project}-github"
+        role = f"arn:aws:iam::{account}:role/{prefix}-readonly-{env}"
+        return self.clients.as_role(role, f"ci-scripts-read-{env}")
+
+    def require_account(self, env: str) -> None:
+        """Deploy only with credentials of ``env``'s own account (never prod into dev)."""
+        if self._single_account():
+            return
+        expected, actual = self.project.accounts[env], self.clients.account()
+        if actual != expected:
+            raise CIError(
+                f"deploy --env {env}: the AWS credentials are for account {actual}, but {env} "
+                f"lives in account {expected} ([tool.sagemaker-gitops.accounts].{env})"
+            )
+
+    # -- reads ------------------------------------------------------------------------------
+    def _describe(self, name: str, clients: AwsClients | None = None) -> dict[str, Any] | None:
+        try:
+            return (clients or self.clients)("sagemaker").describe_endpoint(EndpointName=name)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise CIError(describe_aws_error(exc, f"endpoint {name}")) from exc
+
+    def _config_tags(self, config_name: str, clients: AwsClients) -> dict[str, str]:
+        sagemaker = clients("sagemaker")
+        try:
+            arn = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)[
+                "EndpointConfigArn"
+            ]
+        except ClientError as exc:
+            if is_not_found(exc):
+                return {}  # deleted by hand: the running version is unknown
+            raise CIError(describe_aws_error(exc, f"endpoint config {config_name}")) from exc
+        with aws_errors(f"endpoint config {config_name}"):
+            tags = sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
+        return {t["Key"][len(TAG) :]: t["Value"] for t in tags if t["Key"].startswith(TAG)}
+
+    def _state(self, described: dict[str, Any], clients: AwsClients) -> EndpointState:
+        name = described["EndpointName"]
+        config_name = described.get("EndpointConfigName", "")
+        tags = self._config_tags(config_name, clients) if config_name else {}
+        version = tags.get("model-version")
+        previous = self._endpoint_tags(described, clients).get("previous-model-version", "")
+        return EndpointState(
+            name=name,
+            status=described.get("EndpointStatus", "Unknown"),
+            model_version=int(version) if version and version.isdigit() else None,
+            url=(
+                f"https://runtime.sagemaker.{self.project.region}.amazonaws.com"
+                f"/endpoints/{name}/invocations"
+            ),
+            failure_reason=described.get("FailureReason", "") or "",
+            config={
+                "endpoint_config": config_name,
+                "config_hash": tags.get("config-hash"),
+                "model_package": tags.get("model-package"),
+                "git_commit": tags.get("git-commit"),
+                # What served before the last deploy (smoke-test --rollback-on-failure).
+                "previous_version": int(previous) if previous.isdigit() else None,
+            },
+        )
+
+    def _endpoint_tags(self, described: dict[str, Any], clients: AwsClients) -> dict[str, str]:
+        arn = described.get("EndpointArn")
+        if not arn:
+            return {}
+        with aws_errors(f"endpoint {described['EndpointName']}"):
+            tags = clients("sagemaker").list_tags(ResourceArn=arn).get("Tags", [])
+        return {t["Key"][len(TAG) :]: t["Value"] for t in tags if t["Key"].startswith(TAG)}
+
+    def describe_endpoint(self, env: str) -> EndpointState | None:
+        clients = self._reader(env)
+        described = self._describe(self.project.endpoint_name(env), clients)
+        return self._state(described, clients) if described else None
+
+    # -- deploy -----------------------------------------------------------------------------
+    def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        self.require_account(env)
+        desired = desired_endpoint(self.project, env, manifest, version)
+        name = desired.endpoint_name
+        scaling = EndpointScaling(self.clients, name, tags=desired.tags)
+        alarms = EndpointAlarms(self.clients)
+        current = self.describe_endpoint(env)
+        if (
+            current is not None
+            and current.status == "InService"
+            and current.config.get("config_hash") == desired.config_hash
+        ):
+            # Reads only when they already match: the same manifest makes no mutating call.
+            scaling.apply(desired_scaling(manifest))
+            alarms.ensure(name, manifest)
+            return current
+        if current is not None and current.status in IN_PROGRESS:
+            raise CIError(
+                f"endpoint {name}: status is {current.status}; another deployment is in progress"
+            )
+        self._ensure_model(desired, env)
+        self._ensure_config(desired)
+        sagemaker = self.clients("sagemaker")
+        with aws_errors(f"endpoint {name}"):
+            if current is not None and current.status == "Failed":
+                # A Failed endpoint cannot be updated; it serves nothing, so replace it.
+                sagemaker.delete_endpoint(EndpointName=name)
+                self._wait("endpoint_deleted", name)
+                current = None
+            if current is None:
+                alarms.ensure(name, manifest, desired.tags)  # ready for the first update
+                sagemaker.create_endpoint(
+                    EndpointName=name, EndpointConfigName=desired.resource_name, Tags=desired.tags
+                )
+            else:
+                scaling_kept = self._prepare_update(scaling, current, desired)
+                alarm_names = alarms.ensure(name, manifest, desired.tags)
+                request: dict[str, Any] = {
+                    "EndpointName": name,
+                    "EndpointConfigName": desired.resource_name,
+                    "DeploymentConfig": deployment_config(manifest, alarm_names),
+                }
+                if scaling_kept:
+                    # Autoscaling owns the instance count: the new fleet starts at the size the
+                    # old one scaled to, not InitialInstanceCount. Capture follows the manifest.
+                    request["RetainAllVariantProperties"] = True
+                    request["ExcludeRetainedVariantProperties"] = [
+                        {"VariantPropertyType": "DataCaptureConfig"}
+                    ]
+                sagemaker.update_endpoint(**request)
+        self._wait_in_service(desired, previous=current)
+        if current is not None:
+            self._tag_endpoint(desired, current)
+        scaling.apply(desired_scaling(manifest))
+        state = self.describe_endpoint(env)
+        if state is None:
+            raise CIError(f"endpoint {name}: disappeared after deploying version {version.version}")
+        return state
+
+    def _ensure_model(self, desired: DesiredEndpoint, env: str) -> None:
+        sagemaker = self.clients("sagemaker")
+        name = desired.resource_name
+        try:
+            sagemaker.describe_model(ModelName=name)
+            return  # made by an earlier attempt: same name means same content
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise CIError(describe_aws_error(exc, f"model {name}")) from exc
+        with aws_errors(f"model {name}"):
+            sagemaker.create_model(
+                ModelName=name,
+                ExecutionRoleArn=self.project.role_arn(env),
+                PrimaryContainer={"ModelPackageName": desired.version.arn},
+                Tags=desired.tags,
+            )
+
+    def _ensure_config(self, desired: DesiredEndpoint) -> None:
+        sagemaker = self.clients("sagemaker")
+        name = desired.resource_name
+        try:
+            sagemaker.describe_endpoint_config(EndpointConfigName=name)
+            return
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise CIError(describe_aws_error(exc, f"endpoint config {name}")) from exc
+        with aws_errors(f"endpoint config {name}"):
+            sagemaker.create_endpoint_config(**desired.config_request())
+
+    def _prepare_update(
+        self, scaling: EndpointScaling, current: EndpointState, desired: DesiredEndpoint
+    ) -> bool:
+        """Lift autoscaling when the update changes the variant's instance type or drops its
+        instances (serverless): SageMaker refuses such updates of a scalable target. The
+        deploy re-registers it afterwards. True when autoscaling stays on during the update.
+        """
+        registered = scaling.current() is not None
+        config_name = current.config.get("endpoint_config")
+        if not registered or not config_name:
+            return registered
+        with aws_errors(f"endpoint config {config_name}"):
+            running = self.clients("sagemaker").describe_endpoint_config(
+                EndpointConfigName=config_name
+            )["ProductionVariants"][0]
+        if running.get("InstanceType") != desired.variant.get("InstanceType"):
+            scaling.remove()
+            return False
+        return True
+
+    def _tag_endpoint(self, desired: DesiredEndpoint, previous: EndpointState) -> None:
+        """The endpoint names what it serves now and what served before (for a quick restore)."""
+        sagemaker = self.clients("sagemaker")
+        name = desired.endpoint_name
+        before = [
+            ("previous-model-version", str(previous.model_version or "unknown")),
+            ("previous-endpoint-config", str(previous.config.get("endpoint_config") or "unknown")),
+        ]
+        tags = desired.tags + [{"Key": TAG + k, "Value": v} for k, v in before]
+        with aws_errors(f"endpoint {name}"):
+            arn = sagemaker.describe_endpoint(EndpointName=name)["EndpointArn"]
+            sagemaker.add_tags(ResourceArn=arn, Tags=tags)
+
+    def _waiter_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"MaxAttempts": self.waiter_max_attempts}
+        if self.waiter_delay is not None:
+            config["Delay"] = self.waiter_delay
+        return config
+
+    def _wait(self, waiter: str, name: str) -> None:
+        sagemaker = self.clients("sagemaker")
+        if waiter == "endpoint_in_service":
+            found = in_service_waiter(sagemaker)
+        else:
+            found = sagemaker.get_waiter(waiter)
+        found.wait(EndpointName=name, WaiterConfig=self._waiter_config())
+
+    def _wait_in_service(self, desired: DesiredEndpoint, previous: EndpointState | None) -> None:
+        """Wait for InService; name the FailureReason when it fails or the update rolls back."""
+        name = desired.endpoint_name
+        try:
+            self._wait("endpoint_in_service", name)
+        except WaiterError as exc:
+            described = self._describe(name) or {}
+            status = described.get("EndpointStatus", "gone")
+            reason = described.get("FailureReason") or describe_aws_error(exc)
+            raise CIError(
+                f"endpoint {name}: deploying version {desired.version.version} failed "
+                f"(status {status}): {reason}"
+            ) from exc
+        described = self._describe(name) or {}
+        if described.get("EndpointConfigName") != desired.resource_name:
+            was = f"version {previous.model_version}" if previous else "the previous config"
+            reason = described.get("FailureReason") or "a rollback alarm fired during the rollout"
+            raise CIError(
+                f"endpoint {name}: update to version {desired.version.version} was rolled back "
+                f"and it still serves {was}: {reason}"
+            )
+
+    # -- invoke -----------------------------------------------------------------------------
+    def invoke(
+        self,
+        env: str,
+        body: bytes,
+        content_type: str = "text/csv",
+        inference_id: str | None = None,
+    ) -> tuple[int, bytes]:
+        name = self.project.endpoint_name(env)
+        runtime = self.clients("sagemaker-runtime")
+        extra = {"InferenceId": inference_id} if inference_id else {}
+        try:
+            response = runtime.invoke_endpoint(
+                EndpointName=name,
+                Body=body,
+                ContentType=content_type,
+                Accept="application/json",
+                **extra,
+            )
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ModelError":  # the container answered with an error
+                status = int(exc.response.get("OriginalStatusCode") or 500)
+                return status, str(
+                    exc.response.get("OriginalMessage") or error.get("Message", "")
+                ).encode()
+            raise CIError(describe_aws_error(exc, f"endpoint {name}")) from exc
+        return 200, response["Body"].read()

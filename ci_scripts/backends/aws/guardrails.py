@@ -1,0 +1,261 @@
+"""How a new version replaces the running one on AWS: blue/green with a canary, alarms that roll
+it back, and target-tracking autoscaling.
+
+These builders turn the manifest's ``deployment`` and ``endpoint.autoscaling`` sections into API
+arguments; the endpoint host applies them. Changing the rollout policy means changing this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ci_scripts.backends.aws.errors import aws_errors
+from ci_scripts.backends.aws.session import AwsClients
+
+VARIANT = "AllTraffic"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
+
+
+def alarm_specs(
+    endpoint_name: str, manifest: dict[str, Any], tags: list[dict[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """put_metric_alarm arguments for the alarms that roll a blue/green update back.
+
+    Names start with the endpoint's name, ``<project>-<env>-``: the prefix the deploy role may
+    manage (infra/bootstrap.yml). ``tags`` (project, environment, ...) go on each alarm.
+    """
+    alarms = manifest.get("deployment", {}).get("alarms", {})
+    dimensions = [
+        {"Name": "EndpointName", "Value": endpoint_name},
+        {"Name": "VariantName", "Value": VARIANT},
+    ]
+    common = {
+        "Namespace": "AWS/SageMaker",
+        "Dimensions": dimensions,
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+    if tags:
+        common["Tags"] = tags  # PutMetricAlarm tags on create; TagResource keeps them current
+    return [
+        {
+            **common,
+            "AlarmName": f"{endpoint_name}-5xx-errors",
+            "AlarmDescription": "Endpoint 5xx errors above the manifest's max_5xx_errors",
+            "MetricName": "Invocation5XXErrors",
+            "Statistic": "Sum",
+            "Threshold": float(alarms.get("max_5xx_errors", 1)),
+        },
+        {
+            **common,
+            "AlarmName": f"{endpoint_name}-model-latency",
+            "AlarmDescription": "Model latency above the manifest's max_model_latency_ms",
+            "MetricName": "ModelLatency",  # reported in microseconds
+            "Statistic": "Average",
+            "Threshold": float(alarms.get("max_model_latency_ms", 500)) * 1000,
+        },
+    ]
+
+
+def deployment_config(manifest: dict[str, Any], alarm_names: list[str]) -> dict[str, Any]:
+    """UpdateEndpoint's DeploymentConfig: blue/green, canary when the fleet allows one.
+
+    A canary needs at least two instances (it may take at most half the fleet), so a
+    one-instance fleet shifts all at once and bakes for the canary wait instead. Serverless
+    endpoints take blue/green with all-at-once shifting only (SageMaker's deployment guardrails
+    exclude them from canary and rolling updates), watched by the same alarms.
+    """
+    endpoint = manifest.get("endpoint", {})
+    policy = manifest.get("deployment", {})
+    wait = int(policy.get("canary_wait_seconds", 300))
+    realtime = endpoint.get("type") == "realtime"
+    if realtime and int(endpoint.get("initial_instance_count", 1)) >= 2:
+        routing: dict[str, Any] = {
+            "Type": "CANARY",
+            "CanarySize": {
+                "Type": "CAPACITY_PERCENT",
+                "Value": int(policy.get("canary_percent", 10)),
+            },
+            "WaitIntervalInSeconds": wait,
+        }
+    else:
+        routing = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": wait}
+    config: dict[str, Any] = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": int(policy.get("termination_wait_seconds", 120)),
+        }
+    }
+    if alarm_names:
+        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": n} for n in alarm_names]}
+    return config
+
+
+def desired_scaling(manifest: dict[str, Any]) -> dict[str, int] | None:
+    """Autoscaling the manifest asks for (realtime endpoints with an autoscaling section)."""
+    endpoint = manifest.get("endpoint", {})
+    scaling = endpoint.get("autoscaling")
+    if endpoint.get("type") != "realtime" or not scaling:
+        return None
+    return {
+        "min_capacity": int(scaling.get("min_capacity", 1)),
+        "max_capacity": int(scaling.get("max_capacity", 2)),
+        "target_invocations_per_instance": int(scaling.get("target_invocations_per_instance", 100)),
+    }
+
+
+# The alarm fields ``ensure`` compares with what runs (DescribeAlarms returns them as sent).
+ALARM_FIELDS = (
+    "AlarmDescription",
+    "MetricName",
+    "Namespace",
+    "Statistic",
+    "Period",
+    "EvaluationPeriods",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+)
+
+
+class EndpointAlarms:
+    def __init__(self, clients: AwsClients) -> None:
+        self.clients = clients
+
+    def ensure(
+        self,
+        endpoint_name: str,
+        manifest: dict[str, Any],
+        tags: list[dict[str, str]] | None = None,
+    ) -> list[str]:
+        """Make the rollback alarms match the manifest; their names.
+
+        Reads first and writes only the alarms that differ (a deploy that changes nothing makes
+        no mutating call). PutMetricAlarm is an upsert but sets tags only on create, so an
+        existing alarm whose tags differ gets TagResource.
+        """
+        specs = alarm_specs(endpoint_name, manifest, tags)
+        cloudwatch = self.clients("cloudwatch")
+        names = [spec["AlarmName"] for spec in specs]
+        with aws_errors(f"alarms of endpoint {endpoint_name}"):
+            found = {
+                alarm["AlarmName"]: alarm
+                for alarm in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
+            }
+            for spec in specs:
+                alarm = found.get(spec["AlarmName"])
+                if alarm is None or not _same_alarm(alarm, spec):
+                    cloudwatch.put_metric_alarm(**spec)
+                if alarm is not None and tags:
+                    arn = alarm["AlarmArn"]
+                    have = cloudwatch.list_tags_for_resource(ResourceARN=arn)["Tags"]
+                    if {t["Key"]: t["Value"] for t in have} != {t["Key"]: t["Value"] for t in tags}:
+                        cloudwatch.tag_resource(ResourceARN=arn, Tags=tags)
+        return names
+
+
+def _same_alarm(alarm: dict[str, Any], spec: dict[str, Any]) -> bool:
+    dimensions = sorted((d["Name"], d["Value"]) for d in alarm.get("Dimensions", []))
+    wanted = sorted((d["Name"], d["Value"]) for d in spec["Dimensions"])
+    return dimensions == wanted and all(alarm.get(k) == spec[k] for k in ALARM_FIELDS)
+
+
+class EndpointScaling:
+    """Target-tracking autoscaling of the endpoint's one variant (Application Auto Scaling)."""
+
+    def __init__(
+        self,
+        clients: AwsClients,
+        endpoint_name: str,
+        tags: list[dict[str, str]] | None = None,
+    ) -> None:
+        self.clients = clients
+        self.endpoint_name = endpoint_name
+        self.tags = {t["Key"]: t["Value"] for t in tags or []}
+        self.resource_id = f"endpoint/{endpoint_name}/variant/{VARIANT}"
+        self.policy_name = f"{endpoint_name}-invocations-per-instance"
+
+    def current(self) -> dict[str, int] | None:
+        autoscaling = self.clients("application-autoscaling")
+        with aws_errors(f"autoscaling of endpoint {self.endpoint_name}"):
+            targets = autoscaling.describe_scalable_targets(
+                ServiceNamespace="sagemaker",
+                ResourceIds=[self.resource_id],
+                ScalableDimension=SCALABLE_DIMENSION,
+            )["ScalableTargets"]
+            if not targets:
+                return None
+            policies = autoscaling.describe_scaling_policies(
+                ServiceNamespace="sagemaker",
+                ResourceId=self.resource_id,
+                ScalableDimension=SCALABLE_DIMENSION,
+                PolicyNames=[self.policy_name],
+            )["ScalingPolicies"]
+        target_value = (
+            policies[0].get("TargetTrackingScalingPolicyConfiguration", {}).get("TargetValue")
+            if policies
+            else None
+        )
+        return {
+            "min_capacity": int(targets[0]["MinCapacity"]),
+            "max_capacity": int(targets[0]["MaxCapacity"]),
+            "target_invocations_per_instance": int(target_value) if target_value else -1,
+        }
+
+    def apply(self, desired: dict[str, int] | None) -> bool:
+        """Make autoscaling match ``desired``; True when anything changed (reads only if equal)."""
+        current = self.current()
+        if current == desired:
+            return False
+        if desired is None:
+            self.remove()
+            return True
+        autoscaling = self.clients("application-autoscaling")
+        with aws_errors(f"autoscaling of endpoint {self.endpoint_name}"):
+            autoscaling.register_scalable_target(
+                ServiceNamespace="sagemaker",
+                ResourceId=self.resource_id,
+                ScalableDimension=SCALABLE_DIMENSION,
+                MinCapacity=desired["min_capacity"],
+                MaxCapacity=desired["max_capacity"],
+                **({"Tags": self.tags} if self.tags else {}),
+            )
+            autoscaling.put_scaling_policy(
+                PolicyName=self.policy_name,
+                ServiceNamespace="sagemaker",
+                ResourceId=self.resource_id,
+                ScalableDimension=SCALABLE_DIMENSION,
+                PolicyType="TargetTrackingScaling",
+                TargetTrackingScalingPolicyConfiguration={
+                    "TargetValue": float(desired["target_invocations_per_instance"]),
+                    "PredefinedMetricSpecification": {"PredefinedMetricType": SCALING_METRIC},
+                    "ScaleInCooldown": 300,
+                    "ScaleOutCooldown": 60,
+                },
+            )
+        return True
+
+    def remove(self) -> None:
+        """Deregister (needed before an update that changes the variant's instance type)."""
+        autoscaling = self.clients("application-autoscaling")
+        with aws_errors(f"autoscaling of endpoint {self.endpoint_name}"):
+            try:
+                autoscaling.delete_scaling_policy(
+                    PolicyName=self.policy_name,
+                    ServiceNamespace="sagemaker",
+                    ResourceId=self.resource_id,
+                    ScalableDimension=SCALABLE_DIMENSION,
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ObjectNotFoundException":
+                    raise
+            autoscaling.deregister_scalable_target(
+                ServiceNamespace="sagemaker",
+                ResourceId=self.resource_id,
+                ScalableDimension=SCALABLE_DIMENSION,
+            )

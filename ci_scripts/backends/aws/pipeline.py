@@ -1,0 +1,235 @@
+"""The training pipeline on SageMaker Pipelines: upsert, start, wait, find what it registered.
+
+The definition comes from the model repo's ``pipelines/pipeline.py`` (``definition(settings)``,
+the same JSON ``Pipeline.upsert`` sends). Sending it through our own boto3 client keeps adaptive
+retries and lets an unchanged definition skip the update. The shipped dataset is uploaded under a
+key named by its content. SageMaker has no waiter for pipeline executions, so one is declared
+below as a botocore WaiterModel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError, WaiterError
+from botocore.waiter import WaiterModel, create_waiter_with_client
+
+from ci_scripts import gitinfo
+from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error, is_not_found
+from ci_scripts.backends.aws.registry import split_s3_uri, version_of
+from ci_scripts.backends.aws.session import AwsClients
+from ci_scripts.backends.base import PipelineRun
+from ci_scripts.errors import CIError
+from ci_scripts.pipeline_module import build_definition
+from ci_scripts.project import ProjectConfig
+
+INPUT_DATA = "InputDataUrl"
+SHIPPED_DATASET = Path("data") / "dataset.csv"
+WAITER_NAME = "PipelineExecutionComplete"
+PIPELINE_WAITERS: dict[str, Any] = {
+    "version": 2,
+    "waiters": {
+        WAITER_NAME: {
+            "operation": "DescribePipelineExecution",
+            "delay": 30,
+            "maxAttempts": 480,  # 4 hours
+            "acceptors": [
+                {
+                    "matcher": "path",
+                    "argument": "PipelineExecutionStatus",
+                    "expected": "Succeeded",
+                    "state": "success",
+                },
+                {
+                    "matcher": "path",
+                    "argument": "PipelineExecutionStatus",
+                    "expected": "Failed",
+                    "state": "failure",
+                },
+                {
+                    "matcher": "path",
+                    "argument": "PipelineExecutionStatus",
+                    "expected": "Stopped",
+                    "state": "failure",
+                },
+                {"matcher": "error", "expected": "ValidationException", "state": "failure"},
+            ],
+        }
+    },
+}
+
+
+def execution_waiter(sagemaker: Any) -> Any:
+    return create_waiter_with_client(WAITER_NAME, WaiterModel(PIPELINE_WAITERS), sagemaker)
+
+
+class AwsPipelineRunner:
+    def __init__(
+        self, project: ProjectConfig, clients: AwsClients, waiter_delay: float | None = None
+    ) -> None:
+        self.project = project
+        self.clients = clients
+        self.waiter_delay = waiter_delay
+
+    def run_pipeline(
+        self, parameters: dict[str, Any] | None = None, wait: bool = False
+    ) -> PipelineRun:
+        name = self.project.pipeline_name
+        definition = build_definition(self.project)
+        self.upsert(json.dumps(definition, sort_keys=True))
+        parameters = self.stage_dataset(definition, dict(parameters or {}))
+        commit = gitinfo.current_commit(self.project.root)
+        request: dict[str, Any] = {
+            "PipelineName": name,
+            "PipelineExecutionDescription": f"started by ci_scripts for commit {commit}"[:3072],
+            "ClientRequestToken": str(uuid.uuid4()),
+        }
+        if parameters:
+            request["PipelineParameters"] = [
+                {"Name": key, "Value": str(value)} for key, value in parameters.items()
+            ]
+        with aws_errors(f"pipeline {name}"):
+            arn = self.clients("sagemaker").start_pipeline_execution(**request)[
+                "PipelineExecutionArn"
+            ]
+        if not wait:
+            return PipelineRun(id=arn, status="Executing")
+        return self.wait(arn)
+
+    def stage_dataset(
+        self, definition: dict[str, Any], parameters: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Upload data/dataset.csv under a key named by its content; point InputDataUrl at it.
+
+        Pipeline step caching keys on arguments, not on what an S3 URI holds: a changed dataset
+        must get a new URI or a rerun would reuse stale splits. The key sits next to the
+        parameter's default (``.../data/<sha256[:16]>/dataset.csv``); an explicit
+        ``--param InputDataUrl=...`` is used as given.
+        """
+        spec = next(
+            (p for p in definition.get("Parameters") or [] if p.get("Name") == INPUT_DATA),
+            None,
+        )
+        default = (spec or {}).get("DefaultValue")
+        source = self.project.root / SHIPPED_DATASET
+        if INPUT_DATA in parameters or not isinstance(default, str) or not source.is_file():
+            return parameters
+        if not default.startswith("s3://"):
+            return parameters
+        body = source.read_bytes()
+        bucket, key = split_s3_uri(default)
+        folder, _, filename = key.rpartition("/")
+        if not filename.endswith(".csv"):
+            folder, filename = key.rstrip("/"), SHIPPED_DATASET.name
+        staged = f"{folder}/{hashlib.sha256(body).hexdigest()[:16]}/{filename}".lstrip("/")
+        s3 = self.clients("s3")
+        uri = f"s3://{bucket}/{staged}"
+        try:
+            s3.head_object(Bucket=bucket, Key=staged)  # same key, same content: uploaded already
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise CIError(describe_aws_error(exc, uri)) from exc
+            with aws_errors(uri):
+                s3.put_object(Bucket=bucket, Key=staged, Body=body, ContentType="text/csv")
+        return {**parameters, INPUT_DATA: uri}
+
+    def upsert(self, definition: str) -> None:
+        """Create the pipeline, or update it when its definition or role changed."""
+        sagemaker = self.clients("sagemaker")
+        name = self.project.pipeline_name
+        role = self.project.role_arn("dev")
+        try:
+            current = sagemaker.describe_pipeline(PipelineName=name)
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise CIError(describe_aws_error(exc, f"pipeline {name}")) from exc
+            current = None
+        with aws_errors(f"pipeline {name}"):
+            if current is None:
+                sagemaker.create_pipeline(
+                    PipelineName=name,
+                    PipelineDefinition=definition,
+                    RoleArn=role,
+                    PipelineDescription=f"Training pipeline of {self.project.project}",
+                    ClientRequestToken=str(uuid.uuid4()),
+                    Tags=[{"Key": "sagemaker-gitops:project", "Value": self.project.project}],
+                )
+            elif (
+                _same_json(current.get("PipelineDefinition"), definition)
+                and current.get("RoleArn") == role
+            ):
+                return
+            else:
+                sagemaker.update_pipeline(
+                    PipelineName=name, PipelineDefinition=definition, RoleArn=role
+                )
+
+    def wait(self, arn: str) -> PipelineRun:
+        sagemaker = self.clients("sagemaker")
+        config = {"Delay": self.waiter_delay} if self.waiter_delay is not None else {}
+        try:
+            execution_waiter(sagemaker).wait(PipelineExecutionArn=arn, WaiterConfig=config)
+        except WaiterError as exc:
+            last = exc.last_response or {}
+            if last.get("PipelineExecutionStatus") not in {"Failed", "Stopped"}:
+                raise CIError(describe_aws_error(exc, f"pipeline execution {arn}")) from exc
+        with aws_errors(f"pipeline execution {arn}"):
+            described = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
+            steps = self.steps(arn)
+        registered = next((s["registered_arn"] for s in steps if s.get("registered_arn")), None)
+        return PipelineRun(
+            id=arn,
+            status=described["PipelineExecutionStatus"],
+            failure_reason=described.get("FailureReason", "") or "",
+            registered_version=version_of(registered) if registered else None,
+            steps=steps,
+        )
+
+    def steps(self, arn: str) -> list[dict[str, Any]]:
+        """Steps as ``{"name", "status", "failure_reason", "registered_arn"?}``, in run order."""
+        found = []
+        pages = self.clients("sagemaker").get_paginator("list_pipeline_execution_steps")
+        for page in pages.paginate(PipelineExecutionArn=arn, SortOrder="Ascending"):
+            for step in page.get("PipelineExecutionSteps", []):
+                metadata = step.get("Metadata", {})
+                reason = step.get("FailureReason") or metadata.get("Fail", {}).get("ErrorMessage")
+                if not reason and step.get("StepStatus") == "Failed":
+                    reason = self._job_failure(metadata)
+                entry = {
+                    "name": step.get("StepName", ""),
+                    "status": step.get("StepStatus", ""),
+                    "failure_reason": reason or "",
+                }
+                if "RegisterModel" in metadata:
+                    entry["registered_arn"] = metadata["RegisterModel"].get("Arn", "")
+                found.append(entry)
+        return found
+
+    def _job_failure(self, metadata: dict[str, Any]) -> str:
+        """A failed job step's reason, from the job itself (steps often report none)."""
+        for kind, (operation, parameter) in JOB_DESCRIBERS.items():
+            arn = metadata.get(kind, {}).get("Arn")
+            if arn:
+                with aws_errors(arn):
+                    job = getattr(self.clients("sagemaker"), operation)(
+                        **{parameter: arn.rsplit("/", 1)[-1]}
+                    )
+                return str(job.get("FailureReason") or "")
+        return ""
+
+
+JOB_DESCRIBERS = {
+    "TrainingJob": ("describe_training_job", "TrainingJobName"),
+    "ProcessingJob": ("describe_processing_job", "ProcessingJobName"),
+}
+
+
+def _same_json(a: str | None, b: str) -> bool:
+    try:
+        return a is not None and json.loads(a) == json.loads(b)
+    except ValueError:
+        return False

@@ -1,0 +1,66 @@
+"""boto3 clients for the aws backend: one session, adaptive retries, created on first use.
+
+Adaptive retry mode backs off on throttling (SageMaker's control plane throttles readily when
+several workflows poll at once) and rate-limits the client, so no call site retries by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from ci_scripts import __version__
+from ci_scripts.backends.aws.errors import aws_errors
+
+RETRIES = {"mode": "adaptive", "max_attempts": 10}
+
+
+def client_config() -> Config:
+    return Config(retries=dict(RETRIES), user_agent_extra=f"sagemaker-gitops/{__version__}")
+
+
+class AwsClients:
+    """Cache of boto3 clients for one region.
+
+    Pass ``session`` to control credentials or to register botocore event hooks (tests count
+    calls and inject throttling through ``session.events`` before the first client is made).
+    """
+
+    def __init__(self, region: str, session: boto3.session.Session | None = None) -> None:
+        self.region = region
+        self.session = session or boto3.session.Session()
+        self._clients: dict[str, Any] = {}
+        self._account: str | None = None
+        self._assumed: dict[str, AwsClients] = {}
+
+    def account(self) -> str:
+        """The account these credentials belong to (one STS call, remembered)."""
+        if self._account is None:
+            with aws_errors("AWS credentials"):
+                self._account = self("sts").get_caller_identity()["Account"]
+        return self._account
+
+    def as_role(self, role_arn: str, session_name: str) -> AwsClients:
+        """Clients acting as ``role_arn`` (assumed once; another account's read-only view)."""
+        if role_arn not in self._assumed:
+            with aws_errors(f"role {role_arn}"):
+                credentials = self("sts").assume_role(
+                    RoleArn=role_arn, RoleSessionName=session_name[:64], DurationSeconds=900
+                )["Credentials"]
+            session = boto3.session.Session(
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+                region_name=self.region,
+            )
+            self._assumed[role_arn] = AwsClients(self.region, session)
+        return self._assumed[role_arn]
+
+    def __call__(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service, region_name=self.region, config=client_config()
+            )
+        return self._clients[service]

@@ -1,0 +1,135 @@
+"""The local backend: the whole GitOps loop on one machine, no AWS account, no Docker engine.
+
+The parts live in small modules; this class binds them to one project and its ``.mlops`` state:
+
+- registry: SQLite (``local_registry``), the fields the aws backend reads from SageMaker;
+- pipelines: the real definition from ``pipelines/pipeline.py`` (``local_definition``),
+  interpreted step by step (``local_pipeline``, ``local_steps``) with step caching
+  (``local_cache``), the step code running as subprocesses under /opt/ml conventions;
+- endpoints: the real serve code on loopback behind a per-environment router
+  (``local_endpoints``, ``local_router``, ``local_processes``);
+- images: there is no image store: steps and servers run the source tree itself, so every image
+  tag "exists" (``image_exists`` is always True; the code that runs is the working tree's).
+
+The calls that only hand over to the registry or the endpoints (``invoke``) come from
+``composed.ComposedBackend``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ci_scripts.backends.base import EndpointState, ModelVersion, MonitoringResult, PipelineRun
+from ci_scripts.backends.composed import ComposedBackend
+from ci_scripts.backends.local.definition import load_definition, upload_shipped_dataset
+from ci_scripts.backends.local.endpoints import LocalEndpoints
+from ci_scripts.backends.local.pipeline import LocalPipelineRunner
+from ci_scripts.backends.local.registry import SqliteRegistry
+from ci_scripts.backends.local.state import LocalState
+from ci_scripts.errors import CIError
+from ci_scripts.project import ProjectConfig
+
+NO_CACHE_ENV = "CI_SCRIPTS_LOCAL_NO_CACHE"
+
+
+class LocalBackend(ComposedBackend):
+    """Backend on this machine; state in ``<repo>/.mlops``."""
+
+    name = "local"
+
+    def __init__(self, project: ProjectConfig, *, use_cache: bool | None = None) -> None:
+        self.project = project
+        self.state = LocalState(project.root)
+        self.registry = SqliteRegistry(
+            self.state.registry_db,
+            lambda group, version: project.model_package_arn(version, group),
+            self.state.journal,
+        )
+        self.endpoints = LocalEndpoints(project, self.state)
+        if use_cache is None:
+            use_cache = os.environ.get(NO_CACHE_ENV, "") in ("", "0", "false")
+        self.use_cache = use_cache
+        self.last_run_definition_cached: bool | None = None
+
+    # -- Registry: list_versions, get_version, set_approval (ComposedBackend) ---------------
+
+    # -- PipelineRunner ---------------------------------------------------------------------
+    def run_pipeline(
+        self, parameters: dict[str, Any] | None = None, wait: bool = False
+    ) -> PipelineRun:
+        """Build (or reuse) the real definition and run it to the end.
+
+        Local runs are always synchronous, so ``wait`` changes nothing: the returned run is
+        Succeeded or Failed (the command turns Failed into a one-line error naming the step).
+        """
+        definition, cached = load_definition(self.project, self.state)
+        self.last_run_definition_cached = cached
+        return self.run_definition(definition, parameters)
+
+    def run_definition(
+        self, definition: dict[str, Any], parameters: dict[str, Any] | None = None
+    ) -> PipelineRun:
+        """Run any definition (tests use small synthetic ones) against this project's state."""
+        overrides = dict(parameters or {})
+        upload_shipped_dataset(self.project, self.state, definition, overrides)
+        return self.runner().run(definition, overrides)
+
+    def runner(self) -> LocalPipelineRunner:
+        p = self.project
+        return LocalPipelineRunner(
+            self.state,
+            self.registry,
+            package=p.package,
+            pipeline_name=p.pipeline_name,
+            region=p.region,
+            account=p.accounts["dev"],
+            use_cache=self.use_cache,
+        )
+
+    # -- EndpointHost -----------------------------------------------------------------------
+    def describe_endpoint(self, env: str) -> EndpointState | None:
+        return self.endpoints.describe(env)
+
+    def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        if version.group != self.project.model_package_group:
+            raise CIError(
+                f"{version.arn}: belongs to group {version.group!r}, not "
+                f"{self.project.model_package_group!r}"
+            )
+        return self.endpoints.deploy(env, manifest, version)
+
+    def preflight(self, env: str) -> None:
+        """Nothing to check: the local world has no accounts or credentials."""
+
+    # -- ImageStore -------------------------------------------------------------------------
+    def image_exists(self, tag: str) -> bool:
+        """Always True: local steps and servers run the source tree, there is nothing to build."""
+        return True
+
+    # -- monitoring -------------------------------------------------------------------------
+    def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:
+        """Check the requests ``env`` captured against its version's baseline, now."""
+        from ci_scripts.backends.local.monitoring import LocalMonitor
+
+        monitor = LocalMonitor(self.project, self.state, self.registry)
+        return monitor.check(env, manifest, self.endpoints.describe(env))
+
+    def model_quality_result(self, env: str, manifest: dict[str, Any]) -> Any:
+        """Join ``env``'s captured predictions with the ground truth and score them, now."""
+        from ci_scripts.backends.local.model_quality import LocalModelQuality
+
+        check = LocalModelQuality(self.project, self.state, self.registry)
+        return check.check(env, manifest, self.endpoints.describe(env))
+
+    def write_object(self, uri: str, body: bytes) -> None:
+        """Write ``body`` at ``s3://bucket/key`` (the ``.mlops/s3`` tree): ground-truth uploads."""
+        path = self.state.s3_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        self.state.journal("PutObject", uri)
+
+    # -- local only -------------------------------------------------------------------------
+    def down(self) -> list[dict[str, Any]]:
+        """Stop every local process (routers, model servers); return those that ran."""
+        return self.endpoints.down()

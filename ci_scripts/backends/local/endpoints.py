@@ -1,0 +1,485 @@
+"""Local endpoints: the real serve code on loopback behind a per-environment router.
+
+Each environment has a router (``local_router``) whose port never changes while it runs, and one
+model server process per version (``python -m <pkg> serve`` with ``OPT_ML_ROOT`` pointing at the
+extracted model). A deploy is blue/green: start the new version's server, wait for its ``/ping``,
+run a canary when a version already serves (``local_canary``: a share of the traffic on the new
+version, rolled back on 5xx answers, slow answers or a failed health check), switch the router
+(atomic rename of the routes file, confirmed by a reload request), and only then stop the old
+server. If the new server never becomes healthy, or its canary fails, it is stopped and the old
+one keeps serving. The routes file records the version served before (``previous_version``).
+A per-environment file lock serialises deploys; while one holds it, ``describe`` reports the
+endpoint as ``Updating`` (the status the deploy command refuses to start on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import http.client
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ci_scripts
+from ci_scripts.backends.base import EndpointState, ModelVersion
+from ci_scripts.backends.local import canary as local_canary
+from ci_scripts.backends.local import processes as procs
+from ci_scripts.backends.local.state import LocalState, read_json, write_json_atomic
+from ci_scripts.backends.local.steps import tail
+from ci_scripts.errors import CIError
+from ci_scripts.project import ProjectConfig
+
+HEALTH_TIMEOUT_ENV = "CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT"
+DEFAULT_HEALTH_TIMEOUT = 60.0
+DRAIN_SECONDS = 0.1  # let requests already forwarded to the old server finish
+PORT_ATTEMPTS = 3  # a picked port can be taken before the server binds it
+SOURCE_KEY = "_source"
+# SageMaker runtime's InferenceId header; the router records it as eventMetadata.inferenceId.
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
+
+
+class LocalEndpoints:
+    """Endpoints of one project, one per environment."""
+
+    def __init__(self, project: ProjectConfig, state: LocalState) -> None:
+        self.project = project
+        self.state = state
+        self.health_timeout = float(os.environ.get(HEALTH_TIMEOUT_ENV) or DEFAULT_HEALTH_TIMEOUT)
+
+    # -- reads ------------------------------------------------------------------------------
+    def describe(self, env: str) -> EndpointState | None:
+        """What runs in ``env``: InService only when router and servers are alive and healthy."""
+        state = self._describe(env)
+        if state is not None and state.status == "InService" and self._locked(env):
+            state.status = "Updating"
+        return state
+
+    def _describe(self, env: str) -> EndpointState | None:
+        routes = read_json(self.state.endpoint_file(env))
+        if not routes:
+            return None
+        name = self.project.endpoint_name(env)
+        router = self._router_record(env)
+        config = {
+            "manifest": routes.get("manifest", {}),
+            "previous_version": routes.get("previous_version"),
+            "targets": [
+                {k: t.get(k) for k in ("variant", "version", "url", "weight")}
+                | {"pid": (t.get("process") or {}).get("pid")}
+                for t in routes.get("targets", [])
+            ],
+        }
+        status, reason = "InService", ""
+        dead = [t for t in routes.get("targets", []) if not procs.alive(t.get("process"))]
+        if not procs.alive(router):
+            status, reason = "Failed", f"router (pid {(router or {}).get('pid')}) is not running"
+        elif dead:
+            t = dead[0]
+            log = Path((t.get("process") or {}).get("log", ""))
+            status = "Failed"
+            reason = f"model server of version {t.get('version')} is not running: {tail(log, 3)}"
+        else:
+            code, body = _request(routes["url"], "GET", "/ping", timeout=5.0)
+            if code != 200:
+                status, reason = "Failed", f"/ping answered {code}: {body[:200]!r}"
+        return EndpointState(
+            name=name,
+            status=status,
+            model_version=routes.get("model_version"),
+            url=routes.get("url", ""),
+            failure_reason=reason,
+            config=config,
+        )
+
+    def invoke(
+        self,
+        env: str,
+        body: bytes,
+        content_type: str = "text/csv",
+        inference_id: str | None = None,
+    ) -> tuple[int, bytes]:
+        """POST ``body`` to the endpoint's /invocations through its router (which records
+        ``inference_id``, sent as SageMaker's header, in the capture)."""
+        routes = read_json(self.state.endpoint_file(env))
+        name = self.project.endpoint_name(env)
+        if not routes:
+            raise CIError(f"endpoint {name}: not deployed locally (run deploy --env {env})")
+        headers = {"Content-Type": content_type}
+        if inference_id:
+            headers[INFERENCE_ID_HEADER] = inference_id
+        code, payload = _request(routes["url"], "POST", "/invocations", body, headers)
+        if code == 0:
+            raise CIError(f"endpoint {name}: {routes['url']} is not reachable: {payload.decode()}")
+        return code, payload
+
+    # -- deploy -----------------------------------------------------------------------------
+    def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        """Blue/green switch of ``env`` to ``version``; a no-op when it already serves it."""
+        wanted = {k: v for k, v in manifest.items() if k != SOURCE_KEY}
+        with self._lock(env):
+            routes = read_json(self.state.endpoint_file(env)) or {}
+            current = self._describe(env)
+            healthy = current is not None and current.status == "InService"
+            same_version = routes.get("model_version") == version.version
+            if healthy and same_version and routes.get("manifest") == wanted:
+                return current  # type: ignore[return-value]
+            previous = routes.get("previous_version")
+            if healthy and same_version:  # only the configuration changed
+                router = self._ensure_router(env, routes)
+                targets, old = routes["targets"], []
+            else:
+                if routes.get("model_version") != version.version:
+                    previous = routes.get("model_version")
+                new = self._spawn_server(env, version)
+                try:  # the router starts while the new server loads its model
+                    router = self._ensure_router(env, routes)
+                    new = self._await_healthy(env, version, new, current)
+                    if healthy:
+                        self._canary(env, router, version, new, routes, wanted)
+                except BaseException:
+                    procs.stop(self.state, new["process"])
+                    if not routes:  # a first deploy that failed leaves nothing behind
+                        procs.stop(self.state, self._router_record(env))
+                    raise
+                targets, old = [new], routes.get("targets", [])
+            self._write_routes(
+                env, router, version.version, targets, wanted, manifest, previous=previous
+            )
+            self._confirm_switch(env, router, targets)
+            if old:
+                time.sleep(DRAIN_SECONDS)
+                for target in old:
+                    procs.stop(self.state, target.get("process"))
+            state = self._describe(env)
+        assert state is not None
+        return state
+
+    def down(self) -> list[dict[str, Any]]:
+        """Stop every process of every environment and forget the endpoints."""
+        return stop_everything(self.state)
+
+    # -- internals --------------------------------------------------------------------------
+    def _spawn_server(self, env: str, version: ModelVersion) -> dict[str, Any]:
+        """Start ``version``'s server (detached); return its routing target."""
+        opt_ml = self._extract_model(version)
+        port = procs.free_port()
+        env_vars = dict(os.environ)
+        env_vars.update(
+            OPT_ML_ROOT=str(opt_ml),
+            SAGEMAKER_BIND_TO_PORT=str(port),
+            MODEL_SERVER="wsgiref",
+            PYTHONUNBUFFERED="1",
+            PYTHONPATH=os.pathsep.join(
+                p for p in (str(self.project.root / "src"), os.environ.get("PYTHONPATH")) if p
+            ),
+        )
+        command = [sys.executable, "-m", self.project.package, "serve"]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
+        record = procs.spawn(
+            self.state,
+            f"{env}-server-v{version.version}-{port}",
+            command,
+            env=env_vars,
+            cwd=opt_ml,
+            role="server",
+            extra={"env": env, "version": version.version},
+        )
+        return {
+            "variant": f"version-{version.version}",
+            "version": version.version,
+            "url": f"http://127.0.0.1:{port}",
+            "weight": 100,
+            "process": record,
+        }
+
+    def _await_healthy(
+        self,
+        env: str,
+        version: ModelVersion,
+        target: dict[str, Any],
+        current: EndpointState | None,
+    ) -> dict[str, Any]:
+        """The target once its server answers /ping; else stop it and raise naming the reason.
+
+        The port was free when picked but another process may take it before the server binds
+        it: a server that exits with "Address already in use" is retried on a new port.
+        """
+        for attempt in range(PORT_ATTEMPTS):
+            problem = self._wait_healthy(target["url"], target["process"])
+            if not problem:
+                return target
+            procs.stop(self.state, target["process"])
+            if "Address already in use" not in problem or attempt == PORT_ATTEMPTS - 1:
+                break
+            target = self._spawn_server(env, version)
+        serving = (
+            f"version {current.model_version} keeps serving"
+            if current and current.status == "InService"
+            else "nothing was serving before"
+        )
+        raise CIError(
+            f"endpoint {self.project.endpoint_name(env)}: version {version.version} failed "
+            f"its health check ({problem}); {serving}"
+        )
+
+    def _wait_healthy(self, url: str, record: dict[str, Any]) -> str:
+        """ "" once GET /ping answers 200; else why not (process exited, timeout)."""
+        deadline = time.monotonic() + self.health_timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if not procs.alive(record):
+                return f"server exited: {tail(Path(record['log']), 4)}"
+            code, body = _request(url, "GET", "/ping", timeout=1.0)
+            if code == 200:
+                return ""
+            if code:
+                last = f"/ping answered {code}: {body[:120]!r}"
+            time.sleep(0.05)
+        return f"no healthy /ping within {self.health_timeout:.0f} s ({last})"
+
+    def _extract_model(self, version: ModelVersion) -> Path:
+        """``model.tar.gz`` -> models/<group>/<version>/opt_ml/model (once; reused after)."""
+        target = self.state.model_dir(version.group, version.version)
+        opt_ml = target / "opt_ml"
+        if (opt_ml / "model").is_dir():
+            return opt_ml
+        url = version.model_data_url
+        try:
+            archive = self.state.s3_path(url)
+        except CIError:
+            raise CIError(
+                f"{version.arn}: model data {url!r} is not a local s3:// location"
+            ) from None
+        if not archive.is_file():
+            raise CIError(f"{version.arn}: model data {url} not found (local copy {archive})")
+        target.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
+        try:
+            with tarfile.open(archive) as tar:
+                _safe_extract(tar, scratch / "model")
+            with contextlib.suppress(FileExistsError, OSError):
+                os.rename(scratch, opt_ml)  # a concurrent deploy may have won the race
+        except (tarfile.TarError, OSError) as exc:
+            raise CIError(f"{version.arn}: model data {url} cannot be extracted: {exc}") from exc
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return opt_ml
+
+    def _router_record(self, env: str) -> dict[str, Any] | None:
+        return read_json(self.state.dir("pids") / f"{env}-router.json")
+
+    def _ensure_router(self, env: str, routes: dict[str, Any]) -> dict[str, Any]:
+        """The running router of ``env``, started (on its old port if free) when needed."""
+        record = self._router_record(env)
+        if procs.alive(record):
+            return record  # type: ignore[return-value]
+        procs.stop(self.state, record)
+        info = self.state.router_file(env)
+        for port in dict.fromkeys([int(routes.get("port") or 0), 0]):
+            info.unlink(missing_ok=True)
+            command = [sys.executable, "-m", "ci_scripts.backends.local.router"]
+            command += ["--routes", str(self.state.endpoint_file(env)), "--info", str(info)]
+            command += ["--capture-dir", str(self.state.capture_dir(env)), "--port", str(port)]
+            env_vars = dict(os.environ)
+            package_parent = str(Path(ci_scripts.__file__).resolve().parent.parent)
+            env_vars["PYTHONPATH"] = os.pathsep.join(
+                p for p in (package_parent, os.environ.get("PYTHONPATH")) if p
+            )
+            record = procs.spawn(
+                self.state,
+                f"{env}-router",
+                command,
+                env=env_vars,
+                cwd=self.state.root,
+                role="router",
+                extra={"env": env},
+            )
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline and procs.alive(record):
+                facts = read_json(info)
+                if facts and facts.get("pid") == record["pid"]:
+                    record.update(port=facts["port"], url=facts["url"])
+                    write_json_atomic(self.state.dir("pids") / f"{env}-router.json", record)
+                    return record
+                time.sleep(0.01)
+            procs.stop(self.state, record)
+        raise CIError(
+            f"endpoint {self.project.endpoint_name(env)}: the local router did not start: "
+            f"{tail(Path(record['log']), 3)}"
+        )
+
+    def _canary(
+        self,
+        env: str,
+        router: dict[str, Any],
+        version: ModelVersion,
+        new: dict[str, Any],
+        routes: dict[str, Any],
+        wanted: dict[str, Any],
+    ) -> None:
+        """Route the canary share to ``new`` and watch it; on failure restore the old routes
+        and raise (the caller stops the new server)."""
+        settings = local_canary.CanarySettings.from_manifest(wanted)
+        if settings.window <= 0 or not routes.get("targets"):
+            return
+        name, serving = self.project.endpoint_name(env), routes.get("model_version")
+        source = {SOURCE_KEY: routes.get("source")}
+        old_manifest = routes.get("manifest", {})
+        keep = routes.get("previous_version")
+        split = [{**t, "weight": 100 - settings.percent} for t in routes["targets"]]
+        split.append({**new, "weight": settings.percent})
+        self._write_routes(
+            env, router, serving, split, old_manifest, source, previous=keep, op="StartCanary"
+        )
+        self._confirm_switch(env, router, split)
+        rows = local_canary.probe_rows(self.project.root)
+        problem = local_canary.watch(router["url"], new, settings, rows, _request)
+        if not problem:
+            return
+        self._write_routes(
+            env,
+            router,
+            serving,
+            routes["targets"],
+            old_manifest,
+            source,
+            previous=keep,
+            op="RollbackCanary",
+        )
+        self._confirm_switch(env, router, routes["targets"])
+        raise CIError(
+            f"endpoint {name}: canary of version {version.version} rolled back "
+            f"({settings.percent}% of traffic): {problem}; version {serving} keeps serving"
+        )
+
+    def _write_routes(
+        self,
+        env: str,
+        router: dict[str, Any],
+        version: int,
+        targets: list[dict[str, Any]],
+        wanted: dict[str, Any],
+        manifest: dict[str, Any],
+        *,
+        previous: int | None = None,
+        op: str = "",
+    ) -> None:
+        capture = dict(wanted.get("data_capture") or {})
+        capture.setdefault("enabled", False)
+        path = self.state.endpoint_file(env)
+        self.state.journal(
+            op or ("UpdateEndpoint" if path.exists() else "CreateEndpoint"),
+            self.project.endpoint_name(env),
+            model_version=version,
+            **({"canary_version": targets[-1].get("version")} if op else {}),
+        )
+        write_json_atomic(
+            self.state.endpoint_file(env),
+            {
+                "name": self.project.endpoint_name(env),
+                "env": env,
+                "url": router["url"],
+                "port": router["port"],
+                "model_version": version,
+                "previous_version": previous,
+                "targets": targets,
+                "data_capture": capture,
+                "manifest": wanted,
+                "source": manifest.get(SOURCE_KEY),
+                "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+
+    def _confirm_switch(self, env: str, router: dict[str, Any], targets: list[dict]) -> None:
+        """Make the router re-read the routes now, and check it routes to ``targets``."""
+        code, body = _request(router["url"], "POST", "/__router__/reload", b"", timeout=5.0)
+        urls = sorted(t["url"] for t in targets)
+        try:
+            routed = sorted(t["url"] for t in json.loads(body).get("targets", []))
+        except (ValueError, AttributeError):
+            routed = []
+        if code != 200 or routed != urls:
+            raise CIError(
+                f"endpoint {self.project.endpoint_name(env)}: the router did not take the new "
+                f"routes (answered {code}); run `ci_scripts local down` and deploy again"
+            )
+
+    @contextlib.contextmanager
+    def _lock(self, env: str) -> Iterator[None]:
+        path = self.state.dir("endpoints") / f"{env}.lock"
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CIError(
+                    f"endpoint {self.project.endpoint_name(env)}: another local deploy of {env} "
+                    "is in progress; run again when it has finished"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _locked(self, env: str) -> bool:
+        path = self.state.home / "endpoints" / f"{env}.lock"
+        if not path.exists():
+            return False
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
+
+def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract regular files and directories only, never outside ``dest``."""
+    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+        tar.extractall(dest, filter="data")
+        return
+    for member in tar.getmembers():
+        target = (dest / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not target.is_relative_to(dest.resolve()):
+            raise tarfile.TarError(f"refusing archive member {member.name!r}")
+    tar.extractall(dest)  # every member was checked above
+
+
+def stop_everything(state: LocalState) -> list[dict[str, Any]]:
+    """``local down``: stop every recorded process, forget the endpoints; return what ran."""
+    stopped = procs.stop_all(state)
+    folder = state.home / "endpoints"
+    if folder.is_dir():
+        for path in folder.glob("*.json"):
+            path.unlink(missing_ok=True)
+    return stopped
+
+
+def _request(
+    base_url: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> tuple[int, bytes]:
+    """One HTTP request on loopback; (0, reason) when nothing answers."""
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    except OSError as exc:
+        return 0, str(exc).encode()
+    finally:
+        conn.close()

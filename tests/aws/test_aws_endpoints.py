@@ -1,0 +1,393 @@
+"""The aws backend's endpoints on moto: what a deploy creates, blue/green updates, failures,
+retries. (Rules shared with the local backend are in tests/contract.)"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_harness import AwsHarness, admin_client, aws_harness
+from botocore.awsrequest import AWSResponse
+from botocore.stub import Stubber
+from moto.core.botocore_stubber import MockRawResponse
+
+from ci_scripts.backends.aws.endpoints import AwsEndpointHost, desired_endpoint
+from ci_scripts.backends.aws.guardrails import deployment_config
+from ci_scripts.backends.aws.session import AwsClients
+from ci_scripts.errors import CIError
+
+
+def point(harness: AwsHarness, env: str, version: int) -> None:
+    path = harness.project.manifest_path(env)
+    data = json.loads(path.read_text())
+    data["model_version"] = version
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def deploy(harness: AwsHarness, env: str, version: int, pr: str = "5"):
+    point(harness, env, version)
+    return harness.cli("deploy", "--env", env, "--commit", "f00dcafe", "--pr", pr)
+
+
+def tags_of(arn: str) -> dict[str, str]:
+    tags = admin_client("sagemaker").list_tags(ResourceArn=arn)["Tags"]
+    return {t["Key"].split(":", 1)[1]: t["Value"] for t in tags}
+
+
+def test_realtime_deploy_creates_tagged_model_config_capture_and_autoscaling(
+    aws: AwsHarness,
+) -> None:
+    seeded = aws.seed_version()
+    result = deploy(aws, "staging", seeded.version)
+    assert result.exit_code == 0, result.output
+
+    sagemaker = admin_client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName="churn-model-staging")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    assert config["EndpointConfigName"].startswith(f"churn-model-staging-v{seeded.version}-")
+    variant = config["ProductionVariants"][0]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.large", 1)
+    capture = config["DataCaptureConfig"]
+    assert capture["DestinationS3Uri"] == f"s3://{aws.project.artifact_bucket}/datacapture/staging"
+    assert capture["InitialSamplingPercentage"] == 100
+    model = sagemaker.describe_model(ModelName=variant["ModelName"])
+    assert model["PrimaryContainer"]["ModelPackageName"] == seeded.arn
+    tags = tags_of(model["ModelArn"])
+    assert tags["model-version"] == str(seeded.version)
+    assert tags["git-commit"] == "f00dcafe" and tags["pull-request"] == "5"
+    assert tags["environment"] == "staging" and tags["project"] == "churn-model"
+
+    scaling = admin_client("application-autoscaling")
+    target = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert [(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in target] == [
+        ("endpoint/churn-model-staging/variant/AllTraffic", 1, 2)
+    ]
+    policy = scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"][0]
+    assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 100.0
+
+
+def test_update_is_blue_green_with_rollback_alarms(aws: AwsHarness) -> None:
+    first, second = aws.seed_version(), aws.seed_version()
+    assert deploy(aws, "staging", first.version).exit_code == 0
+
+    result = deploy(aws, "staging", second.version, pr="6")
+
+    assert result.exit_code == 0, result.output
+    (request,) = aws.update_requests
+    policy = request["DeploymentConfig"]
+    routing = policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}  # one instance
+    alarms = [a["AlarmName"] for a in policy["AutoRollbackConfiguration"]["Alarms"]]
+    assert alarms == ["churn-model-staging-5xx-errors", "churn-model-staging-model-latency"]
+    described = admin_client("cloudwatch").describe_alarms(AlarmNames=alarms)["MetricAlarms"]
+    assert {a["MetricName"]: a["Threshold"] for a in described} == {
+        "Invocation5XXErrors": 1.0,
+        "ModelLatency": 500_000.0,  # microseconds
+    }
+    assert aws.backend.describe_endpoint("staging").model_version == second.version
+
+
+def test_deployment_config_builder() -> None:
+    manifest = {
+        "endpoint": {"type": "realtime", "initial_instance_count": 4},
+        "deployment": {
+            "canary_percent": 25,
+            "canary_wait_seconds": 60,
+            "termination_wait_seconds": 30,
+        },
+    }
+    config = deployment_config(manifest, ["a"])
+    assert config["BlueGreenUpdatePolicy"] == {
+        "TrafficRoutingConfiguration": {
+            "Type": "CANARY",
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+            "WaitIntervalInSeconds": 60,
+        },
+        "TerminationWaitInSeconds": 30,
+    }
+    assert config["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "a"}]}
+    # Serverless: blue/green all at once (no canary), the same alarms roll it back.
+    serverless = deployment_config(
+        {"endpoint": {"type": "serverless", "initial_instance_count": 4}, "deployment": {}}, ["a"]
+    )
+    assert serverless["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == {
+        "Type": "ALL_AT_ONCE",
+        "WaitIntervalInSeconds": 300,
+    }
+    assert serverless["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "a"}]}
+
+
+def test_rolled_back_update_fails_naming_reason(aws: AwsHarness) -> None:
+    first, second = aws.seed_version(), aws.seed_version()
+    assert deploy(aws, "staging", first.version).exit_code == 0
+    aws.rollback_reason = "Alarm churn-model-staging-5xx-errors in ALARM"
+
+    result = deploy(aws, "staging", second.version)
+
+    assert result.exit_code == 1
+    assert "update to version 2 was rolled back and it still serves version 1" in result.stderr
+    assert "Alarm churn-model-staging-5xx-errors in ALARM" in result.stderr
+    assert aws.backend.describe_endpoint("staging").model_version == first.version
+
+
+def test_failed_endpoint_surfaces_failure_reason(aws: AwsHarness) -> None:
+    seeded = aws.seed_version()
+    aws.fail_next_endpoint(
+        "The primary container for production variant AllTraffic did not pass the ping health "
+        "check."
+    )
+
+    result = deploy(aws, "staging", seeded.version)
+
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert line.startswith(
+        "error: endpoint churn-model-staging: deploying version 1 failed (status Failed)"
+    )
+    assert "did not pass the ping health check" in line and "\n" not in line
+
+
+def wait_in_service_through(aws: AwsHarness, statuses: list[dict[str, str]]) -> str:
+    """Run the in-service wait against stubbed DescribeEndpoint answers (moto makes every
+    endpoint InService at once and has no update rollbacks); return the CIError it raised.
+    ``statuses``: EndpointStatus (+ FailureReason) per poll; the last one also answers the
+    describe that names the reason."""
+    clients = AwsClients("eu-west-1", aws.session)
+    host = AwsEndpointHost(aws.project, clients, waiter_delay=0)
+    seeded = aws.seed_version()
+    desired = desired_endpoint(aws.project, "staging", {"endpoint": {"type": "serverless"}}, seeded)
+    base = {
+        "EndpointName": "churn-model-staging",
+        "EndpointArn": "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/churn-model-staging",
+        "CreationTime": "2025-01-01T00:00:00Z",
+        "LastModifiedTime": "2025-01-01T00:00:00Z",
+    }
+    with Stubber(clients("sagemaker")) as stub:
+        for status in [*statuses, statuses[-1]]:
+            stub.add_response("describe_endpoint", {**base, **status})
+        with pytest.raises(CIError) as raised:
+            host._wait_in_service(desired, previous=None)
+        stub.assert_no_pending_responses()
+    return str(raised.value)
+
+
+def test_waiter_failure_names_reason_with_stubber(aws: AwsHarness) -> None:
+    """The EndpointInService waiter polling Creating -> Failed: DescribeEndpoint x2 for the
+    waiter, x1 for the reason (stubbed)."""
+    message = wait_in_service_through(
+        aws,
+        [
+            {"EndpointStatus": "Creating"},
+            {"EndpointStatus": "Failed", "FailureReason": "Image does not exist"},
+        ],
+    )
+    assert re.search(r"failed \(status Failed\): Image does not exist", message), message
+
+
+def test_failed_rollback_stops_the_wait_at_once(aws: AwsHarness) -> None:
+    """Updating -> UpdateRollbackFailed ends the wait on the first poll that sees it (the stock
+    waiter would poll for an hour): DescribeEndpoint x2 for the waiter, x1 for the reason."""
+    message = wait_in_service_through(
+        aws,
+        [
+            {"EndpointStatus": "Updating"},
+            {
+                "EndpointStatus": "UpdateRollbackFailed",
+                "FailureReason": "rollback could not restore the old fleet",
+            },
+        ],
+    )
+    assert re.search(
+        r"failed \(status UpdateRollbackFailed\): rollback could not restore", message
+    ), message
+
+
+def test_deploy_refused_while_endpoint_updates(aws: AwsHarness) -> None:
+    first, second = aws.seed_version(), aws.seed_version()
+    assert deploy(aws, "staging", first.version).exit_code == 0
+    aws.set_endpoint_status("staging", "Updating")
+    aws.reset_mutations()
+
+    result = deploy(aws, "staging", second.version)
+
+    assert result.exit_code == 1
+    assert "status is Updating" in result.stderr and "in progress" in result.stderr
+    assert aws.mutations() == []
+    assert (
+        aws.backend.get_version(second.group, second.version).approval_status
+        == "PendingManualApproval"
+    )
+
+
+def test_failed_endpoint_is_replaced(aws: AwsHarness) -> None:
+    seeded = aws.seed_version()
+    assert deploy(aws, "staging", seeded.version).exit_code == 0
+    aws.set_endpoint_status("staging", "Failed", "instance retired")
+    aws.reset_mutations()
+
+    result = deploy(aws, "staging", seeded.version)
+
+    assert result.exit_code == 0, result.output
+    assert "sagemaker:DeleteEndpoint" in aws.mutations()
+    assert "sagemaker:CreateEndpoint" in aws.mutations()
+    assert aws.backend.describe_endpoint("staging").status == "InService"
+
+
+def test_throttling_is_retried(aws: AwsHarness) -> None:
+    seeded = aws.seed_version()
+    sends: list[str] = []
+
+    def throttle_once(request: Any, **_: Any) -> AWSResponse | None:
+        sends.append(request.url)
+        if len(sends) > 1:
+            return None  # let moto answer
+        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        return AWSResponse(request.url, 400, {"x-amzn-requestid": "x"}, MockRawResponse(body))
+
+    events = aws.backend.clients("sagemaker").meta.events
+    events.register_first("before-send.sagemaker.DescribeModelPackage", throttle_once)
+
+    found = aws.backend.get_version(seeded.group, seeded.version)
+
+    assert found is not None and found.version == seeded.version
+    assert len(sends) == 2  # the throttled attempt and the retry
+
+
+def test_serverless_endpoint_has_no_capture_or_autoscaling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with aws_harness(tmp_path, monkeypatch, deployment="serverless") as harness:
+        seeded = harness.seed_version()
+        assert deploy(harness, "staging", seeded.version).exit_code == 0
+        sagemaker = admin_client("sagemaker")
+        name = sagemaker.describe_endpoint(EndpointName="churn-model-staging")["EndpointConfigName"]
+        config = sagemaker.describe_endpoint_config(EndpointConfigName=name)
+        assert config["ProductionVariants"][0]["ServerlessConfig"] == {
+            "MemorySizeInMB": 2048,
+            "MaxConcurrency": 5,
+        }
+        assert not config.get("DataCaptureConfig")
+        scaling = admin_client("application-autoscaling")
+        assert (
+            scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+        )
+
+
+def test_model_error_fails_smoke_test_naming_the_check(aws: AwsHarness) -> None:
+    seeded = aws.seed_version()
+    assert deploy(aws, "staging", seeded.version).exit_code == 0
+
+    def model_error(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        parsed = {
+            "Error": {"Code": "ModelError", "Message": "Received client error (400)"},
+            "OriginalStatusCode": 400,
+            "OriginalMessage": '{"error": "expected 3 features, got 2"}',
+            "ResponseMetadata": {"HTTPStatusCode": 424},
+        }
+        return AWSResponse("https://moto.invalid", 424, {}, None), parsed
+
+    events = aws.backend.clients("sagemaker-runtime").meta.events
+    events.register("before-call.sagemaker-runtime.InvokeEndpoint", model_error)
+
+    result = aws.cli("smoke-test", "--env", "staging")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: smoke-test staging: row 1: HTTP 400: ")
+    assert "expected 3 features" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ([{"predictions": []}], "row 1: expected 1 predictions, got 0"),
+        (
+            [{"predictions": [{"label": 1, "probability": 1.7}]}],
+            "probability 1.7, not within [0, 1]",
+        ),
+        (["not json"], "row 1: response is not JSON"),
+    ],
+)
+def test_smoke_test_checks_answers(aws: AwsHarness, answers: list[Any], message: str) -> None:
+    seeded = aws.seed_version()
+    assert deploy(aws, "staging", seeded.version).exit_code == 0
+    aws.prepare_invocations("staging", 20, answers=answers)
+
+    result = aws.cli("smoke-test", "--env", "staging")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: smoke-test staging: ")
+    assert message in result.stderr
+
+
+def test_smoke_test_latency_budget(aws: AwsHarness) -> None:
+    seeded = aws.seed_version()
+    path = aws.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["smoke_test"] = {"rows": 3, "max_latency_ms": 5}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    assert deploy(aws, "staging", seeded.version).exit_code == 0
+    aws.prepare_invocations("staging", 3)
+
+    def slow(**_: Any) -> None:
+        import time
+
+        time.sleep(0.02)
+
+    aws.backend.clients("sagemaker-runtime").meta.events.register(
+        "before-send.sagemaker-runtime.InvokeEndpoint", slow
+    )
+    result = aws.cli("smoke-test", "--env", "staging")
+
+    assert result.exit_code == 1
+    assert "latency p95" in result.stderr and "exceeds 5 ms" in result.stderr
+    assert "deploy/staging.json: $.smoke_test.max_latency_ms" in result.stderr
+
+
+def test_instance_type_change_lifts_autoscaling_around_the_update(aws: AwsHarness) -> None:
+    seeded = aws.seed_version()
+    assert deploy(aws, "staging", seeded.version).exit_code == 0
+    path = aws.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["endpoint"]["instance_type"] = "ml.c5.xlarge"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    aws.reset_mutations()
+
+    result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe")
+
+    assert result.exit_code == 0, result.output
+    assert aws.mutations() == [
+        "sagemaker:CreateModel",
+        "sagemaker:CreateEndpointConfig",
+        "application-autoscaling:DeleteScalingPolicy",
+        "application-autoscaling:DeregisterScalableTarget",
+        "sagemaker:UpdateEndpoint",  # the alarms, made at create, already match
+        "sagemaker:AddTags",
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+    ]
+    name = admin_client("sagemaker").describe_endpoint(EndpointName="churn-model-staging")[
+        "EndpointConfigName"
+    ]
+    config = admin_client("sagemaker").describe_endpoint_config(EndpointConfigName=name)
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.c5.xlarge"
+
+
+def test_autoscaling_change_alone_does_not_redeploy(aws: AwsHarness) -> None:
+    seeded = aws.seed_version()
+    assert deploy(aws, "staging", seeded.version).exit_code == 0
+    path = aws.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["endpoint"]["autoscaling"]["max_capacity"] = 6
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    aws.reset_mutations()
+
+    result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe")
+
+    assert result.exit_code == 0, result.output
+    assert aws.mutations() == [
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+    ]

@@ -17,7 +17,11 @@ def test_broken_version_canary_is_rolled_back(tmp_path: Path) -> None:
     for stage in ("register broken", "merge broken PR", "deploy broken", "status after canary"):
         assert f"✓ {stage}" in proc.stdout, stage
     out = " ".join(proc.stdout.split())  # rich wraps lines
-    assert "error: endpoint churn-model-staging: canary of version 2 rolled back" in out
+    # Staging runs one instance: all at once behind the alarms, said as such.
+    assert (
+        "error: endpoint churn-model-staging: rollout of version 2 rolled back (all at once "
+        "behind alarms: 1 instance)" in out
+    )
     assert "answered 5xx" in out and "version 1 keeps serving" in out
     assert "staging still serves version 1; git names version 2" in out
     repo = tmp_path / "churn-model"

@@ -133,6 +133,8 @@ def deploy_manifest(
     changed = running is None or running != state
     if changed:
         typer.echo(f"{env}: endpoint {state.name} InService, serving version {version.version}")
+        if state.config.get("rollout"):  # canary or all at once (ci_scripts.canary)
+            typer.echo(f"{env}: rollout: {state.config['rollout']}")
     else:
         typer.echo(
             f"{env}: endpoint {state.name} already serves version {version.version}; no change"

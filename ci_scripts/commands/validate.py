@@ -1,13 +1,16 @@
 """``validate``: everything CI can check without touching AWS.
 
 Both manifests against the schema and the project (environment = file name, group = the
-project's), and the pipeline definition builds. The first failure exits non-zero naming it.
+project's), and the pipeline definition builds. Each manifest's rollout is stated (canary or all
+at once, ci_scripts.canary), so a fleet too small to canary is said before any deploy.
+The first failure exits non-zero naming it.
 """
 
 from __future__ import annotations
 
 import typer
 
+from ci_scripts import canary
 from ci_scripts import manifest as manifests
 from ci_scripts.pipeline_module import PIPELINE_FILE, build_definition
 from ci_scripts.project import ENVIRONMENTS, ProjectConfig
@@ -19,6 +22,10 @@ def run(project: ProjectConfig) -> None:
         version = manifest.model_version
         named = f"version {version}" if version is not None else "no version yet"
         typer.echo(f"{manifest.label}: valid ({named})")
+        typer.echo(f"{manifest.label}: rollout: {canary.describe_manifest(manifest.effective)}")
+        warning = canary.production_warning(env, manifest.effective)
+        if warning:
+            typer.echo(f"warning: {manifest.label}: {warning}", err=True)
     definition = build_definition(project)
     steps = [str(step.get("Name", "?")) for step in definition["Steps"]]
     typer.echo(

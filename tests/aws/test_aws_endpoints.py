@@ -80,6 +80,7 @@ def test_update_is_blue_green_with_rollback_alarms(aws: AwsHarness) -> None:
     policy = request["DeploymentConfig"]
     routing = policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}  # one instance
+    assert "staging: rollout: all at once behind alarms: 1 instance" in result.output
     alarms = [a["AlarmName"] for a in policy["AutoRollbackConfiguration"]["Alarms"]]
     assert alarms == ["churn-model-staging-5xx-errors", "churn-model-staging-model-latency"]
     described = admin_client("cloudwatch").describe_alarms(AlarmNames=alarms)["MetricAlarms"]
@@ -103,12 +104,17 @@ def test_deployment_config_builder() -> None:
     assert config["BlueGreenUpdatePolicy"] == {
         "TrafficRoutingConfiguration": {
             "Type": "CANARY",
-            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+            "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},  # 25 % of 4 instances
             "WaitIntervalInSeconds": 60,
         },
         "TerminationWaitInSeconds": 30,
     }
     assert config["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "a"}]}
+    # The fleet the update really gets wins over the manifest's count (autoscaling kept it).
+    routing = deployment_config(manifest, ["a"], running_instances=10)["BlueGreenUpdatePolicy"]
+    assert routing["TrafficRoutingConfiguration"]["CanarySize"]["Value"] == 3  # ceil(2.5)
+    one = deployment_config(manifest, ["a"], running_instances=1)["BlueGreenUpdatePolicy"]
+    assert one["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
     # Serverless: blue/green all at once (no canary), the same alarms roll it back.
     serverless = deployment_config(
         {"endpoint": {"type": "serverless", "initial_instance_count": 4}, "deployment": {}}, ["a"]

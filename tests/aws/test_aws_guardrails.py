@@ -91,24 +91,30 @@ def test_alarms_from_manifest_and_tags_on_every_resource(aws: AwsHarness) -> Non
     assert registrations[0]["Tags"]["sagemaker-gitops:model-version"] == str(first.version)
 
 
-def test_canary_on_a_fleet_with_autoscaling_keeps_its_scaled_size(aws: AwsHarness) -> None:
+def test_canary_on_a_fleet_with_autoscaling_is_sized_from_the_running_fleet(
+    aws: AwsHarness,
+) -> None:
     first, second = aws.seed_version(), aws.seed_version()
+    # One instance in the manifest: on its own it could not canary.
     edit_manifest(
         aws,
-        endpoint__initial_instance_count=2,
         deployment={"canary_percent": 25, "canary_wait_seconds": 90},
         model_version=first.version,
     )
     assert deploy(aws).exit_code == 0
+    # Autoscaling grew the fleet to 4; the update retains it (RetainAllVariantProperties).
+    variant = aws.moto_sagemaker.endpoints[ENDPOINT].production_variants[0]
+    variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = 4
     edit_manifest(aws, model_version=second.version)
 
-    assert deploy(aws).exit_code == 0
+    result = deploy(aws)
 
+    assert result.exit_code == 0, result.output
     (request,) = aws.update_requests
     policy = request["DeploymentConfig"]
     assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == {
         "Type": "CANARY",
-        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+        "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},  # 25 % of the 4 running
         "WaitIntervalInSeconds": 90,
     }
     assert policy["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": n} for n in ALARMS]}
@@ -117,6 +123,28 @@ def test_canary_on_a_fleet_with_autoscaling_keeps_its_scaled_size(aws: AwsHarnes
     assert request["ExcludeRetainedVariantProperties"] == [
         {"VariantPropertyType": "DataCaptureConfig"}
     ]
+    assert "staging: rollout: canary of 1 of 4 instances (25% of traffic" in result.output
+
+
+def test_without_autoscaling_the_canary_is_sized_from_the_manifest(aws: AwsHarness) -> None:
+    first, second = aws.seed_version(), aws.seed_version()
+    path = aws.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["endpoint"].pop("autoscaling")
+    data["endpoint"]["initial_instance_count"] = 2
+    data["model_version"] = first.version
+    path.write_text(json.dumps(data))
+    assert deploy(aws).exit_code == 0
+    edit_manifest(aws, model_version=second.version)
+
+    result = deploy(aws)
+
+    assert result.exit_code == 0, result.output
+    (request,) = aws.update_requests
+    routing = request["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    # 10 % of 2 rounds up to one instance: half the fleet, the most SageMaker allows.
+    assert routing["CanarySize"] == {"Type": "INSTANCE_COUNT", "Value": 1}
+    assert "RetainAllVariantProperties" not in request
 
 
 def test_serverless_update_is_all_at_once_behind_the_same_alarms(

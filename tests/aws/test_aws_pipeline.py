@@ -182,6 +182,10 @@ def test_validate_ok_and_pipeline_failures(tmp_path: Path) -> None:
     ok = run_cli(repo, None, "validate")
     assert ok.exit_code == 0, ok.output
     assert "pipelines/pipeline.py: definition builds (1 steps: Train)" in ok.stdout
+    # The shipped manifests: staging on one instance says so; prod's default fleet canaries.
+    assert "deploy/staging.json: rollout: all at once behind alarms: 1 instance" in ok.stdout
+    assert "deploy/prod.json: rollout: canary of 1 of 2 instances (50% of traffic" in ok.stdout
+    assert "warning" not in ok.stderr
 
     (repo / "pipelines" / "pipeline.py").write_text(
         "def definition(settings):\n    raise KeyError('x')\n"

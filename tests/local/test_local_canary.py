@@ -9,6 +9,7 @@ import pytest
 from local_testkit import MANIFEST, running_pids
 
 from ci_scripts.backends.local.backend import LocalBackend
+from ci_scripts.backends.local.endpoints import _request
 from ci_scripts.backends.local.router import Routes
 from ci_scripts.errors import CIError
 
@@ -32,20 +33,25 @@ def test_router_splits_by_weight_deterministically(tmp_path: Path) -> None:
     assert "version-2" in picked[:10]  # the canary gets traffic from the start
 
 
+FLEET_OF_TWO = {**MANIFEST, "endpoint": {**MANIFEST["endpoint"], "initial_instance_count": 2}}
+
+
 def test_failing_canary_is_rolled_back_and_the_old_version_keeps_serving(
     backend: LocalBackend, registered
 ) -> None:
     good, broken = registered(), registered(Serve="errors")
-    backend.deploy("staging", MANIFEST, good)
+    backend.deploy("staging", FLEET_OF_TWO, good)
     serving = backend.describe_endpoint("staging").config["targets"][0]["pid"]
     since = len(backend.state.journal_entries())
 
     with pytest.raises(CIError) as caught:
-        backend.deploy("staging", MANIFEST, broken)
+        backend.deploy("staging", FLEET_OF_TWO, broken)
 
     message = str(caught.value)
+    # 10 % of two instances rounds up to one instance: half the fleet, the most a canary may be.
     assert message.startswith(
-        f"endpoint churn-model-staging: canary of version {broken.version} rolled back (10% of "
+        f"endpoint churn-model-staging: rollout of version {broken.version} rolled back (canary "
+        "of 1 of 2 instances (50% of traffic, deployment.canary_percent 10)"
     )
     assert "answered 5xx (deployment.alarms.max_5xx_errors is 1)" in message
     assert message.endswith("version 1 keeps serving")
@@ -55,6 +61,25 @@ def test_failing_canary_is_rolled_back_and_the_old_version_keeps_serving(
     assert [t["pid"] for t in state.config["targets"]] == [serving]
     assert len(running_pids(backend)) == 2  # router + the good server
     assert backend.invoke("staging", b"1,2\n")[0] == 200
+
+
+def test_one_instance_fleet_shifts_all_at_once_and_bakes_behind_the_same_checks(
+    backend: LocalBackend, registered
+) -> None:
+    good, broken = registered(), registered(Serve="errors")
+    backend.deploy("staging", MANIFEST, good)  # no initial_instance_count: one instance
+
+    with pytest.raises(CIError) as caught:
+        backend.deploy("staging", MANIFEST, broken)
+
+    message = str(caught.value)
+    assert "rolled back (all at once behind alarms: 1 instance)" in message
+    assert message.endswith("version 1 keeps serving")
+    state = backend.describe_endpoint("staging")
+    assert state.model_version == good.version
+    status = json.loads(_request(state.url, "GET", "/__router__/status")[1])
+    assert status["stats"]["version-2"]["requests"] > 0  # it took the traffic while baking
+    assert status["stats"].get("version-1", {}).get("requests", 0) == 0
 
 
 def test_slow_canary_is_rolled_back_on_latency(backend: LocalBackend, registered) -> None:
@@ -72,18 +97,21 @@ def test_healthy_canary_gets_its_share_then_takes_all_traffic(
     backend: LocalBackend, registered
 ) -> None:
     v1, v2 = registered(), registered()
-    manifest = {**MANIFEST, "deployment": {"canary_percent": 25}}
+    manifest = {
+        **MANIFEST,
+        "endpoint": {**MANIFEST["endpoint"], "initial_instance_count": 4},
+        "deployment": {"canary_percent": 25},
+    }
     backend.deploy("staging", manifest, v1)
     since = len(backend.state.journal_entries())
 
     state = backend.deploy("staging", manifest, v2)
 
+    assert state.config["rollout"].startswith("canary of 1 of 4 instances (25% of traffic")
     assert state.model_version == v2.version and state.config["previous_version"] == v1.version
     ops = operations(backend, since)
     assert ops.index("StartCanary") < ops.index("UpdateEndpoint")
     assert "RollbackCanary" not in ops
-    from ci_scripts.backends.local.endpoints import _request
-
     status = json.loads(_request(state.url, "GET", "/__router__/status")[1])
     stats = status["stats"]
     share = stats["version-2"]["requests"] / (

@@ -20,6 +20,7 @@ import botocore.session
 from botocore.exceptions import ClientError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
+from ci_scripts import canary
 from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error, is_not_found
 from ci_scripts.backends.aws.guardrails import (
     VARIANT,
@@ -134,6 +135,13 @@ def desired_endpoint(
     )
 
 
+def _current_instances(described: dict[str, Any]) -> int | None:
+    """DescribeEndpoint's CurrentInstanceCount of the one variant (None: serverless/unknown)."""
+    variants = described.get("ProductionVariants") or [{}]
+    count = variants[0].get("CurrentInstanceCount")
+    return int(count) if count else None
+
+
 def in_service_waiter(sagemaker: Any) -> Any:
     """botocore's own EndpointInService waiter, failing fast on UpdateRollbackFailed too.
 
@@ -241,6 +249,8 @@ class AwsEndpointHost:
                 "git_commit": tags.get("git-commit"),
                 # What served before the last deploy (smoke-test --rollback-on-failure).
                 "previous_version": int(previous) if previous.isdigit() else None,
+                # The fleet the endpoint really has (autoscaling may have moved it).
+                "instance_count": _current_instances(described),
             },
         )
 
@@ -280,6 +290,7 @@ class AwsEndpointHost:
             )
         self._ensure_model(desired, env)
         self._ensure_config(desired)
+        rollout = canary.manifest_plan(manifest)
         sagemaker = self.clients("sagemaker")
         with aws_errors(f"endpoint {name}"):
             if current is not None and current.status == "Failed":
@@ -295,10 +306,13 @@ class AwsEndpointHost:
             else:
                 scaling_kept = self._prepare_update(scaling, current, desired)
                 alarm_names = alarms.ensure(name, manifest, desired.tags)
+                # With RetainAllVariantProperties the new fleet is as big as the running one.
+                fleet = current.config.get("instance_count") if scaling_kept else None
+                rollout = canary.manifest_plan(manifest, fleet)
                 request: dict[str, Any] = {
                     "EndpointName": name,
                     "EndpointConfigName": desired.resource_name,
-                    "DeploymentConfig": deployment_config(manifest, alarm_names),
+                    "DeploymentConfig": deployment_config(manifest, alarm_names, fleet),
                 }
                 if scaling_kept:
                     # Autoscaling owns the instance count: the new fleet starts at the size the
@@ -315,6 +329,7 @@ class AwsEndpointHost:
         state = self.describe_endpoint(env)
         if state is None:
             raise CIError(f"endpoint {name}: disappeared after deploying version {version.version}")
+        state.config["rollout"] = rollout.describe() if current is not None else "first deploy"
         return state
 
     def _ensure_model(self, desired: DesiredEndpoint, env: str) -> None:

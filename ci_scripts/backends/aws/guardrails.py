@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ci_scripts import canary
 from ci_scripts.backends.aws.errors import aws_errors
 from ci_scripts.backends.aws.session import AwsClients
 
@@ -62,29 +63,28 @@ def alarm_specs(
     ]
 
 
-def deployment_config(manifest: dict[str, Any], alarm_names: list[str]) -> dict[str, Any]:
+def deployment_config(
+    manifest: dict[str, Any], alarm_names: list[str], running_instances: int | None = None
+) -> dict[str, Any]:
     """UpdateEndpoint's DeploymentConfig: blue/green, canary when the fleet allows one.
 
-    A canary needs at least two instances (it may take at most half the fleet), so a
-    one-instance fleet shifts all at once and bakes for the canary wait instead. Serverless
-    endpoints take blue/green with all-at-once shifting only (SageMaker's deployment guardrails
-    exclude them from canary and rolling updates), watched by the same alarms.
+    The canary is a whole number of instances computed by ci_scripts.canary from the fleet the
+    update really gets (``running_instances`` when autoscaling retains the running fleet), so a
+    fleet too small for one (a single instance) shifts all at once and bakes for the canary wait
+    instead, behind the same alarms. Serverless endpoints take blue/green with all-at-once
+    shifting only (SageMaker's deployment guardrails exclude them from canary and rolling updates).
     """
-    endpoint = manifest.get("endpoint", {})
     policy = manifest.get("deployment", {})
-    wait = int(policy.get("canary_wait_seconds", 300))
-    realtime = endpoint.get("type") == "realtime"
-    if realtime and int(endpoint.get("initial_instance_count", 1)) >= 2:
-        routing: dict[str, Any] = {
+    rollout = canary.manifest_plan(manifest, running_instances)
+    routing: dict[str, Any]
+    if rollout.possible:
+        routing = {
             "Type": "CANARY",
-            "CanarySize": {
-                "Type": "CAPACITY_PERCENT",
-                "Value": int(policy.get("canary_percent", 10)),
-            },
-            "WaitIntervalInSeconds": wait,
+            "CanarySize": {"Type": "INSTANCE_COUNT", "Value": rollout.canary_instances},
+            "WaitIntervalInSeconds": rollout.wait_seconds,
         }
     else:
-        routing = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": wait}
+        routing = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": rollout.wait_seconds}
     config: dict[str, Any] = {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": routing,

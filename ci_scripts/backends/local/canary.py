@@ -3,10 +3,11 @@
 On AWS, UpdateEndpoint's blue/green policy sends ``deployment.canary_percent`` of the traffic to the
 new fleet for ``canary_wait_seconds`` while CloudWatch alarms (5xx errors above
 ``deployment.alarms.max_5xx_errors``, model latency above ``max_model_latency_ms``) may roll it
-back. Locally the router plays the load balancer and counts 5xx answers and latency per variant;
-this module decides whether the canary passed. A laptop has no users, so the deploy sends the
-traffic itself: dataset rows through the router (marked as probes, which the router never
-captures), so the canary gets its share of real requests. The window is short locally:
+back; ci_scripts.canary sizes the canary from the fleet (a one-instance fleet shifts all at once
+and bakes behind the same alarms). Locally the router plays the load balancer and counts 5xx
+answers and latency per variant; this module decides whether the canary passed. A laptop has
+no users, so the deploy sends the traffic itself: dataset rows through the router (marked as
+probes, which the router never captures), so the canary gets its share of real requests. The window is short locally:
 ``min(canary_wait_seconds, $CI_SCRIPTS_LOCAL_CANARY_SECONDS)`` (default 3 s).
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ci_scripts import canary
 from ci_scripts.backends.local import processes as procs
 from ci_scripts.backends.local.router import PROBE_HEADER
 
@@ -35,18 +37,23 @@ Request = Callable[..., tuple[int, bytes]]
 
 @dataclass(frozen=True)
 class CanarySettings:
-    percent: int
+    percent: int  # of the traffic on the new version while it bakes (100: all at once)
     window: float
     max_5xx_errors: int
     max_latency_ms: float
+    rollout: str = ""  # ci_scripts.canary's one-line description
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> CanarySettings:
+        """The same rollout policy as on AWS (ci_scripts.canary): a fleet too small for a canary
+        takes all the traffic at once and bakes behind the same checks."""
         deployment = manifest.get("deployment") or {}
         alarms = deployment.get("alarms") or {}
         cap = float(os.environ.get(CANARY_SECONDS_ENV) or DEFAULT_WINDOW)
+        plan = canary.manifest_plan(manifest)
         return cls(
-            percent=int(deployment.get("canary_percent", 10)),
+            rollout=plan.describe(),
+            percent=plan.traffic_percent,
             window=max(0.0, min(float(deployment.get("canary_wait_seconds", 300)), cap)),
             max_5xx_errors=int(alarms.get("max_5xx_errors", 1)),
             max_latency_ms=float(alarms.get("max_model_latency_ms", 500)),

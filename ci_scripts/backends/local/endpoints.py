@@ -133,6 +133,7 @@ class LocalEndpoints:
             if healthy and same_version and routes.get("manifest") == wanted:
                 return current  # type: ignore[return-value]
             previous = routes.get("previous_version")
+            rollout = "first deploy" if not healthy else ""
             if healthy and same_version:  # only the configuration changed
                 router = self._ensure_router(env, routes)
                 targets, old = routes["targets"], []
@@ -144,7 +145,7 @@ class LocalEndpoints:
                     router = self._ensure_router(env, routes)
                     new = self._await_healthy(env, version, new, current)
                     if healthy:
-                        self._canary(env, router, version, new, routes, wanted)
+                        rollout = self._canary(env, router, version, new, routes, wanted)
                 except BaseException:
                     procs.stop(self.state, new["process"])
                     if not routes:  # a first deploy that failed leaves nothing behind
@@ -161,6 +162,8 @@ class LocalEndpoints:
                     procs.stop(self.state, target.get("process"))
             state = self._describe(env)
         assert state is not None
+        if rollout:
+            state.config["rollout"] = rollout
         return state
 
     def down(self) -> list[dict[str, Any]]:
@@ -325,17 +328,19 @@ class LocalEndpoints:
         new: dict[str, Any],
         routes: dict[str, Any],
         wanted: dict[str, Any],
-    ) -> None:
-        """Route the canary share to ``new`` and watch it; on failure restore the old routes
-        and raise (the caller stops the new server)."""
+    ) -> str:
+        """Route the canary share to ``new`` (all the traffic when the fleet is too small for
+        a canary) and watch it; on failure restore the old routes and raise (the caller stops
+        the new server). Returns the rollout's description."""
         settings = local_canary.CanarySettings.from_manifest(wanted)
         if settings.window <= 0 or not routes.get("targets"):
-            return
+            return f"{settings.rollout} (no bake: canary_wait_seconds is 0)"
+        split_old = [] if settings.percent >= 100 else routes["targets"]  # all at once
         name, serving = self.project.endpoint_name(env), routes.get("model_version")
         source = {SOURCE_KEY: routes.get("source")}
         old_manifest = routes.get("manifest", {})
         keep = routes.get("previous_version")
-        split = [{**t, "weight": 100 - settings.percent} for t in routes["targets"]]
+        split = [{**t, "weight": 100 - settings.percent} for t in split_old]
         split.append({**new, "weight": settings.percent})
         self._write_routes(
             env, router, serving, split, old_manifest, source, previous=keep, op="StartCanary"
@@ -344,7 +349,7 @@ class LocalEndpoints:
         rows = local_canary.probe_rows(self.project.root)
         problem = local_canary.watch(router["url"], new, settings, rows, _request)
         if not problem:
-            return
+            return settings.rollout
         self._write_routes(
             env,
             router,
@@ -357,8 +362,8 @@ class LocalEndpoints:
         )
         self._confirm_switch(env, router, routes["targets"])
         raise CIError(
-            f"endpoint {name}: canary of version {version.version} rolled back "
-            f"({settings.percent}% of traffic): {problem}; version {serving} keeps serving"
+            f"endpoint {name}: rollout of version {version.version} rolled back "
+            f"({settings.rollout}): {problem}; version {serving} keeps serving"
         )
 
     def _write_routes(

@@ -7,8 +7,9 @@ back; ci_scripts.canary sizes the canary from the fleet (a one-instance fleet sh
 and bakes behind the same alarms). Locally the router plays the load balancer and counts 5xx
 answers and latency per variant; this module decides whether the canary passed. A laptop has
 no users, so the deploy sends the traffic itself: dataset rows through the router (marked as
-probes, which the router never captures), so the canary gets its share of real requests. The window is short locally:
-``min(canary_wait_seconds, $CI_SCRIPTS_LOCAL_CANARY_SECONDS)`` (default 3 s).
+probes, which the router never captures), so the canary gets its share of real requests. The
+window is short locally: ``min(canary_wait_seconds, $CI_SCRIPTS_LOCAL_CANARY_SECONDS)``
+(default 3 s).
 """
 
 from __future__ import annotations

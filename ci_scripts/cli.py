@@ -315,6 +315,28 @@ def status(
     run(state.project, state.backend, output.value)
 
 
+@command("destroy")
+def destroy(
+    ctx: typer.Context,
+    env: EnvOption,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (CI).")
+    ] = False,
+    allow_prod: Annotated[
+        bool, typer.Option(help="Required to destroy prod: it stops production traffic.")
+    ] = False,
+) -> None:
+    """Remove everything an environment runs.
+
+    The endpoint, its endpoint configs and models, rollback alarms, autoscaling and monitoring.
+    Lists them and asks first (--yes in CI); prod needs --allow-prod. Idempotent.
+    """
+    from ci_scripts.commands.destroy import run
+
+    state = _state(ctx)
+    run(state.project, state.backend, env.value, yes=yes, allow_prod=allow_prod)
+
+
 @command("monitor")
 def monitor(
     ctx: typer.Context,

@@ -161,8 +161,31 @@ class ObjectStore(Protocol):
         """Put ``body`` at ``uri`` (ground-truth uploads)."""
 
 
+class Teardown(Protocol):
+    """The end of what an environment runs: ``destroy --env E`` and pruning after deploys."""
+
+    def teardown_plan(self, env: str, manifest: dict[str, Any]) -> list[str]:
+        """What ``teardown`` would remove, one line per resource (reads only; [] when nothing)."""
+
+    def teardown(self, env: str, manifest: dict[str, Any]) -> list[str]:
+        """Remove everything ``env`` runs (endpoint, configs, models, alarms, autoscaling,
+        monitoring); idempotent. Returns what was removed. ``manifest`` is the effective one
+        (its endpoint type says which kinds of resource can exist)."""
+
+    def prune(self, env: str, keep_versions: set[int]) -> list[str]:
+        """Delete what earlier deploys of ``env`` left behind for versions outside
+        ``keep_versions`` (never what serves now); what was deleted."""
+
+
 class Backend(
-    Registry, PipelineRunner, EndpointHost, ImageStore, Monitoring, ObjectStore, Protocol
+    Registry,
+    PipelineRunner,
+    EndpointHost,
+    ImageStore,
+    Monitoring,
+    ObjectStore,
+    Teardown,
+    Protocol,
 ):
     """Everything a command may ask of the outside world."""
 

@@ -15,6 +15,7 @@ import typer
 from ci_scripts import gitinfo
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend, EndpointState, ModelVersion
+from ci_scripts.commands import retention
 from ci_scripts.errors import CIError
 from ci_scripts.github import write_outputs
 from ci_scripts.project import ProjectConfig
@@ -135,6 +136,8 @@ def deploy_manifest(
         typer.echo(f"{env}: endpoint {state.name} InService, serving version {version.version}")
         if state.config.get("rollout"):  # canary or all at once (ci_scripts.canary)
             typer.echo(f"{env}: rollout: {state.config['rollout']}")
+        for line in retention.prune_after_deploy(project, backend, manifest, state):
+            typer.echo(f"{env}: pruned {line} (no rollback needs it)")
     else:
         typer.echo(
             f"{env}: endpoint {state.name} already serves version {version.version}; no change"

@@ -86,6 +86,9 @@ class AwsHarness(BackendHarness):
         events.register("after-call.sagemaker.StartPipelineExecution", self._script_execution)
         events.register("after-call.sagemaker.DescribePipelineExecution", self._failure_reason)
         events.register("before-call.sagemaker.UpdateModelPackage", self._keep_metadata)
+        events.register(
+            "before-call.sagemaker.DescribeMonitoringSchedule", self._no_monitoring_schedule
+        )
         self.backend = AwsBackend(self.project, session=self.session, waiter_delay=0)
         self._setup_account()
 
@@ -240,6 +243,15 @@ class AwsHarness(BackendHarness):
         endpoint.data_capture_config = config.data_capture_config
         endpoint.endpoint_status = "InService"
         return _ok({"EndpointArn": endpoint.arn})
+
+    def _no_monitoring_schedule(self, model: Any, **_: Any) -> Any:
+        """moto gap: no *MonitoringSchedule calls. The contract's deploys create none (their
+        packages have no Model Monitor baseline), so there is none to describe; tests of the
+        schedules themselves stub the SageMaker client (tests/aws/test_aws_monitoring.py)."""
+        self._record(model)
+        error = {"Code": "ResourceNotFound", "Message": "Could not find monitoring schedule."}
+        response = AWSResponse("https://moto.invalid", 400, {}, None)
+        return response, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
 
     def _keep_metadata(self, params: dict[str, Any], **_: Any) -> None:
         """moto quirk: UpdateModelPackage drops CustomerMetadataProperties it was not given

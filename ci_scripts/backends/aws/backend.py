@@ -23,6 +23,10 @@ from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
 
+def _realtime(manifest: dict[str, Any]) -> bool:
+    return (manifest.get("endpoint") or {}).get("type", "realtime") == "realtime"
+
+
 class AwsBackend(ComposedBackend):
     """Backend on AWS. ``waiter_delay`` (seconds between polls) exists for tests on moto."""
 
@@ -65,6 +69,40 @@ class AwsBackend(ComposedBackend):
     def preflight(self, env: str) -> None:
         """Refuse before any change when the credentials are not ``env``'s account's."""
         self.endpoints.require_account(env)
+
+    # Teardown (aws.teardown)
+    def teardown_plan(self, env: str, manifest: dict[str, Any]) -> list[str]:
+        return self._teardown().inventory(env, _realtime(manifest)).lines()
+
+    def teardown(self, env: str, manifest: dict[str, Any]) -> list[str]:
+        return self._teardown().destroy(env, _realtime(manifest))
+
+    def prune(self, env: str, keep_versions: set[int]) -> list[str]:
+        return self._teardown().prune(env, keep_versions)
+
+    def _teardown(self) -> Any:
+        from ci_scripts.backends.aws.teardown import AwsTeardown
+
+        return AwsTeardown(self.endpoints, monitoring=self)
+
+    def _schedules(self) -> list[Any]:
+        if not self.project.monitoring:
+            return []
+        from ci_scripts.backends.aws.model_quality import ModelQualitySchedule
+        from ci_scripts.backends.aws.monitoring import DataQualitySchedule
+
+        return [
+            DataQualitySchedule(self.project, self.clients),
+            ModelQualitySchedule(self.project, self.clients),
+        ]
+
+    def monitoring_resources(self, env: str) -> list[str]:
+        """The monitoring set up for ``env`` (destroy lists and removes it)."""
+        return [name for s in self._schedules() if (name := s.exists(env))]
+
+    def remove_monitoring(self, env: str) -> list[str]:
+        """Delete the monitoring of ``env`` (destroy); what was removed."""
+        return [line for s in self._schedules() if (line := s.remove(env))]
 
     # Monitoring
     def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:

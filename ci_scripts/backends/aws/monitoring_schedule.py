@@ -165,6 +165,20 @@ class MonitoringSchedule(ABC):
         verb = "replaced" if current else "created"
         return f"monitoring schedule {schedule} {verb}: {definition}{plan.note}"
 
+    def exists(self, env: str) -> str | None:
+        """The name of ``env``'s schedule when there is one (destroy lists it)."""
+        schedule = self.schedule_name(env)
+        return schedule if self._describe(schedule) else None
+
+    def remove(self, env: str) -> str | None:
+        """Delete ``env``'s schedule and its job definition (destroy); what was removed."""
+        schedule = self.schedule_name(env)
+        current = self._describe(schedule)
+        if not current:
+            return None
+        self._delete(schedule, current)
+        return f"monitoring schedule {schedule}"
+
     def _describe(self, schedule: str) -> dict[str, Any] | None:
         try:
             return self.clients("sagemaker").describe_monitoring_schedule(

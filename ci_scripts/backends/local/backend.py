@@ -129,6 +129,24 @@ class LocalBackend(ComposedBackend):
         path.write_bytes(body)
         self.state.journal("PutObject", uri)
 
+    # -- Teardown (local.teardown) ----------------------------------------------------------
+    def teardown_plan(self, env: str, manifest: dict[str, Any]) -> list[str]:
+        from ci_scripts.backends.local.teardown import LocalTeardown
+
+        return LocalTeardown(self.endpoints).plan(env)
+
+    def teardown(self, env: str, manifest: dict[str, Any]) -> list[str]:
+        """Stop ``env``'s router and servers and forget its endpoint (no schedules locally:
+        monitoring runs on demand)."""
+        from ci_scripts.backends.local.teardown import LocalTeardown
+
+        return LocalTeardown(self.endpoints).destroy(env)
+
+    def prune(self, env: str, keep_versions: set[int]) -> list[str]:
+        from ci_scripts.backends.local.teardown import LocalTeardown
+
+        return LocalTeardown(self.endpoints).prune(keep_versions)
+
     # -- local only -------------------------------------------------------------------------
     def down(self) -> list[dict[str, Any]]:
         """Stop every local process (routers, model servers); return those that ran."""

@@ -50,6 +50,8 @@ VARIANTS: dict[str, dict[str, str]] = {
 # Actions allowed with Resource "*": none of them supports resource-level permissions.
 STAR_ALWAYS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
 STAR_MONITORING = {"sagemaker:ListMonitoringExecutions"}
+# destroy and pruning find an environment's models and endpoint configs by name.
+STAR_SERVING = {"sagemaker:ListEndpointConfigs", "sagemaker:ListModels"}
 STAR_REALTIME = {
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingActivities",
@@ -370,7 +372,7 @@ def test_no_wildcard_actions_and_star_resources_only_where_unavoidable(rendered,
     assert checked > 40
 
     realtime = settings[variant]["deployment"] == "realtime"
-    expected = STAR_ALWAYS | (STAR_REALTIME if realtime else set())
+    expected = STAR_ALWAYS | STAR_SERVING | (STAR_REALTIME if realtime else set())
     expected |= STAR_MONITORING if settings[variant]["monitoring"] else set()
     assert star_actions == expected
 
@@ -814,3 +816,62 @@ def test_capture_buckets_and_replication_follow_the_accounts(rendered, accounts,
     assert set(statement["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == {
         f"arn:aws:iam::{a}:role/fraud-model-capture-replication" for a in sources
     }
+
+
+# ----------------------------------------------------------------- retention (lifecycle rules)
+
+
+def expirations(bucket: dict[str, Any]) -> dict[str, str]:
+    """Prefix -> ExpirationInDays of the bucket's enabled prefix rules."""
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert all(rule["Status"] == "Enabled" for rule in rules)
+    return {r["Prefix"]: str(r["ExpirationInDays"]) for r in rules if "Prefix" in r}
+
+
+def covered(uri: str, prefixes: dict[str, str]) -> str | None:
+    key = uri.split("/", 3)[3] + "/"
+    days = [d for prefix, d in prefixes.items() if key.startswith(prefix)]
+    return days[0] if days else None
+
+
+def test_buckets_expire_captures_reports_and_runs_as_the_parameters_say(rendered, settings):
+    from ci_scripts import data_quality, model_quality
+
+    conf = settings["three-accounts"]
+    template = bootstrap(rendered, "three-accounts")
+    retention = {
+        "CaptureRetentionDays": "30",
+        "MonitoringReportRetentionDays": "60",
+        "PipelineRunRetentionDays": "400",
+    }
+    buckets = [
+        resource_of_type(evaluate(template, {"Environment": "dev", **retention}, "111111111111"),
+                         "AWS::S3::Bucket"),
+        evaluate(template, {"Environment": "prod", **retention}, "333333333333")["Resources"][
+            "CaptureBucket"
+        ]["Properties"],
+    ]  # fmt: skip
+    for index, bucket in enumerate(buckets):
+        prefixes = expirations(bucket)
+        for env in ("staging", "prod"):
+            # The very prefixes ci_scripts and the endpoints write to.
+            assert covered(f"s3://b/datacapture/{env}/AllTraffic/2026/x.jsonl", prefixes) == "30"
+            assert covered(model_quality.ground_truth_prefix("b", env) + "/x", prefixes) == "30"
+            assert covered(data_quality.report_prefix("b", env) + "/x", prefixes) == "60"
+            assert covered(model_quality.report_prefix("b", env) + "/x", prefixes) == "60"
+            # Baselines of served versions must stay as long as the versions do.
+            assert (
+                covered(f"s3://b/monitoring/{env}/baselines/v3/constraints.json", prefixes) is None
+            )
+        runs = covered(f"s3://b/{conf['project']}/pipeline-runs/exec/Train/model.tar.gz", prefixes)
+        assert runs == ("400" if index == 0 else None)  # runs live in the artifact bucket only
+        (versions,) = [r for r in bucket["LifecycleConfiguration"]["Rules"] if "Prefix" not in r]
+        assert versions["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
+        assert versions["ExpiredObjectDeleteMarker"] is True
+
+    # The default keeps pipeline runs: they hold every registered version's model.tar.gz.
+    dev = stacks(template, accounts_of(conf))["dev"]
+    defaults = expirations(resource_of_type(dev, "AWS::S3::Bucket"))
+    assert covered(f"s3://b/{conf['project']}/pipeline-runs/e/Train/model.tar.gz", defaults) is None
+    assert covered("s3://b/datacapture/prod/x", defaults) == "90"
+    assert covered(data_quality.report_prefix("b", "prod") + "/x", defaults) == "180"

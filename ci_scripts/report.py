@@ -73,8 +73,10 @@ def proposal_body(
     baseline: ModelVersion | None,
     baseline_note: str,
     next_step: str,
+    cost: str = "",
 ) -> str:
-    """Markdown for the PR that points ``manifest_label`` at ``candidate``."""
+    """Markdown for the PR that points ``manifest_label`` at ``candidate``; ``cost`` is the
+    instance-hours table (ci_scripts.cost)."""
     links = [f"- Model package: `{candidate.arn}` ({candidate.approval_status})"]
     if candidate.model_data_url:
         links.append(f"- Model artifact: `{candidate.model_data_url}`")
@@ -108,6 +110,7 @@ def proposal_body(
                 or ["_No data baseline, bias or explainability report in the registry._"]
             ),
             "",
+            *(["### Cost", "", cost, ""] if cost else []),
             "### Links",
             "",
             *links,

@@ -549,6 +549,9 @@ READ_ONLY = {
     "sagemaker:DescribeEndpointConfig",
     "sagemaker:DescribeModel",
     "sagemaker:ListTags",
+    # names only, no resource-level permissions: destroy and pruning find resources with them
+    "sagemaker:ListEndpointConfigs",
+    "sagemaker:ListModels",
 }
 
 

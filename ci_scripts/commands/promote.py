@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from ci_scripts import cost
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend
 from ci_scripts.commands.deploy import SERVING
@@ -75,6 +76,9 @@ def run(
             f"The deploy workflow then deploys {target} in the protected `{target}` GitHub "
             f"environment, after checking again that the version is Approved and serving in "
             f"{source}."
+        ),
+        cost=cost.proposal_section(
+            project, {source: src.effective, target: dst.with_version(version).effective}, target
         ),
     )
     manifests.write(dst.with_version(version), project)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from ci_scripts import cost
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend, ModelVersion
 from ci_scripts.errors import CIError
@@ -81,6 +82,11 @@ def run(project: ProjectConfig, backend: Backend, env: str, body_file: Path | No
             "The deploy workflow then marks the package Approved (naming this pull request and "
             "its merge commit), deploys staging, smoke-tests it and opens the pull request that "
             "promotes the same version to prod."
+        ),
+        cost=cost.proposal_section(
+            project,
+            {env: updated.effective, "prod": manifests.load(project, "prod").effective},
+            env,
         ),
     )
     manifests.write(updated, project)

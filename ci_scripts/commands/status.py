@@ -4,6 +4,8 @@ Drift (the version a manifest names is not the version its endpoint serves) exit
 scheduled workflow can alert on it; an environment whose endpoint cannot be read (no access to
 its account) is shown as unreadable and exits 1 after the table. Approval status is shown for
 both sides, since rejecting a version in the registry is one of the two ways to reject it.
+Each environment's fleet is shown with its instance-hours per month at minimum and maximum
+capacity (ci_scripts.cost), so what the manifests cost to keep is in view.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import typer
 
+from ci_scripts import cost
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend, ModelVersion
 from ci_scripts.errors import CIError, DriftError
@@ -38,6 +41,10 @@ class EnvStatus:
     url: str
     drift: bool
     error: str = ""  # why the running side could not be read (then drift is unknown: False)
+    # What the manifest's fleet costs to keep (ci_scripts.cost): None for serverless.
+    fleet: str = ""
+    instance_hours_min: int | None = None
+    instance_hours_max: int | None = None
 
 
 def _approval(version: ModelVersion | None, number: int | None) -> str:
@@ -50,7 +57,9 @@ def collect(project: ProjectConfig, backend: Backend) -> list[EnvStatus]:
     group = project.model_package_group
     rows = []
     for env in ENVIRONMENTS:
-        desired = manifests.load(project, env).model_version
+        manifest = manifests.load(project, env)
+        desired = manifest.model_version
+        fleet = cost.capacity(manifest.effective)
         try:
             state, error = backend.describe_endpoint(env), ""
         except CIError as exc:  # e.g. no read access to another account: show the rest
@@ -76,6 +85,9 @@ def collect(project: ProjectConfig, backend: Backend) -> list[EnvStatus]:
                 url=state.url if state else "",
                 drift=desired != running and not error,
                 error=error,
+                fleet=fleet.describe(),
+                instance_hours_min=fleet.min_hours if fleet.kind == "realtime" else None,
+                instance_hours_max=fleet.max_hours if fleet.kind == "realtime" else None,
             )
         )
     return rows
@@ -117,20 +129,22 @@ def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]
     for row in rows:
         if row.url:
             console.print(f"{row.environment}: {row.url}", soft_wrap=True, highlight=False)
+    for row in rows:  # under the table: a column more would fold it in narrow CI logs
+        console.print(f"{row.environment} fleet: {row.fleet}", soft_wrap=True, highlight=False)
 
 
 def summary_markdown(project: ProjectConfig, rows: list[EnvStatus]) -> str:
     lines = [
         f"### {project.project}: desired vs running",
         "",
-        "| env | desired | running | endpoint status | approval | drift |",
-        "|---|---|---|---|---|---|",
+        "| env | desired | running | endpoint status | approval | drift | fleet |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row.environment} | {_version(row.desired_version)} | "
             f"{_version(row.running_version)} | {row.endpoint_status} | "
-            f"{row.desired_approval or '-'} | {'yes' if row.drift else 'no'} |"
+            f"{row.desired_approval or '-'} | {'yes' if row.drift else 'no'} | {row.fleet} |"
         )
     return "\n".join(lines)
 

@@ -329,7 +329,8 @@ class AwsEndpointHost:
         state = self.describe_endpoint(env)
         if state is None:
             raise CIError(f"endpoint {name}: disappeared after deploying version {version.version}")
-        state.config["rollout"] = rollout.describe() if current is not None else "first deploy"
+        if current is not None:  # a first deploy shifts no traffic
+            state.config["rollout"] = rollout.describe()
         return state
 
     def _ensure_model(self, desired: DesiredEndpoint, env: str) -> None:

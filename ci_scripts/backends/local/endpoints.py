@@ -133,7 +133,7 @@ class LocalEndpoints:
             if healthy and same_version and routes.get("manifest") == wanted:
                 return current  # type: ignore[return-value]
             previous = routes.get("previous_version")
-            rollout = "first deploy" if not healthy else ""
+            rollout = ""  # set when an update shifts traffic (a first deploy shifts none)
             if healthy and same_version:  # only the configuration changed
                 router = self._ensure_router(env, routes)
                 targets, old = routes["targets"], []

@@ -7,8 +7,8 @@ GitHub flow would produce. The run ends with every local process stopped, whatev
 
 ``--scenario rollback`` (``make demo-rollback``) continues after the loop with a deliberately
 broken version (its artifact holds an unfitted estimator: /ping passes, every /invocations answers
-500). It is proposed, merged and deployed to staging like any other; the canary catches the 5xx
-answers, traffic goes back to the good version, deploy exits non-zero naming the reason, and
+500). It is proposed, merged and deployed to staging like any other; the rollout (all at once
+behind the alarms: staging has one instance) catches the 5xx answers, traffic goes back to the good version, deploy exits non-zero naming the reason, and
 status shows staging still serving the good version (and the drift git now has).
 
 ``--scenario quality`` (``make demo-quality``) continues after the loop with unshifted test-split
@@ -289,7 +289,8 @@ class Demo:
         raise StageFailed(f"{env} serves no version")
 
     def deploy_broken(self) -> str:
-        """The staging deploy must fail: the canary sees 5xx and restores the good version."""
+        """The staging deploy must fail: its rollout sees 5xx and restores the good version
+        (staging runs one instance, so all at once behind the alarms, not a canary)."""
         proc = self.cli(
             "deploy",
             "--env",
@@ -301,10 +302,10 @@ class Demo:
             ok_codes=(1,),
         )
         reason = proc.stderr.strip().splitlines()[-1]
-        if "canary" not in reason:
-            raise StageFailed(f"deploy failed, but not by its canary: {reason}")
+        if "rolled back" not in reason:
+            raise StageFailed(f"deploy failed, but not by its rollout: {reason}")
         console.print(f"[yellow]deploy --env staging exited 1:[/] {reason}", soft_wrap=True)
-        return "the canary caught the broken version and rolled it back"
+        return "the rollout's checks caught the broken version and rolled it back"
 
     def status_after_rollback(self) -> str:
         proc = self.cli("status", ok_codes=(3,))
@@ -517,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=("happy", "drift", "rollback", "quality"),
         default="happy",
         help="drift: then send shifted traffic to prod, find the drift, retrain, propose anew; "
-        "rollback: then a broken version's canary fails and staging keeps the good one; "
+        "rollback: then a broken version fails its rollout and staging keeps the good one; "
         "quality: then labelled prod traffic shows a quality drop that data drift misses",
     )
     args = parser.parse_args(argv)

@@ -138,3 +138,25 @@ def test_resource_names_are_matched_exactly() -> None:
     assert resource_version(ENDPOINT, f"{ENDPOINT}-v12-0123abcd-copy") is None
     long = "a" * 55
     assert resource_version(long, "a" * 51 + "-v3-0123abcd") == 3  # cut to fit 63 characters
+
+
+def test_prune_deletes_only_versions_no_rollback_needs(aws: AwsHarness, monkeypatch) -> None:
+    from ci_scripts.commands import retention
+
+    monkeypatch.setattr(retention, "KEEP_VERSIONS", 1)
+    versions = [aws.seed_version().version for _ in range(3)]
+    for version in versions:
+        deploy(aws, version)
+        aws.commit(f"deploy v{version}")
+    aws.seed_version()  # not deployed: nothing of it to prune
+
+    left = names(aws)
+
+    def versions_of(kind: str) -> list[int | None]:
+        return sorted(resource_version(ENDPOINT, n) or 0 for n in left[kind])
+
+    # The third deploy pruned v1; v3 serves, v2 served before it.
+    assert versions_of("configs") == versions[1:]
+    assert versions_of("models") == versions[1:]
+    running = admin_client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
+    assert resource_version(ENDPOINT, running["EndpointConfigName"]) == versions[2]

@@ -87,6 +87,17 @@ class AwsTeardown:
         """Everything ``env`` runs; ``realtime`` (the manifest's endpoint type) says whether an
         autoscaling target can exist (serverless roles may not read Application Auto Scaling)."""
         name = self.project.endpoint_name(env)
+        found = self._versioned(env)
+        found.alarms = self._alarms(name)
+        if realtime and self._scaling(name).current() is not None:
+            found.scaling = True
+        if self.monitoring is not None:
+            found.monitoring = list(self.monitoring.monitoring_resources(env))
+        return found
+
+    def _versioned(self, env: str) -> Inventory:
+        """The endpoint and the models and configs deploys made for it (what prune needs)."""
+        name = self.project.endpoint_name(env)
         found = Inventory()
         described = self.host._describe(name)
         if described:
@@ -107,11 +118,6 @@ class AwsTeardown:
                         version = resource_version(name, item[key])
                         if version is not None:
                             into[item[key]] = version
-        found.alarms = self._alarms(name)
-        if realtime and self._scaling(name).current() is not None:
-            found.scaling = True
-        if self.monitoring is not None:
-            found.monitoring = list(self.monitoring.monitoring_resources(env))
         return found
 
     def _scaling(self, endpoint: str) -> EndpointScaling:
@@ -189,7 +195,7 @@ class AwsTeardown:
     def prune(self, env: str, keep_versions: set[int]) -> list[str]:
         """Delete configs and models of versions outside ``keep_versions``; never the running
         config (nor its model), whatever version it serves."""
-        found = self.inventory(env, realtime=False)  # autoscaling is not pruned
+        found = self._versioned(env)
         running = found.running_config
         configs = {
             n: v for n, v in found.configs.items() if v not in keep_versions and n != running

@@ -79,7 +79,7 @@ def test_bad_manifest_is_one_line_naming_field(tmp_path: Path) -> None:
     repo = write_model_repo(tmp_path / "repo", pipeline="none")
     path = repo / "deploy" / "prod.json"
     path.write_text(
-        path.read_text().replace('"initial_instance_count": 1', '"initial_instance_count": 0')
+        path.read_text().replace('"initial_instance_count": 2', '"initial_instance_count": 0')
     )
     proc = ci("validate", cwd=repo)
     assert_one_line_error(

@@ -2,8 +2,8 @@
 
 Every deploy creates a model and an endpoint config named ``<project>-<env>-v<version>-<hash>``
 (aws.endpoints), so what an environment runs is found by that name alone: the endpoint
-``<project>-<env>``, those configs and models, the rollback alarms (``<project>-<env>-*`` on the
-endpoint), the variant's scalable target and policy, and the monitoring the backend set up for it.
+``<project>-<env>``, those configs and models, the rollback alarms (by their names), the
+variant's scalable target and policy, and the monitoring the backend set up for it.
 
 ``destroy`` removes all of it in dependency order (monitoring and autoscaling reference the
 endpoint, the endpoint references its config, the config its model), waiting for the endpoint to
@@ -124,20 +124,12 @@ class AwsTeardown:
         return EndpointScaling(self.clients, endpoint)
 
     def _alarms(self, endpoint: str) -> list[str]:
-        """The rollback alarms, and any other alarm named for and on this endpoint."""
-        known = {spec["AlarmName"] for spec in alarm_specs(endpoint, {})}
-        cloudwatch = self.clients("cloudwatch")
-        names: list[str] = []
+        """The rollback alarms that exist, asked for by name (the call and grant deploy uses;
+        monitoring's own alarms go with ``remove_monitoring``)."""
+        known = [spec["AlarmName"] for spec in alarm_specs(endpoint, {})]
         with aws_errors(f"alarms of endpoint {endpoint}"):
-            pages = cloudwatch.get_paginator("describe_alarms").paginate(
-                AlarmNamePrefix=f"{endpoint}-", AlarmTypes=["MetricAlarm"]
-            )
-            for page in pages:
-                for alarm in page.get("MetricAlarms", []):
-                    on = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
-                    if alarm["AlarmName"] in known or on.get("EndpointName") == endpoint:
-                        names.append(alarm["AlarmName"])
-        return names
+            found = self.clients("cloudwatch").describe_alarms(AlarmNames=known)["MetricAlarms"]
+        return sorted(alarm["AlarmName"] for alarm in found)
 
     # -- destroy ----------------------------------------------------------------------------
     def destroy(self, env: str, realtime: bool = True) -> list[str]:

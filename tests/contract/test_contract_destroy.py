@@ -4,23 +4,11 @@ needs."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from gitops_testkit import BackendHarness
+from test_contract_rollback_status import merge_and_deploy
 
 from ci_scripts.commands import retention
-
-
-def merge_and_deploy(harness: BackendHarness, env: str, version: int, pr: int) -> str:
-    path = harness.project.manifest_path(env)
-    data = json.loads(path.read_text())
-    data["model_version"] = version
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    sha = harness.commit(f"Merge pull request #{pr} from propose/{env}-v{version}")
-    result = harness.cli("deploy", "--env", env, "--commit", sha)
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def test_destroy_refuses_prod_without_allow_prod(backend: BackendHarness) -> None:
@@ -71,7 +59,16 @@ def test_deploy_prunes_versions_no_rollback_needs(
     merge_and_deploy(backend, "staging", first.version, pr=1)
     merge_and_deploy(backend, "staging", second.version, pr=2)
 
-    out = merge_and_deploy(backend, "staging", third.version, pr=3)
+    path = backend.project.manifest_path("staging")
+    path.write_text(
+        path.read_text().replace(
+            f'"model_version": {second.version}', f'"model_version": {third.version}'
+        )
+    )
+    sha = backend.commit(f"Merge pull request #3 from propose/staging-v{third.version}")
+    result = backend.cli("deploy", "--env", "staging", "--commit", sha)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
 
     # v3 serves, v2 served before it (a failed smoke test goes back to it): both stay.
     assert f"v{first.version}" in out.split("pruned", 1)[1]

@@ -133,3 +133,6 @@ def test_canary_wait_zero_switches_at_once(backend: LocalBackend, registered) ->
 
     assert state.model_version == broken.version
     assert "StartCanary" not in operations(backend, since)
+    assert state.config["rollout"] == (
+        "all at once behind alarms: 1 instance (no bake: canary_wait_seconds is 0)"
+    )

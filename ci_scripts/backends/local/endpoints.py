@@ -333,7 +333,9 @@ class LocalEndpoints:
         a canary) and watch it; on failure restore the old routes and raise (the caller stops
         the new server). Returns the rollout's description."""
         settings = local_canary.CanarySettings.from_manifest(wanted)
-        if settings.window <= 0 or not routes.get("targets"):
+        if not routes.get("targets"):
+            return ""
+        if settings.window <= 0:
             return f"{settings.rollout} (no bake: canary_wait_seconds is 0)"
         split_old = [] if settings.percent >= 100 else routes["targets"]  # all at once
         name, serving = self.project.endpoint_name(env), routes.get("model_version")

@@ -8,8 +8,9 @@ GitHub flow would produce. The run ends with every local process stopped, whatev
 ``--scenario rollback`` (``make demo-rollback``) continues after the loop with a deliberately
 broken version (its artifact holds an unfitted estimator: /ping passes, every /invocations answers
 500). It is proposed, merged and deployed to staging like any other; the rollout (all at once
-behind the alarms: staging has one instance) catches the 5xx answers, traffic goes back to the good version, deploy exits non-zero naming the reason, and
-status shows staging still serving the good version (and the drift git now has).
+behind the alarms: staging has one instance) catches the 5xx answers, traffic goes back to the
+good version, deploy exits non-zero naming the reason, and status shows staging still serving the
+good version (and the drift git now has).
 
 ``--scenario quality`` (``make demo-quality``) continues after the loop with unshifted test-split
 rows sent to prod, each with an inference id; their true labels are uploaded with

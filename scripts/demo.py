@@ -494,11 +494,55 @@ def run(
     for name, seconds in demo.timings.items():
         summary.add_row(name, f"{seconds:.1f}")
     console.print(summary)
+    merged = getattr(demo, "_pr_number", 0)
     console.print(
         f"[bold green]The loop ran end to end in {total:.1f} s.[/] The rendered repo is "
-        f"{demo.repo}; its git log shows the two merged proposals."
+        f"{demo.repo}; its git log shows the {merged} merged proposal{'s' * (merged != 1)}."
     )
+    console.print(what_next(demo, keep_running))
     return demo.timings
+
+
+def what_next(demo: Demo, keep_running: bool) -> Panel:
+    """The box that ends the demo: where the repo is, and the next commands that work from here.
+
+    Without KEEP=1 every endpoint is stopped (its URLs are dead), so the box says how to keep
+    them; with it, it names the live URLs, a curl that works and how to stop them.
+    """
+    python = Path(sys.executable)
+    repo = demo.repo
+    try:
+        rel = repo.relative_to(Path.cwd())
+        shown_repo = str(rel)
+    except ValueError:
+        shown_repo = str(repo)
+    cli = (
+        f"{python} -m ci_scripts"
+        if not python.is_relative_to(TEMPLATE_DIR)
+        else (f"{os.path.relpath(python, repo)} -m ci_scripts")
+    )
+    lines = [f"cd {shown_repo}", f"{cli} status            # desired (git) vs running"]
+    if keep_running:
+        urls = {}
+        for env in ("staging", "prod"):
+            info = repo / ".mlops" / "endpoints" / f"{env}.router.json"
+            if info.is_file():
+                urls[env] = json.loads(info.read_text())["url"]
+        for env, url in urls.items():
+            lines.append(f"# {env}: {url}")
+        if urls:
+            url = urls.get("prod") or next(iter(urls.values()))
+            lines.append(
+                f"curl -s -H 'Content-Type: text/csv' --data-binary @<(tail -n 1 "
+                f"data/dataset.csv | cut -d, -f2-) {url}/invocations"
+            )
+        lines.append(f"{cli} local ps          # routers and servers, with pids")
+        lines.append("cd - && make down     # stop them (or `local down` in the repo)")
+    else:
+        lines.append("# every endpoint was stopped; to keep them running and curl them:")
+        lines.append("cd - && make demo KEEP=1   # then `make down` stops them")
+    lines.append("# the rendered README.md walks through the same loop on your model")
+    return Panel("\n".join(lines), title="what next", expand=False)
 
 
 def main(argv: list[str] | None = None) -> int:

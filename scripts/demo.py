@@ -509,20 +509,14 @@ def what_next(demo: Demo, keep_running: bool) -> Panel:
     Without KEEP=1 every endpoint is stopped (its URLs are dead), so the box says how to keep
     them; with it, it names the live URLs, a curl that works and how to stop them.
     """
-    python = Path(sys.executable)
-    repo = demo.repo
-    try:
-        rel = repo.relative_to(Path.cwd())
-        shown_repo = str(rel)
-    except ValueError:
-        shown_repo = str(repo)
-    cli = (
-        f"{python} -m ci_scripts"
-        if not python.is_relative_to(TEMPLATE_DIR)
-        else (f"{os.path.relpath(python, repo)} -m ci_scripts")
-    )
-    lines = [f"cd {shown_repo}", f"{cli} status            # desired (git) vs running"]
+    python, repo = Path(sys.executable), demo.repo
+    shown_repo = os.path.relpath(repo) if repo.is_relative_to(Path.cwd()) else str(repo)
+    # From inside the rendered repo, the template's .venv runs its vendored ci_scripts.
+    shown_python = os.path.relpath(python, repo) if python.is_relative_to(TEMPLATE_DIR) else python
+    cli = f"{shown_python} -m ci_scripts"
+    lines = [f"cd {shown_repo}"]
     if keep_running:
+        lines.append(f"{cli} status            # desired (git) vs running")
         urls = {}
         for env in ("staging", "prod"):
             info = repo / ".mlops" / "endpoints" / f"{env}.router.json"
@@ -533,8 +527,8 @@ def what_next(demo: Demo, keep_running: bool) -> Panel:
         if urls:
             url = urls.get("prod") or next(iter(urls.values()))
             lines.append(
-                f"curl -s -H 'Content-Type: text/csv' --data-binary @<(tail -n 1 "
-                f"data/dataset.csv | cut -d, -f2-) {url}/invocations"
+                f"curl -s -H 'Content-Type: text/csv' --data-binary \"$(tail -n 1 "
+                f'data/dataset.csv | cut -d, -f2-)" {url}/invocations'
             )
         lines.append(f"{cli} local ps          # routers and servers, with pids")
         lines.append("cd - && make down     # stop them (or `local down` in the repo)")

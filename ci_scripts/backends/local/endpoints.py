@@ -35,7 +35,12 @@ import ci_scripts
 from ci_scripts.backends.base import EndpointState, ModelVersion
 from ci_scripts.backends.local import canary as local_canary
 from ci_scripts.backends.local import processes as procs
-from ci_scripts.backends.local.state import LocalState, read_json, write_json_atomic
+from ci_scripts.backends.local.state import (
+    LocalState,
+    read_json,
+    served_code,
+    write_json_atomic,
+)
 from ci_scripts.backends.local.steps import tail
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
@@ -173,6 +178,7 @@ class LocalEndpoints:
     def _spawn_server(self, env: str, version: ModelVersion) -> dict[str, Any]:
         """Start ``version``'s server (detached); return its routing target."""
         opt_ml = self._extract_model(version)
+        src = served_code(self.state, version.group, version.version, self.project.root / "src")
         port = procs.free_port()
         env_vars = dict(os.environ)
         env_vars.update(
@@ -180,9 +186,7 @@ class LocalEndpoints:
             SAGEMAKER_BIND_TO_PORT=str(port),
             MODEL_SERVER="wsgiref",
             PYTHONUNBUFFERED="1",
-            PYTHONPATH=os.pathsep.join(
-                p for p in (str(self.project.root / "src"), os.environ.get("PYTHONPATH")) if p
-            ),
+            PYTHONPATH=os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH")) if p),
         )
         command = [sys.executable, "-m", self.project.package, "serve"]
         command += ["--host", "127.0.0.1", "--port", str(port)]
@@ -201,6 +205,7 @@ class LocalEndpoints:
             "url": f"http://127.0.0.1:{port}",
             "weight": 100,
             "process": record,
+            "code": str(src),
         }
 
     def _await_healthy(

@@ -12,7 +12,7 @@ DEMO_REPO := .demo/churn-model
 # KEEP=1 leaves the demo's endpoints running (curl them; `make down` stops them).
 DEMO_ARGS := $(if $(KEEP),--keep-running)
 
-.PHONY: demo demo-drift demo-rollback demo-quality down test lint bench aws-facts clean
+.PHONY: demo demo-drift demo-rollback demo-quality demo-definition down test lint bench aws-facts clean
 
 $(VENV)/bin/uv:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ demo-rollback: $(DEMO_STAMP)  ## the loop, then a broken version whose canary fa
 
 demo-quality: $(DEMO_STAMP)  ## the loop, then labelled prod traffic: a quality drop with no data drift
 	@$(BIN)/python -m scripts.demo --scenario quality $(DEMO_ARGS)
+
+demo-definition: $(STAMP)  ## rebuild scripts/demo_definition.json with the sagemaker SDK
+	@$(BIN)/python -m scripts.demo --write-definition
 
 down:  ## stop the endpoints a `make demo KEEP=1` left running
 	@if [ -d $(DEMO_REPO) ]; then $(BIN)/python -m ci_scripts --project-dir $(DEMO_REPO) local down; \

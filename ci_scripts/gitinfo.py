@@ -48,7 +48,7 @@ def pull_request_number(root: Path, commit: str) -> int | None:
 
 
 def has_uncommitted_change(root: Path, relpath: str) -> bool:
-    """True when ``relpath`` differs from HEAD (modified, staged or untracked); False without git."""
+    """True when ``relpath`` differs from HEAD (modified, staged, untracked); False without git."""
     return bool((git(root, "status", "--porcelain", "--", relpath) or "").strip())
 
 

@@ -3,7 +3,9 @@
 Every stage is the real CLI a model team would run (``python -m ci_scripts ...``) in a freshly
 rendered repo, on the local backend: no AWS account, no Docker engine, only 127.0.0.1. Pull
 requests are git branches merged with ``--no-ff`` in the rendered repo, exactly the commits the
-GitHub flow would produce. The run ends with every local process stopped, whatever happened.
+GitHub flow would produce. The run ends with every local process stopped, whatever happened,
+unless ``--keep-running`` (``make demo KEEP=1``; ``make down`` stops them later); a "what next" box
+says where the repo is and which commands work from there.
 
 ``--scenario rollback`` (``make demo-rollback``) continues after the loop with a deliberately
 broken version (its artifact holds an unfitted estimator: /ping passes, every /invocations answers
@@ -45,6 +47,11 @@ DRIFT_PASSES = 5
 QUALITY_PASSES = 5
 QUALITY_FLIPPED = 0.3
 DEFAULT_WORK_DIR = TEMPLATE_DIR / ".demo"
+# The pipeline definition the sagemaker SDK builds from the default render, so a first `make demo`
+# needs no SDK (about nine tenths of what the demo would install). `make demo-definition` writes it;
+# tests/test_demo.py checks that it is exactly what the installed SDK builds from a fresh render.
+SHIPPED_DEFINITION = TEMPLATE_DIR / "scripts" / "demo_definition.json"
+SDK_DISTRIBUTIONS = ("sagemaker", "sagemaker-core", "sagemaker-mlops")
 console = Console(highlight=False)
 
 
@@ -138,7 +145,26 @@ class Demo:
         self.repo = Path(
             cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(self.work_dir))
         )
-        return f"{self.repo} ({self.git('rev-parse', '--short', 'HEAD')})"
+        return f"{self.repo} ({self.git('rev-parse', '--short', 'HEAD')}){self.seed_definition()}"
+
+    def seed_definition(self) -> str:
+        """Without the sagemaker SDK, give the rendered repo the definition the SDK builds from
+        this very pipeline code (scripts/demo_definition.json), as the definition cache would."""
+        if sdk_installed():
+            return ""  # the CLI builds it with the SDK (and caches it per user)
+        from ci_scripts.backends.local.definition import code_key, seed_definition
+        from ci_scripts.backends.local.state import LocalState
+
+        shipped = json.loads(SHIPPED_DEFINITION.read_text(encoding="utf-8"))
+        if shipped.get("code_key") != code_key(self.repo):
+            raise StageFailed(
+                f"{SHIPPED_DEFINITION.relative_to(TEMPLATE_DIR)} was built from other pipeline "
+                "code than this render's; run `make demo-definition` (installs the sagemaker SDK "
+                "and rebuilds it)"
+            )
+        seed_definition(self.repo, LocalState(self.repo), shipped["definition"])
+        sdk = shipped.get("sdk", {}).get("sagemaker", "?")
+        return f"; pipeline definition as sagemaker {sdk} builds it ({SHIPPED_DEFINITION.name})"
 
     def run_pipeline(self) -> str:
         params = []
@@ -455,6 +481,46 @@ class Demo:
             )
 
 
+def sdk_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("sagemaker") is not None
+
+
+def build_shipped_definition(repo: Path) -> dict:
+    """What scripts/demo_definition.json holds for ``repo``: the definition the installed SDK
+    builds (in a subprocess in the repo, as the CLI would), with the keys it was built from."""
+    from importlib import metadata
+
+    from ci_scripts.backends.local.definition import PLACEHOLDER_TAG, code_key
+
+    script = (
+        "import json, sys; from pathlib import Path; from ci_scripts.project import ProjectConfig;"
+        " from ci_scripts.pipeline_module import build_definition;"
+        " json.dump(build_definition(ProjectConfig.load(Path('.')),"
+        f" image_tag={PLACEHOLDER_TAG!r}), sys.stdout)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise StageFailed(f"building the definition failed: {_last_line(proc.stderr)}")
+    return {
+        "code_key": code_key(repo),
+        "sdk": {dist: metadata.version(dist) for dist in SDK_DISTRIBUTIONS},
+        "definition": json.loads(proc.stdout),
+    }
+
+
+def write_shipped_definition(work_dir: Path) -> Path:
+    """``make demo-definition``: render the defaults and store what the SDK builds from them."""
+    demo = Demo(work_dir)
+    demo.render()
+    shipped = build_shipped_definition(demo.repo)
+    SHIPPED_DEFINITION.write_text(json.dumps(shipped, indent=1, sort_keys=True) + "\n")
+    return SHIPPED_DEFINITION
+
+
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
@@ -558,7 +624,20 @@ def main(argv: list[str] | None = None) -> int:
         "rollback: then a broken version's canary fails and staging keeps the good one; "
         "quality: then labelled prod traffic shows a quality drop that data drift misses",
     )
+    parser.add_argument(
+        "--write-definition",
+        action="store_true",
+        help=f"render the defaults and write {SHIPPED_DEFINITION.name} (needs the sagemaker SDK)",
+    )
     args = parser.parse_args(argv)
+    if args.write_definition:
+        if not sdk_installed():
+            console.print(
+                "[bold red]--write-definition needs the sagemaker SDK (make test installs it)"
+            )
+            return 1
+        console.print(f"wrote {write_shipped_definition(args.work_dir)}")
+        return 0
     try:
         run(
             args.work_dir,

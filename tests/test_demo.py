@@ -150,3 +150,47 @@ def test_make_demo_keep_passes_keep_running(keep: str, expected: bool) -> None:
     ).stdout
     line = next(line for line in plan.splitlines() if "-m scripts.demo" in line)
     assert ("--keep-running" in line) is expected
+
+
+def test_shipped_definition_is_what_the_sdk_builds_from_a_default_render(bake_once) -> None:
+    """The first `make demo` runs scripts/demo_definition.json instead of installing the SDK:
+    it must be exactly what the SDK builds from this template's default render."""
+    from ci_scripts.backends.local.definition import code_key
+    from scripts.demo import SHIPPED_DEFINITION, build_shipped_definition
+
+    shipped = json.loads(SHIPPED_DEFINITION.read_text())
+    repo = bake_once()
+    stale = "scripts/demo_definition.json is stale: run `make demo-definition`"
+
+    assert shipped["code_key"] == code_key(repo), stale
+    assert build_shipped_definition(repo)["definition"] == shipped["definition"], stale
+
+
+def test_demo_without_the_sdk_runs_the_shipped_definition(
+    bake_once, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import scripts.demo as demo_module
+    from ci_scripts.backends.local.definition import PLACEHOLDER_TAG, load_definition
+    from ci_scripts.backends.local.state import LocalState
+    from ci_scripts.project import ProjectConfig
+
+    repo = tmp_path / "churn-model"
+    shutil.copytree(bake_once(), repo, symlinks=True)
+    monkeypatch.setenv("CI_SCRIPTS_CACHE_DIR", str(tmp_path / "user-cache"))  # no shared hit
+    monkeypatch.setattr(demo_module, "sdk_installed", lambda: False)
+    demo = demo_module.Demo(tmp_path)
+    demo.repo = repo
+
+    assert "pipeline definition as sagemaker" in demo.seed_definition()
+    definition, cached = load_definition(ProjectConfig.load(repo), LocalState(repo))
+    shipped = json.loads(demo_module.SHIPPED_DEFINITION.read_text())["definition"]
+    assert cached
+    assert PLACEHOLDER_TAG in json.dumps(shipped)
+    assert PLACEHOLDER_TAG not in json.dumps(definition)  # given the render's image tag
+    assert [s["Name"] for s in definition["Steps"]] == [s["Name"] for s in shipped["Steps"]]
+
+    (repo / "pipelines" / "pipeline.py").write_text("# changed\n")
+    with pytest.raises(demo_module.StageFailed, match="run `make demo-definition`"):
+        demo.seed_definition()

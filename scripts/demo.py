@@ -348,6 +348,7 @@ class Demo:
     def drift_stages(self) -> list[Stage]:
         return [
             Stage("shifted traffic → prod", self.send_shifted_traffic),
+            Stage("labelled new data → git", self.add_shifted_training_data),
             Stage("monitor prod --retrain", self.monitor_and_retrain),
             Stage("propose staging (new)", lambda: self.propose("staging")),
         ]
@@ -386,20 +387,42 @@ class Demo:
     def send_shifted_traffic(self) -> str:
         """Rows of the pipeline's test split with a few features scaled, POSTed to prod's router
         one row per request (prod captures a sample of the requests, as its manifest says)."""
-        header, rows = self.test_split()
-        scaled = {header.index(name): factor for name, factor in DRIFT_SCALES.items()}
+        header, rows = self.shifted_rows()
         sent = 0
         for _ in range(DRIFT_PASSES):
             for row in rows:
-                values = [
-                    f"{float(v) * scaled[i]:.6g}" if i in scaled else v
-                    for i, v in enumerate(row)
-                    if header[i] != "target"
-                ]
-                self.send_to_prod(values)
+                self.send_to_prod([v for i, v in enumerate(row) if header[i] != "target"])
                 sent += 1
         factors = ", ".join(f"{k} x{v}" for k, v in DRIFT_SCALES.items())
         return f"{sent} requests ({len(rows)} test rows x{DRIFT_PASSES}; {factors})"
+
+    def shifted_rows(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) of the test split with DRIFT_SCALES applied (labels kept)."""
+        header, rows = self.test_split()
+        scaled = {header.index(name): factor for name, factor in DRIFT_SCALES.items()}
+        return header, [
+            [f"{float(v) * scaled[i]:.6g}" if i in scaled else v for i, v in enumerate(row)]
+            for row in rows
+        ]
+
+    def add_shifted_training_data(self) -> str:
+        """The shifted traffic, labelled, joins data/dataset.csv in a commit: what retraining
+        learns from. Without new data a retrain reuses every cached step and registers the same
+        model again, which `propose` would rightly refuse to propose."""
+        import csv
+
+        header, rows = self.shifted_rows()
+        dataset = self.repo / "data" / "dataset.csv"
+        with dataset.open(newline="") as handle:
+            columns = next(csv.reader(handle))
+        order = [header.index(name) for name in columns]
+        with dataset.open("a", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerows(
+                [row[i] for i in order] for row in rows
+            )
+        self.git("add", "data/dataset.csv")
+        self.git("commit", "-q", "-m", f"Add {len(rows)} labelled rows of the shifted traffic")
+        return f"{len(rows)} labelled rows appended to data/dataset.csv (committed)"
 
     def monitor_and_retrain(self) -> str:
         """``monitor --env prod --retrain``: drift found (exit 3) and the pipeline run again."""

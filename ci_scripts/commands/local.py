@@ -53,6 +53,7 @@ def reset(
         # .mlops deleted while endpoints ran: its processes still carry this repo's mark.
         with one_line_errors():
             stopped = stop_everything(state)
+        shutil.rmtree(state.home, ignore_errors=True)  # the journal of those stops, if any
         typer.echo(f"{state.home}: nothing to reset; stopped {len(stopped)} process(es)")
         return
     if not yes:

@@ -114,6 +114,7 @@ def test_down_and_reset_find_the_processes_after_mlops_was_deleted(
         assert reset.exit_code == 0, reset.output
         assert "stopped 2 process(es)" in reset.stdout
         assert not any(pid_alive(pid) for pid in pids)
+        assert not backend.state.home.exists()
         assert all(decoy.poll() is None for decoy in decoys)
         assert "no local processes" in local(backend, "ps").stdout
     finally:

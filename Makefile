@@ -5,26 +5,45 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
+# The demo needs fewer packages than the tests (pyproject's `demo` extra): a first `make demo`
+# installs only those; `make test` adds the rest (and satisfies the demo's stamp too).
+DEMO_STAMP := $(VENV)/.installed-demo
+DEMO_REPO := .demo/churn-model
+# KEEP=1 leaves the demo's endpoints running (curl them; `make down` stops them).
+DEMO_ARGS := $(if $(KEEP),--keep-running)
 
-.PHONY: demo demo-drift demo-rollback demo-quality test lint bench aws-facts clean
+.PHONY: demo demo-drift demo-rollback demo-quality demo-definition down test lint bench aws-facts clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/uv:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.4"
+
+$(STAMP): pyproject.toml | $(VENV)/bin/uv
 	@VIRTUAL_ENV=$(abspath $(VENV)) $(UV) pip install --quiet --compile-bytecode -e ".[dev]"
-	@touch $(STAMP)
+	@touch $(STAMP) $(DEMO_STAMP)
 
-demo: $(STAMP)  ## render a model repo and run the whole GitOps loop locally
-	@$(BIN)/python -m scripts.demo
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/uv
+	@VIRTUAL_ENV=$(abspath $(VENV)) $(UV) pip install --quiet -e ".[demo]"
+	@touch $(DEMO_STAMP)
 
-demo-drift: $(STAMP)  ## the loop, then drift in prod found by monitoring -> retrained -> proposed
-	@$(BIN)/python -m scripts.demo --scenario drift
+demo: $(DEMO_STAMP)  ## render a model repo and run the whole GitOps loop locally (KEEP=1: leave it up)
+	@$(BIN)/python -m scripts.demo $(DEMO_ARGS)
 
-demo-rollback: $(STAMP)  ## the loop, then a broken version whose canary fails and rolls back
-	@$(BIN)/python -m scripts.demo --scenario rollback
+demo-drift: $(DEMO_STAMP)  ## the loop, then drift in prod found by monitoring -> retrained -> proposed
+	@$(BIN)/python -m scripts.demo --scenario drift $(DEMO_ARGS)
 
-demo-quality: $(STAMP)  ## the loop, then labelled prod traffic: a quality drop with no data drift
-	@$(BIN)/python -m scripts.demo --scenario quality
+demo-rollback: $(DEMO_STAMP)  ## the loop, then a broken version whose canary fails and rolls back
+	@$(BIN)/python -m scripts.demo --scenario rollback $(DEMO_ARGS)
+
+demo-quality: $(DEMO_STAMP)  ## the loop, then labelled prod traffic: a quality drop with no data drift
+	@$(BIN)/python -m scripts.demo --scenario quality $(DEMO_ARGS)
+
+demo-definition: $(STAMP)  ## rebuild scripts/demo_definition.json with the sagemaker SDK
+	@$(BIN)/python -m scripts.demo --write-definition
+
+down:  ## stop the endpoints a `make demo KEEP=1` left running
+	@if [ -d $(DEMO_REPO) ]; then $(BIN)/python -m ci_scripts --project-dir $(DEMO_REPO) local down; \
+	else echo "$(DEMO_REPO): no demo repo, nothing to stop"; fi
 
 test: $(STAMP)  ## lint and run the template's tests
 	@$(BIN)/ruff check .

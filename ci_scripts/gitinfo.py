@@ -47,6 +47,11 @@ def pull_request_number(root: Path, commit: str) -> int | None:
     return None
 
 
+def has_uncommitted_change(root: Path, relpath: str) -> bool:
+    """True when ``relpath`` differs from HEAD (modified, staged, untracked); False without git."""
+    return bool((git(root, "status", "--porcelain", "--", relpath) or "").strip())
+
+
 def iter_file_history(root: Path, relpath: str, limit: int = 200) -> Iterator[tuple[str, str]]:
     """``(commit, content)`` of each committed version of ``relpath``, newest first.
 

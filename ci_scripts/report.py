@@ -107,7 +107,7 @@ def proposal_body(
             "",
             *(
                 model_reports.markdown(candidate.checks, candidate.reports)
-                or ["_No data baseline, bias or explainability report in the registry._"]
+                or [_no_reports(candidate)]
             ),
             "",
             *(["### Cost", "", cost, ""] if cost else []),
@@ -124,3 +124,13 @@ def proposal_body(
             "",
         ]
     )
+
+
+def _no_reports(candidate: ModelVersion) -> str:
+    """The line shown when the package has no reports; it never denies the baseline the Links
+    section then names."""
+    if candidate.baseline_uri:
+        return (
+            "_No bias or explainability report in the registry; the data baseline is linked below._"
+        )
+    return "_No data baseline, bias or explainability report in the registry._"

@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 # cookiecutter renders this file before running it; jsonify escapes every quote and backslash,
@@ -50,12 +51,18 @@ RESERVED_PACKAGES = frozenset(
         "moto", "typer", "rich", "jsonschema", "pytest", "setuptools", "pip",
     }
 )  # fmt: skip
+# Packages CPython ships that sys.stdlib_module_names leaves out (it lists modules, not the
+# test suite); some distributions split them off, but python:3.x images (what the generated
+# Dockerfile builds on) have them, and `python -m test` there runs CPython's regression tests.
+CPYTHON_EXTRA_PACKAGES = frozenset({"test", "idlelib", "lib2to3", "turtledemo", "ensurepip"})
 GITHUB_OWNER_RE = re.compile(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}")
 GITHUB_REPO_RE = re.compile(r"[A-Za-z0-9._-]{1,100}")
 ACCOUNT_RE = re.compile(r"[0-9]{12}")
-# Free text lands inside double- and single-quoted TOML/YAML/JSON strings, shell lines and
-# GitHub workflow files (where ${{ }} is an expression): keep it to characters that are inert there.
-TEXT_FORBIDDEN = frozenset("\"'\\`${}")
+# Free text lands inside double-quoted TOML strings (pyproject.toml) and Markdown (README.md);
+# cookiecutter's replay and cruft's .cruft.json JSON-encode it. Quotes, backslashes and template
+# or shell syntax are refused so a later template change cannot turn them into code.
+# An apostrophe is fine: the text lands in double-quoted TOML strings and Markdown only.
+TEXT_FORBIDDEN = frozenset('"\\`${}')
 TEXT_MAX = {"description": 200, "author": 100}
 # S3 general purpose bucket naming rules (not expressible as one botocore shape pattern).
 S3_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -139,6 +146,23 @@ def _bucket_rule(bucket: str) -> str | None:
     return f"the S3 artifact bucket {bucket!r} looks like an IP address"
 
 
+def shadows_stdlib(package: str) -> bool:
+    """True when ``import <package>`` would mean a standard library module or package.
+
+    ``sys.stdlib_module_names`` misses CPython's own packages such as ``test``; the stdlib
+    directory of the running Python is read too (a name there is importable from every
+    interpreter built the same way), plus CPYTHON_EXTRA_PACKAGES for distributions that split
+    those packages off.
+    """
+    if package in sys.stdlib_module_names or package in CPYTHON_EXTRA_PACKAGES:
+        return True
+    for key in ("stdlib", "platstdlib"):
+        folder = Path(sysconfig.get_paths()[key])
+        if (folder / package / "__init__.py").is_file() or (folder / f"{package}.py").is_file():
+            return True
+    return False
+
+
 def check_project(answers: dict) -> None:
     project = answers["project"]
     if not PROJECT_RE.fullmatch(project):
@@ -154,7 +178,7 @@ def check_project(answers: dict) -> None:
         not package.isidentifier()
         or keyword.iskeyword(package)
         or package in RESERVED_PACKAGES
-        or package in sys.stdlib_module_names
+        or shadows_stdlib(package)
     ):
         raise Refused(
             "project",

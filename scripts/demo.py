@@ -3,7 +3,9 @@
 Every stage is the real CLI a model team would run (``python -m ci_scripts ...``) in a freshly
 rendered repo, on the local backend: no AWS account, no Docker engine, only 127.0.0.1. Pull
 requests are git branches merged with ``--no-ff`` in the rendered repo, exactly the commits the
-GitHub flow would produce. The run ends with every local process stopped, whatever happened.
+GitHub flow would produce. The run ends with every local process stopped, whatever happened,
+unless ``--keep-running`` (``make demo KEEP=1``; ``make down`` stops them later); a "what next" box
+says where the repo is and which commands work from there.
 
 ``--scenario rollback`` (``make demo-rollback``) continues after the loop with a deliberately
 broken version (its artifact holds an unfitted estimator: /ping passes, every /invocations answers
@@ -46,6 +48,11 @@ DRIFT_PASSES = 5
 QUALITY_PASSES = 5
 QUALITY_FLIPPED = 0.3
 DEFAULT_WORK_DIR = TEMPLATE_DIR / ".demo"
+# The pipeline definition the sagemaker SDK builds from the default render, so a first `make demo`
+# needs no SDK (about nine tenths of what the demo would install). `make demo-definition` writes it;
+# tests/test_demo.py checks that it is exactly what the installed SDK builds from a fresh render.
+SHIPPED_DEFINITION = TEMPLATE_DIR / "scripts" / "demo_definition.json"
+SDK_DISTRIBUTIONS = ("sagemaker", "sagemaker-core", "sagemaker-mlops")
 console = Console(highlight=False)
 
 
@@ -139,7 +146,26 @@ class Demo:
         self.repo = Path(
             cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(self.work_dir))
         )
-        return f"{self.repo} ({self.git('rev-parse', '--short', 'HEAD')})"
+        return f"{self.repo} ({self.git('rev-parse', '--short', 'HEAD')}){self.seed_definition()}"
+
+    def seed_definition(self) -> str:
+        """Without the sagemaker SDK, give the rendered repo the definition the SDK builds from
+        this very pipeline code (scripts/demo_definition.json), as the definition cache would."""
+        if sdk_installed():
+            return ""  # the CLI builds it with the SDK (and caches it per user)
+        from ci_scripts.backends.local.definition import code_key, seed_definition
+        from ci_scripts.backends.local.state import LocalState
+
+        shipped = json.loads(SHIPPED_DEFINITION.read_text(encoding="utf-8"))
+        if shipped.get("code_key") != code_key(self.repo):
+            raise StageFailed(
+                f"{SHIPPED_DEFINITION.relative_to(TEMPLATE_DIR)} was built from other pipeline "
+                "code than this render's; run `make demo-definition` (installs the sagemaker SDK "
+                "and rebuilds it)"
+            )
+        seed_definition(self.repo, LocalState(self.repo), shipped["definition"])
+        sdk = shipped.get("sdk", {}).get("sagemaker", "?")
+        return f"; pipeline definition as sagemaker {sdk} builds it ({SHIPPED_DEFINITION.name})"
 
     def run_pipeline(self) -> str:
         params = []
@@ -324,6 +350,7 @@ class Demo:
     def drift_stages(self) -> list[Stage]:
         return [
             Stage("shifted traffic → prod", self.send_shifted_traffic),
+            Stage("labelled new data → git", self.add_shifted_training_data),
             Stage("monitor prod --retrain", self.monitor_and_retrain),
             Stage("propose staging (new)", lambda: self.propose("staging")),
         ]
@@ -362,20 +389,42 @@ class Demo:
     def send_shifted_traffic(self) -> str:
         """Rows of the pipeline's test split with a few features scaled, POSTed to prod's router
         one row per request (prod captures a sample of the requests, as its manifest says)."""
-        header, rows = self.test_split()
-        scaled = {header.index(name): factor for name, factor in DRIFT_SCALES.items()}
+        header, rows = self.shifted_rows()
         sent = 0
         for _ in range(DRIFT_PASSES):
             for row in rows:
-                values = [
-                    f"{float(v) * scaled[i]:.6g}" if i in scaled else v
-                    for i, v in enumerate(row)
-                    if header[i] != "target"
-                ]
-                self.send_to_prod(values)
+                self.send_to_prod([v for i, v in enumerate(row) if header[i] != "target"])
                 sent += 1
         factors = ", ".join(f"{k} x{v}" for k, v in DRIFT_SCALES.items())
         return f"{sent} requests ({len(rows)} test rows x{DRIFT_PASSES}; {factors})"
+
+    def shifted_rows(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) of the test split with DRIFT_SCALES applied (labels kept)."""
+        header, rows = self.test_split()
+        scaled = {header.index(name): factor for name, factor in DRIFT_SCALES.items()}
+        return header, [
+            [f"{float(v) * scaled[i]:.6g}" if i in scaled else v for i, v in enumerate(row)]
+            for row in rows
+        ]
+
+    def add_shifted_training_data(self) -> str:
+        """The shifted traffic, labelled, joins data/dataset.csv in a commit: what retraining
+        learns from. Without new data a retrain reuses every cached step and registers the same
+        model again, which `propose` would rightly refuse to propose."""
+        import csv
+
+        header, rows = self.shifted_rows()
+        dataset = self.repo / "data" / "dataset.csv"
+        with dataset.open(newline="") as handle:
+            columns = next(csv.reader(handle))
+        order = [header.index(name) for name in columns]
+        with dataset.open("a", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerows(
+                [row[i] for i in order] for row in rows
+            )
+        self.git("add", "data/dataset.csv")
+        self.git("commit", "-q", "-m", f"Add {len(rows)} labelled rows of the shifted traffic")
+        return f"{len(rows)} labelled rows appended to data/dataset.csv (committed)"
 
     def monitor_and_retrain(self) -> str:
         """``monitor --env prod --retrain``: drift found (exit 3) and the pipeline run again."""
@@ -457,6 +506,46 @@ class Demo:
             )
 
 
+def sdk_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("sagemaker") is not None
+
+
+def build_shipped_definition(repo: Path) -> dict:
+    """What scripts/demo_definition.json holds for ``repo``: the definition the installed SDK
+    builds (in a subprocess in the repo, as the CLI would), with the keys it was built from."""
+    from importlib import metadata
+
+    from ci_scripts.backends.local.definition import PLACEHOLDER_TAG, code_key
+
+    script = (
+        "import json, sys; from pathlib import Path; from ci_scripts.project import ProjectConfig;"
+        " from ci_scripts.pipeline_module import build_definition;"
+        " json.dump(build_definition(ProjectConfig.load(Path('.')),"
+        f" image_tag={PLACEHOLDER_TAG!r}), sys.stdout)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise StageFailed(f"building the definition failed: {_last_line(proc.stderr)}")
+    return {
+        "code_key": code_key(repo),
+        "sdk": {dist: metadata.version(dist) for dist in SDK_DISTRIBUTIONS},
+        "definition": json.loads(proc.stdout),
+    }
+
+
+def write_shipped_definition(work_dir: Path) -> Path:
+    """``make demo-definition``: render the defaults and store what the SDK builds from them."""
+    demo = Demo(work_dir)
+    demo.render()
+    shipped = build_shipped_definition(demo.repo)
+    SHIPPED_DEFINITION.write_text(json.dumps(shipped, indent=1, sort_keys=True) + "\n")
+    return SHIPPED_DEFINITION
+
+
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
@@ -496,11 +585,49 @@ def run(
     for name, seconds in demo.timings.items():
         summary.add_row(name, f"{seconds:.1f}")
     console.print(summary)
+    merged = getattr(demo, "_pr_number", 0)
     console.print(
         f"[bold green]The loop ran end to end in {total:.1f} s.[/] The rendered repo is "
-        f"{demo.repo}; its git log shows the two merged proposals."
+        f"{demo.repo}; its git log shows the {merged} merged proposal{'s' * (merged != 1)}."
     )
+    console.print(what_next(demo, keep_running))
     return demo.timings
+
+
+def what_next(demo: Demo, keep_running: bool) -> Panel:
+    """The box that ends the demo: where the repo is, and the next commands that work from here.
+
+    Without KEEP=1 every endpoint is stopped (its URLs are dead), so the box says how to keep
+    them; with it, it names the live URLs, a curl that works and how to stop them.
+    """
+    python, repo = Path(sys.executable), demo.repo
+    shown_repo = os.path.relpath(repo) if repo.is_relative_to(Path.cwd()) else str(repo)
+    # From inside the rendered repo, the template's .venv runs its vendored ci_scripts.
+    shown_python = os.path.relpath(python, repo) if python.is_relative_to(TEMPLATE_DIR) else python
+    cli = f"{shown_python} -m ci_scripts"
+    lines = [f"cd {shown_repo}"]
+    if keep_running:
+        lines.append(f"{cli} status            # desired (git) vs running")
+        urls = {}
+        for env in ("staging", "prod"):
+            info = repo / ".mlops" / "endpoints" / f"{env}.router.json"
+            if info.is_file():
+                urls[env] = json.loads(info.read_text())["url"]
+        for env, url in urls.items():
+            lines.append(f"# {env}: {url}")
+        if urls:
+            url = urls.get("prod") or next(iter(urls.values()))
+            lines.append(
+                f"curl -s -H 'Content-Type: text/csv' --data-binary \"$(tail -n 1 "
+                f'data/dataset.csv | cut -d, -f2-)" {url}/invocations'
+            )
+        lines.append(f"{cli} local ps          # routers and servers, with pids")
+        lines.append("cd - && make down     # stop them (or `local down` in the repo)")
+    else:
+        lines.append("# every endpoint was stopped; to keep them running and curl them:")
+        lines.append("cd - && make demo KEEP=1   # then `make down` stops them")
+    lines.append("# the rendered README.md walks through the same loop on your model")
+    return Panel("\n".join(lines), title="what next", expand=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,7 +649,20 @@ def main(argv: list[str] | None = None) -> int:
         "rollback: then a broken version fails its rollout and staging keeps the good one; "
         "quality: then labelled prod traffic shows a quality drop that data drift misses",
     )
+    parser.add_argument(
+        "--write-definition",
+        action="store_true",
+        help=f"render the defaults and write {SHIPPED_DEFINITION.name} (needs the sagemaker SDK)",
+    )
     args = parser.parse_args(argv)
+    if args.write_definition:
+        if not sdk_installed():
+            console.print(
+                "[bold red]--write-definition needs the sagemaker SDK (make test installs it)"
+            )
+            return 1
+        console.print(f"wrote {write_shipped_definition(args.work_dir)}")
+        return 0
     try:
         run(
             args.work_dir,

@@ -78,6 +78,10 @@ def test_demo_runs_the_whole_loop(happy) -> None:
         assert f"✓ {stage}" in proc.stdout, stage
     assert "pull request body: staging" in proc.stdout
     assert "The loop ran end to end" in proc.stdout
+    assert "its git log shows the 2 merged proposals" in proc.stdout
+    # Everything is stopped now: the box says how to keep it running instead of dead URLs.
+    box = proc.stdout[proc.stdout.index("what next") :]
+    assert "make demo KEEP=1" in box and "cd " in box and "127.0.0.1" not in box
 
 
 def test_demo_leaves_git_history_and_manifests_of_a_gitops_flow(happy) -> None:
@@ -115,3 +119,78 @@ def test_a_failing_stage_stops_the_demo_and_is_named(tmp_path: Path) -> None:
     assert "is below MetricThreshold 1.5" in proc.stdout
     assert "✓ deploy staging" not in proc.stdout
     assert live_pids(tmp_path / "churn-model") == []
+
+
+def test_what_next_with_keep_running_names_live_urls_a_curl_and_make_down(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from scripts.demo import Demo, what_next
+
+    demo = Demo(tmp_path)
+    demo.repo = tmp_path / "churn-model"
+    endpoints = demo.repo / ".mlops" / "endpoints"
+    endpoints.mkdir(parents=True)
+    (endpoints / "prod.router.json").write_text('{"url": "http://127.0.0.1:4321"}')
+    console = Console(record=True, width=300)
+
+    console.print(what_next(demo, keep_running=True))
+
+    text = console.export_text()
+    assert f"cd {demo.repo}" in text
+    assert "# prod: http://127.0.0.1:4321" in text
+    assert "curl -s -H 'Content-Type: text/csv' --data-binary" in text
+    assert "http://127.0.0.1:4321/invocations" in text
+    assert "-m ci_scripts status" in text and "make down" in text
+
+
+@pytest.mark.parametrize(("keep", "expected"), [("KEEP=1", True), ("KEEP=", False)])
+def test_make_demo_keep_passes_keep_running(keep: str, expected: bool) -> None:
+    plan = subprocess.run(
+        ["make", "-n", "demo", keep], cwd=TEMPLATE_DIR, capture_output=True, text=True, check=True
+    ).stdout
+    line = next(line for line in plan.splitlines() if "-m scripts.demo" in line)
+    assert ("--keep-running" in line) is expected
+
+
+def test_shipped_definition_is_what_the_sdk_builds_from_a_default_render(bake_once) -> None:
+    """The first `make demo` runs scripts/demo_definition.json instead of installing the SDK:
+    it must be exactly what the SDK builds from this template's default render."""
+    from ci_scripts.backends.local.definition import code_key
+    from scripts.demo import SHIPPED_DEFINITION, build_shipped_definition
+
+    shipped = json.loads(SHIPPED_DEFINITION.read_text())
+    repo = bake_once()
+    stale = "scripts/demo_definition.json is stale: run `make demo-definition`"
+
+    assert shipped["code_key"] == code_key(repo), stale
+    assert build_shipped_definition(repo)["definition"] == shipped["definition"], stale
+
+
+def test_demo_without_the_sdk_runs_the_shipped_definition(
+    bake_once, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import scripts.demo as demo_module
+    from ci_scripts.backends.local.definition import PLACEHOLDER_TAG, load_definition
+    from ci_scripts.backends.local.state import LocalState
+    from ci_scripts.project import ProjectConfig
+
+    repo = tmp_path / "churn-model"
+    shutil.copytree(bake_once(), repo, symlinks=True)
+    monkeypatch.setenv("CI_SCRIPTS_CACHE_DIR", str(tmp_path / "user-cache"))  # no shared hit
+    monkeypatch.setattr(demo_module, "sdk_installed", lambda: False)
+    demo = demo_module.Demo(tmp_path)
+    demo.repo = repo
+
+    assert "pipeline definition as sagemaker" in demo.seed_definition()
+    definition, cached = load_definition(ProjectConfig.load(repo), LocalState(repo))
+    shipped = json.loads(demo_module.SHIPPED_DEFINITION.read_text())["definition"]
+    assert cached
+    assert PLACEHOLDER_TAG in json.dumps(shipped)
+    assert PLACEHOLDER_TAG not in json.dumps(definition)  # given the render's image tag
+    assert [s["Name"] for s in definition["Steps"]] == [s["Name"] for s in shipped["Steps"]]
+
+    (repo / "pipelines" / "pipeline.py").write_text("# changed\n")
+    with pytest.raises(demo_module.StageFailed, match="run `make demo-definition`"):
+        demo.seed_definition()

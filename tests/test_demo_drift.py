@@ -13,7 +13,8 @@ from test_demo import live_pids, run_demo
 def test_drift_is_detected_retrained_and_proposed(tmp_path: Path) -> None:
     proc = run_demo(tmp_path, "--scenario", "drift")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for stage in ("shifted traffic → prod", "monitor prod --retrain", "propose staging (new)"):
+    stages = ("shifted traffic → prod", "labelled new data → git", "monitor prod --retrain")
+    for stage in (*stages, "propose staging (new)"):
         assert f"✓ {stage}" in proc.stdout, stage
     out = " ".join(proc.stdout.split())  # rich wraps lines
     assert "error: churn-model-prod-data-quality:" in out and "feature(s) drifted" in out

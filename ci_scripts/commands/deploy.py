@@ -8,6 +8,7 @@ package that staging serves healthy. Every check runs before the first change.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import typer
@@ -26,6 +27,8 @@ IN_PROGRESS = frozenset(
 )
 SERVING = "InService"
 SOURCE_KEY = "_source"
+# The approval of a manifest deployed from the working tree, not from a commit.
+UNCOMMITTED = "uncommitted change"
 
 
 def registered_version(
@@ -84,6 +87,8 @@ def require_serving_in_staging(backend: Backend, version: ModelVersion, where: s
 
 def approval_description(commit: str, pr: int | None, reason: str = "merge") -> str:
     """What the registry records as the approval: the merge (PR and commit) that asked for it."""
+    if reason == UNCOMMITTED:
+        return f"Approved by an {UNCOMMITTED} (not in any commit; the checkout is at {commit})"
     if reason != "merge":
         via = f"PR #{pr}, " if pr is not None else ""
         return f"Approved by {reason} ({via}commit {commit})"
@@ -159,5 +164,34 @@ def resolve_source(
 def run(
     project: ProjectConfig, backend: Backend, env: str, *, commit: str | None, pr: int | None
 ) -> None:
+    manifest = manifests.load(project, env)
+    uncommitted = uncommitted_manifest(project, manifest, commit)
     commit, pr = resolve_source(project, commit, pr)
-    deploy_manifest(project, backend, manifests.load(project, env), commit=commit, pr=pr)
+    if uncommitted:
+        # Not the merge of whatever PR last touched HEAD: nobody merged this change.
+        warn(
+            manifest.label,
+            f"{manifest.label} has an uncommitted change; the approval is recorded as "
+            f"'{UNCOMMITTED}', not as a merge (commit it and open a pull request to record one)",
+        )
+        pr = None
+    reason = UNCOMMITTED if uncommitted else "merge"
+    deploy_manifest(project, backend, manifest, commit=commit, pr=pr, reason=reason)
+
+
+def uncommitted_manifest(
+    project: ProjectConfig, manifest: manifests.Manifest, commit: str | None
+) -> bool:
+    """The manifest on disk is not what the commit being deployed holds (only checked for the
+    checkout's own HEAD: an explicit other ``--commit`` is the caller's statement)."""
+    head = gitinfo.git(project.root, "rev-parse", "HEAD")
+    if commit is not None and commit != (head or "").strip():
+        return False
+    return gitinfo.has_uncommitted_change(project.root, manifest.label)
+
+
+def warn(path: str, message: str) -> None:
+    """A warning on stderr; in GitHub Actions also a workflow annotation on ``path``."""
+    typer.echo(f"warning: {message}", err=True)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        typer.echo(f"::warning file={path}::{message}")

@@ -50,7 +50,11 @@ def reset(
 
     state = LocalState(_root(ctx))
     if not state.home.exists():
-        typer.echo(f"{state.home}: nothing to reset")
+        # .mlops deleted while endpoints ran: its processes still carry this repo's mark.
+        with one_line_errors():
+            stopped = stop_everything(state)
+        shutil.rmtree(state.home, ignore_errors=True)  # the journal of those stops, if any
+        typer.echo(f"{state.home}: nothing to reset; stopped {len(stopped)} process(es)")
         return
     if not yes:
         typer.confirm(f"Delete {state.home} (local registry, runs, caches)?", abort=True)
@@ -62,21 +66,30 @@ def reset(
 
 @app.command("ps")
 def ps(ctx: typer.Context) -> None:
-    """List local endpoints and the processes behind them."""
+    """List local endpoints and the processes behind them (also those whose records were lost)."""
     from ci_scripts.backends.local import processes as procs
     from ci_scripts.backends.local.state import LocalState, read_json
+    from ci_scripts.errors import CIError
 
     state = LocalState(_root(ctx))
     for routes_file in sorted((state.home / "endpoints").glob("*.json")):
-        with one_line_errors():
+        try:
             routes = read_json(routes_file) or {}
-        if "targets" not in routes:
+        except CIError:
+            typer.echo(f"{routes_file}: unreadable; `ci_scripts local down` stops everything")
             continue
-        versions = ", ".join(f"{t['variant']} {t['weight']}%" for t in routes["targets"])
+        if not isinstance(routes, dict) or not isinstance(routes.get("targets"), list):
+            continue
+        targets = [t for t in routes["targets"] if isinstance(t, dict)]
+        versions = ", ".join(f"{t.get('variant')} {t.get('weight')}%" for t in targets)
         typer.echo(f"{routes.get('env')}: {routes.get('url')} -> {versions}")
-    records = procs.records(state)
+    for path in procs.unreadable_records(state):
+        typer.echo(f"{path}: unreadable pid record (skipped; `local down` removes it)")
+    records = procs.every_process(state)
     for record in records:
         status = "running" if procs.alive(record) else "exited"
-        typer.echo(f"  {record.get('name'):<32} pid {record.get('pid'):<8} {status}")
+        if record.get("discovered"):
+            status += " (no pid record: found by its mark)"
+        typer.echo(f"  {record.get('name')!s:<32} pid {record.get('pid')!s:<8} {status}")
     if not records:
         typer.echo("no local processes")

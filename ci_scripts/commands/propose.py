@@ -7,6 +7,7 @@ written here; merging it is the approval. Prod is never proposed from the regist
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -37,6 +38,19 @@ def newest_candidate(versions: list[ModelVersion], current: int | None) -> Model
     return max(pending, key=lambda v: v.version, default=None)
 
 
+def check_body_file(body_file: Path | None) -> None:
+    """Refuse a --body-file that cannot be written, before anything (the manifest) changes."""
+    if body_file is None:
+        return
+    if body_file.is_dir():
+        raise CIError(f"--body-file {body_file}: is a directory; name a file to write")
+    parent = next((p for p in body_file.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise CIError(f"--body-file {body_file}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK) or (body_file.exists() and not os.access(body_file, os.W_OK)):
+        raise CIError(f"--body-file {body_file}: not writable")
+
+
 def emit_body(body: str, body_file: Path | None) -> None:
     if body_file is None:
         typer.echo(body)
@@ -45,12 +59,27 @@ def emit_body(body: str, body_file: Path | None) -> None:
         body_file.write_text(body, encoding="utf-8")
 
 
+def same_model(a: ModelVersion, b: ModelVersion) -> bool:
+    """True when two versions are one model: the same artifact and the same image.
+
+    A pipeline re-run with nothing changed hits the step cache, so its RegisterModel step
+    registers the cached training output again: a new version number for the very same
+    ``model.tar.gz`` (SageMaker's step caching reuses the earlier step's outputs, S3 URIs
+    included: https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-caching.html).
+    """
+    return bool(a.model_data_url) and (a.model_data_url, a.image_uri) == (
+        b.model_data_url,
+        b.image_uri,
+    )
+
+
 def run(project: ProjectConfig, backend: Backend, env: str, body_file: Path | None) -> None:
     if env != "staging":
         raise CIError(
             f"propose --env {env}: only staging is proposed from the registry; prod gets the "
             "version staging serves through `promote --from staging --to prod`"
         )
+    check_body_file(body_file)
     manifest = manifests.load(project, env)
     current = manifest.model_version
     group = project.model_package_group
@@ -66,8 +95,16 @@ def run(project: ProjectConfig, backend: Backend, env: str, body_file: Path | No
     full = backend.get_version(group, candidate.version) or candidate
     baseline = backend.get_version(group, current) if current else None
     updated = manifest.with_version(full.version)
+    if baseline and same_model(full, baseline):
+        typer.echo(
+            f"nothing to propose: version {full.version} is the same model as version {current}, "
+            f"which {manifest.label} names (same artifact {full.model_data_url} and image); "
+            "the pipeline re-ran with nothing changed and its steps were cached"
+        )
+        write_outputs(proposed=False)
+        return
     if baseline:
-        note = f"It replaces version {current}, which {manifest.label} names now."
+        note = f"It replaces version {current}, which {manifest.label} named before this change."
     elif current:
         note = f"It replaces version {current}, which is no longer in the registry."
     else:

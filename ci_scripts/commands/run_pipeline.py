@@ -2,6 +2,8 @@
 
 With ``--wait`` a failed execution exits non-zero naming the failing step and its reason (for
 the quality gate, the metric and threshold), and a successful one prints the registered version.
+Each step is shown on stderr as it starts and ends, with its time and whether its cached outputs
+were reused (``ci_scripts.step_progress``; the local backend reports them).
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ def failure_text(run: PipelineRun) -> str:
 
 
 def run(backend: Backend, param_items: list[str], wait: bool) -> None:
+    from ci_scripts.step_progress import show_steps
+
     params = parse_params(param_items)
-    execution = backend.run_pipeline(params or None, wait=wait)
+    with show_steps():
+        execution = backend.run_pipeline(params or None, wait=wait)
     write_outputs(
         execution=execution.id, status=execution.status, version=execution.registered_version
     )

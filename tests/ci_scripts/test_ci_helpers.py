@@ -138,3 +138,29 @@ def test_step_outputs_single_and_multiline(tmp_path: Path, monkeypatch: pytest.M
     assert lines[5] == lines[2].split("<<", 1)[1]
     monkeypatch.delenv("GITHUB_OUTPUT")
     write_outputs(ignored=1)  # outside a workflow: nothing to do, no error
+
+
+def test_proposal_body_never_denies_the_baseline_it_links() -> None:
+    from ci_scripts.backends.base import ModelVersion
+    from ci_scripts.report import proposal_body
+
+    candidate = ModelVersion(
+        group="g",
+        version=2,
+        arn="arn:aws:sagemaker:eu-west-1:1:model-package/g/2",
+        approval_status="PendingManualApproval",
+        model_data_url="s3://b/model.tar.gz",
+        image_uri="img",
+        baseline_uri="s3://b/baseline/train.csv",
+    )
+    body = proposal_body(
+        env="staging",
+        manifest_label="deploy/staging.json",
+        candidate=candidate,
+        baseline=None,
+        baseline_note="",
+        next_step="",
+    )
+
+    assert "No data baseline" not in body
+    assert "- Data baseline: `s3://b/baseline/train.csv`" in body

@@ -116,6 +116,7 @@ class AwsHarness(BackendHarness):
         hyperparameters: dict[str, str] | None = None,
         approval: str = "PendingManualApproval",
         group: str | None = None,
+        same_model_as: ModelVersion | None = None,
     ) -> ModelVersion:
         """Register a package as the pipeline's RegisterModel step does (report in S3)."""
         group = group or self.project.model_package_group
@@ -150,7 +151,9 @@ class AwsHarness(BackendHarness):
                 "Containers": [
                     {
                         "Image": image,
-                        "ModelDataUrl": f"s3://{bucket}/model-{count + 1}.tar.gz",
+                        "ModelDataUrl": same_model_as.model_data_url
+                        if same_model_as
+                        else f"s3://{bucket}/model-{count + 1}.tar.gz",
                     }
                 ],
                 "SupportedContentTypes": ["text/csv", "application/json"],

@@ -202,8 +202,10 @@ class BackendHarness(ABC):
         hyperparameters: dict[str, str] | None = None,
         approval: str = "PendingManualApproval",
         group: str | None = None,
+        same_model_as: ModelVersion | None = None,
     ) -> ModelVersion:
-        """Register a new, deployable version (in the project's group unless ``group``)."""
+        """Register a new, deployable version (in the project's group unless ``group``);
+        ``same_model_as``: with that version's artifact (what a fully cached re-run registers)."""
 
     @abstractmethod
     def mutations(self) -> list[str]:

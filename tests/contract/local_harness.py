@@ -50,6 +50,7 @@ class LocalHarness(BackendHarness):
         approval: str = "PendingManualApproval",
         group: str | None = None,
         serve: str = "ok",
+        same_model_as: ModelVersion | None = None,
     ) -> ModelVersion:
         """Register a package as the RegisterModel step does, with a servable model.tar.gz
         (``serve``: how its server behaves, see tests/local/fake_step_code.py)."""
@@ -66,7 +67,9 @@ class LocalHarness(BackendHarness):
         image = f"{self.project.accounts['dev']}.dkr.ecr.{self.project.region}.amazonaws.com"
         return self.backend.registry.register(
             group,
-            model_data_url=f"{prefix}/model.tar.gz",
+            model_data_url=same_model_as.model_data_url
+            if same_model_as
+            else f"{prefix}/model.tar.gz",
             image_uri=f"{image}/{self.project.ecr_repository}:abc",
             approval_status=approval,
             metrics=DEFAULT_METRICS if metrics is None else metrics,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from gitops_testkit import BackendHarness
 
 
@@ -158,3 +159,30 @@ def test_new_version_replaces_the_running_one(backend: BackendHarness) -> None:
     assert result.exit_code == 0, result.output
     assert backend.backend.describe_endpoint("staging").model_version == second.version
     assert "PR #2" in backend.backend.get_version(second.group, second.version).approval_description
+
+
+def test_an_uncommitted_manifest_is_recorded_as_an_uncommitted_change(
+    backend: BackendHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitops_testkit import git
+
+    version = backend.seed_version()
+    git(backend.project.root, "commit", "-q", "--allow-empty", "-m", "Merge pull request #2 from x")
+    path = backend.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["model_version"] = version.version
+    path.write_text(json.dumps(data, indent=2) + "\n")  # edited, never committed
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+
+    result = backend.cli("deploy", "--env", "staging")
+
+    assert result.exit_code == 0, result.output
+    head = git(backend.project.root, "rev-parse", "HEAD")
+    approval = backend.backend.get_version(version.group, version.version).approval_description
+    assert (
+        approval
+        == f"Approved by an uncommitted change (not in any commit; the checkout is at {head})"
+    )
+    assert "PR #2" not in result.output
+    assert "warning: deploy/staging.json has an uncommitted change" in result.output
+    assert "::warning file=deploy/staging.json::" in result.output

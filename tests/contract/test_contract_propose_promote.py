@@ -135,3 +135,56 @@ def test_promote_only_staging_to_prod(backend: BackendHarness) -> None:
     result = backend.cli("promote", "--from", "prod", "--to", "staging")
     assert result.exit_code == 1
     assert "the only promotion is --from staging --to prod" in result.stderr
+
+
+def test_propose_opens_nothing_for_the_same_model_as_the_one_running(
+    backend: BackendHarness, github_output: Path
+) -> None:
+    """A pipeline re-run with nothing changed registers the cached artifact again: proposing it
+    would ask reviewers to approve the model they already run."""
+    running = backend.seed_version()
+    deploy_staging(backend, running.version)
+    again = backend.seed_version(same_model_as=running)
+    before = backend.project.manifest_path("staging").read_text()
+
+    result = backend.cli("propose", "--env", "staging")
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"nothing to propose: version {again.version} is the same model as version "
+        f"{running.version}, which deploy/staging.json names (same artifact "
+        f"{running.model_data_url} and image)"
+    ) in result.stdout
+    assert backend.project.manifest_path("staging").read_text() == before
+    assert outputs(github_output)["proposed"] == "false"
+
+
+def test_propose_body_names_the_replaced_version_as_it_was(
+    backend: BackendHarness, tmp_path: Path
+) -> None:
+    current = backend.seed_version()
+    deploy_staging(backend, current.version)
+    backend.seed_version()
+    body_file = tmp_path / "body.md"
+
+    assert backend.cli("propose", "--env", "staging", "--body-file", str(body_file)).exit_code == 0
+
+    body = body_file.read_text()
+    assert f"It replaces version {current.version}, which deploy/staging.json named before" in body
+    assert "names now" not in body
+
+
+def test_propose_to_a_directory_body_file_changes_nothing(
+    backend: BackendHarness, tmp_path: Path
+) -> None:
+    backend.seed_version()
+    before = backend.project.manifest_path("staging").read_text()
+
+    result = backend.cli("propose", "--env", "staging", "--body-file", str(tmp_path))
+
+    assert result.exit_code == 1
+    assert (
+        result.output.strip()
+        == f"error: --body-file {tmp_path}: is a directory; name a file to write"
+    )
+    assert backend.project.manifest_path("staging").read_text() == before

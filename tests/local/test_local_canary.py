@@ -136,3 +136,39 @@ def test_canary_wait_zero_switches_at_once(backend: LocalBackend, registered) ->
     assert state.config["rollout"] == (
         "all at once behind alarms: 1 instance (no bake: canary_wait_seconds is 0)"
     )
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupted_canary_puts_the_routes_back_to_the_old_version(
+    backend: LocalBackend, registered, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    import os
+    import signal
+    import time
+
+    from ci_scripts.backends.local import canary as local_canary
+
+    v1, v2 = registered(), registered()
+    backend.deploy("staging", MANIFEST, v1)
+    serving = backend.describe_endpoint("staging").config["targets"][0]["pid"]
+
+    def interrupted(*args, **kwargs):
+        if how == "ctrl-c":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)  # what a cancelled CI job or `kill` sends
+        time.sleep(10)
+        raise AssertionError("SIGTERM did not interrupt the deploy")
+
+    monkeypatch.setattr(local_canary, "watch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        backend.deploy("staging", MANIFEST, v2)
+
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was put back
+    state = backend.describe_endpoint("staging")
+    assert state.status == "InService", state.failure_reason
+    assert state.model_version == v1.version
+    assert [(t["version"], t["weight"], t["pid"]) for t in state.config["targets"]] == [
+        (v1.version, 100, serving)
+    ]
+    assert all(backend.invoke("staging", b"1,2\n")[0] == 200 for _ in range(20))
+    assert len(running_pids(backend)) == 2  # router + the old server; the canary's is gone

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from local_testkit import MANIFEST, pid_alive, running_pids
@@ -182,3 +183,26 @@ def test_a_port_taken_before_the_server_binds_it_is_retried(
         squatter.close()
     assert state.status == "InService"
     assert state.config["targets"][0]["url"] != f"http://127.0.0.1:{taken}"
+
+
+def test_each_version_serves_the_code_it_was_registered_with(
+    backend: LocalBackend, registered, repo: Path
+) -> None:
+    """A rollback to a good version must not run the working tree's (broken) src/."""
+    good = registered()
+    main = repo / "src" / "churn_model" / "__main__.py"
+    main.write_text(
+        main.read_text().replace(
+            "def serve(argv: list[str]) -> None:\n",
+            "def serve(argv: list[str]) -> None:\n    sys.exit('serve: the broken working tree')\n",
+        )
+    )
+
+    state = backend.deploy("staging", MANIFEST, good)
+
+    assert state.status == "InService", state.failure_reason
+    assert backend.invoke("staging", b"1,2\n")[0] == 200
+    broken = registered()  # registered from the edited tree: it serves the edited tree
+    with pytest.raises(CIError, match="the broken working tree"):
+        backend.deploy("staging", MANIFEST, broken)
+    assert backend.describe_endpoint("staging").model_version == good.version

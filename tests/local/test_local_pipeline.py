@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -147,3 +149,28 @@ def test_run_pipeline_uses_the_cached_real_definition(
 
     with pytest.raises(CIError, match=r"pipelines/pipeline\.py"):
         backend.run_pipeline()
+
+
+def test_steps_are_shown_as_they_start_and_end_with_times_and_cache_hits(
+    backend: LocalBackend, definition
+) -> None:
+    import io
+
+    from ci_scripts.step_progress import show_steps
+
+    backend.run_definition(definition())  # fills the step cache
+    shown = io.StringIO()
+
+    with show_steps(shown):
+        result = backend.run_definition(definition())
+
+    assert result.status == "Succeeded"
+    lines = shown.getvalue().splitlines()
+    steps = [s["name"] for s in result.steps if s["status"] == "Succeeded"]
+    for name in steps:
+        started = next(i for i, line in enumerate(lines) if line.startswith(f"step {name} ("))
+        assert lines[started].endswith(" started")
+        ended = [line for line in lines[started + 1 :] if line.startswith(f"step {name} (")]
+        assert re.fullmatch(rf"step {name} \(\w+\) succeeded in \d+\.\d s.*", ended[0])
+    assert any("cache hit" in line for line in lines)  # the second run reused cached outputs
+    assert not logging.getLogger("ci_scripts.steps").handlers  # nothing left behind

@@ -54,3 +54,43 @@ def test_bad_status_and_unknown_version_are_refused(tmp_path: Path) -> None:
     with pytest.raises(CIError, match="churn/4: model package not found"):
         registry.set_approval("churn", 4, "Approved", "")
     assert registry.get_version("churn", 1).approval_status == "PendingManualApproval"
+
+
+def _registry_with_two(path: Path) -> SqliteRegistry:
+    registry = SqliteRegistry(path, arn)
+    for n in (1, 2):
+        registry.register("churn", model_data_url=f"s3://b/m{n}/model.tar.gz", image_uri="img")
+    return registry
+
+
+@pytest.mark.parametrize("damage", ["not a database", "truncated", "metrics not JSON"])
+def test_a_damaged_registry_is_one_line_naming_the_file(tmp_path: Path, damage: str) -> None:
+    import sqlite3
+
+    path = tmp_path / "registry.sqlite"
+    _registry_with_two(path)
+    if damage == "not a database":
+        path.write_bytes(b"this is not sqlite" * 100)
+    elif damage == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE model_packages SET metrics = '{auc: 0.9' WHERE version = 2")
+
+    with pytest.raises(CIError) as caught:
+        registry = SqliteRegistry(path, arn)  # every command opens the registry first
+        registry.list_versions("churn")
+        registry.get_version("churn", 2)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the local registry is damaged (")
+    assert "`ci_scripts local reset`" in message and "\n" not in message
+
+
+def test_a_version_beyond_64_bits_names_no_version(tmp_path: Path) -> None:
+    registry = _registry_with_two(tmp_path / "r.sqlite")
+
+    assert registry.get_version("churn", 9223372036854775808) is None
+    with pytest.raises(CIError, match="not found in the local registry"):
+        registry.set_approval("churn", 2**63, "Approved", "too big")

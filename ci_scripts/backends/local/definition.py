@@ -41,20 +41,34 @@ def user_cache_dir() -> Path:
     return Path(base) / "sagemaker-gitops"
 
 
-def definition_key(root: Path) -> str:
-    """Hash of everything the definition is computed from."""
+def code_key(root: Path) -> str:
+    """Hash of the repo's side of the definition: ``pipelines/``, ``pyproject.toml`` and the
+    ci_scripts code that builds it (``make demo`` checks its shipped definition against this)."""
     h = hashlib.sha256()
     for part in (root / "pipelines", root / "pyproject.toml"):
         h.update(hash_tree(part).encode() if part.exists() else b"-")
+    builder = Path(__file__).resolve().parent.parent / "pipeline_module.py"
+    h.update(builder.read_bytes() if builder.exists() else b"")
+    return h.hexdigest()[:32]
+
+
+def definition_key(root: Path) -> str:
+    """Hash of everything the definition is computed from: :func:`code_key`, the SDK, Python."""
+    h = hashlib.sha256(code_key(root).encode())
     for dist in ("sagemaker", "sagemaker-core", "sagemaker-mlops"):
         try:
             h.update(f"{dist}={metadata.version(dist)};".encode())
         except metadata.PackageNotFoundError:
             h.update(f"{dist}=none;".encode())
     h.update(sys.version.encode())
-    builder = Path(__file__).resolve().parent.parent / "pipeline_module.py"
-    h.update(builder.read_bytes() if builder.exists() else b"")
     return h.hexdigest()[:32]
+
+
+def seed_definition(root: Path, state: LocalState, definition: dict[str, Any]) -> Path:
+    """Store an untagged ``definition`` as the cached one of ``root`` (what a build gives)."""
+    path = state.dir("cache") / f"definition-{definition_key(root)}.json"
+    write_json_atomic(path, definition)
+    return path
 
 
 def load_definition(project: ProjectConfig, state: LocalState) -> tuple[dict[str, Any], bool]:

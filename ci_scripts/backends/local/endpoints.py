@@ -20,9 +20,11 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -33,7 +35,12 @@ import ci_scripts
 from ci_scripts.backends.base import EndpointState, ModelVersion
 from ci_scripts.backends.local import canary as local_canary
 from ci_scripts.backends.local import processes as procs
-from ci_scripts.backends.local.state import LocalState, read_json, write_json_atomic
+from ci_scripts.backends.local.state import (
+    LocalState,
+    read_json,
+    served_code,
+    write_json_atomic,
+)
 from ci_scripts.backends.local.steps import tail
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
@@ -125,8 +132,8 @@ class LocalEndpoints:
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
         """Blue/green switch of ``env`` to ``version``; a no-op when it already serves it."""
         wanted = {k: v for k, v in manifest.items() if k != SOURCE_KEY}
-        with self._lock(env):
-            routes = read_json(self.state.endpoint_file(env)) or {}
+        with _termination_interrupts(), self._lock(env):
+            routes = self._read_routes(env)
             current = self._describe(env)
             healthy = current is not None and current.status == "InService"
             same_version = routes.get("model_version") == version.version
@@ -174,6 +181,7 @@ class LocalEndpoints:
     def _spawn_server(self, env: str, version: ModelVersion) -> dict[str, Any]:
         """Start ``version``'s server (detached); return its routing target."""
         opt_ml = self._extract_model(version)
+        src = served_code(self.state, version.group, version.version, self.project.root / "src")
         port = procs.free_port()
         env_vars = dict(os.environ)
         env_vars.update(
@@ -181,9 +189,7 @@ class LocalEndpoints:
             SAGEMAKER_BIND_TO_PORT=str(port),
             MODEL_SERVER="wsgiref",
             PYTHONUNBUFFERED="1",
-            PYTHONPATH=os.pathsep.join(
-                p for p in (str(self.project.root / "src"), os.environ.get("PYTHONPATH")) if p
-            ),
+            PYTHONPATH=os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH")) if p),
         )
         command = [sys.executable, "-m", self.project.package, "serve"]
         command += ["--host", "127.0.0.1", "--port", str(port)]
@@ -202,6 +208,7 @@ class LocalEndpoints:
             "url": f"http://127.0.0.1:{port}",
             "weight": 100,
             "process": record,
+            "code": str(src),
         }
 
     def _await_healthy(
@@ -277,13 +284,36 @@ class LocalEndpoints:
             shutil.rmtree(scratch, ignore_errors=True)
         return opt_ml
 
+    def _read_routes(self, env: str) -> dict[str, Any]:
+        """The routes of ``env``; a damaged routes file means starting over: this env's
+        processes (found by their marks, see ``local_processes``) are stopped and the deploy
+        goes on as a first one, instead of failing while they keep listening."""
+        path = self.state.endpoint_file(env)
+        try:
+            return read_json(path) or {}
+        except CIError:
+            found = [r for r in procs.every_process(self.state) if r.get("env") == env]
+            procs.stop_many(self.state, found)
+            path.unlink(missing_ok=True)
+            self.state.journal("DeleteEndpoint", self.project.endpoint_name(env), reason=str(path))
+            return {}
+
     def _router_record(self, env: str) -> dict[str, Any] | None:
-        return read_json(self.state.dir("pids") / f"{env}-router.json")
+        """The router's pid record; when it is lost or damaged, the router found by its mark
+        (without url and port: ``_ensure_router`` restarts it)."""
+        try:
+            record = read_json(self.state.home / "pids" / f"{env}-router.json")
+        except CIError:
+            record = None
+        if isinstance(record, dict) and record.get("pid"):
+            return record
+        name = f"{env}-router"
+        return next((r for r in procs.discovered(self.state) if r["name"] == name), None)
 
     def _ensure_router(self, env: str, routes: dict[str, Any]) -> dict[str, Any]:
         """The running router of ``env``, started (on its old port if free) when needed."""
         record = self._router_record(env)
-        if procs.alive(record):
+        if procs.alive(record) and record.get("url"):  # type: ignore[union-attr]
             return record  # type: ignore[return-value]
         procs.stop(self.state, record)
         info = self.state.router_file(env)
@@ -344,25 +374,38 @@ class LocalEndpoints:
         keep = routes.get("previous_version")
         split = [{**t, "weight": 100 - settings.percent} for t in split_old]
         split.append({**new, "weight": settings.percent})
-        self._write_routes(
-            env, router, serving, split, old_manifest, source, previous=keep, op="StartCanary"
-        )
-        self._confirm_switch(env, router, split)
-        rows = local_canary.probe_rows(self.project.root)
-        problem = local_canary.watch(router["url"], new, settings, rows, _request)
+
+        def restore() -> None:
+            self._write_routes(
+                env,
+                router,
+                serving,
+                routes["targets"],
+                old_manifest,
+                source,
+                previous=keep,
+                op="RollbackCanary",
+            )
+            self._confirm_switch(env, router, routes["targets"])
+
+        try:
+            self._write_routes(
+                env, router, serving, split, old_manifest, source, previous=keep, op="StartCanary"
+            )
+            self._confirm_switch(env, router, split)
+            rows = local_canary.probe_rows(self.project.root)
+            problem = local_canary.watch(router["url"], new, settings, rows, _request)
+        except BaseException:
+            # Ctrl-C, SIGTERM or any failure mid-canary: the old version takes all traffic
+            # again before the caller stops the new server (no share routed to a dead server).
+            # The routes file is the truth the router re-reads, so a failed confirm is no reason
+            # to hide the interrupt.
+            with contextlib.suppress(CIError):
+                restore()
+            raise
         if not problem:
             return settings.rollout
-        self._write_routes(
-            env,
-            router,
-            serving,
-            routes["targets"],
-            old_manifest,
-            source,
-            previous=keep,
-            op="RollbackCanary",
-        )
-        self._confirm_switch(env, router, routes["targets"])
+        restore()
         raise CIError(
             f"endpoint {name}: rollout of version {version.version} rolled back "
             f"({settings.rollout}): {problem}; version {serving} keeps serving"
@@ -447,6 +490,30 @@ class LocalEndpoints:
                 return True
             fcntl.flock(handle, fcntl.LOCK_UN)
             return False
+
+
+@contextlib.contextmanager
+def _termination_interrupts() -> Iterator[None]:
+    """While a deploy runs, SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C does.
+
+    Python's default for SIGTERM ends the process at once, skipping the ``except`` blocks that
+    put the routes back and stop the new server; a CI runner cancelling a job, ``kill`` or a
+    closed terminal must leave the endpoint as cleanly as Ctrl-C. Signal handlers can only be
+    set in the main thread; elsewhere (a deploy run from a worker thread) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"deploy interrupted by {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:

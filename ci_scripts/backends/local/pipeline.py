@@ -9,6 +9,7 @@ Independent steps run concurrently on a small thread pool (each step is a subpro
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -26,6 +27,11 @@ from ci_scripts.backends.local.registry import SqliteRegistry
 from ci_scripts.backends.local.state import LocalState, hash_tree, read_json, write_json_atomic
 from ci_scripts.backends.local.steps import EXECUTORS, StepContext, StepFailed, StepOutcome
 from ci_scripts.errors import CIError
+
+# Every step start and end is logged here with ``extra={"step_event": record}`` (the record the
+# run keeps, or name/type/status "Executing" at the start): ``run-pipeline`` shows them as they
+# happen. A logger keeps the backend free of any notion of a terminal.
+STEP_EVENTS = logging.getLogger("ci_scripts.steps")
 
 
 @dataclass
@@ -245,9 +251,11 @@ class LocalPipelineRunner:
                             node.status = "Executing"
                             future = pool.submit(EXECUTORS[node.step["Type"]], node.step, ctx)
                             running[future] = (node, time.monotonic())
+                            _log_step(self._record(node, "Executing", 0.0))
                         elif verdict == "skip":
                             node.status = "Skipped"
                             node.record = self._record(node, "Skipped", 0.0)
+                            _log_step(node.record)
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -282,6 +290,7 @@ class LocalPipelineRunner:
                             registered_version=outcome.registered_version,
                             outcome=outcome.properties.get("Outcome"),
                         )
+                    _log_step(node.record)
                     if self.on_step:
                         self.on_step(node.record)
         return failure
@@ -319,3 +328,9 @@ class LocalPipelineRunner:
         if document is None:
             raise CIError(f"{uri}: JSON document not found (local copy {path})")
         return document
+
+
+def _log_step(record: dict[str, Any]) -> None:
+    STEP_EVENTS.info(
+        "step %s: %s", record["name"], record["status"], extra={"step_event": dict(record)}
+    )

@@ -5,6 +5,12 @@ session (``start_new_session``: no terminal signal reaches it, and its pid is it
 which ``stop`` signals as a whole). Each start is recorded in ``.mlops/pids/<name>.json`` with the
 kernel's start time of the pid, so ``local down`` finds everything and never signals a pid that
 the OS has since given to an unrelated process.
+
+The pid files can be lost (``rm -rf .mlops``, ``git clean -fdx``) or damaged, so each process
+also carries its own mark: ``CI_SCRIPTS_LOCAL_REPO=<repo root>`` (and its name and environment)
+in its environment, which ``/proc/<pid>/environ`` shows to the same user. :func:`discovered` finds
+this repo's processes from those marks alone; only a process group leader (what ``spawn``
+starts) with exactly this repo's mark is ever signalled, so nothing else is touched.
 """
 
 from __future__ import annotations
@@ -20,6 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from ci_scripts.backends.local.state import LocalState, read_json, write_json_atomic
+from ci_scripts.errors import CIError
+
+# The marks every spawned process carries in its environment (see the module docstring).
+REPO_MARK = "CI_SCRIPTS_LOCAL_REPO"
+NAME_MARK = "CI_SCRIPTS_LOCAL_PROCESS"
+ENV_MARK = "CI_SCRIPTS_LOCAL_ENV"
 
 # Popen objects of children started by this process: polling them reaps zombies, which would
 # otherwise look alive to kill(pid, 0) until this process exits (tests start servers in-process).
@@ -55,11 +67,13 @@ def spawn(
 ) -> dict[str, Any]:
     """Start ``command`` detached, logging to ``.mlops/logs/<name>.log``; return its record."""
     log_path = state.dir("logs") / f"{name}.log"
+    marks = {REPO_MARK: str(state.root), NAME_MARK: name}
+    marks[ENV_MARK] = str((extra or {}).get("env", ""))
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             command,
             cwd=cwd,
-            env=env,
+            env={**env, **marks},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -125,24 +139,95 @@ def stop_many(state: LocalState, found: list[dict[str, Any]], timeout: float = 5
     for record in found:
         _CHILDREN.pop(int(record.get("pid") or 0), None)
         if record.get("name"):
-            _pid_file(state, record["name"]).unlink(missing_ok=True)
+            (state.home / "pids" / f"{record['name']}.json").unlink(missing_ok=True)
 
 
 def records(state: LocalState) -> list[dict[str, Any]]:
-    """Every recorded process, running or not."""
-    folder = state.home / "pids"
-    if not folder.is_dir():
+    """Every recorded process, running or not (unreadable pid files are skipped: see
+    :func:`unreadable_records` and :func:`every_process`)."""
+    found = []
+    for path in _pid_files(state):
+        with contextlib.suppress(CIError):
+            found.append(read_json(path))
+    return [r for r in found if isinstance(r, dict) and r.get("pid")]
+
+
+def unreadable_records(state: LocalState) -> list[Path]:
+    """Pid files that are empty, truncated or not a process record."""
+    bad = []
+    for path in _pid_files(state):
+        try:
+            data = read_json(path)
+        except CIError:
+            data = None
+        if not isinstance(data, dict) or not data.get("pid"):
+            bad.append(path)
+    return bad
+
+
+def discovered(state: LocalState) -> list[dict[str, Any]]:
+    """This repo's running processes, from their own marks in /proc (no pid file needed).
+
+    Only process group leaders (what :func:`spawn` starts) whose environment holds exactly
+    ``CI_SCRIPTS_LOCAL_REPO=<this repo>``; their children share the group and stop with it.
+    Empty where /proc does not exist (macOS: the pid files are all there is).
+    """
+    mark = f"{REPO_MARK}={state.root}".encode()
+    try:
+        entries = [e for e in Path("/proc").iterdir() if e.name.isdigit()]
+    except OSError:
         return []
-    found = [read_json(path) for path in sorted(folder.glob("*.json"))]
-    return [r for r in found if isinstance(r, dict)]
+    found = []
+    for entry in entries:
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone, or another user's process
+        pid = int(entry.name)
+        if mark not in environ or fields[0] == "Z" or int(fields[2]) != pid:
+            continue
+        marks = dict(v.decode(errors="replace").split("=", 1) for v in environ if b"=" in v)
+        name = marks.get(NAME_MARK) or f"pid-{pid}"
+        found.append(
+            {
+                "name": name,
+                "pid": pid,
+                "start_ticks": int(fields[19]),
+                "role": "router" if name.endswith("-router") else "server",
+                "env": marks.get(ENV_MARK, ""),
+                "discovered": True,
+            }
+        )
+    return found
+
+
+def every_process(state: LocalState) -> list[dict[str, Any]]:
+    """The recorded processes plus running ones of this repo that no readable record names."""
+    found = records(state)
+    known = {(int(r["pid"]), r.get("start_ticks")) for r in found}
+    known_pids = {pid for pid, ticks in known if ticks is None}
+    for record in discovered(state):
+        key = (record["pid"], record["start_ticks"])
+        if key not in known and record["pid"] not in known_pids:
+            found.append(record)
+    return found
 
 
 def stop_all(state: LocalState) -> list[dict[str, Any]]:
-    """Stop every recorded process; return those that were running."""
-    found = records(state)
+    """Stop every process of this repo (recorded or found by its mark); return those that were
+    running. Unreadable pid files are removed once their processes are stopped."""
+    found = every_process(state)
     stopped = [r for r in found if alive(r)]
     stop_many(state, found)
+    for path in unreadable_records(state):
+        path.unlink(missing_ok=True)
     return stopped
+
+
+def _pid_files(state: LocalState) -> list[Path]:
+    folder = state.home / "pids"
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
 
 def _wait_until_gone(found: list[dict[str, Any]], timeout: float) -> None:

@@ -67,11 +67,28 @@ class SqliteRegistry:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        """A connection; a damaged file ("database disk image is malformed", "file is not a
+        database", a column that is not JSON) is one CIError naming the file, on every call."""
+        try:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise CIError(f"{self.path}: the local registry cannot be opened ({exc})") from exc
         try:
             yield db
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise CIError(f"{self.path}: the local registry is busy ({exc}); retry") from exc
+            raise self._damaged(str(exc)) from exc
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise self._damaged(str(exc)) from exc
         finally:
             db.close()
+
+    def _damaged(self, reason: str) -> CIError:
+        return CIError(
+            f"{self.path}: the local registry is damaged ({reason}); move it aside to keep it, "
+            "or run `ci_scripts local reset` to start a new local world (registry, runs, caches)"
+        )
 
     # -- reads ------------------------------------------------------------------------------
     def list_versions(self, group: str) -> list[ModelVersion]:
@@ -81,16 +98,19 @@ class SqliteRegistry:
                 f"SELECT {_COLUMNS} FROM model_packages WHERE group_name = ? ORDER BY version DESC",
                 (group,),
             ).fetchall()
-        return [_row_to_version(row) for row in rows]
+            return [_row_to_version(row) for row in rows]
 
     def get_version(self, group: str, version: int) -> ModelVersion | None:
-        """One version, or None when it does not exist."""
+        """One version, or None when it does not exist (also for numbers SQLite cannot hold:
+        versions are 64-bit integers, so 2**63 names no version rather than an OverflowError)."""
+        if not -(2**63) <= int(version) < 2**63:
+            return None
         with self._connect() as db:
             row = db.execute(
                 f"SELECT {_COLUMNS} FROM model_packages WHERE group_name = ? AND version = ?",
                 (group, int(version)),
             ).fetchone()
-        return _row_to_version(row) if row else None
+            return _row_to_version(row) if row else None
 
     # -- writes -----------------------------------------------------------------------------
     def register(
@@ -154,6 +174,8 @@ class SqliteRegistry:
         """Change the approval status; an unknown version or status is a CIError."""
         arn = self._arn_for(group, version)
         _check_status(status, arn)
+        if self.get_version(group, version) is None:
+            raise CIError(f"{arn}: model package not found in the local registry")
         with self._connect() as db:
             cursor = db.execute(
                 "UPDATE model_packages SET approval_status = ?, approval_description = ?"

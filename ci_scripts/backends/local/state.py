@@ -12,7 +12,9 @@ Layout::
       runs/<execution-id>/       one pipeline execution: run.json, <step>/ work dirs and logs
       cache/steps/<key>.json     step cache entries (properties of the run that produced them)
       cache/definition-<h>.json  pipeline definitions keyed by the hash of pipelines/ + pyproject
-      models/<group>/<version>/  extracted model.tar.gz, mounted as /opt/ml/model by servers
+      models/<group>/<version>/  extracted model.tar.gz, mounted as /opt/ml/model by servers;
+                                 code.json names the copy of src/ the version was registered with
+      code/<hash>/               src/ as it was when a version was registered (content-addressed)
       endpoints/<env>.json       routing of an environment (written by deploy, read by router)
       endpoints/<env>.router.json  the router's own facts (pid, port), written by the router
       datacapture/<env>/...      captured requests, SageMaker data capture JSON lines
@@ -26,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -158,3 +161,33 @@ def hash_tree(path: Path) -> str:
         h.update(file.read_bytes())
         h.update(b"\0")
     return h.hexdigest()
+
+
+def keep_code(state: LocalState, src: Path, code_hash: str, group: str, version: int) -> None:
+    """Copy ``src`` to ``code/<hash>/`` (once per content) and name it in the version's
+    ``code.json``, so every later deploy of the version runs this code (:func:`served_code`)."""
+    if not src.is_dir():
+        return
+    target = state.dir("code") / code_hash[:32]
+    if not target.is_dir():
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            shutil.copytree(
+                src, scratch / "src", ignore=shutil.ignore_patterns("__pycache__", "*.py[co]")
+            )
+            os.rename(scratch / "src", target)
+        except OSError:
+            if not target.is_dir():
+                raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    record = {"src": str(target), "code_hash": code_hash}
+    write_json_atomic(state.model_dir(group, version) / "code.json", record)
+
+
+def served_code(state: LocalState, group: str, version: int, default: Path) -> Path:
+    """The src/ copy ``version`` was registered with; ``default`` (the working tree) for a
+    version registered without one (by hand, or before copies were kept)."""
+    record = read_json(state.model_dir(group, version) / "code.json") or {}
+    kept = Path(record.get("src") or "")
+    return kept if record.get("src") and kept.is_dir() else default

@@ -30,7 +30,7 @@ from ci_scripts import model_reports
 from ci_scripts.backends.local.cache import StepCache, caching_enabled
 from ci_scripts.backends.local.expressions import Resolver, to_text
 from ci_scripts.backends.local.registry import SqliteRegistry
-from ci_scripts.backends.local.state import LocalState
+from ci_scripts.backends.local.state import LocalState, keep_code
 from ci_scripts.errors import CIError
 
 STDERR_TAIL_LINES = 12
@@ -240,6 +240,9 @@ def run_register(step: dict[str, Any], ctx: StepContext) -> StepOutcome:
         reports=reports,
         checks={kind: summary for kind, summary in checks.items() if summary},
     )
+    # The version serves the code it was trained and registered with, not whatever src/ holds
+    # when it is deployed again (a rollback): on aws the image tag pins it, locally this copy.
+    keep_code(ctx.state, ctx.src_dir, ctx.code_hash, group, version.version)
     return StepOutcome(
         {"ModelPackageArn": version.arn, "ModelPackageVersion": version.version},
         detail=f"registered version {version.version} ({version.approval_status})",

@@ -6,6 +6,7 @@ and both backends read names from here, so no resource name is re-derived anywhe
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 from ci_scripts.errors import CIError
 
 ENVIRONMENTS = ("staging", "prod")
+# A key ARN (not an alias: cross-account use and S3 replication need the key ARN itself).
+KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):[0-9]{12}:key/[A-Za-z0-9-]+")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class ProjectConfig:
     api_gateway: bool = False
     template_version: str = "unknown"
     github_repository: str = ""
+    kms_key_arn: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -68,12 +72,30 @@ class ProjectConfig:
         for env in ("dev", *ENVIRONMENTS):
             if env not in accounts:
                 raise CIError(f"{path}: [tool.sagemaker-gitops.accounts].{env} is missing")
+        kms_key_arn = table.get("kms_key_arn", "")
+        if kms_key_arn:
+            match = KMS_KEY_ARN.fullmatch(str(kms_key_arn))
+            if not match:
+                raise CIError(
+                    f"{path}: [tool.sagemaker-gitops].kms_key_arn {kms_key_arn!r} is not a KMS key"
+                    " ARN (arn:aws:kms:<region>:<account>:key/<id>)"
+                )
+            if match["region"] != table["region"]:
+                raise CIError(
+                    f"{path}: [tool.sagemaker-gitops].kms_key_arn is in {match['region']}, not"
+                    f" in the project's region {table['region']} (KMS keys are regional)"
+                )
         known = set(cls.__dataclass_fields__) - {"root", "extra"}
         return cls(
             root=root,
             **{k: v for k, v in table.items() if k in known},
             extra={k: v for k, v in table.items() if k not in known},
         )
+
+    @property
+    def kms_key_id(self) -> str | None:
+        """The project KMS key for SageMaker volumes, outputs and data capture, or None."""
+        return self.kms_key_arn or None
 
     def endpoint_name(self, env: str) -> str:
         """One endpoint per environment, named after the project."""

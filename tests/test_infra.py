@@ -411,7 +411,7 @@ def test_names_match_what_ci_scripts_reads(rendered, settings, variant):
     conf = settings[variant]
     dev = stacks(bootstrap(rendered, variant), accounts_of(conf))["dev"]
 
-    assert resource_of_type(dev, "AWS::S3::Bucket")["BucketName"] == conf["artifact_bucket"]
+    assert dev["Resources"]["ArtifactBucket"]["Properties"]["BucketName"] == conf["artifact_bucket"]
     assert resource_of_type(dev, "AWS::ECR::Repository")["RepositoryName"] == conf["ecr_repository"]
     group = resource_of_type(dev, "AWS::SageMaker::ModelPackageGroup")
     assert group["ModelPackageGroupName"] == conf["model_package_group"]
@@ -469,7 +469,7 @@ def test_registry_image_and_bucket_exist_only_in_dev(rendered, settings, variant
 def test_artifact_bucket_is_encrypted_versioned_private_and_tls_only(rendered, settings):
     accounts = accounts_of(settings["three-accounts"])
     dev = stacks(bootstrap(rendered, "three-accounts"), accounts)["dev"]
-    bucket = resource_of_type(dev, "AWS::S3::Bucket")
+    bucket = dev["Resources"]["ArtifactBucket"]["Properties"]
 
     (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
@@ -481,7 +481,7 @@ def test_artifact_bucket_is_encrypted_versioned_private_and_tls_only(rendered, s
         "RestrictPublicBuckets": True,
     }
 
-    document = resource_of_type(dev, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    document = dev["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     (deny,) = [s for s in document if s["Effect"] == "Deny"]
     assert deny["Principal"] == "*"
     assert deny["Action"] == "s3:*"
@@ -715,7 +715,7 @@ def stacks_for(template: dict, accounts: dict[str, str]) -> dict[str, dict[str, 
 
 
 def replication_statement(dev: dict[str, Any]) -> dict[str, Any] | None:
-    document = resource_of_type(dev, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    document = dev["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     found = [s for s in document if s.get("Sid") == "ServingAccountsReplicateCaptureAndLabels"]
     return found[0] if found else None
 
@@ -736,7 +736,8 @@ def test_serving_accounts_capture_locally_and_replicate_into_dev(rendered, setti
         (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
         assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
-        (deny,) = resource_of_type(stack, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+        capture_policy = stack["Resources"]["CaptureBucketPolicy"]["Properties"]
+        (deny,) = capture_policy["PolicyDocument"]["Statement"]
         assert deny["Effect"] == "Deny" and deny["Condition"] == {
             "Bool": {"aws:SecureTransport": "false"}
         }
@@ -764,7 +765,7 @@ def test_serving_accounts_capture_locally_and_replicate_into_dev(rendered, setti
 
     # versioning on the destination too, and only the two replication roles admitted
     dev = all_stacks["dev"]
-    assert resource_of_type(dev, "AWS::S3::Bucket")["VersioningConfiguration"] == {
+    assert dev["Resources"]["ArtifactBucket"]["Properties"]["VersioningConfiguration"] == {
         "Status": "Enabled"
     }
     statement = replication_statement(dev)
@@ -848,8 +849,9 @@ def test_buckets_expire_captures_reports_and_runs_as_the_parameters_say(rendered
         "PipelineRunRetentionDays": "400",
     }
     buckets = [
-        resource_of_type(evaluate(template, {"Environment": "dev", **retention}, "111111111111"),
-                         "AWS::S3::Bucket"),
+        evaluate(template, {"Environment": "dev", **retention}, "111111111111")["Resources"][
+            "ArtifactBucket"
+        ]["Properties"],
         evaluate(template, {"Environment": "prod", **retention}, "333333333333")["Resources"][
             "CaptureBucket"
         ]["Properties"],
@@ -874,7 +876,234 @@ def test_buckets_expire_captures_reports_and_runs_as_the_parameters_say(rendered
 
     # The default keeps pipeline runs: they hold every registered version's model.tar.gz.
     dev = stacks(template, accounts_of(conf))["dev"]
-    defaults = expirations(resource_of_type(dev, "AWS::S3::Bucket"))
+    defaults = expirations(dev["Resources"]["ArtifactBucket"]["Properties"])
     assert covered(f"s3://b/{conf['project']}/pipeline-runs/e/Train/model.tar.gz", defaults) is None
     assert covered("s3://b/datacapture/prod/x", defaults) == "90"
     assert covered(data_quality.report_prefix("b", "prod") + "/x", defaults) == "180"
+
+
+# ----------------------------------------------------------------- customer-managed KMS key
+
+KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def kms_stacks(template: dict, accounts: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """dev creates the project key (CreateKmsKey=true); staging and prod pass its ARN."""
+    result = {}
+    for env in ENVIRONMENTS:
+        params = {"Environment": env, "CreateOIDCProvider": "true"}
+        params.update({"CreateKmsKey": "true"} if env == "dev" else {"KmsKeyArn": KEY_ARN})
+        result[env] = evaluate(template, params, accounts[env])
+    return result
+
+
+def kms_statements(resources: dict[str, Any]):
+    for name, statement in statements(resources):
+        if any(a.startswith("kms:") for a in as_list(statement.get("Action", []))):
+            yield name, statement
+
+
+def role_kms_actions(role: dict[str, Any]) -> set[str]:
+    return {
+        a
+        for p in role["Policies"]
+        if p["PolicyName"] == "kms"
+        for s in p["PolicyDocument"]["Statement"]
+        for a in as_list(s["Action"])
+    }
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_without_a_key_nothing_is_kms_and_no_role_gets_kms_grants(rendered, settings, variant):
+    for env, stack in stacks(bootstrap(rendered, variant), accounts_of(settings[variant])).items():
+        resources = stack["Resources"]
+        assert "ProjectKey" not in resources
+        assert list(kms_statements(resources)) == [], env
+        assert "KmsKeyArn" not in stack["Outputs"]
+        for name, resource in resources.items():
+            if resource["Type"] == "AWS::S3::Bucket":
+                (rule,) = resource["Properties"]["BucketEncryption"][
+                    "ServerSideEncryptionConfiguration"
+                ]
+                assert rule == {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}, name
+                for replication in (
+                    resource["Properties"].get("ReplicationConfiguration", {}).get("Rules", [])
+                ):
+                    assert "SourceSelectionCriteria" not in replication
+                    assert "EncryptionConfiguration" not in replication["Destination"]
+        if env == "dev":
+            ecr = resources["EcrRepository"]["Properties"]["EncryptionConfiguration"]
+            assert ecr == {"EncryptionType": "AES256"}
+            assert "KmsMasterKeyId" not in resources["RegistryEventsTopic"]["Properties"]
+
+
+def test_dev_creates_the_key_and_encrypts_bucket_image_and_topic_with_it(rendered, settings):
+    accounts = accounts_of(settings["three-accounts"])
+    dev = kms_stacks(bootstrap(rendered, "three-accounts"), accounts)["dev"]
+    resources = dev["Resources"]
+    key = resources["ProjectKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    assert resources["ProjectKey"]["DeletionPolicy"] == "Retain"
+
+    (rule,) = resources["ArtifactBucket"]["Properties"]["BucketEncryption"][
+        "ServerSideEncryptionConfiguration"
+    ]
+    assert rule == {
+        "ServerSideEncryptionByDefault": {
+            "SSEAlgorithm": "aws:kms",
+            "KMSMasterKeyID": "<ProjectKey.Arn>",
+        },
+        "BucketKeyEnabled": True,
+    }
+    assert resources["EcrRepository"]["Properties"]["EncryptionConfiguration"] == {
+        "EncryptionType": "KMS",
+        "KmsKey": "<ProjectKey.Arn>",
+    }
+    assert resources["RegistryEventsTopic"]["Properties"]["KmsMasterKeyId"] == "<ProjectKey.Arn>"
+    assert dev["Outputs"]["KmsKeyArn"]["Value"] == "<ProjectKey.Arn>"
+    # the dev roles' kms: statements name the key, nothing wider
+    for name, statement in kms_statements(
+        {k: v for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
+    ):
+        assert statement["Resource"] == "<ProjectKey.Arn>", name
+
+
+def test_key_policy_admits_exactly_the_roles_that_use_the_key(rendered, settings):
+    accounts = accounts_of(settings["three-accounts"])
+    dev = kms_stacks(bootstrap(rendered, "three-accounts"), accounts)["dev"]
+    policy_statements = dev["Resources"]["ProjectKey"]["Properties"]["KeyPolicy"]["Statement"]
+    by_sid = {s["Sid"]: s for s in policy_statements}
+    for statement in policy_statements:
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] != "*"
+        assert not [a for a in as_list(statement["Action"]) if "*" in a], statement["Sid"]
+
+    def role(env: str, name: str) -> str:
+        return f"arn:aws:iam::{accounts[env]}:role/{name}"
+
+    execution = {role(env, "fraud-model-sagemaker-execution") for env in ENVIRONMENTS}
+    deploy = {role(env, f"fraud-model-github-deploy-{env}") for env in ENVIRONMENTS}
+    readonly = {role(env, f"fraud-model-github-readonly-{env}") for env in ("staging", "prod")}
+    replication = {role(env, "fraud-model-capture-replication") for env in ("staging", "prod")}
+    roots = {f"arn:aws:iam::{a}:root" for a in accounts.values()}
+
+    def admitted(sid: str) -> set[str]:
+        statement = by_sid[sid]
+        assert set(as_list(statement["Principal"]["AWS"])) == roots, sid
+        return set(statement["Condition"]["ArnEquals"]["aws:PrincipalArn"])
+
+    assert admitted("ProjectRolesDecrypt") == execution | deploy | readonly | replication
+    assert admitted("ProjectRolesEncrypt") == execution | deploy | replication
+    grants = by_sid["ProjectRolesGrantToSageMaker"]
+    assert grants["Action"] == "kms:CreateGrant"
+    assert grants["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    serving_deploy = deploy - {role("dev", "fraud-model-github-deploy-dev")}
+    assert admitted("ProjectRolesGrantToSageMaker") == execution | serving_deploy
+    admin = by_sid["DevAccountAdministersKey"]
+    assert admin["Principal"] == {"AWS": f"arn:aws:iam::{accounts['dev']}:root"}
+    assert not {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"} & set(admin["Action"])
+    events = by_sid["EventBridgePublishesRegistryEvents"]
+    assert events["Principal"] == {"Service": "events.amazonaws.com"}
+    assert events["Condition"]["ArnEquals"]["aws:SourceArn"] == (
+        f"arn:aws:events:{REGION}:{accounts['dev']}:rule/fraud-model-model-package-state-change"
+    )
+    # three-accounts renders without the API: no log-group grant for log groups that do not exist
+    assert "CloudWatchLogsEncryptApiLogs" not in by_sid
+
+
+def test_single_account_key_policy_names_each_account_once(rendered, settings):
+    accounts = accounts_of(settings["one-account"])
+    dev = kms_stacks(bootstrap(rendered, "one-account"), accounts)["dev"]
+    statements_ = dev["Resources"]["ProjectKey"]["Properties"]["KeyPolicy"]["Statement"]
+    by_sid = {s["Sid"]: s for s in statements_}
+    assert by_sid["ProjectRolesDecrypt"]["Principal"] == {
+        "AWS": [f"arn:aws:iam::{accounts['dev']}:root"]
+    }
+    logs = by_sid["CloudWatchLogsEncryptApiLogs"]
+    assert logs["Principal"] == {"Service": f"logs.{REGION}.amazonaws.com"}
+    assert set(logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]) == {
+        f"arn:aws:logs:{REGION}:{accounts[env]}:log-group:/aws/*/churn-model-{env}-api"
+        for env in ("staging", "prod")
+    }
+
+
+def test_serving_stacks_use_the_dev_key_for_captures_replication_and_volumes(rendered, settings):
+    accounts = accounts_of(settings["three-accounts"])
+    all_stacks = kms_stacks(bootstrap(rendered, "three-accounts"), accounts)
+    for env in ("staging", "prod"):
+        resources = all_stacks[env]["Resources"]
+        assert "ProjectKey" not in resources
+        bucket = resources["CaptureBucket"]["Properties"]
+        (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"] == {
+            "SSEAlgorithm": "aws:kms",
+            "KMSMasterKeyID": KEY_ARN,
+        }
+        for replication in bucket["ReplicationConfiguration"]["Rules"]:
+            assert replication["SourceSelectionCriteria"] == {
+                "SseKmsEncryptedObjects": {"Status": "Enabled"}
+            }
+            assert replication["Destination"]["EncryptionConfiguration"] == {
+                "ReplicaKmsKeyID": KEY_ARN
+            }
+        deploy = deploy_role(all_stacks[env])
+        assert role_kms_actions(deploy) == {
+            "kms:CreateGrant",
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:GenerateDataKey",
+        }
+        (grant,) = [s for s in policy(deploy, "kms") if s["Action"] == "kms:CreateGrant"]
+        assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+        execution = resources["SageMakerExecutionRole"]["Properties"]
+        assert role_kms_actions(execution) == {
+            "kms:CreateGrant",
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:Encrypt",
+            "kms:GenerateDataKey",
+        }
+        replication_role = resources["CaptureReplicationRole"]["Properties"]
+        (through_s3,) = policy(replication_role, "kms")
+        assert through_s3["Condition"] == {
+            "StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+        }
+        # three-accounts has no monitoring: the read-only role reads no reports, so no kms
+        assert role_kms_actions(resources["ReadOnlyRole"]["Properties"]) == set()
+        for name, statement in kms_statements(resources):
+            assert statement["Resource"] == KEY_ARN, name
+
+
+def test_read_only_role_may_only_decrypt_monitoring_reports(rendered, settings):
+    accounts = accounts_of(settings["one-account"])
+    prod = kms_stacks(bootstrap(rendered, "one-account"), accounts)["prod"]
+    readonly = prod["Resources"]["ReadOnlyRole"]["Properties"]
+    assert role_kms_actions(readonly) == {"kms:Decrypt"}
+
+
+def test_kms_key_is_created_only_by_the_dev_stack(rendered):
+    """The Rules section refuses CreateKmsKey outside dev, or next to a brought key."""
+    rules = bootstrap(rendered, "three-accounts")["Rules"]["KmsKeyIsCreatedOnlyByDev"]
+    assert rules["RuleCondition"] == {"Fn::Equals": [{"Ref": "CreateKmsKey"}, "true"]}
+    (assertion,) = rules["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "Environment"}, "dev"]},
+            {"Fn::Equals": [{"Ref": "KmsKeyArn"}, ""]},
+        ]
+    }
+
+
+def test_api_log_groups_use_the_key_when_given_and_the_lambda_is_bounded(rendered):
+    template = api(rendered)
+    without = evaluate(template, {"Environment": "prod"}, "111111111111")
+    with_key = evaluate(template, {"Environment": "prod", "KmsKeyArn": KEY_ARN}, "111111111111")
+    groups = [n for n, r in without["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert len(groups) == 2
+    for name in groups:
+        assert "KmsKeyId" not in without["Resources"][name]["Properties"]
+        assert with_key["Resources"][name]["Properties"]["KmsKeyId"] == KEY_ARN
+    function = resource_of_type(without, "AWS::Lambda::Function")
+    assert function["ReservedConcurrentExecutions"] == "20"
+    bounded = evaluate(template, {"Environment": "prod", "ReservedConcurrency": "5"}, "1" * 12)
+    assert resource_of_type(bounded, "AWS::Lambda::Function")["ReservedConcurrentExecutions"] == "5"

@@ -397,3 +397,71 @@ def test_autoscaling_change_alone_does_not_redeploy(aws: AwsHarness) -> None:
         "application-autoscaling:RegisterScalableTarget",
         "application-autoscaling:PutScalingPolicy",
     ]
+
+
+def use_project_key(harness: AwsHarness) -> str:
+    """A KMS key made on moto, set as kms_key_arn in the repo's pyproject.toml (its one record)."""
+    from ci_scripts.backends.aws.backend import AwsBackend
+    from ci_scripts.project import ProjectConfig
+
+    key = admin_client("kms").create_key(Description="project key")["KeyMetadata"]["Arn"]
+    path = harness.project.root / "pyproject.toml"
+    text = path.read_text()
+    assert 'kms_key_arn = ""' in text
+    path.write_text(text.replace('kms_key_arn = ""', f'kms_key_arn = "{key}"'))
+    harness.project = ProjectConfig.load(harness.project.root)
+    harness.backend = AwsBackend(harness.project, session=harness.session, waiter_delay=0)
+    return key
+
+
+def deployed_config(env: str = "staging") -> dict[str, Any]:
+    sagemaker = admin_client("sagemaker")
+    name = sagemaker.describe_endpoint(EndpointName=f"churn-model-{env}")["EndpointConfigName"]
+    return sagemaker.describe_endpoint_config(EndpointConfigName=name)
+
+
+def test_endpoint_config_has_no_kms_key_without_one(aws: AwsHarness) -> None:
+    assert aws.project.kms_key_arn == ""
+    assert deploy(aws, "staging", aws.seed_version().version).exit_code == 0
+    config = deployed_config()
+    assert "KmsKeyId" not in config
+    assert "KmsKeyId" not in config["DataCaptureConfig"]
+
+
+def test_endpoint_config_encrypts_volume_and_capture_with_the_project_key(aws: AwsHarness) -> None:
+    key = use_project_key(aws)
+    result = deploy(aws, "staging", aws.seed_version().version)
+    assert result.exit_code == 0, result.output
+
+    config = deployed_config()
+    assert config["KmsKeyId"] == key
+    assert config["DataCaptureConfig"]["KmsKeyId"] == key
+
+
+def test_turning_the_key_on_redeploys_a_new_config(aws: AwsHarness) -> None:
+    seeded = aws.seed_version()
+    assert deploy(aws, "staging", seeded.version).exit_code == 0
+    before = deployed_config()["EndpointConfigName"]
+    key = use_project_key(aws)
+
+    assert deploy(aws, "staging", seeded.version).exit_code == 0
+
+    after = deployed_config()
+    assert after["EndpointConfigName"] != before and after["KmsKeyId"] == key
+
+
+def test_serverless_and_local_storage_variants_get_no_volume_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with aws_harness(tmp_path, monkeypatch, deployment="serverless") as harness:
+        use_project_key(harness)
+        assert deploy(harness, "staging", harness.seed_version().version).exit_code == 0
+        config = deployed_config()
+        assert "ServerlessConfig" in config["ProductionVariants"][0]
+        assert "KmsKeyId" not in config  # no ML storage volume to encrypt
+    # Instance types with local NVMe storage are refused with a KmsKeyId (hardware-encrypted).
+    from ci_scripts.backends.aws.endpoints import volume_kms_key
+
+    project = harness.project
+    assert volume_kms_key(project, {"InstanceType": "ml.m5d.large"}) is None
+    assert volume_kms_key(project, {"InstanceType": "ml.m5.large"}) == project.kms_key_arn

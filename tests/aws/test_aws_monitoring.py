@@ -258,3 +258,27 @@ def test_no_model_monitor_baseline_changes_nothing(aws: AwsHarness) -> None:
     _stubbed_nothing.activate()  # any SageMaker call would fail the test
     message = DataQualitySchedule(aws.project, aws.backend.clients).sync("prod", MANIFEST, version)
     assert "no data quality baseline in Model Monitor's format" in message
+
+
+def test_job_definition_encrypts_volume_and_reports_with_the_project_key(aws: AwsHarness) -> None:
+    """With kms_key_arn set, the monitoring job's volume and report output use the project key;
+    without it neither field is sent (SageMaker's own keys)."""
+    import dataclasses
+
+    from ci_scripts.backends.aws.monitoring import DataQualitySchedule
+
+    key = admin_client("kms").create_key(Description="project key")["KeyMetadata"]["Arn"]
+    sagemaker = aws.backend.clients("sagemaker")
+    for name, project in (
+        ("plain", aws.project),
+        ("keyed", dataclasses.replace(aws.project, kms_key_arn=key)),
+    ):
+        sync = DataQualitySchedule(project, aws.backend.clients)
+        sync._create_definition("prod", name, "s3://b/statistics.json", "s3://b/constraints.json")
+        found = sagemaker.describe_data_quality_job_definition(JobDefinitionName=name)
+        output = found["DataQualityJobOutputConfig"]
+        cluster = found["JobResources"]["ClusterConfig"]
+        if name == "plain":
+            assert "KmsKeyId" not in output and "VolumeKmsKeyId" not in cluster
+        else:
+            assert output["KmsKeyId"] == key and cluster["VolumeKmsKeyId"] == key

@@ -133,3 +133,29 @@ def test_template_schema_reference_resolves() -> None:
     """The manifests' "$schema" points at the vendored schema (editors validate with it)."""
     data = json.loads(render_template_file("deploy/prod.json", answers_context()))
     assert (TEMPLATE_DIR / "ci_scripts" / "schemas" / Path(data["$schema"]).name).is_file()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("alias/project", "is not a KMS key ARN"),
+        ("arn:aws:kms:eu-west-1:111111111111:alias/project", "is not a KMS key ARN"),
+        ("arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab", "not in the project's region"),
+    ],
+)
+def test_kms_key_arn_must_be_a_key_in_the_projects_region(
+    project: ProjectConfig, value: str, message: str
+) -> None:
+    path = project.root / "pyproject.toml"
+    path.write_text(path.read_text().replace('kms_key_arn = ""', f'kms_key_arn = "{value}"'))
+    with pytest.raises(CIError, match=r"\[tool.sagemaker-gitops\]\.kms_key_arn") as raised:
+        ProjectConfig.load(project.root)
+    assert message in str(raised.value)
+
+
+def test_kms_key_arn_is_optional_and_read_once(project: ProjectConfig) -> None:
+    assert project.kms_key_arn == "" and project.kms_key_id is None
+    key = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    path = project.root / "pyproject.toml"
+    path.write_text(path.read_text().replace('kms_key_arn = ""', f'kms_key_arn = "{key}"'))
+    assert ProjectConfig.load(project.root).kms_key_id == key

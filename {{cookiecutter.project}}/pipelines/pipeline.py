@@ -262,6 +262,8 @@ def _processor(
         instance_type=params.processing_instance_type,
         max_runtime_in_seconds=settings.max_runtime_seconds,
         base_job_name=f"{settings.project}-{command}",
+        volume_kms_key=settings.kms_key,
+        output_kms_key=settings.kms_key,
         sagemaker_session=session,
     )
 
@@ -331,13 +333,18 @@ def _train_step(
             role=settings.role_arn,
             base_job_name=f"{settings.project}-train",
             compute=Compute(
-                instance_type=params.training_instance_type, instance_count=1, volume_size_in_gb=30
+                instance_type=params.training_instance_type,
+                instance_count=1,
+                volume_size_in_gb=30,
+                volume_kms_key_id=settings.kms_key,
             ),
             stopping_condition=StoppingCondition(
                 max_runtime_in_seconds=settings.max_runtime_seconds
             ),
             output_data_config=OutputDataConfig(
-                s3_output_path=_run_url(settings, TRAIN, "model"), compression_type="GZIP"
+                s3_output_path=_run_url(settings, TRAIN, "model"),
+                compression_type="GZIP",
+                kms_key_id=settings.kms_key,
             ),
             hyperparameters=dict(settings.hyperparameters),
             sagemaker_session=session,
@@ -426,6 +433,8 @@ def _data_quality_step(
             instance_count=1,
             instance_type=params.processing_instance_type,
             volume_size_in_gb=30,
+            volume_kms_key=settings.kms_key,
+            output_kms_key=settings.kms_key,
             max_runtime_in_seconds=settings.max_runtime_seconds,
             base_job_name=f"{settings.project}-data-quality",
             sagemaker_session=session,

@@ -57,6 +57,13 @@ class PipelineSettings:
     approval_status: str = "PendingManualApproval"
     cache_expire_after: str = "P30D"  # ISO 8601: how long a cached step result may be reused
     max_runtime_seconds: int = 3600
+    # The project KMS key ([tool.sagemaker-gitops].kms_key_arn): job volumes and outputs.
+    kms_key_arn: str = ""
+
+    @property
+    def kms_key(self) -> str | None:
+        """The key for job volumes and outputs, or None for SageMaker's default keys."""
+        return self.kms_key_arn or None
 
     @property
     def prefix(self) -> str:
@@ -114,7 +121,7 @@ class PipelineSettings:
             "model_package_group": table["model_package_group"],
             "hyperparameters": hyperparameters,
         }
-        for key in ("processing_instance_type", "training_instance_type"):
+        for key in ("processing_instance_type", "training_instance_type", "kms_key_arn"):
             if table.get(key):
                 values[key] = table[key]
         unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})

@@ -383,3 +383,28 @@ def test_register_attaches_baseline_bias_and_explainability(doc) -> None:
             {"Get": f"Steps.{name}.ProcessingOutputConfig.Outputs['{output}'].S3Output.S3Uri"},
             "analysis.json",
         ]
+
+
+KMS_KEY = "arn:aws:kms:{{ cookiecutter.aws_region }}:{{ cookiecutter.dev_account_id }}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_without_a_kms_key_no_job_names_one(doc) -> None:
+    assert "KmsKeyId" not in json.dumps(doc)
+
+
+def test_the_kms_key_encrypts_every_job_volume_and_output(settings) -> None:
+    """kms_key_arn from [tool.sagemaker-gitops]: every processing and training job's storage
+    volume and S3 output use it (one more build, with the key)."""
+    table = {**TABLE, "kms_key_arn": KMS_KEY}
+    keyed = definition(PipelineSettings.from_table(table))
+    jobs = [s for s in all_steps(keyed).values() if s["Type"] in {"Processing", "Training"}]
+    jobs += [s for s in all_steps(keyed).values() if s["Type"] == "QualityCheck"]
+    assert len(jobs) >= 5
+    for job in jobs:
+        arguments = job["Arguments"]
+        if job["Type"] == "Training":
+            assert arguments["ResourceConfig"]["VolumeKmsKeyId"] == KMS_KEY
+            assert arguments["OutputDataConfig"]["KmsKeyId"] == KMS_KEY
+        else:
+            assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KMS_KEY
+            assert arguments["ProcessingOutputConfig"]["KmsKeyId"] == KMS_KEY

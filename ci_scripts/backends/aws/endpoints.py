@@ -51,6 +51,7 @@ class DesiredEndpoint:
     variant: dict[str, Any]
     data_capture: dict[str, Any] | None
     tags: list[dict[str, str]] = field(default_factory=list)
+    kms_key_id: str | None = None  # the ML storage volume's key (instance-backed variants only)
 
     def config_request(self) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -60,6 +61,8 @@ class DesiredEndpoint:
         }
         if self.data_capture:
             request["DataCaptureConfig"] = self.data_capture
+        if self.kms_key_id:
+            request["KmsKeyId"] = self.kms_key_id
         return request
 
 
@@ -90,7 +93,7 @@ def data_capture_config(
     capture = manifest.get("data_capture", {})
     if not capture.get("enabled", True) or manifest["endpoint"]["type"] == "serverless":
         return None  # SageMaker serverless endpoints do not support data capture
-    return {
+    config: dict[str, Any] = {
         "EnableCapture": True,
         "InitialSamplingPercentage": int(capture.get("sampling_percentage", 100)),
         "DestinationS3Uri": f"s3://{project.capture_bucket(env)}/datacapture/{env}",
@@ -100,6 +103,25 @@ def data_capture_config(
             "JsonContentTypes": ["application/json"],
         },
     }
+    if project.kms_key_id:
+        config["KmsKeyId"] = project.kms_key_id  # captures written under the project key
+    return config
+
+
+def volume_kms_key(project: ProjectConfig, variant: dict[str, Any]) -> str | None:
+    """The endpoint config's KmsKeyId: the project key, for instance-backed variants.
+
+    Serverless variants have no ML storage volume to encrypt, and instance types with local
+    NVMe storage (the ``d`` families) are refused with a KmsKeyId: their instance store is
+    encrypted in hardware (CreateEndpointConfig, KmsKeyId:
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html).
+    """
+    if not project.kms_key_id or "ServerlessConfig" in variant:
+        return None
+    family = str(variant.get("InstanceType", "")).split(".")[1:2]
+    if family and family[0].endswith("d"):
+        return None
+    return project.kms_key_id
 
 
 def desired_endpoint(
@@ -107,7 +129,14 @@ def desired_endpoint(
 ) -> DesiredEndpoint:
     variant = production_variant(manifest)
     capture = data_capture_config(project, env, manifest)
-    content = {"model_package": version.arn, "variant": variant, "data_capture": capture}
+    kms_key_id = volume_kms_key(project, variant)
+    content: dict[str, Any] = {
+        "model_package": version.arn,
+        "variant": variant,
+        "data_capture": capture,
+    }
+    if kms_key_id:  # only when set, so configs deployed before KMS keep their hash
+        content["kms_key_id"] = kms_key_id
     digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
     endpoint_name = project.endpoint_name(env)
     suffix = f"-v{version.version}-{digest}"
@@ -132,6 +161,7 @@ def desired_endpoint(
         variant=variant,
         data_capture=capture,
         tags=[{"Key": TAG + k, "Value": v} for k, v in tags.items()],
+        kms_key_id=kms_key_id,
     )
 
 

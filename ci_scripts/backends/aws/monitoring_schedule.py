@@ -221,10 +221,10 @@ class MonitoringSchedule(ABC):
         """Where ``env``'s constraints for ``version`` go, next to the baseline they judge by."""
         return f"s3://{self.project.artifact_bucket}/monitoring/{env}/baselines/v{version}/{name}"
 
-    @staticmethod
-    def _job_output(report_prefix: str) -> dict[str, Any]:
-        """The job definition's output config: its reports under ``report_prefix``."""
-        return {
+    def _job_output(self, report_prefix: str) -> dict[str, Any]:
+        """The job definition's output config: its reports under ``report_prefix``, encrypted
+        with the project KMS key when there is one."""
+        output: dict[str, Any] = {
             "MonitoringOutputs": [
                 {
                     "S3Output": {
@@ -235,6 +235,9 @@ class MonitoringSchedule(ABC):
                 }
             ]
         }
+        if self.project.kms_key_id:
+            output["KmsKeyId"] = self.project.kms_key_id
+        return output
 
     def _job_resources(self, env: str) -> dict[str, Any]:
         """What both kinds of job definition run with: instance, role, time limit."""
@@ -244,6 +247,11 @@ class MonitoringSchedule(ABC):
                     "InstanceCount": 1,
                     "InstanceType": "ml.m5.xlarge",
                     "VolumeSizeInGB": 20,
+                    **(
+                        {"VolumeKmsKeyId": self.project.kms_key_id}
+                        if self.project.kms_key_id
+                        else {}
+                    ),
                 }
             },
             "RoleArn": self.project.role_arn(env),

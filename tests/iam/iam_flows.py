@@ -1,0 +1,62 @@
+"""The GitOps loop, driven command by command as the workflows run it, for the IAM judge.
+
+One flow per option combination and account layout: train (run-pipeline --wait), propose,
+the staging deploy of the merged proposal (approval included), its smoke test, promote, the prod
+deploy and smoke test, then a second version through staging (the update path: blue/green,
+autoscaling kept or lifted) and a failed smoke test that rolls back (a third deploy in one job).
+Commands a workflow runs that the flow does not drive are listed in ``NOT_DRIVEN`` with why.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from iam_recorder import RecordingHarness
+
+# Workflow commands this flow does not drive, and why (the judge checks the list is complete).
+NOT_DRIVEN = {
+    "monitor --env prod": "Model Monitor is being replaced (issue 13); its calls are stubbed",
+}
+
+
+def point(harness: RecordingHarness, env: str, version: int) -> None:
+    path = harness.project.manifest_path(env)
+    data = json.loads(path.read_text())
+    data["model_version"] = version
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    harness.commit(f"{env}: v{version}")
+
+
+def ok(result: Any) -> None:
+    assert result.exit_code == 0, result.output
+
+
+def run_loop(harness: RecordingHarness, tmp_path: Path) -> None:
+    """Every workflow command in the order a first release and an update run them."""
+    body = str(tmp_path / "body.md")
+    ok(harness.cli("image-exists", "--tag", "abc"))
+    ok(harness.cli("run-pipeline", "--wait"))
+    first = harness.seed_version()  # what the pipeline's RegisterModel step does
+    ok(harness.cli("propose", "--env", "staging", "--body-file", body))
+    harness.commit("propose v1")
+    ok(harness.cli("deploy", "--env", "staging", "--commit", "c1", "--pr", "1"))
+    harness.prepare_invocations("staging", 20)
+    ok(harness.cli("smoke-test", "--env", "staging", "--rollback-on-failure", "--commit", "c1"))
+    ok(harness.cli("promote", "--from", "staging", "--to", "prod", "--body-file", body))
+    harness.commit("promote v1")
+    ok(harness.cli("deploy", "--env", "prod", "--commit", "c2", "--pr", "2"))
+    harness.prepare_invocations("prod", 20)
+    ok(harness.cli("smoke-test", "--env", "prod", "--rollback-on-failure", "--commit", "c2"))
+    # An update: the second version replaces the first in staging (blue/green).
+    second = harness.seed_version()
+    point(harness, "staging", second.version)
+    ok(harness.cli("deploy", "--env", "staging", "--commit", "c3", "--pr", "3"))
+    # Its smoke test fails: the job restores the version that served before.
+    harness.prepare_invocations("staging", 20, answers=["not json"])
+    failed = harness.cli(
+        "smoke-test", "--env", "staging", "--rollback-on-failure", "--commit", "c3"
+    )
+    assert failed.exit_code != 0, failed.output
+    assert first.version != second.version

@@ -97,8 +97,9 @@ def _template_regex(template: str) -> re.Pattern[str]:
 
 
 def _arns_in(params: Any) -> list[str]:
+    """ARNs the request names (tag values are data, not resources)."""
     if isinstance(params, dict):
-        return [a for v in params.values() for a in _arns_in(v)]
+        return [a for k, v in params.items() if k not in ("Tags", "tags") for a in _arns_in(v)]
     if isinstance(params, list):
         return [a for v in params for a in _arns_in(v)]
     return [params] if isinstance(params, str) and params.startswith("arn:") else []

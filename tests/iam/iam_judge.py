@@ -14,7 +14,7 @@ from typing import Any
 from cfn_stacks import Stack
 from github_jobs import Job, jobs_running
 from iam_recorder import Request
-from policy_eval import Policy, as_list, decide
+from policy_eval import Policy, as_list, decide, wildcard
 from sar_actions import Check, checks_for
 
 LAYOUTS: dict[str, dict[str, str]] = {
@@ -123,8 +123,6 @@ def resource_policies(stacks: list[Stack]) -> list[ResourcePolicy]:
 
 
 def _governing(arn: str, policies: list[ResourcePolicy]) -> list[ResourcePolicy]:
-    from policy_eval import wildcard
-
     return [p for p in policies if any(wildcard(pattern, arn) for pattern in p.patterns)]
 
 
@@ -153,6 +151,8 @@ class Verdict:
     check: Check
     allowed: bool
     reason: str
+    grants: tuple[str, ...] = ()
+    caller: str = ""
 
     def line(self) -> str:
         return (
@@ -162,12 +162,23 @@ class Verdict:
         )
 
 
+@dataclass
+class World:
+    """What the judge reads from one layout's stacks."""
+
+    roles: dict[str, Role]
+    policies: list[ResourcePolicy]
+
+    @classmethod
+    def of(cls, stacks: list[Stack]) -> World:
+        return cls(roles(stacks), resource_policies(stacks))
+
+
 def judge(
     requests: list[Request], jobs: list[Job], stacks: list[Stack]
 ) -> tuple[list[Verdict], set[str]]:
     """Every check of every request: (verdicts, commands no job runs)."""
-    all_roles = roles(stacks)
-    policies = resource_policies(stacks)
+    world = World.of(stacks)
     dev_account = next(s.account for s in stacks if s.env == "dev")
     tags = scalable_target_tags(requests)
     verdicts: list[Verdict] = []
@@ -178,14 +189,17 @@ def judge(
             orphans.add(request.command)
             continue
         for job in running:
-            role = all_roles[request.identity] if request.identity else job_role(job, all_roles)
+            role = (
+                world.roles[request.identity] if request.identity else job_role(job, world.roles)
+            )
             for check in checks_for(request, role.arn, dev_account, tags):
-                verdicts.append(_decide(str(job), role, check, policies))
+                verdicts.append(decide_check(str(job), role.arn, check, world))
     return verdicts, orphans
 
 
-def _decide(job: str, role: Role, check: Check, policies: list[ResourcePolicy]) -> Verdict:
-    governing = _governing(check.resource, policies)
+def decide_check(job: str, caller: str, check: Check, world: World) -> Verdict:
+    role = world.roles[caller]
+    governing = _governing(check.resource, world.policies)
     is_assume = check.action == "sts:AssumeRole"
     if is_assume:
         governing = [p for p in governing if p.label.startswith("trust policy")]
@@ -200,19 +214,53 @@ def _decide(job: str, role: Role, check: Check, policies: list[ResourcePolicy]) 
         check.context,
         role.identity_policies(),
         [Policy(p.label, p.document, resource_based=True) for p in governing],
-        _account_of(check.resource, policies, role.account),
+        _account_of(check.resource, world.policies, role.account),
         resource_policy_required=is_assume,
     )
-    return Verdict(job, role.name, check, decision.allowed, decision.reason)
+    return Verdict(
+        job, role.name, check, decision.allowed, decision.reason, decision.grants, role.arn
+    )
 
 
 def denied_lines(verdicts: list[Verdict]) -> list[str]:
     return sorted({v.line() for v in verdicts if not v.allowed})
 
 
-def used_grants(verdicts: list[Verdict]) -> set[tuple[str, str]]:
-    """(policy label#Sid, action) pairs that allowed a check: what the mutation test removes."""
-    return {(v.reason, v.check.action) for v in verdicts if v.allowed}
+def without(world: World, grant: str, action: str) -> World:
+    """``world`` with ``action`` removed from the statement ``grant`` ("<label>#<Sid>")."""
+    label, _, sid = grant.rpartition("#")
+
+    def cut(document: dict[str, Any]) -> dict[str, Any]:
+        statements = []
+        hits = 0
+        for statement in as_list(document["Statement"]):
+            if statement.get("Sid") == sid:
+                hits += 1
+                actions = [a for a in as_list(statement["Action"]) if a.lower() != action.lower()]
+                assert len(actions) < len(as_list(statement["Action"])), (
+                    f"{grant} grants {action} through a wildcard"
+                )
+                if not actions:
+                    continue
+                statement = {**statement, "Action": actions}
+            statements.append(statement)
+        assert hits == 1, f"{grant}: {hits} statements with that Sid"
+        return {**document, "Statement": statements}
+
+    mutated_roles = dict(world.roles)
+    for arn, role in world.roles.items():
+        policies = []
+        for policy in role.properties.get("Policies", []):
+            if f"role {role.name} policy {policy['PolicyName']}" == label:
+                policy = {**policy, "PolicyDocument": cut(policy["PolicyDocument"])}
+            policies.append(policy)
+        mutated_roles[arn] = Role(arn, role.account, {**role.properties, "Policies": policies})
+    mutated_policies = [
+        ResourcePolicy(p.label, p.account, p.patterns, cut(p.document)) if p.label == label else p
+        for p in world.policies
+    ]
+    # a role's trust policy is both a resource policy here and a property of the role
+    return World(mutated_roles, mutated_policies)
 
 
 __all__ = ["LAYOUTS", "as_list", "denied_lines", "judge"]

@@ -12,7 +12,6 @@ and the condition operators below, with ``...IfExists`` and ``ForAnyValue:``/``F
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -137,6 +136,7 @@ class Policy:
 class Decision:
     allowed: bool
     reason: str  # the statement that decided, or why nothing allowed
+    grants: tuple[str, ...] = ()  # "<policy label>#<Sid>" of every Allow the decision needed
 
 
 def _find(policies: list[Policy], effect: str, action, resource, context, caller) -> list[str]:
@@ -173,34 +173,27 @@ def decide(
         return Decision(False, f"explicitly denied by {denies[0]}")
     by_identity = _find(identity, "Allow", action, resource, context, caller)
     by_resource = _find(resource_policies, "Allow", action, resource, context, caller)
+    named = _names_caller(resource_policies, action, resource, context, caller)
     cross = resource_account not in (None, caller_account)
     if cross or resource_policy_required:
         if not by_resource:
-            where = "resource policy" if resource_policies else "no resource policy"
-            return Decision(False, f"{where} allows it for {caller}")
+            where = "the resource policy" if resource_policies else "no resource policy"
+            return Decision(False, f"{where} does not allow it for {caller}")
         if by_identity:
-            return Decision(True, by_identity[0])
-        # the resource policy may name the role itself (then identity is not needed in-account)
-        named = _find(
-            [p for p in resource_policies],
-            "Allow",
-            action,
-            resource,
-            context,
-            caller,
-        )
-        if not cross and _names_caller(resource_policies, action, resource, context, caller):
-            return Decision(True, named[0])
+            return Decision(True, by_identity[0], (by_identity[0], by_resource[0]))
+        if not cross and named:
+            return Decision(True, named[0], (named[0],))
         return Decision(False, "no identity policy statement allows it")
     if by_identity:
-        return Decision(True, by_identity[0])
-    if _names_caller(resource_policies, action, resource, context, caller):
-        return Decision(True, by_resource[0])
+        return Decision(True, by_identity[0], (by_identity[0],))
+    if named:
+        return Decision(True, named[0], (named[0],))
     return Decision(False, "no identity policy statement allows it")
 
 
-def _names_caller(policies, action, resource, context, caller) -> bool:
-    """A resource policy Allow whose principal is the caller's ARN itself (not its account)."""
+def _names_caller(policies, action, resource, context, caller) -> list[str]:
+    """Resource policy Allows whose principal is the caller's ARN itself (not its account)."""
+    found = []
     for policy in policies:
         for statement in as_list(policy.document.get("Statement", [])):
             principal = statement.get("Principal")
@@ -209,8 +202,7 @@ def _names_caller(policies, action, resource, context, caller) -> bool:
             if caller in as_list(principal.get("AWS", [])) and statement_applies(
                 statement, action, resource, context, caller
             ):
-                return True
-    return False
+                found.append(f"{policy.label}#{statement.get('Sid', '?')}")
+    return found
 
 
-__all__ = ["Decision", "Policy", "condition_holds", "decide", "fnmatch", "wildcard"]

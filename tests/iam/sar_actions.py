@@ -300,12 +300,11 @@ def extra_checks(request: Request, caller: str, dev: str, context: dict) -> list
         endpoint_arn = f"arn:aws:sagemaker:{REGION}:{account}:endpoint/{endpoint}"
         alarms = f"arn:aws:cloudwatch:{REGION}:{account}:alarm:TargetTracking-{resource_id}-*"
         if request.operation == "RegisterScalableTarget":
-            for action in (
-                "sagemaker:DescribeEndpoint",
-                "sagemaker:DescribeEndpointConfig",
-                "sagemaker:UpdateEndpointWeightsAndCapacities",
-            ):
+            for action in ("sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"):
                 found.append(Check(action, endpoint_arn, context, f"{why} of {endpoint}"))
+            # the config it runs: this project names an endpoint's configs <endpoint>-v<n>-<hash>
+            config = f"arn:aws:sagemaker:{REGION}:{account}:endpoint-config/{endpoint}-*"
+            found.append(Check("sagemaker:DescribeEndpointConfig", config, context, why))
             found.append(
                 Check(
                     "iam:CreateServiceLinkedRole",

@@ -297,7 +297,9 @@ def subject_repo(variant: str) -> str:
     """The immutable form GitHub gives new repositories: OWNER@OWNER_ID/REPO@REPO_ID."""
     answers = VARIANTS[variant]
     owner, repo = answers["github_owner"], answers.get("github_repo", answers["project"])
-    return f"{owner}@{answers.get('github_owner_id', '0')}/{repo}@{answers.get('github_repo_id', '0')}"
+    return (
+        f"{owner}@{answers.get('github_owner_id', '0')}/{repo}@{answers.get('github_repo_id', '0')}"
+    )
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

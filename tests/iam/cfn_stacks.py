@@ -38,7 +38,9 @@ ATTRS = {
     ("AWS::SageMaker::ModelPackageGroup", "ModelPackageGroupArn"): lambda p, acct: (
         f"arn:aws:sagemaker:{REGION}:{acct}:model-package-group/{p['ModelPackageGroupName']}"
     ),
-    ("AWS::Events::Rule", "Arn"): lambda p, acct: f"arn:aws:events:{REGION}:{acct}:rule/{p['Name']}",
+    ("AWS::Events::Rule", "Arn"): lambda p, acct: (
+        f"arn:aws:events:{REGION}:{acct}:rule/{p['Name']}"
+    ),
 }
 
 
@@ -97,10 +99,7 @@ def evaluate(template: dict[str, Any], parameters: dict[str, str], account: str)
         logical, _, attr = name.partition(".")
         if logical in resources:
             kind = resources[logical]["Type"]
-            if attr:
-                make = ATTRS.get((kind, attr))
-            else:
-                make = REFS.get(kind)
+            make = ATTRS.get((kind, attr)) if attr else REFS.get(kind)
             if make:
                 return make(properties(logical), account)
         return f"<{name}>"

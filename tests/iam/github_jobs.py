@@ -72,7 +72,9 @@ def load_jobs(project: Path) -> list[Job]:
         env = {k: str(v) for k, v in (workflow.get("env") or {}).items()}
         for name, job in (workflow.get("jobs") or {}).items():
             steps = job.get("steps") or []
-            credentials = [s for s in steps if str(s.get("uses", "")).startswith(CREDENTIALS_ACTION)]
+            credentials = [
+                s for s in steps if str(s.get("uses", "")).startswith(CREDENTIALS_ACTION)
+            ]
             if not credentials:
                 continue
             assert len(credentials) == 1, f"{file}:{name}: one role per job"

@@ -49,8 +49,10 @@ def recorded(
             "staging_account_id": accounts["staging"],
             "prod_account_id": accounts["prod"],
         }
-        with pytest.MonkeyPatch.context() as monkeypatch:
-            with recording_harness(tmp, monkeypatch, job_accounts, **answers) as harness:
-                run_loop(harness, tmp)
-                _RECORDED[key] = list(harness.requests)
+        with (
+            pytest.MonkeyPatch.context() as monkeypatch,
+            recording_harness(tmp, monkeypatch, job_accounts, **answers) as harness,
+        ):
+            run_loop(harness, tmp)
+            _RECORDED[key] = list(harness.requests)
     return _RECORDED[key]

@@ -77,7 +77,7 @@ def resource_policies(stacks: list[Stack]) -> list[ResourcePolicy]:
     found = []
     for stack in stacks:
         by_id = stack.resources
-        for logical, resource in by_id.items():
+        for resource in by_id.values():
             kind, p = resource["Type"], resource["Properties"]
             if kind == "AWS::S3::BucketPolicy":
                 bucket = p["Bucket"]
@@ -189,9 +189,7 @@ def judge(
             orphans.add(request.command)
             continue
         for job in running:
-            role = (
-                world.roles[request.identity] if request.identity else job_role(job, world.roles)
-            )
+            role = world.roles[request.identity] if request.identity else job_role(job, world.roles)
             for check in checks_for(request, role.arn, dev_account, tags):
                 verdicts.append(decide_check(str(job), role.arn, check, world))
     return verdicts, orphans

@@ -25,10 +25,11 @@ def as_list(value: Any) -> list:
 
 def wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
     """IAM's ``*`` (any run) and ``?`` (one character); nothing else is special."""
-    regex = "".join(
-        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in str(pattern)
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in str(pattern))
+    return (
+        re.fullmatch(regex, str(value), re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+        is not None
     )
-    return re.fullmatch(regex, str(value), re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL) is not None
 
 
 def _arn_like(pattern: str, value: str) -> bool:
@@ -77,10 +78,8 @@ def condition_holds(block: dict[str, Any], context: Context) -> bool:
                 match = [all(compare(w, g) for w in wanted) for g in got]
             else:
                 match = [any(compare(w, g) for w in wanted) for g in got]
-            if qualifier == "ForAllValues":
-                ok = all(match)
-            else:  # single-valued keys and ForAnyValue
-                ok = any(match)
+            # single-valued keys and ForAnyValue: one value matching is enough
+            ok = all(match) if qualifier == "ForAllValues" else any(match)
             if not ok:
                 return False
     return True
@@ -98,9 +97,9 @@ def principal_matches(principal: Any, caller: str) -> bool:
     for kind, values in principal.items():
         for value in as_list(values):
             value = str(value)
-            if kind == "AWS" and caller.startswith("arn:"):
-                if value in ("*", caller, account, f"arn:aws:iam::{account}:root"):
-                    return True
+            aws_names = ("*", caller, account, f"arn:aws:iam::{account}:root")
+            if kind == "AWS" and caller.startswith("arn:") and value in aws_names:
+                return True
             if kind == "Service" and caller == f"service:{value}":
                 return True
             if kind == "Federated" and caller == f"federated:{value}":
@@ -119,9 +118,12 @@ def statement_applies(
         return False
     if "NotResource" in statement and _matches_any(statement["NotResource"], resource):
         return False
-    if caller is not None and "Principal" in statement:
-        if not principal_matches(statement["Principal"], caller):
-            return False
+    if (
+        caller is not None
+        and "Principal" in statement
+        and not principal_matches(statement["Principal"], caller)
+    ):
+        return False
     return condition_holds(statement.get("Condition", {}), context)
 
 
@@ -204,5 +206,3 @@ def _names_caller(policies, action, resource, context, caller) -> list[str]:
             ):
                 found.append(f"{policy.label}#{statement.get('Sid', '?')}")
     return found
-
-

@@ -89,8 +89,10 @@ def sar() -> dict[str, Any]:
 def _template_regex(template: str) -> re.Pattern[str]:
     parts = re.split(r"(\$\{[^}]+\})", template)
     regex = "".join(
-        "[^:]*" if p in ("${Partition}", "${Region}", "${Account}")
-        else ".+" if p.startswith("${")
+        "[^:]*"
+        if p in ("${Partition}", "${Region}", "${Account}")
+        else ".+"
+        if p.startswith("${")
         else re.escape(p)
         for p in parts
     )
@@ -121,9 +123,11 @@ def _fill(template: str, params: dict[str, Any], account: str) -> list[str] | No
             return None
         if isinstance(found, str) and placeholder == "AlarmName" and "AlarmNamePrefix" in params:
             found = found + "*"  # DescribeAlarms by prefix: every alarm it may list
-        values = [{**v, placeholder: str(item)} for v in values for item in (
-            found if isinstance(found, list) else [found]
-        )]
+        values = [
+            {**v, placeholder: str(item)}
+            for v in values
+            for item in (found if isinstance(found, list) else [found])
+        ]
     arns = []
     for v in values:
         arn = template.replace("${Partition}", "aws").replace("${Region}", REGION)
@@ -290,7 +294,10 @@ def extra_checks(request: Request, caller: str, dev: str, context: dict) -> list
             arn = home(package, account, dev)
             found.append(Check("sagemaker:CreateModel", arn, context, f"{why} from {arn}"))
             found.append(Check("sagemaker:DescribeModelPackage", arn, context, f"{why} from {arn}"))
-    if request.service == "application-autoscaling" and params.get("ServiceNamespace") == "sagemaker":
+    if (
+        request.service == "application-autoscaling"
+        and params.get("ServiceNamespace") == "sagemaker"
+    ):
         # SageMaker Developer Guide, "Auto scaling prerequisites": registering a variant needs
         # sagemaker:DescribeEndpoint/DescribeEndpointConfig/UpdateEndpointWeightsAndCapacities,
         # iam:CreateServiceLinkedRole for the autoscaling service-linked role (first time), and
@@ -301,7 +308,10 @@ def extra_checks(request: Request, caller: str, dev: str, context: dict) -> list
         endpoint_arn = f"arn:aws:sagemaker:{REGION}:{account}:endpoint/{endpoint}"
         alarms = f"arn:aws:cloudwatch:{REGION}:{account}:alarm:TargetTracking-{resource_id}-*"
         if request.operation == "RegisterScalableTarget":
-            for action in ("sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"):
+            for action in (
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+            ):
                 found.append(Check(action, endpoint_arn, context, f"{why} of {endpoint}"))
             # the config it runs: this project names an endpoint's configs <endpoint>-v<n>-<hash>
             config = f"arn:aws:sagemaker:{REGION}:{account}:endpoint-config/{endpoint}-*"
@@ -310,14 +320,24 @@ def extra_checks(request: Request, caller: str, dev: str, context: dict) -> list
                 Check(
                     "iam:CreateServiceLinkedRole",
                     SLR.format(account=account),
-                    {**context, "iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"},
+                    {
+                        **context,
+                        "iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com",
+                    },
                     f"{why}: its service-linked role",
                 )
             )
-        if request.operation == "PutScalingPolicy" and "TargetTrackingScalingPolicyConfiguration" in params:
+        if (
+            request.operation == "PutScalingPolicy"
+            and "TargetTrackingScalingPolicyConfiguration" in params
+        ):
             for action in ("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms"):
                 found.append(Check(action, alarms, context, f"{why}: target tracking alarms"))
-        if request.operation in ("DeleteScalingPolicy", "DeregisterScalableTarget", "PutScalingPolicy"):
+        if request.operation in (
+            "DeleteScalingPolicy",
+            "DeregisterScalableTarget",
+            "PutScalingPolicy",
+        ):
             found.append(
                 Check("cloudwatch:DeleteAlarms", alarms, context, f"{why}: target tracking alarms")
             )

@@ -35,10 +35,7 @@ def test_removing_any_used_grant_fails_naming_it(combo, bake_once, tmp_path) -> 
     survivors = []
     for (grant, action), affected in sorted(uses.items()):
         mutated = without(world, grant, action)
-        lines = [
-            decide_check(v.job, v.caller, v.check, mutated)
-            for v in affected
-        ]
+        lines = [decide_check(v.job, v.caller, v.check, mutated) for v in affected]
         denied = [v.line() for v in lines if not v.allowed]
         if not denied:
             survivors.append(f"{action} removed from {grant}: every request still allowed")

@@ -73,11 +73,13 @@ def test_every_job_is_trusted_with_the_sub_github_gives_it(bake_once, combo, lay
             if not trusted(trust, provider, sub):
                 refused.append(f"{job}: role {role.name} does not trust sub {sub} (aud {AUD})")
         # the name-only form, another repository, a pull request and another audience are not
-        for sub in subjects(job, NAME_ONLY) + [
+        untrusted = [
+            *subjects(job, NAME_ONLY),
             f"repo:{OWNER}@{OWNER_ID}/{REPO}@1:ref:refs/heads/main",
             f"repo:{IMMUTABLE}:pull_request",
             f"repo:{IMMUTABLE}:ref:refs/heads/feature",
-        ]:
+        ]
+        for sub in untrusted:
             assert not trusted(trust, provider, sub), f"{job}: {role.name} trusts {sub}"
         assert not trusted(trust, provider, subjects(job, IMMUTABLE)[0], aud="other"), job
     assert not refused, "\n" + "\n".join(refused)

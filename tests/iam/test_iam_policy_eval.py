@@ -70,7 +70,11 @@ def test_explicit_deny_wins():
         ({"StringNotEquals": {"k": "a"}}, {}, True),
         ({"StringLike": {"s3:prefix": "monitoring/*"}}, {"s3:prefix": "monitoring/prod/"}, True),
         ({"StringLike": {"s3:prefix": "monitoring/*"}}, {"s3:prefix": "models/"}, False),
-        ({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/deployer"}}, {"aws:PrincipalArn": ROLE}, True),
+        (
+            {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/deployer"}},
+            {"aws:PrincipalArn": ROLE},
+            True,
+        ),
         ({"ArnEquals": {"aws:PrincipalArn": OTHER}}, {"aws:PrincipalArn": ROLE}, False),
         ({"Bool": {"aws:SecureTransport": "false"}}, {"aws:SecureTransport": "true"}, False),
         ({"StringEqualsIfExists": {"k": "a"}}, {}, True),
@@ -123,11 +127,34 @@ def test_same_account_account_principal_delegates_but_role_principal_grants():
 
 def test_trust_policy_is_required_even_in_the_same_account():
     mine = identity(allow("sts:AssumeRole", OTHER))
-    trust = [Policy("trust", doc({"Sid": "T", "Effect": "Allow", "Principal": {"AWS": "x"},
-                                  "Action": "sts:AssumeRole"}), True)]
+    trust = [
+        Policy(
+            "trust",
+            doc(
+                {
+                    "Sid": "T",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "x"},
+                    "Action": "sts:AssumeRole",
+                }
+            ),
+            True,
+        )
+    ]
     decision = decide(ROLE, "sts:AssumeRole", OTHER, {}, mine, trust, None, True)
     assert not decision.allowed
-    trust = [Policy("trust", doc({"Sid": "T", "Effect": "Allow",
-                                  "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
-                                  "Action": "sts:AssumeRole"}), True)]
+    trust = [
+        Policy(
+            "trust",
+            doc(
+                {
+                    "Sid": "T",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+                    "Action": "sts:AssumeRole",
+                }
+            ),
+            True,
+        )
+    ]
     assert decide(ROLE, "sts:AssumeRole", OTHER, {}, mine, trust, None, True).allowed

@@ -14,8 +14,9 @@ PACKAGE = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/churn-model/3"
 def checks(service, operation, **params):
     return {
         (c.action, c.resource)
-        for c in checks_for(Request("deploy --env staging", None, service, operation, params),
-                            CALLER, DEV, {})
+        for c in checks_for(
+            Request("deploy --env staging", None, service, operation, params), CALLER, DEV, {}
+        )
     }
 
 
@@ -30,7 +31,10 @@ def test_create_model_from_a_package_needs_pass_role_and_the_package():
     )
     package = PACKAGE.replace("123456789012", DEV)  # the registry lives in dev
     assert found == {
-        ("sagemaker:CreateModel", "arn:aws:sagemaker:eu-west-1:222222222222:model/churn-model-staging-v3-abc"),
+        (
+            "sagemaker:CreateModel",
+            "arn:aws:sagemaker:eu-west-1:222222222222:model/churn-model-staging-v3-abc",
+        ),
         ("iam:PassRole", "arn:aws:iam::222222222222:role/churn-model-sagemaker-execution"),
         ("sagemaker:CreateModel", package),
         ("sagemaker:DescribeModelPackage", package),
@@ -61,15 +65,24 @@ def test_target_tracking_needs_its_alarms_and_registration_its_service_linked_ro
     )
     alarms = f"arn:aws:cloudwatch:eu-west-1:222222222222:alarm:TargetTracking-{resource}-*"
     assert {("cloudwatch:PutMetricAlarm", alarms), ("cloudwatch:DeleteAlarms", alarms)} <= put
-    register = {a for a, _ in checks(
-        "application-autoscaling", "RegisterScalableTarget", ServiceNamespace="sagemaker",
-        ResourceId=resource, ScalableDimension="d",
-    )}
-    assert {"iam:CreateServiceLinkedRole", "sagemaker:UpdateEndpointWeightsAndCapacities"} <= register
+    register = {
+        a
+        for a, _ in checks(
+            "application-autoscaling",
+            "RegisterScalableTarget",
+            ServiceNamespace="sagemaker",
+            ResourceId=resource,
+            ScalableDimension="d",
+        )
+    }
+    assert {
+        "iam:CreateServiceLinkedRole",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+    } <= register
 
 
 def test_an_unmapped_parameter_fails_loudly():
-    with pytest.raises(AssertionError, match="sar_actions.FILL"):
+    with pytest.raises(AssertionError, match=r"sar_actions\.FILL"):
         checks("sagemaker", "DescribeEndpoint")
 
 

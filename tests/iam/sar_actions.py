@@ -285,11 +285,11 @@ def extra_checks(request: Request, caller: str, dev: str, context: dict) -> list
                 )
             )
     if request.operation == "CreateModel":
-        # A model from a model package: SageMaker reads the package as the caller, so the
-        # caller needs sagemaker:CreateModel on the model package too (granted in the
-        # package's account by the model package group's resource policy when it is another
-        # account: SageMaker Developer Guide, "Cross-account model package group access",
-        # which lists sagemaker:CreateModel and sagemaker:DescribeModelPackage for deploying).
+        # A model from a model package: SageMaker authorizes the caller on the package too
+        # (sagemaker:CreateModel and DescribeModelPackage on model-package/<group>/<n>), and
+        # when the package is another account's, that account's model package group resource
+        # policy must grant them as well (SageMaker Developer Guide, "Cross-account
+        # discoverability" -> "Deploy a Model Version from a Different Account").
         for package in _packages(params):
             arn = home(package, account, dev)
             found.append(Check("sagemaker:CreateModel", arn, context, f"{why} from {arn}"))

@@ -224,6 +224,15 @@ def check_github(answers: dict) -> None:
             repo,
             "not a GitHub repository name (1-100 letters, digits, '.', '-' or '_')",
         )
+    # The numeric ids GitHub's immutable OIDC subject claims embed (0: not known yet).
+    for field in ("github_owner_id", "github_repo_id"):
+        value = str(answers.get(field, "0"))
+        if not value.isascii() or not value.isdigit():
+            raise Refused(
+                field,
+                value,
+                "a GitHub numeric id (digits only; gh api repos/OWNER/REPO --jq '.owner.id, .id')",
+            )
 
 
 def check_region(answers: dict, facts: dict) -> None:

@@ -298,8 +298,12 @@ class AwsHarness(BackendHarness):
 
 
 @contextmanager
-def aws_harness(tmp_path: Path, monkeypatch: Any, **answers: str) -> Iterator[AwsHarness]:
-    """moto for the whole test, fake credentials, a fresh model repo under ``tmp_path``."""
+def aws_harness(
+    tmp_path: Path, monkeypatch: Any, harness_class: type[AwsHarness] | None = None, **answers: str
+) -> Iterator[AwsHarness]:
+    """moto for the whole test, fake credentials, a fresh model repo under ``tmp_path``.
+
+    ``harness_class`` (an AwsHarness subclass) adds powers, e.g. tests/iam's request recorder."""
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -310,4 +314,4 @@ def aws_harness(tmp_path: Path, monkeypatch: Any, **answers: str) -> Iterator[Aw
     for key in ("GITHUB_SHA", "GITHUB_REF", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     with mock_aws():
-        yield AwsHarness(tmp_path / "repo", **answers)
+        yield (harness_class or AwsHarness)(tmp_path / "repo", **answers)

@@ -37,6 +37,10 @@ from ci_scripts.project import ProjectConfig
 TAG = "sagemaker-gitops:"
 IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 MAX_NAME = 63
+# botocore's EndpointInService waiter polls every 30 s: 80 polls are 40 minutes per wait. A deploy
+# job may wait twice (its deploy, then a rollback's), and 2 x 40 minutes fit its 90-minute
+# timeout and the 5400 s credentials it assumes (deploy.yml, infra/bootstrap.yml).
+ENDPOINT_WAIT_ATTEMPTS = 80
 
 
 @dataclass
@@ -176,7 +180,7 @@ def in_service_waiter(sagemaker: Any) -> Any:
     """botocore's own EndpointInService waiter, failing fast on UpdateRollbackFailed too.
 
     The stock waiter fails only on Failed; an update whose automatic rollback failed would
-    otherwise be polled until MaxAttempts (an hour) before the deploy could say why.
+    otherwise be polled until MaxAttempts (40 minutes) before the deploy could say why.
     """
     loader = botocore.session.get_session().get_component("data_loader")
     model = copy.deepcopy(loader.load_service_model("sagemaker", "waiters-2"))
@@ -198,7 +202,7 @@ class AwsEndpointHost:
         project: ProjectConfig,
         clients: AwsClients,
         waiter_delay: float | None = None,
-        waiter_max_attempts: int = 120,
+        waiter_max_attempts: int = ENDPOINT_WAIT_ATTEMPTS,
     ) -> None:
         self.project = project
         self.clients = clients

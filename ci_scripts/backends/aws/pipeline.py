@@ -36,7 +36,9 @@ PIPELINE_WAITERS: dict[str, Any] = {
         WAITER_NAME: {
             "operation": "DescribePipelineExecution",
             "delay": 30,
-            "maxAttempts": 480,  # 4 hours
+            # 110 minutes: inside train.yml's 120-minute job and the dev role's 7200 s session
+            # (tests/iam/test_iam_oidc_trust.py keeps the three consistent).
+            "maxAttempts": 220,
             "acceptors": [
                 {
                     "matcher": "path",

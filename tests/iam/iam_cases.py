@@ -1,0 +1,58 @@
+"""Recordings and renders shared by the IAM tests: each flow recorded once per worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cfn_stacks import Stack, load, stacks
+from github_jobs import Job, load_jobs
+from iam_flows import run_loop
+from iam_judge import LAYOUTS, job_role, roles
+from iam_recorder import Request, recording_harness
+from option_matrix import COMBINATIONS, combination_id
+
+CASES = [
+    pytest.param(combo, layout, id=f"{combination_id(combo)}-{layout}")
+    for combo in COMBINATIONS
+    for layout in LAYOUTS
+]
+_RECORDED: dict[tuple, list[Request]] = {}
+
+
+def rendered(bake_once: Callable[..., Path], combo: dict[str, str]) -> tuple[list[Job], dict]:
+    project = bake_once(**combo)
+    return load_jobs(project), load(project / "infra" / "bootstrap.yml")
+
+
+def layout_stacks(template: dict, layout: str) -> list[Stack]:
+    return stacks(template, LAYOUTS[layout])
+
+
+def recorded(
+    combo: dict[str, str], layout: str, jobs: list[Job], all_stacks: list[Stack], tmp: Path
+) -> list[Request]:
+    """The loop's requests for this deployment/monitoring choice and layout (api_gateway does
+    not change what ci_scripts calls, so renders that differ only there share a recording)."""
+    key = (combo["deployment"], combo["monitoring"], layout)
+    if key not in _RECORDED:
+        accounts = LAYOUTS[layout]
+        all_roles = roles(all_stacks)
+        job_accounts = {
+            command: job_role(job, all_roles).account for job in jobs for command in job.commands
+        }
+        answers = {
+            "deployment": combo["deployment"],
+            "monitoring": combo["monitoring"],
+            "dev_account_id": accounts["dev"],
+            "staging_account_id": accounts["staging"],
+            "prod_account_id": accounts["prod"],
+        }
+        with (
+            pytest.MonkeyPatch.context() as monkeypatch,
+            recording_harness(tmp, monkeypatch, job_accounts, **answers) as harness,
+        ):
+            run_loop(harness, tmp)
+            _RECORDED[key] = list(harness.requests)
+    return _RECORDED[key]

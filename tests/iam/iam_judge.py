@@ -1,0 +1,264 @@
+"""The judge: every recorded request against the rendered infra/bootstrap.yml, per layout.
+
+For a request made by command C: the workflow job that runs C (github_jobs), the role that job
+assumes (or the role the CLI assumed itself), that role's inline policies in the stack that
+creates it (cfn_stacks), and the resource policy of the resource when another account owns it
+(model package group, bucket, ECR repository, role trust policy). policy_eval decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cfn_stacks import Stack
+from github_jobs import Job, jobs_running
+from iam_recorder import Request
+from policy_eval import Policy, as_list, decide, wildcard
+from sar_actions import Check, checks_for
+
+LAYOUTS: dict[str, dict[str, str]] = {
+    "one-account": {"dev": "123456789012", "staging": "123456789012", "prod": "123456789012"},
+    "shared-staging-prod": {
+        "dev": "123456789012",
+        "staging": "222222222222",
+        "prod": "222222222222",
+    },
+    "three-accounts": {"dev": "123456789012", "staging": "222222222222", "prod": "333333333333"},
+}
+
+
+@dataclass(frozen=True)
+class Role:
+    arn: str
+    account: str
+    properties: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.properties["RoleName"]
+
+    def identity_policies(self) -> list[Policy]:
+        return [
+            Policy(f"role {self.name} policy {p['PolicyName']}", p["PolicyDocument"])
+            for p in self.properties.get("Policies", [])
+        ]
+
+
+def roles(stacks: list[Stack]) -> dict[str, Role]:
+    """Role ARN -> Role, over every stack (a role is created by exactly one)."""
+    found: dict[str, Role] = {}
+    for stack in stacks:
+        for resource in stack.resources.values():
+            if resource["Type"] == "AWS::IAM::Role":
+                p = resource["Properties"]
+                arn = f"arn:aws:iam::{stack.account}:role/{p['RoleName']}"
+                assert arn not in found, f"{arn} created by two stacks"
+                found[arn] = Role(arn, stack.account, p)
+    return found
+
+
+def job_role(job: Job, all_roles: dict[str, Role]) -> Role:
+    matches = [r for r in all_roles.values() if r.name == job.role_name]
+    assert matches, f"{job}: role {job.role_name} is created by no bootstrap stack"
+    assert len(matches) == 1, f"{job}: role {job.role_name} in several accounts"
+    return matches[0]
+
+
+@dataclass(frozen=True)
+class ResourcePolicy:
+    label: str
+    account: str
+    patterns: tuple[str, ...]  # the ARNs it governs (wildcards)
+    document: dict[str, Any]
+
+
+def resource_policies(stacks: list[Stack]) -> list[ResourcePolicy]:
+    found = []
+    for stack in stacks:
+        by_id = stack.resources
+        for resource in by_id.values():
+            kind, p = resource["Type"], resource["Properties"]
+            if kind == "AWS::S3::BucketPolicy":
+                bucket = p["Bucket"]
+                found.append(
+                    ResourcePolicy(
+                        f"bucket policy of {bucket} ({stack.env} stack)",
+                        stack.account,
+                        (f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"),
+                        p["PolicyDocument"],
+                    )
+                )
+            elif kind == "AWS::SageMaker::ModelPackageGroup" and "ModelPackageGroupPolicy" in p:
+                name = p["ModelPackageGroupName"]
+                base = f"arn:aws:sagemaker:eu-west-1:{stack.account}"
+                found.append(
+                    ResourcePolicy(
+                        f"model package group policy of {name}",
+                        stack.account,
+                        (f"{base}:model-package-group/{name}", f"{base}:model-package/{name}/*"),
+                        p["ModelPackageGroupPolicy"],
+                    )
+                )
+            elif kind == "AWS::ECR::Repository" and "RepositoryPolicyText" in p:
+                name = p["RepositoryName"]
+                found.append(
+                    ResourcePolicy(
+                        f"repository policy of {name}",
+                        stack.account,
+                        (f"arn:aws:ecr:eu-west-1:{stack.account}:repository/{name}",),
+                        p["RepositoryPolicyText"],
+                    )
+                )
+            elif kind == "AWS::IAM::Role":
+                found.append(
+                    ResourcePolicy(
+                        f"trust policy of role {p['RoleName']}",
+                        stack.account,
+                        (f"arn:aws:iam::{stack.account}:role/{p['RoleName']}",),
+                        p["AssumeRolePolicyDocument"],
+                    )
+                )
+    return found
+
+
+def _governing(arn: str, policies: list[ResourcePolicy]) -> list[ResourcePolicy]:
+    return [p for p in policies if any(wildcard(pattern, arn) for pattern in p.patterns)]
+
+
+def _account_of(arn: str, policies: list[ResourcePolicy], caller_account: str) -> str:
+    parts = arn.split(":")
+    if len(parts) > 4 and parts[4]:
+        return parts[4]
+    owners = _governing(arn, policies)  # S3 ARNs carry no account: the bucket's stack does
+    return owners[0].account if owners else caller_account
+
+
+def scalable_target_tags(requests: list[Request]) -> dict[str, dict[str, str]]:
+    """Tags each scalable target carries: those its RegisterScalableTarget set."""
+    tags: dict[str, dict[str, str]] = {}
+    for r in requests:
+        if r.operation == "RegisterScalableTarget":
+            given = r.params.get("Tags") or {}
+            tags.setdefault(r.params["ResourceId"], {}).update(given)
+    return tags
+
+
+@dataclass(frozen=True)
+class Verdict:
+    job: str
+    role: str
+    check: Check
+    allowed: bool
+    reason: str
+    grants: tuple[str, ...] = ()
+    caller: str = ""
+
+    def line(self) -> str:
+        return (
+            f"{self.job}: role {self.role} is denied {self.check.action} on "
+            f"{self.check.resource} ({self.check.why}); needed: a statement allowing "
+            f"{self.check.action} on {self.check.resource} [{self.reason}]"
+        )
+
+
+@dataclass
+class World:
+    """What the judge reads from one layout's stacks."""
+
+    roles: dict[str, Role]
+    policies: list[ResourcePolicy]
+
+    @classmethod
+    def of(cls, stacks: list[Stack]) -> World:
+        return cls(roles(stacks), resource_policies(stacks))
+
+
+def judge(
+    requests: list[Request], jobs: list[Job], stacks: list[Stack]
+) -> tuple[list[Verdict], set[str]]:
+    """Every check of every request: (verdicts, commands no job runs)."""
+    world = World.of(stacks)
+    dev_account = next(s.account for s in stacks if s.env == "dev")
+    tags = scalable_target_tags(requests)
+    verdicts: list[Verdict] = []
+    orphans: set[str] = set()
+    for request in requests:
+        running = jobs_running(jobs, request.command)
+        if not running:
+            orphans.add(request.command)
+            continue
+        for job in running:
+            role = world.roles[request.identity] if request.identity else job_role(job, world.roles)
+            for check in checks_for(request, role.arn, dev_account, tags):
+                verdicts.append(decide_check(str(job), role.arn, check, world))
+    return verdicts, orphans
+
+
+def decide_check(job: str, caller: str, check: Check, world: World) -> Verdict:
+    role = world.roles[caller]
+    governing = _governing(check.resource, world.policies)
+    is_assume = check.action == "sts:AssumeRole"
+    if is_assume:
+        governing = [p for p in governing if p.label.startswith("trust policy")]
+        if not governing:
+            return Verdict(job, role.name, check, False, f"no role {check.resource} exists")
+    else:
+        governing = [p for p in governing if not p.label.startswith("trust policy")]
+    decision = decide(
+        role.arn,
+        check.action,
+        check.resource,
+        check.context,
+        role.identity_policies(),
+        [Policy(p.label, p.document, resource_based=True) for p in governing],
+        _account_of(check.resource, world.policies, role.account),
+        resource_policy_required=is_assume,
+    )
+    return Verdict(
+        job, role.name, check, decision.allowed, decision.reason, decision.grants, role.arn
+    )
+
+
+def denied_lines(verdicts: list[Verdict]) -> list[str]:
+    return sorted({v.line() for v in verdicts if not v.allowed})
+
+
+def without(world: World, grant: str, action: str) -> World:
+    """``world`` with ``action`` removed from the statement ``grant`` ("<label>#<Sid>")."""
+    label, _, sid = grant.rpartition("#")
+
+    def cut(document: dict[str, Any]) -> dict[str, Any]:
+        statements = []
+        hits = 0
+        for statement in as_list(document["Statement"]):
+            if statement.get("Sid") == sid:
+                hits += 1
+                actions = [a for a in as_list(statement["Action"]) if a.lower() != action.lower()]
+                assert len(actions) < len(as_list(statement["Action"])), (
+                    f"{grant} grants {action} through a wildcard"
+                )
+                if not actions:
+                    continue
+                statement = {**statement, "Action": actions}
+            statements.append(statement)
+        assert hits == 1, f"{grant}: {hits} statements with that Sid"
+        return {**document, "Statement": statements}
+
+    mutated_roles = dict(world.roles)
+    for arn, role in world.roles.items():
+        policies = []
+        for policy in role.properties.get("Policies", []):
+            if f"role {role.name} policy {policy['PolicyName']}" == label:
+                policy = {**policy, "PolicyDocument": cut(policy["PolicyDocument"])}
+            policies.append(policy)
+        mutated_roles[arn] = Role(arn, role.account, {**role.properties, "Policies": policies})
+    mutated_policies = [
+        ResourcePolicy(p.label, p.account, p.patterns, cut(p.document)) if p.label == label else p
+        for p in world.policies
+    ]
+    # a role's trust policy is both a resource policy here and a property of the role
+    return World(mutated_roles, mutated_policies)
+
+
+__all__ = ["LAYOUTS", "as_list", "denied_lines", "judge"]

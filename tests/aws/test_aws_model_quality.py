@@ -14,11 +14,11 @@ from typing import Any
 
 from aws_harness import AwsHarness, admin_client, new_session
 from botocore.stub import Stubber
+from ci_scripts.backends.aws.model_quality import CONSTRAINTS_KEY, ModelQualitySchedule
 from gitops_testkit import run_cli
 
 from ci_scripts import data_quality as dq
 from ci_scripts import model_quality as mq
-from ci_scripts.backends.aws.model_quality import CONSTRAINTS_KEY, ModelQualitySchedule
 from ci_scripts.backends.base import ModelVersion
 
 SCHEDULED = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)

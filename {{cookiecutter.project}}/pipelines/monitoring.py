@@ -66,7 +66,7 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
     from sagemaker.core.workflow.parameters import ParameterString
-    from sagemaker.mlops.workflow import Pipeline, ProcessingStep
+    from sagemaker.mlops.workflow import CacheConfig, Pipeline, ProcessingStep
 
     session = sdk.pipeline_session(boto_session, settings.default_bucket)
     instance_type = ParameterString(
@@ -107,7 +107,12 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
             output("state", inputs["StateUrl"]),
         ],
     )
-    step = ProcessingStep(name=MONITOR, step_args=step_args, retry_policies=_job_retries())
+    step = ProcessingStep(
+        name=MONITOR,
+        step_args=step_args,
+        cache_config=CacheConfig(enable_caching=False),  # every run must see the new traffic
+        retry_policies=_job_retries(),
+    )
     return Pipeline(
         name=name or f"{settings.project}-monitor",
         parameters=[instance_type, config, reports, *inputs.values()],

@@ -41,9 +41,9 @@ def user_cache_dir() -> Path:
     return Path(base) / "sagemaker-gitops"
 
 
-def definition_key(root: Path) -> str:
+def definition_key(root: Path, module: str = "pipelines.pipeline") -> str:
     """Hash of everything the definition is computed from."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(module.encode())
     for part in (root / "pipelines", root / "pyproject.toml"):
         h.update(hash_tree(part).encode() if part.exists() else b"-")
     for dist in ("sagemaker", "sagemaker-core", "sagemaker-mlops"):
@@ -57,9 +57,11 @@ def definition_key(root: Path) -> str:
     return h.hexdigest()[:32]
 
 
-def load_definition(project: ProjectConfig, state: LocalState) -> tuple[dict[str, Any], bool]:
-    """(definition with the current image tag, whether it came from a cache)."""
-    definition, cached = _load_untagged(project, state)
+def load_definition(
+    project: ProjectConfig, state: LocalState, module: str = "pipelines.pipeline"
+) -> tuple[dict[str, Any], bool]:
+    """(definition of ``module`` with the current image tag, whether it came from a cache)."""
+    definition, cached = _load_untagged(project, state, module)
     return _retag(definition, current_image_tag(project.root)), cached
 
 
@@ -82,8 +84,10 @@ def _retag(value: Any, tag: str) -> Any:
     return value
 
 
-def _load_untagged(project: ProjectConfig, state: LocalState) -> tuple[dict[str, Any], bool]:
-    key = definition_key(project.root)
+def _load_untagged(
+    project: ProjectConfig, state: LocalState, module: str
+) -> tuple[dict[str, Any], bool]:
+    key = definition_key(project.root, module)
     local = state.dir("cache") / f"definition-{key}.json"
     shared = user_cache_dir() / f"definition-{key}.json"
     for path in (local, shared):
@@ -97,7 +101,7 @@ def _load_untagged(project: ProjectConfig, state: LocalState) -> tuple[dict[str,
             return cached, True
     from ci_scripts.pipeline_module import build_definition  # imports the sagemaker SDK
 
-    built = build_definition(project, image_tag=PLACEHOLDER_TAG)
+    built = build_definition(project, module, image_tag=PLACEHOLDER_TAG)
     write_json_atomic(local, built)
     with contextlib.suppress(OSError):  # a read-only home only costs fresh checkouts a rebuild
         write_json_atomic(shared, built)

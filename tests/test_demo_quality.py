@@ -28,7 +28,7 @@ def test_quality_drop_is_caught_where_drift_sees_nothing(tmp_path: Path) -> None
 
     repo = tmp_path / "churn-model"
     s3 = repo / ".mlops" / "s3"
-    (labels,) = s3.rglob("groundtruth/prod/**/*.jsonl")
+    (labels,) = s3.rglob("groundtruth/prod/**/labels-*.jsonl")  # (beside the monitor's seed)
     records = [json.loads(line) for line in labels.read_text().splitlines()]
     assert len(records) == 5 * 57  # the test split, five times
     assert all(r["eventMetadata"]["eventId"].startswith("demo-") for r in records)

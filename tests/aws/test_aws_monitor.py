@@ -169,3 +169,63 @@ def test_a_schema_change_is_an_error_not_drift(aws: AwsHarness) -> None:
     proc = run_cli(aws.project.root, aws.backend, "monitor", "--env", "prod")
     assert proc.exit_code == 1, proc.output
     assert "a schema change, not drift" in proc.output and "_c30" in proc.output
+
+
+def test_both_backends_read_the_step_codes_files_alike(aws: AwsHarness, tmp_path: Any) -> None:
+    """The monitor step (template code) writes one run; the local backend's reader (its s3 tree)
+    and the aws backend's (moto S3) turn the same files into the same results."""
+    from gitops_testkit import template_step_module
+
+    from ci_scripts.backends.local.monitoring import LocalMonitor
+    from ci_scripts.backends.local.state import LocalState
+
+    step, drift = template_step_module("monitor"), template_step_module("drift")
+    inputs = {name: tmp_path / "in" / name for name in step.INPUTS}
+    for folder in inputs.values():
+        folder.mkdir(parents=True)
+    rows = [[str(i % 7), str(i % 5)] for i in range(200)]
+    (inputs["baseline"] / "statistics.json").write_text(
+        json.dumps(drift.baseline(["a", "b"], rows, [0.5] * 200))
+    )
+    capture = {
+        "captureData": {
+            "endpointInput": {"observedContentType": "text/csv", "encoding": "CSV", "data": "9,9"},
+            "endpointOutput": {
+                "observedContentType": "application/json",
+                "encoding": "JSON",
+                "data": json.dumps({"predictions": [{"label": 1, "probability": 0.9}]}),
+            },
+        },
+        "eventMetadata": {"inferenceId": "x", "inferenceTime": "2030-01-01T00:00:00.000Z"},
+    }
+    (inputs["capture"] / "c.jsonl").write_text("\n".join([json.dumps(capture)] * 50))
+    config = step.Config.parse(json.dumps({"env": "prod", "model_version": 2}))
+    report = tmp_path / "report"
+    step.run(config, inputs, report, tmp_path / "state")
+
+    run = f"{monitoring.runs_prefix(aws.project, 'prod')}/exec-1"
+    local = LocalMonitor(aws.project, LocalState(tmp_path / "local"), registry=None)  # type: ignore[arg-type]
+    bucket, key = run.removeprefix("s3://").split("/", 1)
+    for file in report.iterdir():
+        target = local.state.s3_path(f"{run}/{file.name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(file.read_bytes())
+        admin_client("s3").put_object(
+            Bucket=bucket, Key=f"{key}/{file.name}", Body=file.read_bytes()
+        )
+    remote = AwsMonitor(aws.project, aws.backend.clients)
+    on_local = monitoring.data_result(
+        aws.project, "prod", *local.newest_summary("prod", "data_quality")
+    )
+    assert on_local == remote.data_result("prod")
+    assert on_local.status == "CompletedWithViolations" and on_local.model_version == 2
+    assert {v["feature_name"] for v in on_local.violations} >= {"a", "b"}
+    on_local_quality = monitoring.quality_result(
+        aws.project, "prod", *local.newest_summary("prod", "model_quality")
+    )
+    assert on_local_quality == remote.quality_result("prod")
+    assert sorted(p.name for p in report.iterdir()) == [
+        "metrics.json",
+        "report.html",
+        "summary.json",
+    ]

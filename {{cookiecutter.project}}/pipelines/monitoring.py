@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Print the monitoring pipeline definition JSON (no AWS call is made).",
     )
     parser.add_argument("--root", type=Path, default=Path("."), help="the model repo root")
-    parser.add_argument("--image-uri", help="image of the monitor step (default: <ecr repo>:latest)")
+    parser.add_argument(
+        "--image-uri", help="image of the monitor step (default: <ecr repo>:latest)"
+    )
     args = parser.parse_args(argv)
     overrides = {"image_uri": args.image_uri} if args.image_uri else {}
     try:

@@ -19,12 +19,16 @@ COLUMNS = ["size", "weight", "colour"]
 NOW = datetime.now(UTC)
 
 
-def _rows(n: int, seed: int, shift: float = 0.0, colours: tuple[str, ...] = ("red", "blue")) -> list[list[Any]]:
+def _rows(
+    n: int, seed: int, shift: float = 0.0, colours: tuple[str, ...] = ("red", "blue")
+) -> list[list[Any]]:
     rng = np.random.default_rng(seed)
     sizes = rng.normal(10 + shift, 2, n)
     weights = rng.normal(50, 5, n)
     picked = rng.choice(colours, n)
-    return [[f"{s:.4f}", f"{w:.4f}", str(c)] for s, w, c in zip(sizes, weights, picked, strict=True)]
+    return [
+        [f"{s:.4f}", f"{w:.4f}", str(c)] for s, w, c in zip(sizes, weights, picked, strict=True)
+    ]
 
 
 def _statistics() -> dict[str, Any]:
@@ -33,22 +37,48 @@ def _statistics() -> dict[str, Any]:
     return drift.baseline(COLUMNS, rows, probabilities)
 
 
-def _line(rows: list[list[Any]], probabilities: list[float], inference_id: str | None = None,
-          when: datetime = NOW, json_request: bool = False) -> str:
+def _line(
+    rows: list[list[Any]],
+    probabilities: list[float],
+    inference_id: str | None = None,
+    when: datetime = NOW,
+    json_request: bool = False,
+) -> str:
     """One capture record: a CSV (or JSON) request and serve's JSON answer."""
     if json_request:
-        request = {"observedContentType": "application/json", "mode": "INPUT", "encoding": "JSON",
-                   "data": json.dumps({"instances": rows})}
+        request = {
+            "observedContentType": "application/json",
+            "mode": "INPUT",
+            "encoding": "JSON",
+            "data": json.dumps({"instances": rows}),
+        }
     else:
-        request = {"observedContentType": "text/csv", "mode": "INPUT", "encoding": "CSV",
-                   "data": "\n".join(",".join(str(v) for v in row) for row in rows)}
+        request = {
+            "observedContentType": "text/csv",
+            "mode": "INPUT",
+            "encoding": "CSV",
+            "data": "\n".join(",".join(str(v) for v in row) for row in rows),
+        }
     answer = {"predictions": [{"label": int(p >= 0.5), "probability": p} for p in probabilities]}
-    meta: dict[str, Any] = {"eventId": "e", "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+    meta: dict[str, Any] = {
+        "eventId": "e",
+        "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+    }
     if inference_id:
         meta["inferenceId"] = inference_id
-    record = {"captureData": {"endpointInput": request, "endpointOutput": {
-        "observedContentType": "application/json", "mode": "OUTPUT", "encoding": "JSON",
-        "data": json.dumps(answer)}}, "eventMetadata": meta, "eventVersion": "0"}
+    record = {
+        "captureData": {
+            "endpointInput": request,
+            "endpointOutput": {
+                "observedContentType": "application/json",
+                "mode": "OUTPUT",
+                "encoding": "JSON",
+                "data": json.dumps(answer),
+            },
+        },
+        "eventMetadata": meta,
+        "eventVersion": "0",
+    }
     return json.dumps(record)
 
 
@@ -77,7 +107,9 @@ def test_a_handful_of_rows_cannot_raise_an_alarm_by_noise() -> None:
 def test_prediction_drift_is_judged_like_a_feature() -> None:
     statistics = _statistics()
     data = drift.live_data(_rows(300, seed=6), COLUMNS)
-    assert not drift.check(data, statistics, {}, list(np.random.default_rng(7).beta(2, 2, 300))).violations
+    assert not drift.check(
+        data, statistics, {}, list(np.random.default_rng(7).beta(2, 2, 300))
+    ).violations
     skewed = drift.check(data, statistics, {}, [0.99] * 300)
     assert [v["constraint_check_type"] for v in skewed.violations] == [drift.PREDICTION_DRIFT_CHECK]
 
@@ -118,8 +150,12 @@ def test_a_request_and_answer_that_disagree_on_rows_are_skipped() -> None:
 
 
 def test_metrics_are_one_function_per_problem_type() -> None:
-    joined = live_quality.Joined(captured_rows=4, truth=["1", "0", "1", "0"], labels=[1, 0, 0, 0],
-                                 probabilities=[0.9, 0.2, 0.4, 0.1])
+    joined = live_quality.Joined(
+        captured_rows=4,
+        truth=["1", "0", "1", "0"],
+        labels=[1, 0, 0, 0],
+        probabilities=[0.9, 0.2, 0.4, 0.1],
+    )
     metrics = live_quality.live_metrics("binary_classification", joined)
     assert metrics["accuracy"] == 0.75 and metrics["recall"] == 0.5 and metrics["auc"] == 1.0
     with pytest.raises(ValueError, match="problem_type 'ranking'"):
@@ -135,11 +171,22 @@ def _inputs(root: Path) -> dict[str, Path]:
 
 
 def _config(**quality: Any) -> monitor.Config:
-    return monitor.Config.parse(json.dumps({
-        "env": "prod", "model_version": 1,
-        "registered": {"accuracy": 0.95, "auc": 0.97, "f1": 0.95, "precision": 0.95, "recall": 0.95},
-        "quality": {"min_labelled_rows": 20, **quality},
-    }))
+    return monitor.Config.parse(
+        json.dumps(
+            {
+                "env": "prod",
+                "model_version": 1,
+                "registered": {
+                    "accuracy": 0.95,
+                    "auc": 0.97,
+                    "f1": 0.95,
+                    "precision": 0.95,
+                    "recall": 0.95,
+                },
+                "quality": {"min_labelled_rows": 20, **quality},
+            }
+        )
+    )
 
 
 def _run(root: Path, inputs: dict[str, Path], config: monitor.Config) -> dict[str, Any]:
@@ -154,10 +201,19 @@ def _run(root: Path, inputs: dict[str, Path], config: monitor.Config) -> dict[st
 
 def _labels(path: Path, truth: dict[str, int]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(
-        json.dumps({"groundTruthData": {"data": str(v), "encoding": "CSV"},
-                    "eventMetadata": {"eventId": k}, "eventVersion": "0"}) + "\n"
-        for k, v in truth.items()))
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "groundTruthData": {"data": str(v), "encoding": "CSV"},
+                    "eventMetadata": {"eventId": k},
+                    "eventVersion": "0",
+                }
+            )
+            + "\n"
+            for k, v in truth.items()
+        )
+    )
 
 
 def test_quality_late_labels_and_a_run_with_nothing_new(tmp_path: Path) -> None:
@@ -166,8 +222,12 @@ def test_quality_late_labels_and_a_run_with_nothing_new(tmp_path: Path) -> None:
     truth = {f"id-{i}": i % 2 for i in range(60)}
     probability = {k: (0.8 if v else 0.2) for k, v in truth.items()}  # a perfect model
     when = NOW - timedelta(hours=1)
-    (inputs["capture"] / "c.jsonl").write_text("".join(
-        _line([row], [probability[f"id-{i}"]], f"id-{i}", when) + "\n" for i, row in enumerate(rows)))
+    (inputs["capture"] / "c.jsonl").write_text(
+        "".join(
+            _line([row], [probability[f"id-{i}"]], f"id-{i}", when) + "\n"
+            for i, row in enumerate(rows)
+        )
+    )
 
     first = _run(tmp_path, inputs, _config())
     assert first["data_quality"]["rows"] == 60
@@ -215,5 +275,6 @@ def test_drifting_features_get_their_distributions_on_the_page(tmp_path: Path) -
     page = (tmp_path / "report" / "report.html").read_text()
     assert "<figure><svg" in page and "size: distance" in page
     datums = json.loads((tmp_path / "report" / "metrics.json").read_text())["MetricData"]
-    assert {"MetricName": "DriftedFeatures", "Value": 2.0} .items() <= next(
-        d for d in datums if d["MetricName"] == "DriftedFeatures").items()
+    assert {"MetricName": "DriftedFeatures", "Value": 2.0}.items() <= next(
+        d for d in datums if d["MetricName"] == "DriftedFeatures"
+    ).items()

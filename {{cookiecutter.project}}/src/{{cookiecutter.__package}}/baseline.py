@@ -42,7 +42,9 @@ def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
     return [name.strip() for name in rows[0]], rows[1:]
 
 
-def probabilities(model_location: Path, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Any:
+def probabilities(
+    model_location: Path, columns: Sequence[str], rows: Sequence[Sequence[str]]
+) -> Any:
     """The model's probability of class 1 on every baseline row (the prediction baseline)."""
     from .features import parse_feature_rows
 

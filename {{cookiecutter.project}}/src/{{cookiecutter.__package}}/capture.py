@@ -101,9 +101,7 @@ def response_predictions(side: dict[str, Any]) -> list[Prediction]:
     text, kind = decoded(side)
     if kind == "json":
         answer = json.loads(text)
-        return [
-            Prediction(int(p["label"]), float(p["probability"])) for p in answer["predictions"]
-        ]
+        return [Prediction(int(p["label"]), float(p["probability"])) for p in answer["predictions"]]
     values = [float(v) for row in csv.reader(io.StringIO(text)) for v in row if v.strip()]
     return [Prediction(int(v >= 0.5), v) for v in values]
 
@@ -140,7 +138,9 @@ def read_lines(lines: Iterable[str]) -> Captured:
         inference_id = meta.get("inferenceId")
         found.records.append(
             Record(
-                inference_id=inference_id if isinstance(inference_id, str) and inference_id else None,
+                inference_id=inference_id
+                if isinstance(inference_id, str) and inference_id
+                else None,
                 time=parse_time(meta.get("inferenceTime")),
                 rows=rows,
                 predictions=predictions,

@@ -158,9 +158,7 @@ def live_data(rows: Sequence[list[Any] | dict[str, Any]], names: Sequence[str]) 
         if isinstance(row, dict):
             named.append({str(k): v for k, v in row.items()})
         else:
-            named.append(
-                {(names[i] if i < len(names) else f"_c{i}"): v for i, v in enumerate(row)}
-            )
+            named.append({(names[i] if i < len(names) else f"_c{i}"): v for i, v in enumerate(row)})
     seen = dict.fromkeys(name for row in named for name in row)
     ordered = [n for n in names if n in seen] + [n for n in seen if n not in names]
     return LiveData({c: [row.get(c) for row in named] for c in ordered}, len(named))
@@ -249,7 +247,9 @@ def judge(
     drifted = p_value < alpha and (
         distance > settings["drift_threshold"] or index > settings["psi_threshold"]
     )
-    return FeatureDrift(entry["name"], entry["kind"], len(present), distance, index, p_value, drifted)
+    return FeatureDrift(
+        entry["name"], entry["kind"], len(present), distance, index, p_value, drifted
+    )
 
 
 def violation(feature: str, check: str, description: str) -> dict[str, str]:
@@ -288,7 +288,9 @@ def check(
     for name in data.columns:
         if name not in expected:
             result.violations.append(
-                violation(name, EXTRA_COLUMN_CHECK, f"captured column {name!r} is not in the baseline")
+                violation(
+                    name, EXTRA_COLUMN_CHECK, f"captured column {name!r} is not in the baseline"
+                )
             )
     compared = [n for n in expected if n in data.columns]
     baseline_prediction = statistics.get("prediction")

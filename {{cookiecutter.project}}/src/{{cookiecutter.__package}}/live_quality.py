@@ -69,7 +69,9 @@ def parse_label_record(line: str) -> tuple[str, list[str]]:
     return event_id.strip(), values
 
 
-def read_ground_truth(files: Iterable[Path], name: Callable[[Path], str] = str) -> dict[str, list[str]]:
+def read_ground_truth(
+    files: Iterable[Path], name: Callable[[Path], str] = str
+) -> dict[str, list[str]]:
     """Labels by inference id from ground-truth JSON lines files, read in the order given."""
     labels: dict[str, list[str]] = {}
     for path in files:

@@ -55,7 +55,13 @@ HISTORY_FILE = "history.jsonl"
 INPUTS = ("capture", "groundtruth", "baseline", "bias", "explainability", "model", "state")
 
 QUALITY_DEFAULTS: dict[str, Any] = {
-    "max_metric_drop": {"accuracy": 0.05, "auc": 0.05, "f1": 0.05, "precision": 0.05, "recall": 0.05},
+    "max_metric_drop": {
+        "accuracy": 0.05,
+        "auc": 0.05,
+        "f1": 0.05,
+        "precision": 0.05,
+        "recall": 0.05,
+    },
     "min_labelled_rows": 20,
     "min_coverage": 0.0,
     "label_window_hours": 72,
@@ -100,7 +106,11 @@ class Config:
             model_version=raw.get("model_version"),
             since=capture.parse_time(raw.get("since")),
             problem_type=str(raw.get("problem_type") or "binary_classification"),
-            drift={k: float(raw[k]) for k in ("drift_threshold", "psi_threshold", "significance") if k in raw},
+            drift={
+                k: float(raw[k])
+                for k in ("drift_threshold", "psi_threshold", "significance")
+                if k in raw
+            },
             quality=quality,
             registered={k: float(v) for k, v in (raw.get("registered") or {}).items()},
             namespace=str(raw.get("namespace") or ""),
@@ -340,7 +350,11 @@ def metric_data(summary: dict[str, Any], env: str) -> list[dict[str, Any]]:
     data = summary.get("data_quality") or {}
     quality = summary.get("model_quality") or {}
     datums = [
-        {"MetricName": "CapturedRows", "Value": float(summary["captured"]["new_rows"]), "Unit": "Count"},
+        {
+            "MetricName": "CapturedRows",
+            "Value": float(summary["captured"]["new_rows"]),
+            "Unit": "Count",
+        },
         {
             "MetricName": "DriftedFeatures",
             "Value": float(sum(1 for f in (data.get("features") or {}).values() if f["drifted"])),
@@ -356,10 +370,16 @@ def metric_data(summary: dict[str, Any], env: str) -> list[dict[str, Any]]:
             ),
             "Unit": "Count",
         },
-        {"MetricName": "LabelledRows", "Value": float(quality.get("labelled_rows") or 0), "Unit": "Count"},
+        {
+            "MetricName": "LabelledRows",
+            "Value": float(quality.get("labelled_rows") or 0),
+            "Unit": "Count",
+        },
     ]
     if quality.get("coverage") is not None:
-        datums.append({"MetricName": "LabelCoverage", "Value": float(quality["coverage"]), "Unit": "None"})
+        datums.append(
+            {"MetricName": "LabelCoverage", "Value": float(quality["coverage"]), "Unit": "None"}
+        )
     for name, value in (quality.get("live") or {}).items():
         datums.append({"MetricName": f"Live_{name}", "Value": float(value), "Unit": "None"})
     for name, found in (data.get("features") or {}).items():
@@ -385,14 +405,18 @@ def publish(datums: list[dict[str, Any]], config: Config) -> None:
 
 
 # -- the run -------------------------------------------------------------------------------------
-def run(config: Config, inputs: dict[str, Path], report_dir: Path, state_dir: Path) -> dict[str, Any]:
+def run(
+    config: Config, inputs: dict[str, Path], report_dir: Path, state_dir: Path
+) -> dict[str, Any]:
     """One monitoring run; returns the summary it wrote to ``report_dir``."""
     now = datetime.now(UTC)
     state, history = read_state(inputs["state"])
     watermark = capture.parse_time(state.get("watermark"))
     captured = capture.read_folder(inputs["capture"])
     records = [
-        r for r in captured.records if config.since is None or r.time is None or r.time >= config.since
+        r
+        for r in captured.records
+        if config.since is None or r.time is None or r.time >= config.since
     ]
     new = [r for r in records if watermark is None or (r.time is not None and r.time > watermark)]
     labels_digest = files_digest(label_files(inputs["groundtruth"]), inputs["groundtruth"])
@@ -454,7 +478,10 @@ def run(config: Config, inputs: dict[str, Path], report_dir: Path, state_dir: Pa
     summary["feature_attribution"] = attribution_drift(
         joined, read_json(first_report_file(inputs["explainability"])), inputs["model"], config
     )
-    verdicts = [summary[k]["status"] for k in ("data_quality", "model_quality", "bias", "feature_attribution")]
+    verdicts = [
+        summary[k]["status"]
+        for k in ("data_quality", "model_quality", "bias", "feature_attribution")
+    ]
     summary["status"] = (
         "CompletedWithViolations"
         if "CompletedWithViolations" in verdicts
@@ -466,7 +493,11 @@ def run(config: Config, inputs: dict[str, Path], report_dir: Path, state_dir: Pa
             "checked_at": summary["checked_at"],
             "model_version": config.model_version,
             "rows": summary["captured"]["new_rows"],
-            "drifted": [v["feature_name"] for v in summary["data_quality"]["violations"] if "feature_name" in v],
+            "drifted": [
+                v["feature_name"]
+                for v in summary["data_quality"]["violations"]
+                if "feature_name" in v
+            ],
             "live": summary["model_quality"].get("live") or {},
         },
     ]
@@ -480,7 +511,11 @@ def run(config: Config, inputs: dict[str, Path], report_dir: Path, state_dir: Pa
     newest = max((r.time for r in records if r.time is not None), default=watermark)
     write_state(
         state_dir,
-        {"watermark": _iso(newest), "labels_digest": labels_digest, "model_version": config.model_version},
+        {
+            "watermark": _iso(newest),
+            "labels_digest": labels_digest,
+            "model_version": config.model_version,
+        },
         history,
     )
     if config.publish_metrics and config.namespace:
@@ -510,7 +545,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--config", type=Path, help="read the configuration from this file")
     args = parser.parse_args(argv)
-    text = args.config.read_text(encoding="utf-8") if args.config else os.environ.get(CONFIG_ENV, "")
+    text = (
+        args.config.read_text(encoding="utf-8") if args.config else os.environ.get(CONFIG_ENV, "")
+    )
     if not text:
         raise StepError(f"${CONFIG_ENV} is not set (the monitoring pipeline sets it)")
     run(

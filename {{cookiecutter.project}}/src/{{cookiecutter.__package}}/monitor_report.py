@@ -53,9 +53,7 @@ def histogram_svg(baseline: Sequence[float], live: Sequence[float]) -> str:
         f'<text x="0" y="{HEIGHT + 14}" font-size="10">{low:.4g}</text>'
         f'<text x="{WIDTH}" y="{HEIGHT + 14}" font-size="10" text-anchor="end">{high:.4g}</text>'
     )
-    return (
-        f'<svg width="{WIDTH}" height="{HEIGHT + 18}" role="img">{"".join(bars)}{axis}</svg>'
-    )
+    return f'<svg width="{WIDTH}" height="{HEIGHT + 18}" role="img">{"".join(bars)}{axis}</svg>'
 
 
 def category_table(baseline: dict[str, int], live: Sequence[Any]) -> str:
@@ -169,7 +167,7 @@ def render(
         rows = "".join(
             f"<tr><td>{esc(name)}</td><td>{esc(f['kind'])}</td><td>{f['rows']}</td>"
             f"<td>{f['distance']:.4f}</td><td>{f['psi']:.4f}</td><td>{f['p_value']:.2e}</td>"
-            f"<td class=\"{'bad' if f['drifted'] else 'ok'}\">"
+            f'<td class="{"bad" if f["drifted"] else "ok"}">'
             f"{'drift' if f['drifted'] else 'ok'}</td></tr>"
             for name, f in features.items()
         )

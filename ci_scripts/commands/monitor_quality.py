@@ -119,15 +119,21 @@ def _table(
 
 
 def _finding(result: mq.QualityResult, found: list[dict[str, str]]) -> str:
-    drops = ", ".join(
-        f"{v['metric_name']} {result.live[v['metric_name']]:.3f} vs "
-        f"{result.registered[v['metric_name']]:.3f} registered"
-        if v.get("metric_name") in result.live and v.get("metric_name") in result.registered
-        else f"{v.get('metric_name')}: {v.get('description')}"
-        for v in found
-    )
+    """One line: the metric drops first, then bias / feature-attribution drift."""
+    drops = [v for v in found if v.get("metric_name") in result.live]
+    other = [v for v in found if v not in drops]
     version = f" of model version {result.model_version}" if result.model_version else ""
-    return (
-        f"{result.schedule}: {len(found)} metric(s){version} dropped past max_metric_drop on "
-        f"{result.labelled_rows} labelled rows: {drops}"
-    )
+    parts = []
+    if drops:
+        listed = ", ".join(
+            f"{v['metric_name']} {result.live[v['metric_name']]:.3f} vs "
+            f"{result.registered.get(v['metric_name'], float('nan')):.3f} registered"
+            for v in drops
+        )
+        parts.append(f"{len(drops)} metric(s){version} dropped past max_metric_drop: {listed}")
+    if other:
+        listed = "; ".join(
+            f"{v.get('constraint_check_type')}: {v.get('description')}" for v in other
+        )
+        parts.append(f"{len(other)} drift finding(s){version}: {listed}")
+    return f"{result.schedule}: on {result.labelled_rows} labelled rows, " + "; ".join(parts)

@@ -229,3 +229,66 @@ def test_both_backends_read_the_step_codes_files_alike(aws: AwsHarness, tmp_path
         "report.html",
         "summary.json",
     ]
+
+
+def _quality_summary(**quality: Any) -> dict[str, Any]:
+    base = summary("Completed")
+    base["model_quality"] = {
+        "status": "Completed",
+        "registered": {"accuracy": 0.93, "auc": 0.97},
+        "live": {"accuracy": 0.93, "auc": 0.97},
+        "labelled_rows": 40,
+        "captured_rows": 50,
+        "coverage_ok": True,
+        "judged": True,
+        "violations": [],
+        **quality,
+    }
+    return base
+
+
+def test_monitor_quality_exits_3_on_a_drop_and_names_bias_drift(aws: AwsHarness) -> None:
+    dropped = _quality_summary(
+        status="CompletedWithViolations",
+        live={"accuracy": 0.6, "auc": 0.97},
+        violations=[
+            {
+                "metric_name": "accuracy",
+                "constraint_check_type": "LessThanThreshold",
+                "description": "Metric accuracy with 0.6000 was LessThanThreshold '0.8800'",
+            }
+        ],
+    )
+    dropped["bias"] = {
+        "status": "CompletedWithViolations",
+        "registered": {"DPPL": 0.1},
+        "live": {"DPPL": 0.5},
+        "violations": [
+            {
+                "metric_name": "DPPL",
+                "constraint_check_type": "bias_drift_check",
+                "description": "DPPL of mean_radius > 13 is +0.5000 on live data",
+            }
+        ],
+    }
+    _put_run(aws, "a", dropped)
+    proc = run_cli(aws.project.root, aws.backend, "monitor", "--env", "prod", "--quality")
+    assert proc.exit_code == 3, proc.output
+    assert "1 metric(s) of model version 3 dropped past max_metric_drop: accuracy 0.600" in (
+        proc.output
+    )
+    assert "bias_drift_check" in proc.output and "coverage 80%" in proc.output
+
+
+def test_monitor_quality_without_labels_judges_nothing(aws: AwsHarness) -> None:
+    _put_run(aws, "a", _quality_summary(status="NoData", live={}, labelled_rows=0, judged=False))
+    proc = run_cli(aws.project.root, aws.backend, "monitor", "--env", "prod", "--quality")
+    assert proc.exit_code == 0, proc.output
+    assert "nothing to check" in proc.output
+
+
+def test_monitor_quality_fails_on_a_broken_label_feed(aws: AwsHarness) -> None:
+    _put_run(aws, "a", _quality_summary(labelled_rows=5, coverage_ok=False))
+    proc = run_cli(aws.project.root, aws.backend, "monitor", "--env", "prod", "--quality")
+    assert proc.exit_code == 1, proc.output
+    assert "labels cover 10% of the 50 captured rows" in proc.output

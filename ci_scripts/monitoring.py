@@ -181,17 +181,10 @@ def data_result(
 ) -> MonitoringResult:
     """``monitor``'s view of a run (the same on both backends)."""
     result = MonitoringResult(env=env, schedule=pipeline_name(project, env), status="NoData")
+    data = _common(result, summary, "data_quality", folder)
     if summary is None:
-        result.failure_reason = f"no monitoring run has finished yet under {folder}"
         return result
-    data = summary.get("data_quality") or {}
-    result.report_uri = folder
-    result.html_report = f"{folder}/{HTML_FILE}" if summary.get("status") != "NoData" else ""
-    result.checked_at = str(summary.get("checked_at") or "")
-    result.model_version = summary.get("model_version")
     result.rows = int(data.get("rows") or 0)
-    result.status = str(data.get("status") or "NoData")
-    result.failure_reason = str(data.get("reason") or summary.get("reason") or "")
     result.violations = [
         {
             "feature_name": str(v.get("feature_name", "")),
@@ -209,16 +202,9 @@ def quality_result(
 ) -> mq.QualityResult:
     """``monitor --quality``'s view of a run (model quality, bias and attribution drift)."""
     result = mq.QualityResult(env=env, schedule=pipeline_name(project, env), status="NoData")
+    quality = _common(result, summary, "model_quality", folder)
     if summary is None:
-        result.failure_reason = f"no monitoring run has finished yet under {folder}"
         return result
-    quality = summary.get("model_quality") or {}
-    result.report_uri = folder
-    result.html_report = f"{folder}/{HTML_FILE}" if summary.get("status") != "NoData" else ""
-    result.checked_at = str(summary.get("checked_at") or "")
-    result.model_version = summary.get("model_version")
-    result.status = str(quality.get("status") or "NoData")
-    result.failure_reason = str(quality.get("reason") or summary.get("reason") or "")
     result.registered = _floats(quality.get("registered"))
     result.live = _floats(quality.get("live"))
     result.labelled_rows = int(quality.get("labelled_rows") or 0)
@@ -237,6 +223,23 @@ def quality_result(
         }
         result.violations += list(section.get("violations") or [])
     return result
+
+
+def _common(
+    result: Any, summary: dict[str, Any] | None, section: str, folder: str
+) -> dict[str, Any]:
+    """Fill what both results take from a run; return the run's ``section``."""
+    if summary is None:
+        result.failure_reason = f"no monitoring run has finished yet under {folder}"
+        return {}
+    found = summary.get(section) or {}
+    result.report_uri = folder
+    result.html_report = f"{folder}/{HTML_FILE}" if summary.get("status") != "NoData" else ""
+    result.checked_at = str(summary.get("checked_at") or "")
+    result.model_version = summary.get("model_version")
+    result.status = str(found.get("status") or "NoData")
+    result.failure_reason = str(found.get("reason") or summary.get("reason") or "")
+    return found
 
 
 def _floats(values: Any) -> dict[str, float]:

@@ -17,15 +17,13 @@ run reads is written back to ``StateUrl``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines import sdk
-from pipelines.pipeline import PROCESSING, _input, _job_retries, _processor
-from pipelines.settings import PipelineConfigError, PipelineSettings
+from pipelines.pipeline import PROCESSING, _input, _job_retries, _processor, print_definition
+from pipelines.settings import PipelineSettings
 
 if TYPE_CHECKING:
     import boto3
@@ -124,24 +122,7 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
 
 def main(argv: list[str] | None = None) -> int:
     """Print the monitoring definition JSON, built offline from ``<root>/pyproject.toml``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.monitoring",
-        description="Print the monitoring pipeline definition JSON (no AWS call is made).",
-    )
-    parser.add_argument("--root", type=Path, default=Path("."), help="the model repo root")
-    parser.add_argument(
-        "--image-uri", help="image of the monitor step (default: <ecr repo>:latest)"
-    )
-    args = parser.parse_args(argv)
-    overrides = {"image_uri": args.image_uri} if args.image_uri else {}
-    try:
-        settings = PipelineSettings.from_pyproject(args.root, **overrides)
-    except PipelineConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    json.dump(definition(settings), sys.stdout, indent=2)
-    print()
-    return 0
+    return print_definition(argv, "pipelines.monitoring", definition)
 
 
 if __name__ == "__main__":

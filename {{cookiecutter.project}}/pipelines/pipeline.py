@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -545,10 +546,15 @@ def _check_metric_step(
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print the definition JSON, built offline from ``<root>/pyproject.toml``."""
+def print_definition(
+    argv: list[str] | None,
+    module: str,
+    build: Callable[[PipelineSettings], dict[str, Any]],
+) -> int:
+    """``python -m <module> [--root .] [--image-uri URI]``: print ``build(settings)`` as JSON,
+    settings read from ``<root>/pyproject.toml`` (this pipeline's and the monitoring one's)."""
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.pipeline",
+        prog=f"python -m {module}",
         description="Print the SageMaker Pipeline definition JSON (no AWS call is made).",
     )
     parser.add_argument("--root", type=Path, default=Path("."), help="the model repo root")
@@ -560,9 +566,14 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    json.dump(definition(settings), sys.stdout, indent=2)
+    json.dump(build(settings), sys.stdout, indent=2)
     print()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the definition JSON, built offline from ``<root>/pyproject.toml``."""
+    return print_definition(argv, "pipelines.pipeline", definition)
 
 
 if __name__ == "__main__":

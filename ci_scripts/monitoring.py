@@ -37,6 +37,9 @@ MISSING_COLUMN_CHECK = "missing_column_check"
 EXTRA_COLUMN_CHECK = "extra_column_check"
 MONITORING_MODULE = "pipelines.monitoring"
 PROBLEM_TYPE = "binary_classification"
+# SageMaker's and Scheduler's limit on a pipeline parameter value (botocore: String1024,
+# SageMakerPipelineParameterValue)
+MAX_PARAMETER_LENGTH = 1024
 SEED_FILE = "_monitor-seed.jsonl"  # an empty object keeping a monitor input prefix non-empty
 
 
@@ -140,12 +143,12 @@ def parameters(
         "problem_type": str(project.extra.get("problem_type") or PROBLEM_TYPE),
         **rules,
         "quality": quality,
-        "registered": {k: v for k, v in version.metrics.items() if k in mq.METRICS},
+        "registered": {k: round(v, 6) for k, v in version.metrics.items() if k in mq.METRICS},
         "namespace": namespace(project),
         "publish_metrics": publish_metrics,
         "region": project.region,
     }
-    return {
+    values = {
         "MonitorConfig": json.dumps(config, separators=(",", ":"), sort_keys=True),
         "ReportsUrl": runs_prefix(project, env),
         "CaptureUrl": capture_url or capture_prefix(project, env) + "/",
@@ -153,6 +156,14 @@ def parameters(
         "StateUrl": state_prefix(project, env) + "/",
         **inputs,
     }
+    for name, value in values.items():
+        if len(value) > MAX_PARAMETER_LENGTH:
+            raise CIError(
+                f"monitoring pipeline parameter {name} is {len(value)} characters, more than "
+                f"the {MAX_PARAMETER_LENGTH} a pipeline parameter may hold; shorten the "
+                f"monitoring settings in deploy/{env}.json"
+            )
+    return values
 
 
 def seed_uris(project: ProjectConfig, env: str) -> list[str]:

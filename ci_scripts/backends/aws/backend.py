@@ -53,11 +53,13 @@ class AwsBackend(ComposedBackend):
         return self.endpoints.describe_endpoint(env)
 
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        from ci_scripts.backends.aws.monitoring import AwsMonitor
+
+        monitor = AwsMonitor(self.project, self.clients)
+        definition = monitor.prepare(env, manifest, version)  # checked before any change
         state = self.endpoints.deploy(env, manifest, version)
         if self.project.monitoring:  # the monitor follows the served version
-            from ci_scripts.backends.aws.monitoring import AwsMonitor
-
-            AwsMonitor(self.project, self.clients).sync(env, manifest, version)
+            monitor.sync(env, manifest, version, definition)
         return state
 
     def preflight(self, env: str) -> None:

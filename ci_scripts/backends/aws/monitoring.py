@@ -48,6 +48,22 @@ class AwsMonitor:
         self.clients = clients
 
     # -- deploy: keep the monitor in step with the served version ----------------------------
+    def prepare(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> Any:
+        """Before deploy's first change: build the monitoring definition and check the run's
+        parameters (a CIError here changes nothing). None when no monitor applies."""
+        capture = manifest.get("data_capture") or {}
+        realtime = (manifest.get("endpoint") or {}).get("type") == "realtime"
+        if not (self.project.monitoring and realtime and capture.get("enabled", False)):
+            return None
+        if isinstance(monitoring.version_inputs(version), str):
+            return None  # sync says why, and leaves the monitor as it is
+        monitoring.parameters(
+            self.project, env, manifest, version, since=_iso_now(), publish_metrics=True
+        )
+        from ci_scripts.pipeline_module import build_definition
+
+        return build_definition(self.project, monitoring.MONITORING_MODULE)
+
     def sync(
         self, env: str, manifest: dict[str, Any], version: ModelVersion, definition: Any = None
     ) -> str:
@@ -148,7 +164,7 @@ class AwsMonitor:
                     break
                 if config.get("model_version") == version.version and config.get("since"):
                     return str(config["since"])
-        return datetime.now(UTC).isoformat(timespec="seconds")
+        return _iso_now()
 
     def _put_schedule(
         self,
@@ -254,6 +270,10 @@ class AwsMonitor:
     def quality_result(self, env: str) -> mq.QualityResult:
         summary, folder = self.newest_summary(env, "model_quality")
         return monitoring.quality_result(self.project, env, summary, folder)
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _schedule_parameters(schedule: dict[str, Any] | None) -> list[dict[str, str]]:

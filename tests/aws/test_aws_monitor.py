@@ -292,3 +292,33 @@ def test_monitor_quality_fails_on_a_broken_label_feed(aws: AwsHarness) -> None:
     proc = run_cli(aws.project.root, aws.backend, "monitor", "--env", "prod", "--quality")
     assert proc.exit_code == 1, proc.output
     assert "labels cover 10% of the 50 captured rows" in proc.output
+
+
+def test_deploy_sets_up_the_monitor_and_a_broken_monitor_changes_nothing(
+    aws: AwsHarness, monkeypatch: Any
+) -> None:
+    """Through the CLI: deploy upserts the monitor after the endpoint; a monitoring definition
+    that cannot be built stops the deploy before its first change."""
+    from test_aws_endpoints import deploy
+    from test_aws_model_reports import register_with_reports
+
+    import ci_scripts.pipeline_module as pipeline_module
+    from ci_scripts.errors import CIError
+
+    register_with_reports(aws)
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise CIError("pipelines/monitoring.py: import failed: SyntaxError")
+
+    monkeypatch.setattr(pipeline_module, "build_definition", broken)
+    aws.reset_mutations()
+    failed = deploy(aws, "staging", 1)
+    assert failed.exit_code == 1 and "pipelines/monitoring.py" in failed.output
+    # only the approval (the merge's, which deploy records first) - no model, no endpoint
+    assert aws.mutations() == ["sagemaker:UpdateModelPackage"]
+
+    monkeypatch.setattr(pipeline_module, "build_definition", lambda *_, **__: DEFINITION)
+    ok = deploy(aws, "staging", 1)
+    assert ok.exit_code == 0, ok.output
+    schedule = admin_client("scheduler").get_schedule(Name=f"{aws.project.project}-staging-monitor")
+    assert json.loads(_parameters(schedule)["MonitorConfig"])["model_version"] == 1

@@ -278,3 +278,11 @@ def test_drifting_features_get_their_distributions_on_the_page(tmp_path: Path) -
     assert {"MetricName": "DriftedFeatures", "Value": 2.0}.items() <= next(
         d for d in datums if d["MetricName"] == "DriftedFeatures"
     ).items()
+
+
+def test_a_run_before_any_capture_ends_at_once(tmp_path: Path) -> None:
+    inputs = _inputs(tmp_path)
+    (inputs["capture"] / "_monitor-seed.jsonl").write_text("")  # what deploy seeds
+    summary = _run(tmp_path, inputs, _config())
+    assert summary["status"] == "NoData" and summary["reason"] == "nothing captured yet"
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["summary.json"]

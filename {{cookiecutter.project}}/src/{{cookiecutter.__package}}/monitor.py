@@ -436,7 +436,7 @@ def run(
         "report_html": HTML_FILE,
     }
     report_dir.mkdir(parents=True, exist_ok=True)
-    if not new and labels_digest == state.get("labels_digest"):
+    if not records or (not new and labels_digest == state.get("labels_digest")):
         summary["reason"] = (
             f"no capture newer than {_iso(watermark)} and no new label file"
             if watermark

@@ -29,13 +29,15 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/uv
 demo: $(DEMO_STAMP)  ## render a model repo and run the whole GitOps loop locally (KEEP=1: leave it up)
 	@$(BIN)/python -m scripts.demo $(DEMO_ARGS)
 
-demo-drift: $(DEMO_STAMP)  ## the loop, then drift in prod found by monitoring -> retrained -> proposed
+# The monitor scenarios build the monitoring pipeline's definition with the sagemaker SDK (only
+# the training definition ships prebuilt), so they take the full install.
+demo-drift: $(STAMP)  ## the loop, then drift in prod found by monitoring -> retrained -> proposed
 	@$(BIN)/python -m scripts.demo --scenario drift $(DEMO_ARGS)
 
 demo-rollback: $(DEMO_STAMP)  ## the loop, then a broken version whose canary fails and rolls back
 	@$(BIN)/python -m scripts.demo --scenario rollback $(DEMO_ARGS)
 
-demo-quality: $(DEMO_STAMP)  ## the loop, then labelled prod traffic: a quality drop with no data drift
+demo-quality: $(STAMP)  ## the loop, then labelled prod traffic: a quality drop with no data drift
 	@$(BIN)/python -m scripts.demo --scenario quality $(DEMO_ARGS)
 
 demo-definition: $(STAMP)  ## rebuild scripts/demo_definition.json with the sagemaker SDK

@@ -1,52 +1,32 @@
-"""Model quality on live traffic: captured predictions joined with ground-truth labels.
+"""Model quality on live traffic, as ci_scripts sees it: ground truth in, results out.
 
-Data drift misses a model that has gone wrong on data that looks normal; only labels show it.
-This module holds the one definition of each part, so the local backend's check and the aws
-backend's reading of Model Monitor's results cannot disagree:
+The monitor itself (the join of captured predictions with labels by inference id, the metrics,
+the judgement) is step code of the model repo (src/<package>/live_quality.py, run by the
+monitoring pipeline; ci_scripts.monitoring). What is left here:
 
 - **Ground truth** (where and how labels arrive): JSON lines under
-  ``s3://<artifact bucket>/groundtruth/<env>/YYYY/MM/DD/HH/*.jsonl`` (locally the same key in the
-  ``.mlops/s3`` tree), in Model Monitor's ground-truth merge format, one line per request::
+  ``s3://<capture bucket>/groundtruth/<env>/YYYY/MM/DD/HH/*.jsonl`` (locally the same key in the
+  ``.mlops/s3`` tree), one line per request::
 
-      {"groundTruthData": {"data": "1", "encoding": "CSV"},
+      {"groundTruthData": {"data": "1,0", "encoding": "CSV"},
        "eventMetadata": {"eventId": "<the request's inference id>"}, "eventVersion": "0"}
 
   ``eventId`` is the ``InferenceId`` the caller sent with the request (the API front and the smoke
   test send one; SageMaker records it as ``eventMetadata.inferenceId`` in the capture). ``data``
-  holds the true class (0 or 1) of each row of that request, comma-separated. A later line for
-  the same id replaces an earlier one (a corrected label).
-- **The join**: captured requests of the served version carrying an inference id, matched with
-  the labels by that id. Requests without a label count in the coverage (labelled / captured
-  rows), never as an error.
-- **The metrics**: accuracy, ROC AUC, F1, precision and recall (class 1 positive), as the
-  evaluate step computes them with scikit-learn, here in numpy (the CLI stays cheap to import).
-- **The judgement**: a metric drops when ``registered - live > monitoring.quality.max_metric_drop``
-  (the registered value is the version's evaluation on the test split). Files are Model
-  Monitor's model quality ones: ``statistics.json`` (``binary_classification_metrics``),
-  ``constraints.json`` (``binary_classification_constraints``, threshold = registered - max drop,
-  ``LessThanThreshold``) and ``constraint_violations.json``.
+  holds the true class of each row of that request in order, comma-separated (a batch request has
+  one per row). A later line for the same id replaces an earlier one (a corrected label).
+- ``monitoring.quality`` of a manifest over the schema's defaults, and the QualityResult both
+  backends fill from a run's summary.json.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-# Model Monitor's report files are named alike for both kinds of job: one source of the names
-from ci_scripts.data_quality import CONSTRAINTS_FILE, STATISTICS_FILE, VIOLATIONS_FILE
-
 METRICS = ("accuracy", "auc", "f1", "precision", "recall")
-LESS_THAN_THRESHOLD = "LessThanThreshold"
-COVERAGE_CHECK = "coverage_check"
-
-
-def schedule_name(project: str, env: str) -> str:
-    """The model quality monitoring schedule of one environment (aws and local alike)."""
-    return f"{project}-{env}-model-quality"
 
 
 def ground_truth_prefix(bucket: str, env: str) -> str:
@@ -54,31 +34,8 @@ def ground_truth_prefix(bucket: str, env: str) -> str:
     return f"s3://{bucket}/groundtruth/{env}"
 
 
-def report_prefix(bucket: str, env: str) -> str:
-    """Where model quality executions of ``env`` write their reports."""
-    return f"s3://{bucket}/monitoring/{env}/model-quality"
-
-
 class GroundTruthError(ValueError):
     """A label file that cannot be read; the message names the file and line."""
-
-
-@dataclass
-class Joined:
-    """Captured predictions with the labels found for them."""
-
-    captured_rows: int = 0
-    truth: list[int] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-    probabilities: list[float] = field(default_factory=list)
-
-    @property
-    def labelled_rows(self) -> int:
-        return len(self.truth)
-
-    @property
-    def coverage(self) -> float:
-        return self.labelled_rows / self.captured_rows if self.captured_rows else 0.0
 
 
 # -- ground truth --------------------------------------------------------------------------------
@@ -93,160 +50,7 @@ def ground_truth_line(inference_id: str, labels: Sequence[int] | int) -> str:
     return json.dumps(record, separators=(",", ":"))
 
 
-def read_ground_truth(files: Iterable[Path], name: Any = str) -> dict[str, list[int]]:
-    """Labels by inference id from ground-truth JSON lines files, read in the order given.
-
-    ``name(path)`` is how a file is named in errors (its s3 URI, say). Raises GroundTruthError
-    ``<file>:<line>: <reason>`` on the first line that is not a valid record.
-    """
-    labels: dict[str, list[int]] = {}
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise GroundTruthError(f"{name(path)}: cannot read: {exc}") from None
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                event_id, values = _parse_record(line)
-            except ValueError as exc:
-                raise GroundTruthError(f"{name(path)}:{number}: {exc}") from None
-            labels[event_id] = values
-    return labels
-
-
-def _parse_record(line: str) -> tuple[str, list[int]]:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        raise ValueError("not a JSON object") from None
-    if not isinstance(record, dict):
-        raise ValueError("not a JSON object")
-    meta, data = record.get("eventMetadata"), record.get("groundTruthData")
-    event_id = meta.get("eventId") if isinstance(meta, dict) else None
-    if not isinstance(event_id, str) or not event_id.strip():
-        raise ValueError("eventMetadata.eventId (the request's inference id) is missing")
-    if not isinstance(data, dict) or not isinstance(data.get("data"), str):
-        raise ValueError("groundTruthData.data (the true class, 0 or 1) is missing")
-    encoding = data.get("encoding", "CSV")
-    if encoding not in ("CSV", "JSON"):
-        raise ValueError(f"groundTruthData.encoding {encoding!r} is not CSV or JSON")
-    raw: Any = data["data"].split(",") if encoding == "CSV" else json.loads(data["data"])
-    values = raw if isinstance(raw, list) else [raw]
-    parsed = []
-    for value in values:
-        text = str(value).strip()
-        if text not in ("0", "1", "0.0", "1.0"):
-            raise ValueError(f"groundTruthData.data {data['data']!r}: labels must be 0 or 1")
-        parsed.append(int(float(text)))
-    if not parsed:
-        raise ValueError("groundTruthData.data is empty")
-    return event_id.strip(), parsed
-
-
-# -- captured predictions ------------------------------------------------------------------------
-def captured_predictions(lines: Iterable[str]) -> tuple[int, dict[str, list[tuple[int, float]]]]:
-    """(rows captured, predictions by inference id) from data capture JSON lines.
-
-    Rows are counted from the endpoint's answers (one prediction per row); captures whose
-    answer is not the model's JSON (errors) are skipped, as Model Monitor skips them.
-    """
-    rows = 0
-    found: dict[str, list[tuple[int, float]]] = {}
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-            output = event["captureData"]["endpointOutput"]
-            meta = event.get("eventMetadata") or {}
-            answer = json.loads(_decoded(output))
-            predictions = [
-                (int(p["label"]), float(p["probability"])) for p in answer["predictions"]
-            ]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            continue
-        rows += len(predictions)
-        inference_id = meta.get("inferenceId") if isinstance(meta, dict) else None
-        if isinstance(inference_id, str) and inference_id:
-            found[inference_id] = predictions
-    return rows, found
-
-
-def _decoded(captured: dict[str, Any]) -> str:
-    if captured.get("encoding") == "BASE64":
-        import base64
-
-        return base64.b64decode(captured["data"]).decode("utf-8")
-    return str(captured["data"])
-
-
-def join(
-    captured_rows: int,
-    predictions: dict[str, list[tuple[int, float]]],
-    labels: dict[str, list[int]],
-) -> Joined:
-    """Pairs of (truth, prediction) for every captured request with labels for all its rows."""
-    joined = Joined(captured_rows=captured_rows)
-    for inference_id, predicted in predictions.items():
-        truth = labels.get(inference_id)
-        if truth is None or len(truth) != len(predicted):
-            continue  # unlabelled (or labelled for another request shape): coverage, not error
-        for actual, (label, probability) in zip(truth, predicted, strict=True):
-            joined.truth.append(actual)
-            joined.labels.append(label)
-            joined.probabilities.append(probability)
-    return joined
-
-
-# -- metrics -------------------------------------------------------------------------------------
-def binary_metrics(
-    truth: Sequence[int], labels: Sequence[int], probabilities: Sequence[float]
-) -> dict[str, float]:
-    """The evaluate step's metrics (sklearn's definitions, zero_division=0); AUC is NaN when
-    the labels hold a single class (it is undefined then)."""
-    import numpy as np
-
-    y = np.asarray(truth, dtype=int)
-    predicted = np.asarray(labels, dtype=int)
-    tp = int(np.sum((predicted == 1) & (y == 1)))
-    fp = int(np.sum((predicted == 1) & (y == 0)))
-    fn = int(np.sum((predicted == 0) & (y == 1)))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    return {
-        "accuracy": float(np.mean(predicted == y)) if y.size else math.nan,
-        "auc": _auc(y, np.asarray(probabilities, dtype=float)),
-        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
-        "precision": precision,
-        "recall": recall,
-    }
-
-
-def _auc(y: Any, scores: Any) -> float:
-    """ROC AUC as the Mann-Whitney U statistic with average ranks for ties (= sklearn's)."""
-    import numpy as np
-
-    positives = int(np.sum(y == 1))
-    negatives = int(y.size - positives)
-    if not positives or not negatives:
-        return math.nan
-    order = np.argsort(scores, kind="mergesort")
-    ordered = scores[order]
-    ranks = np.empty(y.size, dtype=float)
-    start = 0
-    while start < y.size:  # average rank over each run of tied scores
-        end = start
-        while end + 1 < y.size and ordered[end + 1] == ordered[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2 + 1
-        start = end + 1
-    u = float(np.sum(ranks[y == 1])) - positives * (positives + 1) / 2
-    return u / (positives * negatives)
-
-
-# -- Model Monitor's model quality files ---------------------------------------------------------
+# -- settings and results -----------------------------------------------------------------------
 def settings(manifest: dict[str, Any]) -> dict[str, Any]:
     """``monitoring.quality`` of ``manifest`` over the schema's defaults (the one source)."""
     from ci_scripts.manifest import load_schema
@@ -260,84 +64,18 @@ def settings(manifest: dict[str, Any]) -> dict[str, Any]:
             quality.get("min_labelled_rows", schema["min_labelled_rows"]["default"])
         ),
         "min_coverage": float(quality.get("min_coverage", schema["min_coverage"]["default"])),
-    }
-
-
-def constraints(registered: dict[str, float], max_drop: dict[str, float]) -> dict[str, Any]:
-    """constraints.json: each registered metric may fall by its ``max_drop`` at most."""
-    return {
-        "version": 0.0,
-        "binary_classification_constraints": {
-            name: {
-                "threshold": round(float(registered[name]) - float(max_drop[name]), 6),
-                "comparison_operator": LESS_THAN_THRESHOLD,
-            }
-            for name in METRICS
-            if name in registered and name in max_drop
+        **{
+            key: float(quality.get(key, schema[key]["default"]))
+            for key in ("label_window_hours", "max_bias_drift", "min_attribution_ndcg")
         },
     }
-
-
-def statistics(live: dict[str, float], rows: int) -> dict[str, Any]:
-    """statistics.json of one execution (NaN metrics are left out: undefined on this data)."""
-    return {
-        "version": 0.0,
-        "dataset": {"item_count": rows},
-        "binary_classification_metrics": {
-            name: {"value": value, "standard_deviation": "NaN"}
-            for name, value in live.items()
-            if not math.isnan(value)
-        },
-    }
-
-
-def violations(live: dict[str, float], constraint: dict[str, Any]) -> list[dict[str, str]]:
-    """constraint_violations.json entries, worded as Model Monitor words them."""
-    found = []
-    for name, rule in constraint.get("binary_classification_constraints", {}).items():
-        value = live.get(name, math.nan)
-        threshold = float(rule["threshold"])
-        if not math.isnan(value) and value < threshold:
-            found.append(
-                {
-                    "metric_name": name,
-                    "constraint_check_type": rule.get("comparison_operator", LESS_THAN_THRESHOLD),
-                    "description": f"Metric {name} with {value:.4f} was "
-                    f"{LESS_THAN_THRESHOLD} '{threshold:.4f}'",
-                }
-            )
-    return found
-
-
-def metric_values(document: dict[str, Any]) -> dict[str, float]:
-    """``{name: value}`` of ``binary_classification_metrics`` (statistics.json, evaluation.json)."""
-    found = document.get("binary_classification_metrics") or {}
-    values = {}
-    for name, entry in found.items():
-        value = entry.get("value") if isinstance(entry, dict) else None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            values[name] = float(value)
-    return values
-
-
-def write_reports(
-    folder: Path, statistics_doc: dict[str, Any], constraints_doc: dict[str, Any], found: list
-) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for file, document in (
-        (STATISTICS_FILE, statistics_doc),
-        (CONSTRAINTS_FILE, constraints_doc),
-        (VIOLATIONS_FILE, {"violations": found}),
-    ):
-        (folder / file).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 @dataclass
 class QualityResult:
-    """The latest model quality check of one environment (both backends fill it alike).
-
-    ``captured_rows`` is None when the backend cannot count them (aws: Model Monitor reports
-    only the rows it merged with labels)."""
+    """The latest model quality check of one environment (both backends fill it alike, from the
+    monitor's summary.json). ``checks`` holds the bias and feature-attribution drift sections;
+    their violations are in ``violations`` too."""
 
     env: str
     schedule: str
@@ -349,8 +87,12 @@ class QualityResult:
     captured_rows: int | None = None
     violations: list[dict[str, str]] = field(default_factory=list)
     report_uri: str = ""
+    html_report: str = ""
     checked_at: str = ""
     failure_reason: str = ""
+    coverage_ok: bool = True
+    judged: bool = False
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float | None:

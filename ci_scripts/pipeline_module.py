@@ -36,19 +36,23 @@ def repo_on_path(root: Path) -> Iterator[None]:
                 sys.path.remove(entry)
 
 
-def load_module(root: Path) -> ModuleType:
-    """Import ``pipelines.pipeline`` from ``root`` (call inside :func:`repo_on_path`), fresh."""
-    path = root / PIPELINE_FILE
-    if not path.is_file():
-        raise CIError(f"{PIPELINE_FILE.as_posix()}: not found under {root}")
+def module_file(module: str) -> Path:
+    """``pipelines.pipeline`` -> ``pipelines/pipeline.py``."""
+    return Path(*module.split(".")).with_suffix(".py")
+
+
+def load_module(root: Path, module: str = "pipelines.pipeline") -> ModuleType:
+    """Import ``module`` (``pipelines.pipeline`` or ``pipelines.monitoring``) from ``root``
+    (call inside :func:`repo_on_path`), fresh."""
+    file = module_file(module)
+    if not (root / file).is_file():
+        raise CIError(f"{file.as_posix()}: not found under {root}")
     for name in [m for m in sys.modules if m == "pipelines" or m.startswith("pipelines.")]:
         del sys.modules[name]  # another repo's pipeline may be cached (tests, several repos)
     try:
-        return importlib.import_module("pipelines.pipeline")
+        return importlib.import_module(module)
     except Exception as exc:
-        raise CIError(
-            f"{PIPELINE_FILE.as_posix()}: import failed: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise CIError(f"{file.as_posix()}: import failed: {type(exc).__name__}: {exc}") from exc
 
 
 def settings_for(module: ModuleType, project: ProjectConfig, **overrides: Any) -> Any:
@@ -66,33 +70,34 @@ def settings_for(module: ModuleType, project: ProjectConfig, **overrides: Any) -
         raise CIError(f"{PIPELINE_FILE.as_posix()}: settings: {exc}") from exc
 
 
-def build_definition(project: ProjectConfig, **overrides: Any) -> dict[str, Any]:
-    """``definition(settings)`` as a dict; any failure is a CIError naming the file.
+def build_definition(
+    project: ProjectConfig, module: str = "pipelines.pipeline", **overrides: Any
+) -> dict[str, Any]:
+    """``definition(settings)`` of ``module`` as a dict; any failure is a CIError naming the file.
 
     ``overrides`` go to the settings (default: ``image_tag`` = the image-tag of the repo).
     """
     if "image_tag" not in overrides and (project.root / "Dockerfile").is_file():
         overrides["image_tag"] = image_tag(project.root)
     with repo_on_path(project.root):
-        return _build(project, overrides)
+        return _build(project, module, overrides)
 
 
-def _build(project: ProjectConfig, overrides: dict[str, Any]) -> dict[str, Any]:
-    module = load_module(project.root)
+def _build(project: ProjectConfig, name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    file = module_file(name).as_posix()
+    module = load_module(project.root, name)
     if not callable(getattr(module, "definition", None)):
-        raise CIError(f"{PIPELINE_FILE.as_posix()}: defines no definition(settings) function")
+        raise CIError(f"{file}: defines no definition(settings) function")
     try:
         result = module.definition(settings_for(module, project, **overrides))
     except CIError:
         raise
     except Exception as exc:
-        raise CIError(
-            f"{PIPELINE_FILE.as_posix()}: definition(settings) failed: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise CIError(f"{file}: definition(settings) failed: {type(exc).__name__}: {exc}") from exc
     if isinstance(result, str):
         import json
 
         result = json.loads(result)
     if not isinstance(result, dict) or not isinstance(result.get("Steps"), list):
-        raise CIError(f"{PIPELINE_FILE.as_posix()}: definition(settings) returned no 'Steps' list")
+        raise CIError(f"{file}: definition(settings) returned no 'Steps' list")
     return result

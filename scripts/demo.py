@@ -464,7 +464,7 @@ class Demo:
 
     def upload_ground_truth(self) -> str:
         """A labelling feed's CSV (inference_id,label) with a share of labels flipped,
-        uploaded with ``ground-truth --env prod`` (Model Monitor's ground-truth format)."""
+        uploaded with ``ground-truth --env prod`` (the monitor's ground-truth format)."""
         import random
 
         flip = set(

@@ -17,17 +17,16 @@ def test_drift_is_detected_retrained_and_proposed(tmp_path: Path) -> None:
     for stage in (*stages, "propose staging (new)"):
         assert f"✓ {stage}" in proc.stdout, stage
     out = " ".join(proc.stdout.split())  # rich wraps lines
-    assert "error: churn-model-prod-data-quality:" in out and "feature(s) drifted" in out
+    assert "error: churn-model-prod-monitor:" in out and "feature(s) drifted" in out
+    assert "html report: " in out and "report.html" in out
     assert "registered model version 2" in out
     assert "## Deploy model version 2 to staging" in out
 
     repo = tmp_path / "churn-model"
-    reports = list((repo / ".mlops" / "s3").rglob("monitoring/prod/reports/**/*.json"))
-    names = sorted(p.name for p in reports)
-    assert names == ["constraint_violations.json", "constraints.json", "statistics.json"]
-    violations = json.loads(
-        next(p for p in reports if p.name == "constraint_violations.json").read_text()
-    )["violations"]
+    (summary_file,) = (repo / ".mlops" / "s3").rglob("monitoring/prod/runs/*/summary.json")
+    names = sorted(p.name for p in summary_file.parent.iterdir())
+    assert names == ["metrics.json", "report.html", "summary.json"]
+    violations = json.loads(summary_file.read_text())["data_quality"]["violations"]
     # the scaled features drift (sampling makes a fourth one unlikely, not impossible)
     assert {v["feature_name"] for v in violations} >= {"mean_radius", "mean_texture", "mean_area"}
     branches = subprocess.run(

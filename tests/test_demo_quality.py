@@ -22,12 +22,13 @@ def test_quality_drop_is_caught_where_drift_sees_nothing(tmp_path: Path) -> None
         assert f"✓ {stage}" in proc.stdout, stage
     out = " ".join(proc.stdout.split())  # rich wraps lines
     assert "no violations: the captured requests match the baseline" in out
-    assert "error: churn-model-prod-model-quality:" in out and "dropped past max_metric_drop" in out
-    assert "accuracy" in out.split("error: churn-model-prod-model-quality:")[1]
+    assert "error: churn-model-prod-monitor:" in out and "dropped past max_metric_drop" in out
+    assert "accuracy" in out.split("error: churn-model-prod-monitor:")[1]
+    assert "html report: " in out and "report.html" in out
 
     repo = tmp_path / "churn-model"
     s3 = repo / ".mlops" / "s3"
-    (labels,) = s3.rglob("groundtruth/prod/**/*.jsonl")
+    (labels,) = s3.rglob("groundtruth/prod/**/labels-*.jsonl")  # (beside the monitor's seed)
     records = [json.loads(line) for line in labels.read_text().splitlines()]
     assert len(records) == 5 * 57  # the test split, five times
     assert all(r["eventMetadata"]["eventId"].startswith("demo-") for r in records)
@@ -37,10 +38,13 @@ def test_quality_drop_is_caught_where_drift_sees_nothing(tmp_path: Path) -> None
         for line in path.read_text().splitlines()
     }
     assert {r["eventMetadata"]["eventId"] for r in records} & captured_ids  # the join has rows
-    (violations,) = s3.rglob("monitoring/prod/model-quality/**/constraint_violations.json")
-    failed = {v["metric_name"] for v in json.loads(violations.read_text())["violations"]}
+    summaries = [json.loads(p.read_text()) for p in s3.rglob("monitoring/prod/runs/*/summary.json")]
+    (checked,) = [s for s in summaries if s["status"] != "NoData"]  # the second run: nothing new
+    failed = {v["metric_name"] for v in checked["model_quality"]["violations"]}
     assert {"accuracy", "auc"} <= failed
-    assert not json.loads(
-        next(s3.rglob("monitoring/prod/reports/**/constraint_violations.json")).read_text()
-    )["violations"]
+    assert not [
+        v
+        for v in checked["data_quality"]["violations"]
+        if v["constraint_check_type"] == "baseline_drift_check"
+    ]
     assert live_pids(repo) == []

@@ -51,7 +51,7 @@ VARIANTS: dict[str, dict[str, str]] = {
 
 # Actions allowed with Resource "*": none of them supports resource-level permissions.
 STAR_ALWAYS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
-STAR_MONITORING = {"sagemaker:ListMonitoringExecutions"}
+STAR_MONITORING: set[str] = set()  # the monitor needs no "*" resource beyond STAR_ALWAYS
 # destroy and pruning find an environment's models and endpoint configs by name.
 STAR_SERVING = {"sagemaker:ListEndpointConfigs", "sagemaker:ListModels"}
 # Every deploy reads scaling state (a serverless one removes what a realtime config left).
@@ -388,15 +388,20 @@ def test_no_wildcard_actions_and_star_resources_only_where_unavoidable(rendered,
     assert star_actions == expected
 
 
-def test_put_metric_data_is_limited_to_sagemaker_namespaces(rendered, settings):
+def test_put_metric_data_is_limited_to_sagemaker_and_the_monitors_namespaces(rendered, settings):
     stack = stacks(bootstrap(rendered, "one-account"), accounts_of(settings["one-account"]))["dev"]
-    (metrics,) = [
+    sagemaker, monitor = [
         s
         for _, s in statements(stack["Resources"])
         if s.get("Action") == "cloudwatch:PutMetricData"
     ]
-    namespaces = metrics["Condition"]["StringLike"]["cloudwatch:namespace"]
+    namespaces = sagemaker["Condition"]["StringLike"]["cloudwatch:namespace"]
     assert namespaces and all("sagemaker" in ns for ns in namespaces)
+    # ci_scripts.monitoring.namespace: the only other namespace the execution role may use
+    project = settings["one-account"]["project"]
+    assert monitor["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": f"{project}/Monitoring"}
+    }
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -410,6 +415,15 @@ def test_pass_role_only_for_the_execution_role_to_sagemaker(rendered, settings, 
                 continue
             found += 1
             assert as_list(statement["Action"]) == ["iam:PassRole"], name
+            if statement.get("Sid") == "PassSchedulerRole":  # the monitor's schedule
+                project = settings[variant]["project"]
+                assert statement["Resource"] == (
+                    f"arn:aws:iam::{accounts[env]}:role/{project}-{env}-monitor-scheduler"
+                )
+                assert statement["Condition"] == {
+                    "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
+                }
+                continue
             assert statement["Resource"] == f"arn:aws:iam::{accounts[env]}:role/{role_name}"
             assert statement["Condition"] == {
                 "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}

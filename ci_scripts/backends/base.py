@@ -60,16 +60,19 @@ class PipelineRun:
 
 @dataclass
 class MonitoringResult:
-    """The latest data quality check of one environment's captured traffic.
+    """The latest data drift check of one environment's captured traffic (the monitor's
+    summary.json, ci_scripts.monitoring).
 
-    ``violations`` are the entries of Model Monitor's constraint_violations.json
-    (``feature_name``, ``constraint_check_type``, ``description``), the same on both backends.
+    ``violations`` are the monitor's data quality violations (``feature_name``,
+    ``constraint_check_type``, ``description``), the same on both backends; ``schedule`` names
+    the monitoring pipeline; ``report_uri`` is the run's report folder, ``html_report`` its page.
     """
 
     env: str
     schedule: str
-    status: str  # Completed, CompletedWithViolations, Failed, NoData
+    status: str  # Completed, CompletedWithViolations, NoData
     report_uri: str = ""
+    html_report: str = ""
     checked_at: str = ""
     failure_reason: str = ""
     model_version: int | None = None
@@ -144,10 +147,14 @@ class ImageStore(Protocol):
 
 
 class Monitoring(Protocol):
-    """What the monitor found for one environment (``monitor`` and ``monitor --quality``)."""
+    """What the monitor found for one environment (``monitor`` and ``monitor --quality``).
+
+    aws reads the newest run the schedule made; local runs the monitoring pipeline through its
+    interpreter first (there is no scheduler), then reads that run. Both read the same files.
+    """
 
     def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:
-        """The latest data quality check of ``env``'s captured traffic."""
+        """The latest data drift check of ``env``'s captured traffic."""
 
     def model_quality_result(self, env: str, manifest: dict[str, Any]) -> Any:
         """The latest model quality check of ``env`` (a ``ci_scripts.model_quality``

@@ -2,8 +2,10 @@
 
 (``--quality`` checks the model's metrics on labelled traffic instead: commands/monitor_quality.py.)
 
-Reads the latest data quality check of ``env`` (Model Monitor's last execution on aws; a check of
-the captured requests run now on local), prints the violations per feature and exits:
+Reads the latest data drift check of ``env``: the newest run of its monitoring pipeline that
+checked new traffic (on aws the one EventBridge Scheduler started last; locally the pipeline is
+run now through the local interpreter), prints the violations per feature and the run's HTML
+report (an S3 URI on aws, a path on disk locally), and exits:
 
 - 0: no violation, or nothing captured to check yet;
 - 3 (DriftError): drift, with one line ``error: <finding>`` that the monitor workflow passes to
@@ -19,8 +21,8 @@ from collections import defaultdict
 
 import typer
 
-from ci_scripts import data_quality as dq
 from ci_scripts import manifest as manifests
+from ci_scripts import monitoring
 from ci_scripts.backends.base import Backend, MonitoringResult
 from ci_scripts.commands.run_pipeline import FAILED, failure_text
 from ci_scripts.errors import CIError, DriftError
@@ -34,6 +36,8 @@ def run(project: ProjectConfig, backend: Backend, env: str, retrain: bool = Fals
     read = backend.monitoring_result
     result: MonitoringResult = read(env, manifest.effective)
     typer.echo(_headline(result))
+    if result.html_report:
+        typer.echo(f"html report: {result.html_report}")
     if result.status == "NoData":
         typer.echo(f"nothing to check: {result.failure_reason}")
         return
@@ -42,7 +46,9 @@ def run(project: ProjectConfig, backend: Backend, env: str, retrain: bool = Fals
         return
     typer.echo(_table(result.violations))
 
-    schema = [v for v in result.violations if v["constraint_check_type"] in dq.SCHEMA_CHECKS]
+    schema = [
+        v for v in result.violations if v["constraint_check_type"] in monitoring.SCHEMA_CHECKS
+    ]
     if schema:
         raise CIError(_mismatch(result, schema))
     finding = _finding(result)
@@ -69,7 +75,7 @@ def retrain_after(backend: Backend, env: str, finding: str, what: str) -> None:
 
 
 def _headline(result: MonitoringResult) -> str:
-    parts = [f"{result.env}: schedule {result.schedule}"]
+    parts = [f"{result.env}: monitoring pipeline {result.schedule}"]
     if result.model_version is not None:
         parts.append(f"model version {result.model_version}")
     if result.rows is not None:
@@ -86,11 +92,11 @@ def _table(violations: list[dict[str, str]]) -> str:
     for violation in violations:
         by_feature[violation["feature_name"]].append(violation)
     width = max(len("feature"), *(len(name) for name in by_feature))
-    lines = [f"{'feature':<{width}}  {'check':<21}  description"]
+    lines = [f"{'feature':<{width}}  {'check':<22}  description"]
     for name, found in by_feature.items():
         for violation in found:
             lines.append(
-                f"{name:<{width}}  {violation['constraint_check_type']:<21}  "
+                f"{name:<{width}}  {violation['constraint_check_type']:<22}  "
                 f"{violation['description']}"
             )
     return "\n".join(lines)
@@ -109,10 +115,14 @@ def _finding(result: MonitoringResult) -> str:
 
 def _mismatch(result: MonitoringResult, schema: list[dict[str, str]]) -> str:
     missing = [
-        v["feature_name"] for v in schema if v["constraint_check_type"] == dq.MISSING_COLUMN_CHECK
+        v["feature_name"]
+        for v in schema
+        if v["constraint_check_type"] == monitoring.MISSING_COLUMN_CHECK
     ]
     extra = [
-        v["feature_name"] for v in schema if v["constraint_check_type"] == dq.EXTRA_COLUMN_CHECK
+        v["feature_name"]
+        for v in schema
+        if v["constraint_check_type"] == monitoring.EXTRA_COLUMN_CHECK
     ]
     parts = []
     if missing:

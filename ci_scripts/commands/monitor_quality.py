@@ -1,19 +1,19 @@
 """``monitor --env E --quality``: has the served model got worse on labelled live traffic?
 
-Reads the latest model quality check of ``env`` (Model Monitor's last model quality execution
-on aws; a join of the captured predictions with the ground truth run now on local), prints each
-metric live against the version's registered evaluation value, and the coverage (labelled /
-captured rows), then exits:
+Reads the latest model quality check of ``env`` (the newest monitoring pipeline run that joined
+labels; locally the pipeline is run now), prints each metric live against the version's
+registered evaluation value, the coverage (labelled / captured rows in the label window), bias
+and feature-attribution drift, the HTML report, then exits:
 
 - 0: every metric within ``monitoring.quality.max_metric_drop`` of its registered value, or too
   few labelled rows to judge (``min_labelled_rows``), or nothing labelled yet;
-- 3 (DriftError): a metric dropped further, one line ``error: <finding>`` (with ``--retrain``
-  the training pipeline runs first, as for data drift);
-- 1: the results or the label files cannot be read, or the labels cover less than
-  ``min_coverage`` of the captured rows (a broken labelling feed, which retraining cannot fix).
+- 3 (DriftError): a metric dropped further, or bias / attribution drifted, one line
+  ``error: <finding>`` (with ``--retrain`` the training pipeline runs first, as for data drift);
+- 1: the results cannot be read, or the labels cover less than ``min_coverage`` of the captured
+  rows (a broken labelling feed, which retraining cannot fix).
 
-The judgement is made here, from the manifest, for both backends: Model Monitor's own
-constraints are written from the same numbers at deploy time.
+The judgement is the monitor step's (src/<package>/monitor.py), made from the manifest's
+``monitoring.quality`` the monitoring run was started with; this command only reports it.
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ def run(project: ProjectConfig, backend: Backend, env: str, retrain: bool = Fals
     result: mq.QualityResult = read(env, manifest.effective)
     rules = mq.settings(manifest.effective)
     typer.echo(_headline(result))
+    if result.html_report:
+        typer.echo(f"html report: {result.html_report}")
     coverage = result.coverage
-    if rules["min_coverage"] and coverage is not None and coverage < rules["min_coverage"]:
+    if not result.coverage_ok and coverage is not None:
         raise CIError(
             f"{result.schedule}: labels cover {coverage:.0%} of the {result.captured_rows} "
             f"captured rows, below {manifest.at('monitoring', 'quality', 'min_coverage')} "
@@ -48,9 +50,11 @@ def run(project: ProjectConfig, backend: Backend, env: str, retrain: bool = Fals
     if result.status == "NoData" or not result.live:
         typer.echo(f"nothing to check: {result.failure_reason or 'no labelled requests'}")
         return
-    found = mq.violations(result.live, mq.constraints(result.registered, rules["max_metric_drop"]))
+    found = result.violations
     typer.echo(_table(result, rules["max_metric_drop"], found))
-    if result.labelled_rows < rules["min_labelled_rows"]:
+    for kind, check in result.checks.items():
+        typer.echo(_check_line(kind, check))
+    if not result.judged:
         typer.echo(
             f"not judged: {result.labelled_rows} labelled rows, fewer than "
             f"monitoring.quality.min_labelled_rows ({rules['min_labelled_rows']})"
@@ -65,8 +69,21 @@ def run(project: ProjectConfig, backend: Backend, env: str, retrain: bool = Fals
     raise DriftError(finding)
 
 
+def _check_line(kind: str, check: dict) -> str:
+    """One line for the bias or feature-attribution drift check."""
+    values = ", ".join(
+        f"{side} {name} {value:+.4f}" if isinstance(value, float) else f"{side} {name} {value}"
+        for side in ("registered", "live")
+        for name, value in (check.get(side) or {}).items()
+    )
+    reason = f" ({check['reason']})" if check.get("reason") else ""
+    return f"{kind.replace('_', ' ')}: {check.get('status', 'NoData')}{reason}" + (
+        f": {values}" if values else ""
+    )
+
+
 def _headline(result: mq.QualityResult) -> str:
-    parts = [f"{result.env}: schedule {result.schedule}"]
+    parts = [f"{result.env}: monitoring pipeline {result.schedule}"]
     if result.model_version is not None:
         parts.append(f"model version {result.model_version}")
     labelled = f"{result.labelled_rows} labelled rows"
@@ -84,7 +101,7 @@ def _headline(result: mq.QualityResult) -> str:
 def _table(
     result: mq.QualityResult, max_drop: dict[str, float], found: list[dict[str, str]]
 ) -> str:
-    failed = {v["metric_name"] for v in found}
+    failed = {v.get("metric_name") for v in found}
     header = f"{'metric':<10}  {'registered':>10}  {'live':>7}  {'drop':>7}  {'max drop':>8}"
     lines = [f"{header}  check"]
     for name in mq.METRICS:
@@ -102,13 +119,21 @@ def _table(
 
 
 def _finding(result: mq.QualityResult, found: list[dict[str, str]]) -> str:
-    drops = ", ".join(
-        f"{v['metric_name']} {result.live[v['metric_name']]:.3f} vs "
-        f"{result.registered[v['metric_name']]:.3f} registered"
-        for v in found
-    )
+    """One line: the metric drops first, then bias / feature-attribution drift."""
+    drops = [v for v in found if v.get("metric_name") in result.live]
+    other = [v for v in found if v not in drops]
     version = f" of model version {result.model_version}" if result.model_version else ""
-    return (
-        f"{result.schedule}: {len(found)} metric(s){version} dropped past max_metric_drop on "
-        f"{result.labelled_rows} labelled rows: {drops}"
-    )
+    parts = []
+    if drops:
+        listed = ", ".join(
+            f"{v['metric_name']} {result.live[v['metric_name']]:.3f} vs "
+            f"{result.registered.get(v['metric_name'], float('nan')):.3f} registered"
+            for v in drops
+        )
+        parts.append(f"{len(drops)} metric(s){version} dropped past max_metric_drop: {listed}")
+    if other:
+        listed = "; ".join(
+            f"{v.get('constraint_check_type')}: {v.get('description')}" for v in other
+        )
+        parts.append(f"{len(other)} drift finding(s){version}: {listed}")
+    return f"{result.schedule}: on {result.labelled_rows} labelled rows, " + "; ".join(parts)

@@ -3,59 +3,39 @@
 The package is registered the way the pipeline's RegisterModel step does it (ModelMetrics:
 ModelQuality statistics, ModelDataQuality statistics/constraints, Bias and Explainability
 reports; DriftCheckBaselines: ModelDataQuality statistics/constraints), with report files in
-the formats the steps write: ``ci_scripts.data_quality`` (the local QualityCheck; Model
-Monitor's format) and the template's own ``bias.report`` / ``explain.report``.
+the formats the steps write: the template's ``drift.baseline`` (the DataBaseline step's
+statistics.json), ``bias.report`` and ``explain.report``.
 
-Registry and S3 are moto, and so is CreateDataQualityJobDefinition. moto lacks
-DescribeMonitoringSchedule and CreateMonitoringSchedule: only those two go to a botocore Stubber.
+Registry, S3, SageMaker pipelines and EventBridge Scheduler are moto (no Stubber).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
-import sys
-from types import ModuleType
 from typing import Any
 
 import numpy as np
-from aws_harness import AwsHarness, admin_client, new_session
-from botocore.stub import Stubber
-from gitops_testkit import FEATURES, TEMPLATE_PROJECT
+from aws_harness import AwsHarness, admin_client
+from gitops_testkit import FEATURES, template_step_module
 from pytest import approx
-from test_aws_monitoring import MANIFEST
 
-from ci_scripts import data_quality as dq
-from ci_scripts.backends.aws.monitoring import DataQualitySchedule
+from ci_scripts.backends.aws.monitoring import AwsMonitor
 from ci_scripts.backends.base import ModelVersion
 
-STEP_CODE = TEMPLATE_PROJECT / "src" / "{{cookiecutter.__package}}"
 RUN = "churn-model/pipeline-runs/exec-2"  # this run's outputs
 PREVIOUS_RUN = "churn-model/pipeline-runs/exec-1"  # the baseline it was checked against
 EXPLAINED = (*FEATURES, "worst_area", "mean_concavity")
 IMPORTANCES = (0.0004, 0.0312, 0.0021, 0.1187, -0.0009)  # top: worst_area, mean_texture, ...
 
 
-def template_step_module(name: str) -> ModuleType:
-    """A module of the template's step code (src/<package>/), imported unrendered."""
-    package = "template_step_code"
-    if package not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            package, STEP_CODE / "__init__.py", submodule_search_locations=[str(STEP_CODE)]
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[package] = module
-        spec.loader.exec_module(module)
-    return importlib.import_module(f"{package}.{name}")
-
-
-def _features(rows: int, missing: int = 0) -> dq.Dataset:
+def _statistics(rows: int, missing: int = 0) -> dict[str, Any]:
+    """statistics.json as the DataBaseline step writes it (template drift.baseline)."""
     rng = np.random.default_rng(rows)
     values = rng.normal((14.0, 19.0, 0.1), (3.5, 4.3, 0.014), size=(rows, len(FEATURES)))
-    values[:missing, 1] = np.nan
-    return dq.Dataset(list(FEATURES), values)
+    table: list[list[Any]] = values.tolist()
+    for row in table[:missing]:
+        row[1] = ""
+    return template_step_module("drift").baseline(list(FEATURES), table, rng.random(rows))
 
 
 def _bias_report() -> dict[str, Any]:
@@ -70,10 +50,11 @@ def _bias_report() -> dict[str, Any]:
 def register_with_reports(aws: AwsHarness) -> dict[str, str]:
     """Put every report in S3 and register a package pointing at them; return kind -> URI."""
     bucket = aws.project.artifact_bucket
-    calculated = f"{RUN}/DataQualityBaseline/results"
-    drift = f"{PREVIOUS_RUN}/DataQualityBaseline/results"
-    stats = dq.statistics(_features(40))
-    previous_stats = dq.statistics(_features(50, missing=5))
+    calculated = f"{RUN}/DataBaseline/baseline"
+    drift = f"{PREVIOUS_RUN}/DataBaseline/baseline"
+    stats = _statistics(40)
+    previous_stats = _statistics(50, missing=5)
+    constraints = template_step_module("drift").constraints
     explain = template_step_module("explain")
     documents = {  # kind -> (key, document)
         "evaluation": (
@@ -85,10 +66,10 @@ def register_with_reports(aws: AwsHarness) -> dict[str, str]:
                 }
             },
         ),
-        "data_statistics": (f"{calculated}/{dq.STATISTICS_FILE}", stats),
-        "data_constraints": (f"{calculated}/{dq.CONSTRAINTS_FILE}", dq.constraints(stats)),
-        "drift_statistics": (f"{drift}/{dq.STATISTICS_FILE}", previous_stats),
-        "drift_constraints": (f"{drift}/{dq.CONSTRAINTS_FILE}", dq.constraints(previous_stats)),
+        "data_statistics": (f"{calculated}/statistics.json", stats),
+        "data_constraints": (f"{calculated}/constraints.json", constraints(stats)),
+        "drift_statistics": (f"{drift}/statistics.json", previous_stats),
+        "drift_constraints": (f"{drift}/constraints.json", constraints(previous_stats)),
         "bias": (f"{RUN}/CheckBias/bias/analysis.json", _bias_report()),
         "explainability": (
             f"{RUN}/Explain/explainability/analysis.json",
@@ -126,8 +107,8 @@ def register_with_reports(aws: AwsHarness) -> dict[str, str]:
             "Bias": {"Report": source("bias")},
             "Explainability": {"Report": source("explainability")},
         },
-        # RegisterNewDataQualityBaseline=false: the drift check used the previous baseline,
-        # so the two differ here (with the default, true, they are the same files).
+        # A pipeline may register an older drift-check baseline than the calculated one (the
+        # template's registers the same files); the registry keeps both apart.
         DriftCheckBaselines={
             "ModelDataQuality": {
                 "Statistics": source("drift_statistics"),
@@ -139,18 +120,7 @@ def register_with_reports(aws: AwsHarness) -> dict[str, str]:
     return uri
 
 
-class _ScheduleCallsStubbed:
-    """The backend's SageMaker client (moto), except the *MonitoringSchedule calls moto lacks,
-    which go to a Stubber-owned client."""
-
-    def __init__(self, moto_client: Any, stubbed_client: Any) -> None:
-        self._moto, self._stubbed = moto_client, stubbed_client
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stubbed if name.endswith("monitoring_schedule") else self._moto, name)
-
-
-def test_registered_reports_are_read_and_the_drift_baseline_is_monitored(
+def test_registered_reports_are_read_and_the_served_version_is_monitored(
     aws: AwsHarness,
 ) -> None:
     uris = register_with_reports(aws)
@@ -175,53 +145,17 @@ def test_registered_reports_are_read_and_the_drift_baseline_is_monitored(
     }
     assert version.baseline_uri == uris["drift_statistics"]
 
-    schedule = f"{p.project}-prod-data-quality"
-    stubbed = new_session().client("sagemaker")
-    stubber = Stubber(stubbed)
-    stubber.add_client_error(
-        "describe_monitoring_schedule",
-        service_error_code="ResourceNotFound",
-        service_message="not found",
-        expected_params={"MonitoringScheduleName": schedule},
-    )
-    definition = f"{p.project}-prod-dq-v1"
-    stubber.add_response(
-        "create_monitoring_schedule",
-        {"MonitoringScheduleArn": "arn:s"},
-        {
-            "MonitoringScheduleName": schedule,
-            "MonitoringScheduleConfig": {
-                "ScheduleConfig": {"ScheduleExpression": MANIFEST["monitoring"]["schedule"]},
-                "MonitoringJobDefinitionName": definition,
-                "MonitoringType": "DataQuality",
-            },
-            "Tags": [{"Key": "model_version", "Value": "1"}],
-        },
-    )
-    stubber.activate()
-    moto_client = aws.backend.clients("sagemaker")
-    aws.backend.clients._clients["sagemaker"] = _ScheduleCallsStubbed(moto_client, stubbed)
-
-    message = DataQualitySchedule(p, aws.backend.clients).sync("prod", MANIFEST, version)
-
-    assert message.startswith(f"monitoring schedule {schedule} created: {definition}"), message
-    stubber.assert_no_pending_responses()
-    job = moto_client.describe_data_quality_job_definition(JobDefinitionName=definition)
-    baseline = job["DataQualityBaselineConfig"]
-    assert baseline["StatisticsResource"]["S3Uri"] == uris["drift_statistics"]
-    copy_uri = baseline["ConstraintsResource"]["S3Uri"]
-    assert copy_uri == f"s3://{p.artifact_bucket}/monitoring/prod/baselines/v1/constraints.json"
-    copy_key = copy_uri.split("/", 3)[3]
-    copy = json.loads(
-        admin_client("s3").get_object(Bucket=p.artifact_bucket, Key=copy_key)["Body"].read()
-    )
-    drift_key = uris["drift_constraints"].split("/", 3)[3]
-    drift = json.loads(
-        admin_client("s3").get_object(Bucket=p.artifact_bucket, Key=drift_key)["Body"].read()
-    )
-    assert copy["features"] == drift["features"]  # the drift-check constraints, not the new ones
-    assert copy["features"][1]["completeness"] == 0.9
-    assert copy["monitoring_config"]["distribution_constraints"]["comparison_threshold"] == 0.2
+    manifest = {"endpoint": {"type": "realtime"}, "data_capture": {"enabled": True}}
+    definition = {"Version": "2020-12-01", "Parameters": [], "Steps": []}
+    AwsMonitor(p, aws.backend.clients).sync("prod", manifest, version, definition)
+    schedule = admin_client("scheduler").get_schedule(Name=f"{p.project}-prod-monitor")
+    listed = schedule["Target"]["SageMakerPipelineParameters"]["PipelineParameterList"]
+    parameters = {item["Name"]: item["Value"] for item in listed}
+    assert parameters["BaselineUrl"] == uris["data_statistics"].rsplit("/", 1)[0] + "/"
+    assert parameters["BiasReportUrl"] == uris["bias"]
+    assert parameters["ExplainabilityReportUrl"] == uris["explainability"]
+    assert parameters["ModelDataUrl"] == f"s3://{p.artifact_bucket}/{RUN}/Train/model/model.tar.gz"
+    assert json.loads(parameters["MonitorConfig"])["registered"] == {"auc": 0.97, "f1": 0.93}
 
 
 def test_proposal_body_shows_baseline_bias_and_top_features(aws: AwsHarness, tmp_path: Any) -> None:

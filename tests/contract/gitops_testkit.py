@@ -9,12 +9,16 @@ version, list the mutating operations the backend performed, and make the endpoi
 from __future__ import annotations
 
 import csv
+import importlib
+import importlib.util
 import json
 import os
 import subprocess
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import jinja2
@@ -230,3 +234,20 @@ class BackendHarness(ABC):
 
 
 HarnessFactory = Callable[..., Any]
+
+
+STEP_CODE = TEMPLATE_PROJECT / "src" / "{{cookiecutter.__package}}"
+
+
+def template_step_module(name: str) -> ModuleType:
+    """A module of the template's step code (src/<package>/), imported unrendered."""
+    package = "template_step_code"
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            package, STEP_CODE / "__init__.py", submodule_search_locations=[str(STEP_CODE)]
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[package] = module
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{package}.{name}")

@@ -13,60 +13,42 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_harness import admin_client
-from botocore.awsrequest import AWSResponse
 from gitops_testkit import MOTO_ACCOUNT
 from iam_recorder import RecordingHarness
 
-from ci_scripts import data_quality as dq
-
 # Workflow commands this flow does not drive, and why (the judge checks the list is complete).
-NOT_DRIVEN = {
-    "monitor --env prod": "Model Monitor is being replaced (issue 13); its calls are stubbed",
-}
-
-
-def monitor_schedules(harness: RecordingHarness) -> None:
-    """moto gap: the *MonitoringSchedule calls, answered from a dict (what SageMaker keeps)."""
-    schedules: dict[str, dict[str, Any]] = {}
-
-    def answer(parsed: dict[str, Any], status: int = 200) -> tuple[AWSResponse, dict[str, Any]]:
-        parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status, "RetryAttempts": 0})
-        return AWSResponse("https://moto.invalid", status, {}, None), parsed
-
-    def handle(params: dict[str, Any], model: Any, **_: Any) -> Any:
-        request = json.loads(params["body"])
-        name = request["MonitoringScheduleName"]
-        if model.name == "DescribeMonitoringSchedule":
-            if name not in schedules:
-                error = {"Code": "ResourceNotFound", "Message": f"{name} not found"}
-                return answer({"Error": error}, 400)
-            return answer({"MonitoringScheduleName": name, **schedules[name]})
-        if model.name == "DeleteMonitoringSchedule":
-            schedules.pop(name, None)
-            return answer({})
-        schedules[name] = {"MonitoringScheduleConfig": request["MonitoringScheduleConfig"]}
-        return answer({"MonitoringScheduleArn": f"arn:aws:sagemaker:eu-west-1:1:x/{name}"})
-
-    for operation in ("Describe", "Create", "Update", "Delete"):
-        harness.session.events.register(
-            f"before-call.sagemaker.{operation}MonitoringSchedule", handle
-        )
+NOT_DRIVEN: dict[str, str] = {}
 
 
 def with_baseline(harness: RecordingHarness, version: int) -> None:
-    """What the pipeline's QualityCheck step registers: a Model Monitor baseline."""
-    folder = f"runs/{version}/QualityCheck"
-    s3 = admin_client("s3")
-    for name in (dq.STATISTICS_FILE, dq.CONSTRAINTS_FILE):
-        s3.put_object(Bucket=harness.project.artifact_bucket, Key=f"{folder}/{name}", Body=b"{}")
+    """What the pipeline's DataBaseline, CheckBias and Explain steps attach to the package: the
+    monitor's baseline and the reports it watches for drift (so deploy keeps a monitor)."""
+    bucket = harness.project.artifact_bucket
+    run = f"s3://{bucket}/pipeline-runs/r{version}"
     arn = harness.project.model_package_arn(version).replace(
         harness.project.accounts["dev"], MOTO_ACCOUNT
     )
     package = harness.moto_sagemaker.model_packages[arn]
-    package.customer_metadata_properties = {
-        **(package.customer_metadata_properties or {}),
-        "baseline_uri": f"s3://{harness.project.artifact_bucket}/{folder}/{dq.STATISTICS_FILE}",
+    package.model_metrics = {
+        **(package.model_metrics or {}),
+        "ModelDataQuality": {
+            "Statistics": {
+                "ContentType": "application/json",
+                "S3Uri": f"{run}/DataBaseline/baseline/statistics.json",
+            }
+        },
+        "Bias": {
+            "Report": {
+                "ContentType": "application/json",
+                "S3Uri": f"{run}/CheckBias/bias/analysis.json",
+            }
+        },
+        "Explainability": {
+            "Report": {
+                "ContentType": "application/json",
+                "S3Uri": f"{run}/Explain/explainability/analysis.json",
+            }
+        },
     }
 
 
@@ -85,7 +67,6 @@ def ok(result: Any) -> None:
 def run_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     """Every workflow command in the order a first release and an update run them."""
     body = str(tmp_path / "body.md")
-    monitor_schedules(harness)
     ok(harness.cli("image-exists", "--tag", "abc"))
     ok(harness.cli("run-pipeline", "--wait"))
     first = harness.seed_version()  # what the pipeline's RegisterModel step does
@@ -100,6 +81,8 @@ def run_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     ok(harness.cli("deploy", "--env", "prod", "--commit", "c2", "--pr", "2"))
     harness.prepare_invocations("prod", 20)
     ok(harness.cli("smoke-test", "--env", "prod", "--rollback-on-failure", "--commit", "c2"))
+    # The monitor workflow reads prod's newest monitoring run (none yet: nothing to check).
+    ok(harness.cli("monitor", "--env", "prod"))
     # An update: the second version replaces the first in staging (blue/green).
     second = harness.seed_version()
     with_baseline(harness, second.version)

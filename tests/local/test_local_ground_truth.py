@@ -1,11 +1,13 @@
-"""``ground-truth --env E FILE``: a labelling feed's CSV becomes Model Monitor ground truth that
-``monitor --quality`` joins; a bad line is refused naming file and line, nothing written."""
+"""``ground-truth --env E FILE``: a labelling feed's CSV becomes ground truth that the monitor's
+own reader (src/<package>/live_quality.py) reads; a bad line is refused naming file and line,
+nothing written."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from gitops_testkit import template_step_module
 from local_testkit import BUCKET
 from typer.testing import CliRunner
 
@@ -34,7 +36,8 @@ def test_labels_become_ground_truth_records(tmp_path: Path, backend: LocalBacken
     assert "3 requests (5 rows) labelled" in result.output
     (path,) = _written(backend)
     assert backend.state.s3_uri(path) in result.output
-    assert mq.read_ground_truth([path]) == {"req-1": [1], "req-2": [0], "batch-3": [1, 0, 1]}
+    read = template_step_module("live_quality").read_ground_truth
+    assert read([path]) == {"req-1": ["1"], "req-2": ["0"], "batch-3": ["1", "0", "1"]}
     assert json.loads(path.read_text().splitlines()[0])["groundTruthData"]["encoding"] == "CSV"
 
 

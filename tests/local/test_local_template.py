@@ -51,7 +51,7 @@ def test_real_pipeline_registers_a_version_that_serves_predictions(backend: Loca
     assert succeeded[0] == "Preprocess" and succeeded[-2:] == ["CheckMetric", "RegisterModel"]
     assert sorted(succeeded[1:-2]) == [
         "CheckBias",
-        "DataQualityBaseline",
+        "DataBaseline",
         "Evaluate",
         "Explain",
         "Train",
@@ -61,7 +61,7 @@ def test_real_pipeline_registers_a_version_that_serves_predictions(backend: Loca
     assert version.metrics["auc"] >= 0.9
     assert version.image_uri.endswith(":" + _image_tag(backend.project.root))
     assert version.baseline_uri and backend.state.s3_path(version.baseline_uri).is_file()
-    assert version.baseline_uri.endswith("/statistics.json")  # what monitoring schedules need
+    assert version.baseline_uri.endswith("/statistics.json")  # what the monitor reads
     assert sorted(version.reports) == [
         "bias",
         "data_constraints",
@@ -86,11 +86,7 @@ def test_real_pipeline_registers_a_version_that_serves_predictions(backend: Loca
 
     again = backend.run_pipeline()
     assert backend.last_run_definition_cached is True
-    assert all(
-        s["cache_hit"]
-        for s in again.steps
-        if s["type"] in ("Processing", "Training", "QualityCheck")
-    )
+    assert all(s["cache_hit"] for s in again.steps if s["type"] in ("Processing", "Training"))
 
 
 def _image_tag(root: Path) -> str:

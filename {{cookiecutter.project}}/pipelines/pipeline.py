@@ -1,23 +1,21 @@
 """The training pipeline: Preprocess -> Train -> Evaluate -> CheckMetric -> RegisterModel | Fail.
 
-Beside the main line: DataQualityBaseline (a QualityCheckStep, Model Monitor's analyzer) turns
-Preprocess's ``baseline`` output into ``statistics.json`` + ``constraints.json``, and CheckBias and
-Explain score the trained model on the test split. RegisterModel attaches them all: ModelMetrics
-(model quality from evaluation.json, data quality statistics/constraints, Bias and Explainability
-reports) and DriftCheckBaselines (the data quality baseline later runs are compared with; the
-monitoring schedule of a deployed version uses it too), with the hyperparameters in
-CustomerMetadataProperties.
+Beside the main line: DataBaseline (``python -m <package> baseline``) describes Preprocess's
+``baseline`` output (the training features) and the trained model's answers on it in
+``statistics.json`` + ``constraints.json``, the format the repo's own monitor reads
+(src/<package>/drift.py; the monitoring pipeline is pipelines/monitoring.py); CheckBias and Explain
+score the trained model on the test split. RegisterModel attaches them all: ModelMetrics (model
+quality from evaluation.json, the data baseline, Bias and Explainability reports) and
+DriftCheckBaselines (the data baseline the monitor of a deployed version compares traffic with),
+with the hyperparameters in CustomerMetadataProperties.
 
-Bias and explainability are Processing steps running our own image (``python -m <package> bias``
-and ``explain``) that write Clarify's ``analysis.json`` layout, not ClarifyCheckSteps: a
-ClarifyCheckStep uploads its analysis config to S3 while the definition is being *built*
-(building must stay offline, see sdk.py), and its model checks need a CreateModel step plus a
-shadow endpoint running SHAP, which the local backend cannot reproduce. What they compute is
-documented in src/<package>/bias.py and explain.py. The data quality baseline has no such
-problem, so it is SageMaker's own QualityCheckStep, with SkipDataQualityCheck /
-RegisterNewDataQualityBaseline parameters as in SageMaker's project templates (defaults: no drift
-check against the previous baseline, register the new one; set them to false / false to check a
-run's data against the latest approved version's baseline).
+Nothing here is SageMaker Model Monitor (closed to new customers) or a Clarify job: every step is
+a Processing job of the project's own image. The bias report follows Clarify's documented
+``analysis.json`` layout (src/<package>/bias.py: DPL and DPPL, Clarify's definitions); the
+explainability report is permutation importance in its own format, documented in
+src/<package>/explain.py (not Clarify's kernel SHAP). Why not a ClarifyCheckStep: it uploads its
+analysis config to S3 while the definition is being *built* (building must stay offline, see
+sdk.py), and its model checks need a shadow endpoint, which the local backend cannot reproduce.
 
 Every step runs the project's one image (``python -m <package> <step>``); data flows between steps
 only through step properties (``Get`` expressions in the definition), so the same JSON runs on
@@ -37,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,11 +46,7 @@ from pipelines.settings import PipelineConfigError, PipelineSettings
 if TYPE_CHECKING:
     import boto3
     from sagemaker.core.workflow.functions import Join
-    from sagemaker.core.workflow.parameters import (
-        ParameterBoolean,
-        ParameterFloat,
-        ParameterString,
-    )
+    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
     from sagemaker.core.workflow.pipeline_context import PipelineSession
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow import (
@@ -59,7 +54,6 @@ if TYPE_CHECKING:
         ModelStep,
         Pipeline,
         ProcessingStep,
-        QualityCheckStep,
         RetryPolicy,
         TrainingStep,
     )
@@ -70,7 +64,7 @@ __all__ = ["PipelineConfigError", "PipelineSettings", "definition", "get_pipelin
 PREPROCESS = "Preprocess"
 TRAIN = "Train"
 EVALUATE = "Evaluate"
-DATA_QUALITY = "DataQualityBaseline"
+DATA_BASELINE = "DataBaseline"
 CHECK_BIAS = "CheckBias"
 EXPLAIN = "Explain"
 CHECK_METRIC = "CheckMetric"
@@ -97,16 +91,10 @@ class Parameters:
     training_instance_type: ParameterString
     metric_threshold: ParameterFloat
     model_approval_status: ParameterString
-    skip_data_quality_check: ParameterBoolean
-    register_new_data_quality_baseline: ParameterBoolean
 
     @classmethod
     def for_settings(cls, settings: PipelineSettings) -> Parameters:
-        from sagemaker.core.workflow.parameters import (
-            ParameterBoolean,
-            ParameterFloat,
-            ParameterString,
-        )
+        from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
 
         return cls(
             input_data_url=ParameterString("InputDataUrl", default_value=settings.input_data_url),
@@ -124,10 +112,6 @@ class Parameters:
                 default_value=settings.approval_status,
                 enum_values=["PendingManualApproval", "Approved", "Rejected"],
             ),
-            skip_data_quality_check=ParameterBoolean("SkipDataQualityCheck", default_value=True),
-            register_new_data_quality_baseline=ParameterBoolean(
-                "RegisterNewDataQualityBaseline", default_value=True
-            ),
         )
 
     def all(self) -> list[Any]:
@@ -137,8 +121,6 @@ class Parameters:
             self.training_instance_type,
             self.metric_threshold,
             self.model_approval_status,
-            self.skip_data_quality_check,
-            self.register_new_data_quality_baseline,
         ]
 
 
@@ -167,21 +149,21 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
     preprocess = _preprocess_step(settings, session, params)
     train = _train_step(settings, session, params, preprocess)
     evaluate, report = _evaluate_step(settings, session, params, preprocess, train)
-    data_quality = _data_quality_step(settings, session, params, preprocess)
+    data_baseline = _data_baseline_step(settings, session, params, preprocess, train)
     bias = _model_report_step(settings, session, params, preprocess, train, CHECK_BIAS, "bias")
     explain = _model_report_step(
         settings, session, params, preprocess, train, EXPLAIN, "explainability"
     )
     register = _register_step(
-        settings, session, params, train, evaluate, data_quality, bias, explain
+        settings, session, params, train, evaluate, data_baseline, bias, explain
     )
     return Pipeline(
         name=settings.pipeline_name,
         parameters=params.all(),
         steps=[
             preprocess,
-            data_quality,
             train,
+            data_baseline,
             evaluate,
             bias,
             explain,
@@ -249,7 +231,13 @@ def _api_retries() -> list[RetryPolicy]:
 
 
 def _processor(
-    settings: PipelineSettings, session: PipelineSession, params: Parameters, command: str
+    settings: PipelineSettings,
+    session: PipelineSession,
+    params: Parameters | None,
+    command: str,
+    *,
+    instance_type: Any = None,
+    environment: dict[str, Any] | None = None,
 ) -> Any:
     """A processing job running ``python -m <package> <command>`` in the project's image."""
     from sagemaker.core.processing import Processor
@@ -259,7 +247,8 @@ def _processor(
         image_uri=settings.image_uri,
         entrypoint=["python", "-m", settings.package, command],
         instance_count=1,
-        instance_type=params.processing_instance_type,
+        instance_type=instance_type if params is None else params.processing_instance_type,
+        env=environment,
         max_runtime_in_seconds=settings.max_runtime_seconds,
         base_job_name=f"{settings.project}-{command}",
         volume_kms_key=settings.kms_key,
@@ -408,41 +397,35 @@ def _evaluate_step(
 REPORT_COMMANDS = {"bias": "bias", "explainability": "explain"}
 
 
-def _data_quality_step(
+def _data_baseline_step(
     settings: PipelineSettings,
     session: PipelineSession,
     params: Parameters,
     preprocess: ProcessingStep,
-) -> QualityCheckStep:
-    """Model Monitor's analyzer on the training features -> statistics.json + constraints.json."""
-    from sagemaker.mlops.workflow import CheckJobConfig
-    from sagemaker.mlops.workflow.quality_check_step import (
-        DataQualityCheckConfig,
-        QualityCheckStep,
-    )
+    train: TrainingStep,
+) -> ProcessingStep:
+    """``python -m <package> baseline``: the training features and the model's answers on them
+    -> statistics.json + constraints.json (the monitor's baseline format)."""
+    from sagemaker.mlops.workflow import ProcessingStep
 
-    return QualityCheckStep(
-        name=DATA_QUALITY,
-        quality_check_config=DataQualityCheckConfig(
-            baseline_dataset=_output_url(preprocess, "baseline"),
-            dataset_format={"csv": {"header": True, "output_columns_position": "START"}},
-            output_s3_uri=_run_url(settings, DATA_QUALITY, "results"),
-        ),
-        check_job_config=CheckJobConfig(
-            role=settings.role_arn,
-            instance_count=1,
-            instance_type=params.processing_instance_type,
-            volume_size_in_gb=30,
-            volume_kms_key=settings.kms_key,
-            output_kms_key=settings.kms_key,
-            max_runtime_in_seconds=settings.max_runtime_seconds,
-            base_job_name=f"{settings.project}-data-quality",
-            sagemaker_session=session,
-        ),
-        skip_check=params.skip_data_quality_check,
-        register_new_baseline=params.register_new_data_quality_baseline,
-        model_package_group_name=settings.model_package_group,
+    step_args = _processor(settings, session, params, "baseline").run(
+        inputs=[
+            _input(
+                "model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"
+            ),
+            _input(
+                "baseline_dataset",
+                _output_url(preprocess, "baseline"),
+                f"{PROCESSING}/baseline_dataset",
+            ),
+        ],
+        outputs=[_output(settings, DATA_BASELINE, "baseline")],
+    )
+    return ProcessingStep(
+        name=DATA_BASELINE,
+        step_args=step_args,
         cache_config=_cache(settings),
+        retry_policies=_job_retries(),
     )
 
 
@@ -481,7 +464,7 @@ def _register_step(
     params: Parameters,
     train: TrainingStep,
     evaluate: ProcessingStep,
-    data_quality: QualityCheckStep,
+    data_baseline: ProcessingStep,
     bias: ProcessingStep,
     explain: ProcessingStep,
 ) -> ModelStep:
@@ -500,7 +483,6 @@ def _register_step(
     def report(step: ProcessingStep, output: str, file: str) -> MetricsSource:
         return json_source(Join(on="/", values=[_output_url(step, output), file]))
 
-    quality = data_quality.properties
     builder = ModelBuilder(
         image_uri=settings.image_uri,
         s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
@@ -526,14 +508,14 @@ def _register_step(
             response_types=["application/json"],
             model_metrics=ModelMetrics(
                 model_statistics=report(evaluate, "evaluation", "evaluation.json"),
-                model_data_statistics=json_source(quality.CalculatedBaselineStatistics),
-                model_data_constraints=json_source(quality.CalculatedBaselineConstraints),
+                model_data_statistics=report(data_baseline, "baseline", "statistics.json"),
+                model_data_constraints=report(data_baseline, "baseline", "constraints.json"),
                 bias=report(bias, "bias", "analysis.json"),
                 explainability=report(explain, "explainability", "analysis.json"),
             ),
             drift_check_baselines=DriftCheckBaselines(
-                model_data_statistics=json_source(quality.BaselineUsedForDriftCheckStatistics),
-                model_data_constraints=json_source(quality.BaselineUsedForDriftCheckConstraints),
+                model_data_statistics=report(data_baseline, "baseline", "statistics.json"),
+                model_data_constraints=report(data_baseline, "baseline", "constraints.json"),
             ),
             approval_status=params.model_approval_status,
             customer_metadata_properties=metadata,
@@ -571,10 +553,15 @@ def _check_metric_step(
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print the definition JSON, built offline from ``<root>/pyproject.toml``."""
+def print_definition(
+    argv: list[str] | None,
+    module: str,
+    build: Callable[[PipelineSettings], dict[str, Any]],
+) -> int:
+    """``python -m <module> [--root .] [--image-uri URI]``: print ``build(settings)`` as JSON,
+    settings read from ``<root>/pyproject.toml`` (this pipeline's and the monitoring one's)."""
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.pipeline",
+        prog=f"python -m {module}",
         description="Print the SageMaker Pipeline definition JSON (no AWS call is made).",
     )
     parser.add_argument("--root", type=Path, default=Path("."), help="the model repo root")
@@ -586,9 +573,14 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    json.dump(definition(settings), sys.stdout, indent=2)
+    json.dump(build(settings), sys.stdout, indent=2)
     print()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the definition JSON, built offline from ``<root>/pyproject.toml``."""
+    return print_definition(argv, "pipelines.pipeline", definition)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pipelines import sdk
 from pipelines.pipeline import (
     CHECK_BIAS,
     CHECK_METRIC,
-    DATA_QUALITY,
+    DATA_BASELINE,
     EVALUATE,
     EVALUATION_REPORT,
     EXPLAIN,
@@ -129,8 +129,8 @@ def test_building_the_definition_makes_no_network_call(build) -> None:
 def test_steps_run_in_order_and_the_gate_branches_to_register_or_fail(doc) -> None:
     assert [(s["Name"], s["Type"]) for s in doc["Steps"]] == [
         (PREPROCESS, "Processing"),
-        (DATA_QUALITY, "QualityCheck"),
         (TRAIN, "Training"),
+        (DATA_BASELINE, "Processing"),
         (EVALUATE, "Processing"),
         (CHECK_BIAS, "Processing"),
         (EXPLAIN, "Processing"),
@@ -150,12 +150,10 @@ def test_parameters_and_their_defaults(doc, settings) -> None:
         "TrainingInstanceType": ("String", TABLE["training_instance_type"]),
         "MetricThreshold": ("Float", 0.9),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
-        "SkipDataQualityCheck": ("Boolean", True),
-        "RegisterNewDataQualityBaseline": ("Boolean", True),
     }
 
 
-@pytest.mark.parametrize("name", [PREPROCESS, TRAIN, EVALUATE, CHECK_BIAS, EXPLAIN])
+@pytest.mark.parametrize("name", [PREPROCESS, TRAIN, DATA_BASELINE, EVALUATE, CHECK_BIAS, EXPLAIN])
 def test_job_steps_are_cached_and_retried(doc, name) -> None:
     job = step(doc, name)
     assert job["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
@@ -334,21 +332,16 @@ def test_cli_prints_the_same_definition_for_another_image(doc, settings, capsys)
     assert printed == json.loads(json.dumps(doc).replace(settings.image_uri, image))
 
 
-def test_data_quality_baseline_is_a_quality_check_of_the_preprocess_baseline(doc) -> None:
-    check = step(doc, DATA_QUALITY)
-    assert check["CheckType"] == "DATA_QUALITY"
-    assert check["SkipCheck"] == {"Get": "Parameters.SkipDataQualityCheck"}
-    assert check["RegisterNewBaseline"] == {"Get": "Parameters.RegisterNewDataQualityBaseline"}
-    assert check["ModelPackageGroupName"] == TABLE["model_package_group"]
-    assert check["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
-    (dataset,) = check["Arguments"]["ProcessingInputs"]
-    assert dataset["S3Input"]["S3Uri"] == preprocess_output("baseline")
-    (output,) = check["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-    assert output["S3Output"]["S3Uri"]["Std:Join"]["Values"][1:] == [
-        EXECUTION_ID,
-        DATA_QUALITY,
-        "results",
-    ]
+def test_data_baseline_is_our_image_on_the_preprocess_baseline_and_the_model(doc) -> None:
+    baseline = step(doc, DATA_BASELINE)
+    assert baseline["Arguments"]["AppSpecification"]["ContainerEntrypoint"][-1] == "baseline"
+    assert "QualityCheck" not in json.dumps(doc) and "model-monitor" not in json.dumps(doc)
+    assert inputs_by_name(baseline) == {
+        "model": (MODEL_ARTIFACTS, "/opt/ml/processing/model"),
+        "baseline_dataset": (preprocess_output("baseline"), "/opt/ml/processing/baseline_dataset"),
+    }
+    (output,) = baseline["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["LocalPath"] == "/opt/ml/processing/baseline"
 
 
 @pytest.mark.parametrize(("name", "output"), [(CHECK_BIAS, "bias"), (EXPLAIN, "explainability")])
@@ -368,13 +361,15 @@ def test_bias_and_explain_score_the_trained_model_on_the_test_split(doc, name, o
 def test_register_attaches_baseline_bias_and_explainability(doc) -> None:
     args = step(doc, REGISTER_MODEL)["Arguments"]
     metrics, drift = args["ModelMetrics"], args["DriftCheckBaselines"]
-    for part in ("Statistics", "Constraints"):
-        assert metrics["ModelDataQuality"][part]["S3Uri"] == {
-            "Get": f"Steps.{DATA_QUALITY}.CalculatedBaseline{part}"
-        }
-        assert drift["ModelDataQuality"][part]["S3Uri"] == {
-            "Get": f"Steps.{DATA_QUALITY}.BaselineUsedForDriftCheck{part}"
-        }
+    baseline_output = (
+        f"Steps.{DATA_BASELINE}.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"
+    )
+    for part, file in (("Statistics", "statistics.json"), ("Constraints", "constraints.json")):
+        for holder in (metrics, drift):
+            assert holder["ModelDataQuality"][part]["S3Uri"]["Std:Join"]["Values"] == [
+                {"Get": baseline_output},
+                file,
+            ]
     for section, name, output in (
         ("Bias", CHECK_BIAS, "bias"),
         ("Explainability", EXPLAIN, "explainability"),

@@ -1,6 +1,6 @@
 """The aws backend: SageMaker Model Registry, Pipelines and endpoints, and ECR, through boto3.
 
-Each part lives in its own module (aws_registry, aws_pipeline, aws_endpoints, aws_guardrails);
+Each part lives in its own module (registry, pipeline, endpoints, guardrails, monitoring);
 this class only binds them to one project and one boto3 session. The calls that only hand over
 to the registry or the endpoints (``invoke``) come from ``composed.ComposedBackend``.
 """
@@ -57,13 +57,13 @@ class AwsBackend(ComposedBackend):
         return self.endpoints.describe_endpoint(env)
 
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
-        state = self.endpoints.deploy(env, manifest, version)
-        if self.project.monitoring:  # data quality schedule follows the served version
-            from ci_scripts.backends.aws.model_quality import ModelQualitySchedule
-            from ci_scripts.backends.aws.monitoring import DataQualitySchedule
+        from ci_scripts.backends.aws.monitoring import AwsMonitor
 
-            DataQualitySchedule(self.project, self.clients).sync(env, manifest, version)
-            ModelQualitySchedule(self.project, self.clients).sync(env, manifest, version)
+        monitor = AwsMonitor(self.project, self.clients)
+        definition = monitor.prepare(env, manifest, version)  # checked before any change
+        state = self.endpoints.deploy(env, manifest, version)
+        if self.project.monitoring:  # the monitor follows the served version
+            monitor.sync(env, manifest, version, definition)
         return state
 
     def preflight(self, env: str) -> None:
@@ -85,43 +85,34 @@ class AwsBackend(ComposedBackend):
 
         return AwsTeardown(self.endpoints, monitoring=self)
 
-    def _schedules(self) -> list[Any]:
+    def monitoring_resources(self, env: str) -> list[str]:
+        """The monitor's schedule, pipeline and alarms for ``env`` (destroy removes them)."""
         if not self.project.monitoring:
             return []
-        from ci_scripts.backends.aws.model_quality import ModelQualitySchedule
-        from ci_scripts.backends.aws.monitoring import DataQualitySchedule
+        from ci_scripts.backends.aws.monitoring import AwsMonitor
 
-        return [
-            DataQualitySchedule(self.project, self.clients),
-            ModelQualitySchedule(self.project, self.clients),
-        ]
-
-    def monitoring_resources(self, env: str) -> list[str]:
-        """The monitoring set up for ``env`` (destroy lists and removes it)."""
-        return [name for s in self._schedules() if (name := s.exists(env))]
+        return AwsMonitor(self.project, self.clients).resources(env)
 
     def remove_monitoring(self, env: str) -> list[str]:
-        """Delete the monitoring of ``env`` (destroy); what was removed."""
-        return [line for s in self._schedules() if (line := s.remove(env))]
+        """Delete the monitor of ``env`` (destroy); what was removed."""
+        if not self.project.monitoring:
+            return []
+        from ci_scripts.backends.aws.monitoring import AwsMonitor
+
+        return AwsMonitor(self.project, self.clients).remove(env)
 
     # Monitoring
     def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:
-        """What Model Monitor's last data quality execution of ``env`` found."""
-        from ci_scripts.backends.aws.monitoring import AwsMonitoring
+        """What the newest run of ``env``'s monitoring pipeline found about data drift."""
+        from ci_scripts.backends.aws.monitoring import AwsMonitor
 
-        return AwsMonitoring(self.project, self.clients).latest_result(env)
+        return AwsMonitor(self.project, self.clients).data_result(env)
 
     def model_quality_result(self, env: str, manifest: dict[str, Any]) -> Any:
-        """What Model Monitor's last model quality execution of ``env`` found, with the served
-        version's registered metrics to judge it by."""
-        from ci_scripts.backends.aws.model_quality import AwsModelQuality
+        """What the newest run of ``env``'s monitoring pipeline found about model quality."""
+        from ci_scripts.backends.aws.monitoring import AwsMonitor
 
-        state = self.endpoints.describe_endpoint(env)
-        number = (state.model_version if state else None) or manifest.get("model_version")
-        version = (
-            self.registry.get_version(self.project.model_package_group, number) if number else None
-        )
-        return AwsModelQuality(self.project, self.clients).latest_result(env, version)
+        return AwsMonitor(self.project, self.clients).quality_result(env)
 
     def write_object(self, uri: str, body: bytes) -> None:
         """Put ``body`` at ``uri`` (ground-truth uploads into an environment's capture bucket)."""

@@ -1,12 +1,20 @@
-"""SageMaker Model Monitor for the aws backend: read the latest data quality results.
+"""The repo's own monitor on AWS: its pipeline, its schedule, its alarms, and reading its runs.
 
-``monitor --env E`` reads what the environment's schedule ``<project>-<env>-data-quality`` found
-last: ListMonitoringExecutions (newest first) gives the execution and its scheduled hour, which
-names its report folder under the job definition's output (``data_quality.report_prefix``, the
-only place prod's read-only role may read), and ``constraint_violations.json`` there the
-violations, in the format the local backend writes too. An execution that failed because no
-request was captured in its window is "no data", not a failure (Model Monitor's reason:
-"Job inputs had no data").
+``deploy --env E`` (E's deploy role, in the account that hosts E; ci_scripts.monitoring says why
+there) keeps three things in step with what E serves, after the endpoint is updated:
+
+- the SageMaker pipeline ``<project>-<env>-monitor`` (pipelines/monitoring.py; CreatePipeline /
+  UpdatePipeline only when its definition changed), run as the account's SageMaker execution role;
+- the EventBridge Scheduler schedule ``<project>-<env>-monitor`` on ``monitoring.schedule``,
+  whose target starts that pipeline with E's parameters (the served version's baseline, reports
+  and model, the manifest's thresholds) through the scheduler role; a changed threshold or
+  schedule is an UpdateSchedule, never a resource in use;
+- two CloudWatch alarms on the metrics the monitor publishes (any drifted feature, any quality,
+  bias or attribution violation), plus empty seed objects that keep the job's prefix inputs from
+  being empty before the first capture or label.
+
+``monitor`` (E's read-only role) reads the newest run's ``summary.json`` under
+``monitoring/<env>/runs/`` of the artifact bucket.
 """
 
 from __future__ import annotations
@@ -18,197 +26,317 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ci_scripts import data_quality as dq
+from ci_scripts import model_quality as mq
+from ci_scripts import monitoring
 from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error, error_code, is_not_found
-from ci_scripts.backends.aws.monitoring_schedule import (
-    JobKind,
-    MonitoringSchedule,
-    SchedulePlan,
-    latest_finished_execution,
-    no_data_reason,
-    s3_parts,
-)
+from ci_scripts.backends.aws.registry import split_s3_uri
 from ci_scripts.backends.aws.session import AwsClients
-from ci_scripts.backends.base import MonitoringResult
+from ci_scripts.backends.base import ModelVersion, MonitoringResult
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
 log = logging.getLogger(__name__)
 
+ALARM_PERIOD_SECONDS = 3600
 
-class AwsMonitoring:
-    """Model Monitor data quality of one project's endpoints."""
+
+class AwsMonitor:
+    """One project's monitoring pipelines, schedules and results."""
 
     def __init__(self, project: ProjectConfig, clients: AwsClients) -> None:
         self.project = project
         self.clients = clients
 
-    def latest_result(self, env: str) -> MonitoringResult:
-        schedule = dq.schedule_name(self.project.project, env)
-        latest = latest_finished_execution(self.clients, env, schedule)
-        result = MonitoringResult(env=env, schedule=schedule, status="NoData")
-        if latest is None:
-            result.failure_reason = f"monitoring schedule {schedule} has no finished execution yet"
-            return result
-        status = latest["MonitoringExecutionStatus"]
-        result.checked_at = str(latest.get("ScheduledTime", ""))
-        no_data = no_data_reason(schedule, latest, result.checked_at)
-        if no_data:
-            result.failure_reason = no_data
-            return result
-        result.status = status
-        if status == "Completed":
-            return result
-        result.report_uri = self._report_uri(env, schedule, latest.get("ScheduledTime"))
-        result.violations = self._violations(result.report_uri)
-        return result
+    # -- deploy: keep the monitor in step with the served version ----------------------------
+    def prepare(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> Any:
+        """Before deploy's first change: build the monitoring definition and check the run's
+        parameters (a CIError here changes nothing). None when no monitor applies."""
+        capture = manifest.get("data_capture") or {}
+        realtime = (manifest.get("endpoint") or {}).get("type") == "realtime"
+        if not (self.project.monitoring and realtime and capture.get("enabled", False)):
+            return None
+        if isinstance(monitoring.version_inputs(version), str):
+            return None  # sync says why, and leaves the monitor as it is
+        monitoring.parameters(
+            self.project, env, manifest, version, since=_iso_now(), publish_metrics=True
+        )
+        from ci_scripts.pipeline_module import build_definition
 
-    def _report_uri(self, env: str, schedule: str, scheduled: Any) -> str:
-        """The execution's report folder: ``<output>/<endpoint>/<schedule>/YYYY/MM/DD/HH``.
+        return build_definition(self.project, monitoring.MONITORING_MODULE)
 
-        Model Monitor names it after the scheduled hour under the job definition's output URI
-        (``dq.report_prefix``, where the read-only role may read). When the hour's folder is
-        not where it should be, the newest report under the schedule's prefix is taken.
-        """
-        prefix = dq.report_prefix(self.project.artifact_bucket, env)
-        base = f"{prefix}/{self.project.endpoint_name(env)}/{schedule}"
-        if isinstance(scheduled, datetime):
-            folder = f"{base}/{scheduled.astimezone(UTC).strftime('%Y/%m/%d/%H')}"
-            if self._exists(f"{folder}/{dq.VIOLATIONS_FILE}"):
-                return folder
-        bucket, key = s3_parts(base)
-        newest: tuple[Any, str] | None = None
-        with aws_errors(f"{base}/"):
-            pages = self.clients("s3").get_paginator("list_objects_v2")
-            for page in pages.paginate(Bucket=bucket, Prefix=key + "/"):
-                for item in page.get("Contents", []):
-                    if item["Key"].endswith("/" + dq.VIOLATIONS_FILE) and (
-                        newest is None or item["Key"] > newest[1]
-                    ):
-                        newest = (item["LastModified"], item["Key"])
-        if newest is None:
-            raise CIError(f"{base}/: no {dq.VIOLATIONS_FILE} from monitoring schedule {schedule}")
-        return f"s3://{bucket}/{newest[1].rsplit('/', 1)[0]}"
+    def sync(
+        self, env: str, manifest: dict[str, Any], version: ModelVersion, definition: Any = None
+    ) -> str:
+        """Return what was done (one line). ``definition`` (the monitoring pipeline's JSON) is
+        built from pipelines/monitoring.py when not given."""
+        schedule = monitoring.schedule_name(self.project, env)
+        if not self.project.monitoring:
+            return "no monitor (the project was generated with monitoring=no)"
+        capture = manifest.get("data_capture") or {}
+        if (manifest.get("endpoint") or {}).get("type") != "realtime" or not capture.get(
+            "enabled", False
+        ):
+            if self._get_schedule(schedule) is not None:
+                with aws_errors(f"schedule {schedule}"):
+                    self.clients("scheduler").delete_schedule(Name=schedule)
+                return f"schedule {schedule} deleted (no data capture)"
+            return "no monitor (no data capture)"
+        inputs = monitoring.version_inputs(version)
+        if isinstance(inputs, str):
+            log.warning("%s; %s not changed", inputs, schedule)
+            return f"{inputs}; {schedule} not changed"
+        current = self._get_schedule(schedule)
+        since = self._since(current, version)
+        parameters = monitoring.parameters(
+            self.project, env, manifest, version, since=since, publish_metrics=True
+        )
+        pipeline_arn = self._upsert_pipeline(env, definition)
+        self._seed(env)
+        self._put_schedule(env, manifest, parameters, pipeline_arn, current)
+        self._put_alarms(env)
+        return f"monitor {monitoring.pipeline_name(self.project, env)}: version {version.version}"
 
-    def _exists(self, uri: str) -> bool:
-        bucket, key = s3_parts(uri)
+    def _upsert_pipeline(self, env: str, definition: Any) -> str:
+        if definition is None:
+            from ci_scripts.pipeline_module import build_definition
+
+            definition = build_definition(self.project, monitoring.MONITORING_MODULE)
+        body = json.dumps(definition, sort_keys=True)
+        name = monitoring.pipeline_name(self.project, env)
+        sagemaker = self.clients("sagemaker")
         try:
-            self.clients("s3").head_object(Bucket=bucket, Key=key)
+            current = sagemaker.describe_pipeline(PipelineName=name)
         except ClientError as exc:
-            if is_not_found(exc) or error_code(exc) in ("403", "AccessDenied"):
-                return False
-            raise CIError(describe_aws_error(exc, uri)) from exc
-        return True
+            if not (is_not_found(exc) or error_code(exc) == "ResourceNotFound"):
+                raise CIError(describe_aws_error(exc, f"pipeline {name}")) from exc
+            current = None
+        role = self.project.role_arn(env)
+        with aws_errors(f"pipeline {name}"):
+            if current is None:
+                return sagemaker.create_pipeline(
+                    PipelineName=name,
+                    PipelineDefinition=body,
+                    PipelineDescription=f"The monitor of {self.project.endpoint_name(env)}",
+                    RoleArn=role,
+                    Tags=[
+                        {"Key": "project", "Value": self.project.project},
+                        {"Key": "environment", "Value": env},
+                    ],
+                )["PipelineArn"]
+            if (
+                _same_json(current.get("PipelineDefinition"), body)
+                and current.get("RoleArn") == role
+            ):
+                return current["PipelineArn"]
+            return sagemaker.update_pipeline(
+                PipelineName=name, PipelineDefinition=body, RoleArn=role
+            )["PipelineArn"]
 
-    def _violations(self, report_uri: str) -> list[dict[str, str]]:
-        uri = f"{report_uri}/{dq.VIOLATIONS_FILE}"
-        bucket, key = s3_parts(uri)
-        with aws_errors(uri):
-            body = self.clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    def _seed(self, env: str) -> None:
+        s3 = self.clients("s3")
+        for uri in monitoring.seed_uris(self.project, env):
+            bucket, key = split_s3_uri(uri)
+            try:
+                s3.head_object(Bucket=bucket, Key=key)
+                continue
+            except ClientError as exc:
+                if not (is_not_found(exc) or error_code(exc) in ("404", "NoSuchKey")):
+                    raise CIError(describe_aws_error(exc, uri)) from exc
+            with aws_errors(uri):
+                s3.put_object(Bucket=bucket, Key=key, Body=b"")
+
+    def _get_schedule(self, name: str) -> dict[str, Any] | None:
         try:
-            document: Any = json.loads(body)
-            violations = document["violations"]
-            if not isinstance(violations, list):
-                raise TypeError("'violations' is not a list")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CIError(f"{uri}: not a constraint_violations.json report: {exc}") from None
-        return [
-            {
-                "feature_name": str(v.get("feature_name", "")),
-                "constraint_check_type": str(v.get("constraint_check_type", "")),
-                "description": str(v.get("description", "")),
+            return self.clients("scheduler").get_schedule(Name=name)
+        except ClientError as exc:
+            if is_not_found(exc) or error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise CIError(describe_aws_error(exc, f"schedule {name}")) from exc
+
+    def _since(self, current: dict[str, Any] | None, version: ModelVersion) -> str:
+        """When ``version`` began to be monitored: kept from the schedule while it is the same
+        version (a threshold change must not forget the traffic so far), else now."""
+        for parameter in _schedule_parameters(current):
+            if parameter.get("Name") == "MonitorConfig":
+                try:
+                    config = json.loads(parameter.get("Value") or "{}")
+                except ValueError:
+                    break
+                if config.get("model_version") == version.version and config.get("since"):
+                    return str(config["since"])
+        return _iso_now()
+
+    def _put_schedule(
+        self,
+        env: str,
+        manifest: dict[str, Any],
+        parameters: dict[str, str],
+        pipeline_arn: str,
+        current: dict[str, Any] | None,
+    ) -> None:
+        name = monitoring.schedule_name(self.project, env)
+        request = {
+            "Name": name,
+            "Description": f"Starts {monitoring.pipeline_name(self.project, env)}",
+            "ScheduleExpression": monitoring.settings(manifest)["schedule"],
+            "ScheduleExpressionTimezone": "UTC",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED",
+            "Target": {
+                "Arn": pipeline_arn,
+                "RoleArn": monitoring.scheduler_role_arn(self.project, env),
+                "SageMakerPipelineParameters": {
+                    "PipelineParameterList": [
+                        {"Name": k, "Value": v} for k, v in sorted(parameters.items())
+                    ]
+                },
+                # a run missed is not worth two: the next one reads the same traffic
+                "RetryPolicy": {"MaximumRetryAttempts": 0},
+            },
+        }
+        if current is not None and _same_schedule(current, request):
+            return
+        scheduler = self.clients("scheduler")
+        with aws_errors(f"schedule {name}"):
+            if current is None:
+                scheduler.create_schedule(**request)
+            else:
+                scheduler.update_schedule(**request)
+
+    def _put_alarms(self, env: str) -> None:
+        """Create the monitor's alarms when they are not there yet (their settings never
+        change with the manifest)."""
+        cloudwatch = self.clients("cloudwatch")
+        names = monitoring.alarm_names(self.project, env)
+        with aws_errors(f"alarms of {monitoring.pipeline_name(self.project, env)}"):
+            existing = {
+                a["AlarmName"]
+                for a in cloudwatch.describe_alarms(AlarmNames=list(names.values()))["MetricAlarms"]
             }
-            for v in violations
-            if isinstance(v, dict)
-        ]
+        for metric, alarm in names.items():
+            if alarm in existing:
+                continue
+            with aws_errors(f"alarm {alarm}"):
+                cloudwatch.put_metric_alarm(
+                    AlarmName=alarm,
+                    AlarmDescription=f"The monitor of {env} found {metric} (see its report)",
+                    Namespace=monitoring.namespace(self.project),
+                    MetricName=metric,
+                    Dimensions=[{"Name": "Environment", "Value": env}],
+                    Statistic="Maximum",
+                    Period=ALARM_PERIOD_SECONDS,
+                    EvaluationPeriods=1,
+                    Threshold=0.0,
+                    ComparisonOperator="GreaterThanThreshold",
+                    TreatMissingData="notBreaching",
+                    Tags=[
+                        {"Key": "project", "Value": self.project.project},
+                        {"Key": "environment", "Value": env},
+                    ],
+                )
+
+    # -- destroy: what the monitor of ``env`` leaves in the account ---------------------------
+    def resources(self, env: str) -> list[str]:
+        """The monitor's schedule, pipeline and alarms that exist for ``env`` (for destroy)."""
+        found: list[str] = []
+        schedule = monitoring.schedule_name(self.project, env)
+        if self._get_schedule(schedule) is not None:
+            found.append(f"schedule {schedule}")
+        pipeline = monitoring.pipeline_name(self.project, env)
+        try:
+            self.clients("sagemaker").describe_pipeline(PipelineName=pipeline)
+            found.append(f"pipeline {pipeline}")
+        except ClientError as exc:
+            if not (is_not_found(exc) or error_code(exc) == "ResourceNotFound"):
+                raise CIError(describe_aws_error(exc, f"pipeline {pipeline}")) from exc
+        names = list(monitoring.alarm_names(self.project, env).values())
+        with aws_errors(f"alarms of {pipeline}"):
+            alarms = self.clients("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]
+        found += [f"alarm {a['AlarmName']}" for a in sorted(alarms, key=lambda a: a["AlarmName"])]
+        return found
+
+    def remove(self, env: str) -> list[str]:
+        """Delete the schedule first (nothing starts the pipeline any more), then the pipeline
+        and the alarms; return what was removed. Reports in S3 stay (lifecycle rules expire
+        them)."""
+        found = self.resources(env)
+        schedule = monitoring.schedule_name(self.project, env)
+        pipeline = monitoring.pipeline_name(self.project, env)
+        if f"schedule {schedule}" in found:
+            with aws_errors(f"schedule {schedule}"):
+                self.clients("scheduler").delete_schedule(Name=schedule)
+        if f"pipeline {pipeline}" in found:
+            with aws_errors(f"pipeline {pipeline}"):
+                self.clients("sagemaker").delete_pipeline(PipelineName=pipeline)
+        alarms = [line.split(" ", 1)[1] for line in found if line.startswith("alarm ")]
+        if alarms:
+            with aws_errors(f"alarms of {pipeline}"):
+                self.clients("cloudwatch").delete_alarms(AlarmNames=alarms)
+        return found
+
+    # -- monitor: read the newest run ----------------------------------------------------------
+    def newest_summary(self, env: str, section: str) -> tuple[dict[str, Any] | None, str]:
+        """(summary, folder) of the newest run whose ``section`` checked something, else of the
+        newest run at all (its NoData says why)."""
+        prefix = monitoring.runs_prefix(self.project, env)
+        bucket, key = split_s3_uri(prefix)
+        s3 = self.clients("s3")
+        found: list[tuple[Any, str]] = []
+        with aws_errors(f"{prefix}/"):
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=key + "/"
+            ):
+                for item in page.get("Contents", []):
+                    if item["Key"].endswith("/" + monitoring.SUMMARY_FILE):
+                        found.append((item["LastModified"], item["Key"]))
+        newest: tuple[dict[str, Any] | None, str] = (None, prefix)
+        for _, summary_key in sorted(found, reverse=True):
+            uri = f"s3://{bucket}/{summary_key}"
+            with aws_errors(uri):
+                body = s3.get_object(Bucket=bucket, Key=summary_key)["Body"].read()
+            summary = monitoring.parse_summary(body, uri)
+            folder = uri.rsplit("/", 1)[0]
+            if newest[0] is None:
+                newest = (summary, folder)
+            if (summary.get(section) or {}).get("status", "NoData") != "NoData":
+                return summary, folder
+        return newest
+
+    def data_result(self, env: str) -> MonitoringResult:
+        summary, folder = self.newest_summary(env, "data_quality")
+        return monitoring.data_result(self.project, env, summary, folder)
+
+    def quality_result(self, env: str) -> mq.QualityResult:
+        summary, folder = self.newest_summary(env, "model_quality")
+        return monitoring.quality_result(self.project, env, summary, folder)
 
 
-# -- the schedule deploy keeps in step with the served version -----------------------------------
-class DataQualitySchedule(MonitoringSchedule):
-    """One data quality job definition per served version, one schedule per environment.
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
-    Job definitions are immutable, so a new version gets a new one
-    (``<project>-<env>-dq-v<version>``) and the schedule is pointed at it; the previous
-    definition is then deleted (:class:`MonitoringSchedule`). The baseline constraints are copied
-    under ``monitoring/<env>/baselines/v<version>/`` with the manifest's
-    ``monitoring.drift_threshold`` (the one place the threshold is set), next to the statistics
-    they compare with.
-    """
 
-    kind = JobKind(
-        label="data quality",
-        monitoring_type="DataQuality",
-        api="data_quality",
-        absent="monitoring schedule",
+def _schedule_parameters(schedule: dict[str, Any] | None) -> list[dict[str, str]]:
+    target = (schedule or {}).get("Target") or {}
+    return list(
+        (target.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList") or []
     )
 
-    def schedule_name(self, env: str) -> str:
-        return dq.schedule_name(self.project.project, env)
 
-    def plan(
-        self, env: str, manifest: dict[str, Any], version: Any, schedule: str
-    ) -> SchedulePlan | str:
-        baseline = self._baseline(version)
-        if baseline is None:
-            message = (
-                f"{version.arn}: no data quality baseline in Model Monitor's format "
-                f"(statistics.json + constraints.json) in the registry; {schedule} not changed"
-            )
-            log.warning(message)
-            return message
-        statistics_uri, constraints_uri = baseline
-        definition = f"{self.project.project}-{env}-dq-v{version.version}"
-        threshold = float((manifest.get("monitoring") or {}).get("drift_threshold", 0.1))
+def _same_json(current: Any, wanted: str) -> bool:
+    try:
+        return json.loads(current or "null") == json.loads(wanted)
+    except ValueError:
+        return False
 
-        def create() -> None:
-            env_constraints = self._copy_constraints(
-                env, version.version, constraints_uri, threshold
-            )
-            self._create_definition(env, definition, statistics_uri, env_constraints)
 
-        return SchedulePlan(definition, create, note=f", threshold {threshold}")
-
-    def _baseline(self, version: Any) -> tuple[str, str] | None:
-        uri = (version.baseline_uri or "").rstrip("/")
-        if not uri.endswith((dq.STATISTICS_FILE, dq.CONSTRAINTS_FILE)):
-            return None
-        folder = uri.rsplit("/", 1)[0]
-        return f"{folder}/{dq.STATISTICS_FILE}", f"{folder}/{dq.CONSTRAINTS_FILE}"
-
-    def _copy_constraints(self, env: str, version: int, source: str, threshold: float) -> str:
-        bucket, key = s3_parts(source)
-        with aws_errors(source):
-            document = json.loads(
-                self.clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-            )
-        target = self._baselines_uri(env, version, dq.CONSTRAINTS_FILE)
-        self._put_json(target, dq.with_threshold(document, threshold))
-        return target
-
-    def _create_definition(
-        self, env: str, name: str, statistics_uri: str, constraints_uri: str
-    ) -> None:
-        from sagemaker.core import image_uris  # only on this path: it is a heavy import
-
-        p = self.project
-        with aws_errors(f"data quality job definition {name}"):
-            self.clients("sagemaker").create_data_quality_job_definition(
-                JobDefinitionName=name,
-                DataQualityBaselineConfig={
-                    "ConstraintsResource": {"S3Uri": constraints_uri},
-                    "StatisticsResource": {"S3Uri": statistics_uri},
-                },
-                DataQualityAppSpecification={
-                    "ImageUri": image_uris.retrieve("model-monitor", p.region)
-                },
-                DataQualityJobInput={
-                    "EndpointInput": {
-                        "EndpointName": p.endpoint_name(env),
-                        "LocalPath": "/opt/ml/processing/input/endpoint",
-                    }
-                },
-                DataQualityJobOutputConfig=self._job_output(
-                    dq.report_prefix(p.artifact_bucket, env)
-                ),
-                **self._job_resources(env),
-            )
+def _same_schedule(current: dict[str, Any], request: dict[str, Any]) -> bool:
+    """GetSchedule's answer says what CreateSchedule was given (the fields compared here)."""
+    target = current.get("Target") or {}
+    return (
+        current.get("ScheduleExpression") == request["ScheduleExpression"]
+        and current.get("State") == request["State"]
+        and target.get("Arn") == request["Target"]["Arn"]
+        and target.get("RoleArn") == request["Target"]["RoleArn"]
+        and sorted(_schedule_parameters(current), key=lambda p: p.get("Name", ""))
+        == request["Target"]["SageMakerPipelineParameters"]["PipelineParameterList"]
+    )

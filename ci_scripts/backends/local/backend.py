@@ -109,18 +109,23 @@ class LocalBackend(ComposedBackend):
 
     # -- monitoring -------------------------------------------------------------------------
     def monitoring_result(self, env: str, manifest: dict[str, Any]) -> MonitoringResult:
-        """Check the requests ``env`` captured against its version's baseline, now."""
+        """Run ``env``'s monitoring pipeline now (no scheduler here) and read its drift check;
+        ``html_report`` is the page's path on disk."""
         from ci_scripts.backends.local.monitoring import LocalMonitor
 
         monitor = LocalMonitor(self.project, self.state, self.registry)
-        return monitor.check(env, manifest, self.endpoints.describe(env))
+        result = monitor.data_result(env, manifest, self.endpoints.describe(env))
+        result.html_report = monitor.local_path(result.html_report)
+        return result
 
     def model_quality_result(self, env: str, manifest: dict[str, Any]) -> Any:
-        """Join ``env``'s captured predictions with the ground truth and score them, now."""
-        from ci_scripts.backends.local.model_quality import LocalModelQuality
+        """Run ``env``'s monitoring pipeline now and read its model quality check."""
+        from ci_scripts.backends.local.monitoring import LocalMonitor
 
-        check = LocalModelQuality(self.project, self.state, self.registry)
-        return check.check(env, manifest, self.endpoints.describe(env))
+        monitor = LocalMonitor(self.project, self.state, self.registry)
+        result = monitor.quality_result(env, manifest, self.endpoints.describe(env))
+        result.html_report = monitor.local_path(result.html_report)
+        return result
 
     def write_object(self, uri: str, body: bytes) -> None:
         """Write ``body`` at ``s3://bucket/key`` (the ``.mlops/s3`` tree): ground-truth uploads."""

@@ -41,10 +41,11 @@ def user_cache_dir() -> Path:
     return Path(base) / "sagemaker-gitops"
 
 
-def code_key(root: Path) -> str:
-    """Hash of the repo's side of the definition: ``pipelines/``, ``pyproject.toml`` and the
-    ci_scripts code that builds it (``make demo`` checks its shipped definition against this)."""
-    h = hashlib.sha256()
+def code_key(root: Path, module: str = "pipelines.pipeline") -> str:
+    """Hash of the repo's side of ``module``'s definition: ``pipelines/``, ``pyproject.toml`` and
+    the ci_scripts code that builds it (``make demo`` checks its shipped definition against
+    this)."""
+    h = hashlib.sha256(module.encode())
     for part in (root / "pipelines", root / "pyproject.toml"):
         h.update(hash_tree(part).encode() if part.exists() else b"-")
     builder = Path(__file__).resolve().parent.parent / "pipeline_module.py"
@@ -52,9 +53,9 @@ def code_key(root: Path) -> str:
     return h.hexdigest()[:32]
 
 
-def definition_key(root: Path) -> str:
+def definition_key(root: Path, module: str = "pipelines.pipeline") -> str:
     """Hash of everything the definition is computed from: :func:`code_key`, the SDK, Python."""
-    h = hashlib.sha256(code_key(root).encode())
+    h = hashlib.sha256(code_key(root, module).encode())
     for dist in ("sagemaker", "sagemaker-core", "sagemaker-mlops"):
         try:
             h.update(f"{dist}={metadata.version(dist)};".encode())
@@ -71,9 +72,11 @@ def seed_definition(root: Path, state: LocalState, definition: dict[str, Any]) -
     return path
 
 
-def load_definition(project: ProjectConfig, state: LocalState) -> tuple[dict[str, Any], bool]:
-    """(definition with the current image tag, whether it came from a cache)."""
-    definition, cached = _load_untagged(project, state)
+def load_definition(
+    project: ProjectConfig, state: LocalState, module: str = "pipelines.pipeline"
+) -> tuple[dict[str, Any], bool]:
+    """(definition of ``module`` with the current image tag, whether it came from a cache)."""
+    definition, cached = _load_untagged(project, state, module)
     return _retag(definition, current_image_tag(project.root)), cached
 
 
@@ -96,8 +99,10 @@ def _retag(value: Any, tag: str) -> Any:
     return value
 
 
-def _load_untagged(project: ProjectConfig, state: LocalState) -> tuple[dict[str, Any], bool]:
-    key = definition_key(project.root)
+def _load_untagged(
+    project: ProjectConfig, state: LocalState, module: str
+) -> tuple[dict[str, Any], bool]:
+    key = definition_key(project.root, module)
     local = state.dir("cache") / f"definition-{key}.json"
     shared = user_cache_dir() / f"definition-{key}.json"
     for path in (local, shared):
@@ -111,7 +116,7 @@ def _load_untagged(project: ProjectConfig, state: LocalState) -> tuple[dict[str,
             return cached, True
     from ci_scripts.pipeline_module import build_definition  # imports the sagemaker SDK
 
-    built = build_definition(project, image_tag=PLACEHOLDER_TAG)
+    built = build_definition(project, module, image_tag=PLACEHOLDER_TAG)
     write_json_atomic(local, built)
     with contextlib.suppress(OSError):  # a read-only home only costs fresh checkouts a rebuild
         write_json_atomic(shared, built)

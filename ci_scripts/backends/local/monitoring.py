@@ -1,111 +1,134 @@
-"""Model Monitor on this machine: check the requests an endpoint captured against the baseline.
+"""The monitor on this machine: the monitoring pipeline run through the local interpreter.
 
-The local router writes data capture JSON lines under ``.mlops/datacapture/<env>/<variant>/``
-(variant ``version-<n>``). A check reads the lines captured for the version ``env`` serves, loads
-that version's data quality baseline from the registry (statistics.json + constraints.json, or
-the baseline.csv of older versions, baselined on the fly), compares them with
-:mod:`ci_scripts.data_quality` and writes Model Monitor's three report files where a monitoring
-execution would (in the local s3 tree):
-``s3://<bucket>/monitoring/<env>/reports/<endpoint>/<schedule>/YYYY/MM/DD/HH/``.
+There is no scheduler locally, so ``monitor`` (and ``monitor --quality``) runs the environment's
+monitoring pipeline now: the same definition the aws backend upserts (pipelines/monitoring.py),
+with the same parameters EventBridge Scheduler sends there (ci_scripts.monitoring.parameters),
+through :class:`LocalPipelineRunner`, so the monitor step code runs as a subprocess under
+/opt/ml conventions like every other step. What the local router captured for the served
+version (``.mlops/datacapture/<env>/version-<n>/``) is first put where an endpoint's capture
+lands in S3 (the local s3 tree, under the capture prefix), as SageMaker's capture would have.
+Then the newest run's summary.json is read exactly as on aws.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-from pathlib import Path
+import shutil
 from typing import Any
 
-from ci_scripts import data_quality as dq
+from ci_scripts import model_quality as mq
+from ci_scripts import monitoring
 from ci_scripts.backends.base import EndpointState, ModelVersion, MonitoringResult
-from ci_scripts.backends.local.check import LocalCheck
+from ci_scripts.backends.local.definition import load_definition
+from ci_scripts.backends.local.pipeline import LocalPipelineRunner
+from ci_scripts.backends.local.registry import SqliteRegistry
+from ci_scripts.backends.local.state import LocalState, read_json
 from ci_scripts.errors import CIError
+from ci_scripts.project import ProjectConfig
 
-LABEL_COLUMN = "target"  # a baseline.csv with labels keeps them out of the feature statistics
 
+class LocalMonitor:
+    """Runs one environment's monitoring pipeline now and reads what it wrote."""
 
-class LocalMonitor(LocalCheck):
-    """Runs a data quality check now (Model Monitor runs it on a schedule)."""
+    def __init__(self, project: ProjectConfig, state: LocalState, registry: SqliteRegistry) -> None:
+        self.project = project
+        self.state = state
+        self.registry = registry
 
-    def check(
+    def served_version(
         self, env: str, manifest: dict[str, Any], endpoint: EndpointState | None
-    ) -> MonitoringResult:
-        schedule = dq.schedule_name(self.project.project, env)
-        version_number = self.served_version_number(env, manifest, endpoint)
-        group = self.project.model_package_group
-        version = self.registry.get_version(group, version_number)
+    ) -> ModelVersion:
+        """The version ``env``'s endpoint serves, else the one its manifest names."""
+        number = (endpoint.model_version if endpoint else None) or manifest.get("model_version")
+        if not number:
+            raise CIError(
+                f"endpoint {self.project.endpoint_name(env)}: nothing deployed; nothing to monitor"
+            )
+        version = self.registry.get_version(self.project.model_package_group, int(number))
         if version is None:
             raise CIError(
-                f"{self.project.model_package_arn(version_number)}: not in the local "
-                "registry; cannot read its baseline"
+                f"{self.project.model_package_arn(int(number))}: not in the local registry; "
+                "cannot read its baseline"
             )
-        stats, constraints = self.baseline(version)
-        settings = manifest.get("monitoring") or {}
-        lines = list(self._captured_lines(env, version.version))
-        now = datetime.now(UTC)
-        result = MonitoringResult(
-            env=env,
-            schedule=schedule,
-            status="NoData",
-            checked_at=now.isoformat(timespec="seconds"),
-            model_version=version.version,
-            rows=0,
+        return version
+
+    def run(self, env: str, manifest: dict[str, Any], endpoint: EndpointState | None) -> None:
+        """One run of ``<project>-<env>-monitor`` (Failed: a CIError naming the step)."""
+        version = self.served_version(env, manifest, endpoint)
+        capture_url = self._publish_captures(env, version.version)
+        for uri in monitoring.seed_uris(self.project, env):
+            path = self.state.s3_path(uri)
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"")
+        overrides = monitoring.parameters(
+            self.project,
+            env,
+            manifest,
+            version,
+            since=None,  # local captures are kept per version already
+            publish_metrics=False,  # no CloudWatch here: metrics.json holds the datums
+            capture_url=capture_url,
         )
-        if not lines:
-            result.failure_reason = (
-                f"no requests captured for version {version.version} under "
-                f"{self.state.capture_dir(env)}"
+        definition, _ = load_definition(self.project, self.state, monitoring.MONITORING_MODULE)
+        runner = LocalPipelineRunner(
+            self.state,
+            self.registry,
+            package=self.project.package,
+            pipeline_name=monitoring.pipeline_name(self.project, env),
+            region=self.project.region,
+            account=self.project.accounts[env],
+            use_cache=False,
+        )
+        execution = runner.run(definition, overrides)
+        if execution.status != "Succeeded":
+            raise CIError(
+                f"monitoring pipeline {monitoring.pipeline_name(self.project, env)} execution "
+                f"{execution.id} {execution.status}: {execution.failure_reason}"
             )
-            return result
-        columns = [f["name"] for f in stats.get("features", [])]
-        data = dq.captured_dataset(dq.captured_records(lines), columns)
-        if not data.values.shape[0]:
-            result.failure_reason = "captured lines hold no request rows"
-            return result
-        checked = dq.check(
-            data,
-            stats,
-            constraints,
-            drift_threshold=settings.get("drift_threshold"),
-            significance=float(settings.get("significance", dq.DEFAULT_SIGNIFICANCE)),
+
+    def _publish_captures(self, env: str, version: int) -> str:
+        """Copy the router's captures of ``version`` to the capture prefix; return that URI."""
+        uri = f"{monitoring.capture_prefix(self.project, env)}/version-{version}/"
+        source = self.state.capture_dir(env) / f"version-{version}"
+        target = self.state.s3_path(uri)
+        target.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        return uri
+
+    def newest_summary(self, env: str, section: str) -> tuple[dict[str, Any] | None, str]:
+        """(summary, folder) of the newest run whose ``section`` checked something, else of the
+        newest run at all (its NoData says why)."""
+        prefix = monitoring.runs_prefix(self.project, env)
+        folder = self.state.s3_path(prefix)
+        runs = sorted(
+            (path.stat().st_mtime, path.parent.name)
+            for path in (folder.glob(f"*/{monitoring.SUMMARY_FILE}") if folder.is_dir() else [])
         )
-        report_uri = self._report_uri(
-            dq.report_prefix(self.project.artifact_bucket, env), env, schedule, now
-        )
-        dq.write_reports(self.state.s3_path(report_uri), checked)
-        self.state.journal("MonitoringExecution", schedule, report=report_uri)
-        result.status = "CompletedWithViolations" if checked.violations else "Completed"
-        result.report_uri = report_uri
-        result.rows = checked.rows
-        result.violations = checked.violations
-        return result
+        newest: tuple[dict[str, Any] | None, str] = (None, prefix)
+        for _, run in reversed(runs):
+            uri = f"{prefix}/{run}"
+            summary = read_json(self.state.s3_path(f"{uri}/{monitoring.SUMMARY_FILE}"))
+            if newest[0] is None:
+                newest = (summary, uri)
+            if (summary.get(section) or {}).get("status", "NoData") != "NoData":
+                return summary, uri
+        return newest
 
-    def baseline(self, version: ModelVersion) -> tuple[dict[str, Any], dict[str, Any]]:
-        """statistics.json and constraints.json of ``version``'s data quality baseline."""
-        uri = version.baseline_uri
-        if not uri:
-            raise CIError(f"{version.arn}: no data quality baseline recorded in the registry")
-        path = self.state.s3_path(uri)
-        folder = path if path.is_dir() else path.parent
-        try:
-            if path.suffix == ".csv" or (path.is_dir() and (folder / "baseline.csv").is_file()):
-                csv_path = path if path.suffix == ".csv" else folder / "baseline.csv"
-                stats = dq.statistics(dq.read_csv(csv_path, drop=(LABEL_COLUMN,)))
-                return stats, dq.constraints(stats)
-            stats = _read_json(folder / dq.STATISTICS_FILE)
-            constraints_path = folder / dq.CONSTRAINTS_FILE
-            constraints = (
-                _read_json(constraints_path)
-                if constraints_path.is_file()
-                else dq.constraints(stats)
-            )
-        except (OSError, ValueError) as exc:
-            raise CIError(f"{version.arn}: baseline {uri}: cannot read: {exc}") from None
-        return stats, constraints
+    def data_result(
+        self, env: str, manifest: dict[str, Any], endpoint: EndpointState | None
+    ) -> MonitoringResult:
+        self.run(env, manifest, endpoint)
+        summary, folder = self.newest_summary(env, "data_quality")
+        return monitoring.data_result(self.project, env, summary, folder)
 
+    def quality_result(
+        self, env: str, manifest: dict[str, Any], endpoint: EndpointState | None
+    ) -> mq.QualityResult:
+        self.run(env, manifest, endpoint)
+        summary, folder = self.newest_summary(env, "model_quality")
+        return monitoring.quality_result(self.project, env, summary, folder)
 
-def _read_json(path: Path) -> dict[str, Any]:
-    document = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(document, dict):
-        raise ValueError(f"{path.name} is not a JSON object")
-    return document
+    def local_path(self, uri: str) -> str:
+        """Where an s3:// report of the local tree is on disk (printed for a person to open)."""
+        return str(self.state.s3_path(uri)) if uri else ""

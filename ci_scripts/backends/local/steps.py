@@ -4,9 +4,7 @@ Processing and Training steps run the project's real step code as a subprocess u
 container conventions, with ``/opt/ml`` mapped into the step's work directory through the
 ``OPT_ML_ROOT`` environment variable the step code honours. Inputs are copied from the local s3
 tree (``.mlops/s3``) into place before the run, outputs moved back to their S3 locations after it,
-as a SageMaker job does. Condition, RegisterModel, Model and Fail steps need no process, and
-neither does QualityCheck (DATA_QUALITY): Model Monitor's analyzer is replaced by
-:mod:`ci_scripts.data_quality`, which writes the same statistics.json + constraints.json.
+as a SageMaker job does. Condition, RegisterModel, Model and Fail steps need no process.
 """
 
 from __future__ import annotations
@@ -250,115 +248,7 @@ def run_register(step: dict[str, Any], ctx: StepContext) -> StepOutcome:
     )
 
 
-def run_quality_check(step: dict[str, Any], ctx: StepContext) -> StepOutcome:
-    """A QualityCheck step of CheckType DATA_QUALITY, as Model Monitor's baselining job runs it.
-
-    Calculates statistics.json + constraints.json of the baseline dataset (a label column
-    ``target`` is left out, as the analyzer's ``output_columns_position`` would) into the
-    step's output. Unless SkipCheck, the dataset is also checked for drift against the
-    baseline it is compared with (SuppliedBaseline*, else the latest Approved version's) and
-    the step fails on violations when FailOnViolation. The drift-check baseline properties
-    are the new one when RegisterNewBaseline, else the one compared with; see SageMaker's
-    "baseline lifecycle" documentation.
-    """
-    from ci_scripts import data_quality as dq
-
-    name = step["Name"]
-    resolved = ctx.resolver.resolve({k: v for k, v in step.items() if k != "Arguments"})
-    if resolved.get("CheckType") != "DATA_QUALITY":
-        raise CIError(
-            f"step {name}: QualityCheck CheckType {resolved.get('CheckType')!r} is not supported "
-            "locally (only DATA_QUALITY)"
-        )
-    args = ctx.resolver.resolve(step.get("Arguments") or {})
-    inputs = [i for i in args.get("ProcessingInputs") or [] if i.get("InputName") == DQ_INPUT]
-    outputs = (args.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-    if not inputs or not outputs:
-        raise CIError(f"step {name}: needs input {DQ_INPUT} and one output")
-    result_uri = outputs[0]["S3Output"]["S3Uri"]
-    previous = _previous_baseline(resolved, ctx)
-    # Keyed as a processing job (output URI left out, input by content), plus what it checks.
-    check = {**args, "_check": resolved, "_previous": previous}
-    key = _cache_key({**step, "Type": "Processing"}, check, ctx)
-    if key and (cached := ctx.cache.lookup(key)) is not None:
-        return StepOutcome(cached, cache_hit=True)
-
-    source = ctx.state.s3_path(inputs[0]["S3Input"]["S3Uri"])
-    files = sorted(source.glob("*.csv")) if source.is_dir() else [source]
-    if not files or not files[0].is_file():
-        raise StepFailed(f"baseline dataset {inputs[0]['S3Input']['S3Uri']} has no CSV file")
-    try:
-        data = dq.read_csv(files[0], drop=(LABEL_COLUMN,))
-        stats = dq.statistics(data)
-    except dq.DataQualityError as exc:
-        raise StepFailed(str(exc)) from exc
-    constraints = dq.constraints(stats)
-    folder = ctx.state.s3_path(result_uri)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    for file, document in ((dq.STATISTICS_FILE, stats), (dq.CONSTRAINTS_FILE, constraints)):
-        (folder / file).write_text(_json(document), encoding="utf-8")
-    calculated = (
-        _join_uri(result_uri, dq.STATISTICS_FILE),
-        _join_uri(result_uri, dq.CONSTRAINTS_FILE),
-    )
-    detail = "baseline calculated"
-    if not resolved.get("SkipCheck"):
-        if previous is None:
-            raise StepFailed(
-                "no baseline to check against: supply SuppliedBaselineStatistics/Constraints, "
-                "approve a version with a data quality baseline, or set SkipCheck"
-            )
-        base_stats, base_constraints = (ctx.resolver.read_json_uri(uri) for uri in previous)
-        checked = dq.check(data, base_stats, base_constraints)
-        (folder / dq.VIOLATIONS_FILE).write_text(
-            _json({"violations": checked.violations}), encoding="utf-8"
-        )
-        detail = f"{len(checked.violations)} violation(s) against {previous[0]}"
-        if checked.violations and resolved.get("FailOnViolation", True):
-            # Every feature is named (a reviewer sees the scope at once), the first in full.
-            features = dict.fromkeys(v["feature_name"] for v in checked.violations)
-            first = checked.violations[0]
-            raise StepFailed(
-                f"data quality check: {detail} in {', '.join(features)}; first: "
-                f"{first['feature_name']} {first['constraint_check_type']}: {first['description']}"
-            )
-    used = calculated if resolved.get("RegisterNewBaseline") or previous is None else previous
-    properties = {
-        "CalculatedBaselineStatistics": calculated[0],
-        "CalculatedBaselineConstraints": calculated[1],
-        "BaselineUsedForDriftCheckStatistics": used[0],
-        "BaselineUsedForDriftCheckConstraints": used[1],
-    }
-    if key:
-        ctx.cache.store(key, name, ctx.execution_id, properties, [result_uri])
-    return StepOutcome(properties, detail=detail)
-
-
-DQ_INPUT = "baseline_dataset_input"  # the SDK's name for a QualityCheck's dataset input
-LABEL_COLUMN = "target"
-
-
-def _previous_baseline(resolved: dict[str, Any], ctx: StepContext) -> tuple[str, str] | None:
-    """(statistics, constraints) a check compares with: supplied, else latest Approved's."""
-    supplied = (
-        resolved.get("SuppliedBaselineStatistics"),
-        resolved.get("SuppliedBaselineConstraints"),
-    )
-    if all(supplied):
-        return str(supplied[0]), str(supplied[1])
-    group = resolved.get("ModelPackageGroupName")
-    for version in ctx.registry.list_versions(group) if group else []:
-        uri = version.baseline_uri or ""
-        if version.approval_status == "Approved" and uri.endswith(".json"):
-            folder = uri.rsplit("/", 1)[0]
-            return _join_uri(folder, "statistics.json"), _join_uri(folder, "constraints.json")
-    return None
-
-
 EXECUTORS: dict[str, Callable[[dict[str, Any], StepContext], StepOutcome]] = {
-    "QualityCheck": run_quality_check,
     "Processing": run_processing,
     "Training": run_training,
     "Condition": run_condition,

@@ -2,7 +2,7 @@
 
 The container's ENTRYPOINT: SageMaker training runs ``<image> train``, hosting ``<image> serve``,
 and processing jobs set ContainerEntrypoint to ``python -m <package> preprocess`` (or evaluate,
-bias, explain).
+bias, explain, baseline, monitor).
 Only the chosen step's module is imported, so ``--help`` and input errors stay fast. Bad input
 (StepError) ends as one ``error: ...`` line on stderr and exit status 1; for train the line also
 goes to ``$OPT_ML_ROOT/output/failure``, where SageMaker reads a training job's FailureReason.
@@ -24,6 +24,8 @@ COMMANDS = {
     "evaluate": "score the model on the test split (processing job)",
     "bias": "DPL/DPPL of a facet on the test split (processing job)",
     "explain": "permutation feature importance on the test split (processing job)",
+    "baseline": "describe the training features for the monitor (processing job)",
+    "monitor": "drift, quality, bias and attribution drift of captured traffic (processing job)",
     "serve": "answer /ping and /invocations (hosting)",
 }
 USAGE = "usage: python -m " + str(__package__) + " {" + ",".join(COMMANDS) + "} [options]"

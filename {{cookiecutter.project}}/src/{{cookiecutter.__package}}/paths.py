@@ -36,7 +36,7 @@ def split_file(split: str) -> Path:
 
 
 def baseline_file() -> Path:
-    """Training features with a header: the data-quality baseline for Model Monitor."""
+    """Training features with a header: what the ``baseline`` step describes for the monitor."""
     return root() / "processing" / "baseline" / "baseline.csv"
 
 
@@ -63,6 +63,26 @@ def bias_report_file() -> Path:
 def explainability_report_file() -> Path:
     """Explain output: feature importance in SageMaker Clarify's ``analysis.json`` layout."""
     return root() / "processing" / "explainability" / "analysis.json"
+
+
+def baseline_dataset_dir() -> Path:
+    """Baseline input: the ``baseline.csv`` preprocess wrote (training features, header)."""
+    return root() / "processing" / "baseline_dataset"
+
+
+def baseline_dir() -> Path:
+    """Baseline output and monitor input: ``statistics.json`` + ``constraints.json``."""
+    return root() / "processing" / "baseline"
+
+
+def monitor_input_dir(name: str) -> Path:
+    """A monitor input: ``capture``, ``groundtruth``, ``state``, ``model``, ``explainability``."""
+    return root() / "processing" / "input" / name
+
+
+def monitor_output_dir(name: str) -> Path:
+    """A monitor output: ``report`` (this run's files) or ``state`` (what the next run reads)."""
+    return root() / "processing" / "output" / name
 
 
 # Training jobs.

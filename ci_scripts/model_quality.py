@@ -253,9 +253,9 @@ def settings(manifest: dict[str, Any]) -> dict[str, Any]:
 
     schema = load_schema()["properties"]["monitoring"]["properties"]["quality"]["properties"]
     quality = (manifest.get("monitoring") or {}).get("quality") or {}
-    drops = {m: d["default"] for m, d in schema["max_metric_drop"]["properties"].items()}
     return {
-        "max_metric_drop": drops | dict(quality.get("max_metric_drop") or {}),
+        # manifest.load filled in the model's MAX_METRIC_DROP defaults (model_contract)
+        "max_metric_drop": dict(quality.get("max_metric_drop") or {}),
         "min_labelled_rows": int(
             quality.get("min_labelled_rows", schema["min_labelled_rows"]["default"])
         ),

@@ -41,14 +41,23 @@ def load_module(root: Path) -> ModuleType:
     path = root / PIPELINE_FILE
     if not path.is_file():
         raise CIError(f"{PIPELINE_FILE.as_posix()}: not found under {root}")
-    for name in [m for m in sys.modules if m == "pipelines" or m.startswith("pipelines.")]:
-        del sys.modules[name]  # another repo's pipeline may be cached (tests, several repos)
+    package = _package_name(root)
+    for name in [m for m in sys.modules if m.split(".")[0] in ("pipelines", package)]:
+        del sys.modules[name]  # another repo's pipeline or model may be cached (tests)
     try:
         return importlib.import_module("pipelines.pipeline")
     except Exception as exc:
         raise CIError(
             f"{PIPELINE_FILE.as_posix()}: import failed: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _package_name(root: Path) -> str:
+    """The repo's package (pipelines import its model.py), or "" when it has none."""
+    try:
+        return ProjectConfig.load(root).package
+    except CIError:
+        return ""
 
 
 def settings_for(module: ModuleType, project: ProjectConfig, **overrides: Any) -> Any:

@@ -44,7 +44,8 @@ def user_cache_dir() -> Path:
 def definition_key(root: Path) -> str:
     """Hash of everything the definition is computed from."""
     h = hashlib.sha256()
-    for part in (root / "pipelines", root / "pyproject.toml"):
+    # model.py declares what the definition is built from (metrics, gate, hyperparameters)
+    for part in (root / "pipelines", root / "pyproject.toml", *sorted(root.glob("src/*/model.py"))):
         h.update(hash_tree(part).encode() if part.exists() else b"-")
     for dist in ("sagemaker", "sagemaker-core", "sagemaker-mlops"):
         try:

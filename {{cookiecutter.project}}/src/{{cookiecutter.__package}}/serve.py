@@ -231,6 +231,7 @@ def _serve_gunicorn(app: InferenceApp, host: str, port: int) -> None:
         "timeout": _env_int("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60),
         "preload_app": True,
         "accesslog": "-",
+        "when_ready": _announce,
     }
 
     class _Gunicorn(BaseApplication):  # gunicorn's documented embedding API
@@ -242,6 +243,12 @@ def _serve_gunicorn(app: InferenceApp, host: str, port: int) -> None:
             return app
 
     _Gunicorn().run()
+
+
+def _announce(server: Any) -> None:
+    """gunicorn's when_ready hook: say where it listens, as the wsgiref server does (port 0)."""
+    host, port = server.LISTENERS[0].sock.getsockname()[:2]
+    print(f"listening on http://{host}:{port}", flush=True)
 
 
 def _env_int(name: str, default: int) -> int:

@@ -45,6 +45,7 @@ ANSWERS: dict[str, str] = {
     "processing_instance_type": "ml.m5.large",
     "training_instance_type": "ml.m5.large",
     "endpoint_instance_type": "ml.m5.large",
+    "problem_type": "binary_classification",
     "deployment": "realtime",
     "monitoring": "yes",
     "api_gateway": "no",

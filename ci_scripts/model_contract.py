@@ -34,6 +34,7 @@ class ModelContract:
     primary_metric: str = "auc"
     higher_is_better: bool = True
     threshold: float = 0.9
+    classes: tuple[int, ...] | None = (0, 1)  # the target's values; None for a regression
     max_metric_drop: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(_BINARY.metrics, 0.05)
     )
@@ -91,6 +92,11 @@ def _read(path: Path, root: Path) -> ModelContract:
     primary = attr("PRIMARY_METRIC", str)
     if primary not in metrics:
         raise CIError(f"{rel}: PRIMARY_METRIC {primary!r} is not one of METRICS")
+    classes = getattr(module, "CLASSES", None)
+    if classes is not None and not (
+        isinstance(classes, tuple) and all(isinstance(c, int) for c in classes)
+    ):
+        raise CIError(f"{rel}: CLASSES must be a tuple of integer labels, or None")
     drops = dict(getattr(module, "MAX_METRIC_DROP", None) or {})
     unknown = sorted(set(drops) - set(metrics))
     if unknown:
@@ -102,6 +108,7 @@ def _read(path: Path, root: Path) -> ModelContract:
         primary_metric=primary,
         higher_is_better=attr("HIGHER_IS_BETTER", bool),
         threshold=float(attr("THRESHOLD", (int, float))),
+        classes=classes,
         max_metric_drop={name: float(value) for name, value in drops.items()},
         prediction_schema=attr("PREDICTION_SCHEMA", dict),
     )

@@ -36,11 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ci_scripts import problem_types
+
 # Model Monitor's report files are named alike for both kinds of job: one source of the names
 from ci_scripts.data_quality import CONSTRAINTS_FILE, STATISTICS_FILE, VIOLATIONS_FILE
 
 METRICS = ("accuracy", "auc", "f1", "precision", "recall")
 LESS_THAN_THRESHOLD = "LessThanThreshold"
+GREATER_THAN_THRESHOLD = "GreaterThanThreshold"
 COVERAGE_CHECK = "coverage_check"
 
 
@@ -68,9 +71,11 @@ class Joined:
     """Captured predictions with the labels found for them."""
 
     captured_rows: int = 0
-    truth: list[int] = field(default_factory=list)
+    truth: list[float] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     probabilities: list[float] = field(default_factory=list)
+    # Each joined row's prediction as problem_types.ProblemType.parse_prediction reads it.
+    predictions: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def labelled_rows(self) -> int:
@@ -82,24 +87,30 @@ class Joined:
 
 
 # -- ground truth --------------------------------------------------------------------------------
-def ground_truth_line(inference_id: str, labels: Sequence[int] | int) -> str:
-    """One ground-truth record (what a labelling process writes for one request)."""
-    values = [labels] if isinstance(labels, int) else list(labels)
+def ground_truth_line(inference_id: str, labels: Sequence[float] | float) -> str:
+    """One ground-truth record (what a labelling process writes for one request): class labels
+    as integers, a regression's targets as numbers."""
+    values = [labels] if isinstance(labels, int | float) else list(labels)
+    data = ",".join(str(int(v)) if float(v).is_integer() else repr(float(v)) for v in values)
     record = {
-        "groundTruthData": {"data": ",".join(str(int(v)) for v in values), "encoding": "CSV"},
+        "groundTruthData": {"data": data, "encoding": "CSV"},
         "eventMetadata": {"eventId": inference_id},
         "eventVersion": "0",
     }
     return json.dumps(record, separators=(",", ":"))
 
 
-def read_ground_truth(files: Iterable[Path], name: Any = str) -> dict[str, list[int]]:
+def read_ground_truth(
+    files: Iterable[Path], name: Any = str, problem_type: str | None = None
+) -> dict[str, list[float]]:
     """Labels by inference id from ground-truth JSON lines files, read in the order given.
 
     ``name(path)`` is how a file is named in errors (its s3 URI, say). Raises GroundTruthError
-    ``<file>:<line>: <reason>`` on the first line that is not a valid record.
+    ``<file>:<line>: <reason>`` on the first line that is not a valid record. What a valid
+    value is depends on ``problem_type`` (problem_types: a class, or any number).
     """
-    labels: dict[str, list[int]] = {}
+    kind = problem_types.get(problem_type)
+    labels: dict[str, list[float]] = {}
     for path in files:
         try:
             text = path.read_text(encoding="utf-8")
@@ -109,14 +120,14 @@ def read_ground_truth(files: Iterable[Path], name: Any = str) -> dict[str, list[
             if not line.strip():
                 continue
             try:
-                event_id, values = _parse_record(line)
+                event_id, values = _parse_record(line, kind)
             except ValueError as exc:
                 raise GroundTruthError(f"{name(path)}:{number}: {exc}") from None
             labels[event_id] = values
     return labels
 
 
-def _parse_record(line: str) -> tuple[str, list[int]]:
+def _parse_record(line: str, kind: problem_types.ProblemType) -> tuple[str, list[float]]:
     try:
         record = json.loads(line)
     except ValueError:
@@ -128,7 +139,7 @@ def _parse_record(line: str) -> tuple[str, list[int]]:
     if not isinstance(event_id, str) or not event_id.strip():
         raise ValueError("eventMetadata.eventId (the request's inference id) is missing")
     if not isinstance(data, dict) or not isinstance(data.get("data"), str):
-        raise ValueError("groundTruthData.data (the true class, 0 or 1) is missing")
+        raise ValueError("groundTruthData.data (the true target of each row) is missing")
     encoding = data.get("encoding", "CSV")
     if encoding not in ("CSV", "JSON"):
         raise ValueError(f"groundTruthData.encoding {encoding!r} is not CSV or JSON")
@@ -136,24 +147,28 @@ def _parse_record(line: str) -> tuple[str, list[int]]:
     values = raw if isinstance(raw, list) else [raw]
     parsed = []
     for value in values:
-        text = str(value).strip()
-        if text not in ("0", "1", "0.0", "1.0"):
-            raise ValueError(f"groundTruthData.data {data['data']!r}: labels must be 0 or 1")
-        parsed.append(int(float(text)))
+        try:
+            parsed.append(kind.parse_truth(str(value).strip()))
+        except ValueError as exc:
+            raise ValueError(f"groundTruthData.data {data['data']!r}: {exc}") from None
     if not parsed:
         raise ValueError("groundTruthData.data is empty")
     return event_id.strip(), parsed
 
 
 # -- captured predictions ------------------------------------------------------------------------
-def captured_predictions(lines: Iterable[str]) -> tuple[int, dict[str, list[tuple[int, float]]]]:
+def captured_predictions(
+    lines: Iterable[str], problem_type: str | None = None
+) -> tuple[int, dict[str, list[dict[str, float]]]]:
     """(rows captured, predictions by inference id) from data capture JSON lines.
 
     Rows are counted from the endpoint's answers (one prediction per row); captures whose
-    answer is not the model's JSON (errors) are skipped, as Model Monitor skips them.
+    answer is not the model's JSON (errors) are skipped, as Model Monitor skips them. What a
+    prediction holds depends on ``problem_type`` (problem_types.ProblemType.parse_prediction).
     """
+    kind = problem_types.get(problem_type)
     rows = 0
-    found: dict[str, list[tuple[int, float]]] = {}
+    found: dict[str, list[dict[str, float]]] = {}
     for line in lines:
         if not line.strip():
             continue
@@ -162,9 +177,7 @@ def captured_predictions(lines: Iterable[str]) -> tuple[int, dict[str, list[tupl
             output = event["captureData"]["endpointOutput"]
             meta = event.get("eventMetadata") or {}
             answer = json.loads(_decoded(output))
-            predictions = [
-                (int(p["label"]), float(p["probability"])) for p in answer["predictions"]
-            ]
+            predictions = [kind.parse_prediction(p) for p in answer["predictions"]]
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
         rows += len(predictions)
@@ -184,8 +197,8 @@ def _decoded(captured: dict[str, Any]) -> str:
 
 def join(
     captured_rows: int,
-    predictions: dict[str, list[tuple[int, float]]],
-    labels: dict[str, list[int]],
+    predictions: dict[str, list[dict[str, float]]],
+    labels: dict[str, list[float]],
 ) -> Joined:
     """Pairs of (truth, prediction) for every captured request with labels for all its rows."""
     joined = Joined(captured_rows=captured_rows)
@@ -193,11 +206,22 @@ def join(
         truth = labels.get(inference_id)
         if truth is None or len(truth) != len(predicted):
             continue  # unlabelled (or labelled for another request shape): coverage, not error
-        for actual, (label, probability) in zip(truth, predicted, strict=True):
+        for actual, prediction in zip(truth, predicted, strict=True):
             joined.truth.append(actual)
-            joined.labels.append(label)
-            joined.probabilities.append(probability)
+            joined.predictions.append(prediction)
+            if "label" in prediction:
+                joined.labels.append(int(prediction["label"]))
+            if "probability" in prediction:
+                joined.probabilities.append(prediction["probability"])
     return joined
+
+
+def live_metrics(joined: Joined, problem_type: str | None = None) -> dict[str, float]:
+    """The problem type's metrics of the joined rows (problem_types.compute_metrics)."""
+    if problem_types.get(problem_type).name == problem_types.DEFAULT:
+        truth = [int(v) for v in joined.truth]
+        return binary_metrics(truth, joined.labels, joined.probabilities)
+    return problem_types.compute_metrics(problem_type, joined.truth, joined.predictions)
 
 
 # -- metrics -------------------------------------------------------------------------------------
@@ -253,9 +277,13 @@ def settings(manifest: dict[str, Any]) -> dict[str, Any]:
 
     schema = load_schema()["properties"]["monitoring"]["properties"]["quality"]["properties"]
     quality = (manifest.get("monitoring") or {}).get("quality") or {}
+    # manifest.load fills in the model's MAX_METRIC_DROP (model_contract); a manifest that did
+    # not pass through it gets the template's binary-classification defaults.
+    from ci_scripts.model_contract import ModelContract
+
+    defaults = ModelContract(source="default").max_metric_drop
     return {
-        # manifest.load filled in the model's MAX_METRIC_DROP defaults (model_contract)
-        "max_metric_drop": dict(quality.get("max_metric_drop") or {}),
+        "max_metric_drop": defaults | dict(quality.get("max_metric_drop") or {}),
         "min_labelled_rows": int(
             quality.get("min_labelled_rows", schema["min_labelled_rows"]["default"])
         ),
@@ -263,27 +291,33 @@ def settings(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def constraints(registered: dict[str, float], max_drop: dict[str, float]) -> dict[str, Any]:
-    """constraints.json: each registered metric may fall by its ``max_drop`` at most."""
-    return {
-        "version": 0.0,
-        "binary_classification_constraints": {
-            name: {
-                "threshold": round(float(registered[name]) - float(max_drop[name]), 6),
-                "comparison_operator": LESS_THAN_THRESHOLD,
-            }
-            for name in METRICS
-            if name in registered and name in max_drop
-        },
-    }
+def constraints(
+    registered: dict[str, float], max_drop: dict[str, float], problem_type: str | None = None
+) -> dict[str, Any]:
+    """constraints.json: each registered metric may get worse by its ``max_drop`` at most:
+    fall below ``registered - drop`` (higher is better) or rise above ``registered + drop``."""
+    kind = problem_types.get(problem_type)
+    rules = {}
+    for name in kind.metrics:
+        if name not in registered or name not in max_drop:
+            continue
+        higher = kind.higher_is_better(name)
+        sign = -1.0 if higher else 1.0
+        rules[name] = {
+            "threshold": round(float(registered[name]) + sign * float(max_drop[name]), 6),
+            "comparison_operator": LESS_THAN_THRESHOLD if higher else GREATER_THAN_THRESHOLD,
+        }
+    return {"version": 0.0, kind.constraints_key: rules}
 
 
-def statistics(live: dict[str, float], rows: int) -> dict[str, Any]:
+def statistics(
+    live: dict[str, float], rows: int, problem_type: str | None = None
+) -> dict[str, Any]:
     """statistics.json of one execution (NaN metrics are left out: undefined on this data)."""
     return {
         "version": 0.0,
         "dataset": {"item_count": rows},
-        "binary_classification_metrics": {
+        problem_types.get(problem_type).report_key: {
             name: {"value": value, "standard_deviation": "NaN"}
             for name, value in live.items()
             if not math.isnan(value)
@@ -294,16 +328,19 @@ def statistics(live: dict[str, float], rows: int) -> dict[str, Any]:
 def violations(live: dict[str, float], constraint: dict[str, Any]) -> list[dict[str, str]]:
     """constraint_violations.json entries, worded as Model Monitor words them."""
     found = []
-    for name, rule in constraint.get("binary_classification_constraints", {}).items():
+    sections = [v for k, v in constraint.items() if k.endswith("_constraints")]
+    for name, rule in (item for section in sections for item in section.items()):
         value = live.get(name, math.nan)
         threshold = float(rule["threshold"])
-        if not math.isnan(value) and value < threshold:
+        operator = rule.get("comparison_operator", LESS_THAN_THRESHOLD)
+        worse = value > threshold if operator == GREATER_THAN_THRESHOLD else value < threshold
+        if not math.isnan(value) and worse:
             found.append(
                 {
                     "metric_name": name,
-                    "constraint_check_type": rule.get("comparison_operator", LESS_THAN_THRESHOLD),
+                    "constraint_check_type": operator,
                     "description": f"Metric {name} with {value:.4f} was "
-                    f"{LESS_THAN_THRESHOLD} '{threshold:.4f}'",
+                    f"{operator} '{threshold:.4f}'",
                 }
             )
     return found
@@ -311,7 +348,8 @@ def violations(live: dict[str, float], constraint: dict[str, Any]) -> list[dict[
 
 def metric_values(document: dict[str, Any]) -> dict[str, float]:
     """``{name: value}`` of ``binary_classification_metrics`` (statistics.json, evaluation.json)."""
-    found = document.get("binary_classification_metrics") or {}
+    sections = [v for k, v in document.items() if k.endswith("_metrics") and isinstance(v, dict)]
+    found = sections[0] if sections else {}
     values = {}
     for name, entry in found.items():
         value = entry.get("value") if isinstance(entry, dict) else None

@@ -49,7 +49,10 @@ class ProblemType:
         """One ground-truth value: a class (an integer) or, for a regression, any number."""
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError(f"{value!r} is not a number")
-        number = float(value)
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number") from None
         if not math.isfinite(number):
             raise ValueError(f"{value!r} is not a finite number")
         if self.classification and not number.is_integer():

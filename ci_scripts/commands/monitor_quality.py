@@ -26,6 +26,7 @@ from ci_scripts import manifest as manifests
 from ci_scripts import model_quality as mq
 from ci_scripts.backends.base import Backend
 from ci_scripts.errors import CIError, DriftError
+from ci_scripts.model_contract import load as load_contract
 from ci_scripts.project import ProjectConfig
 
 
@@ -48,7 +49,10 @@ def run(project: ProjectConfig, backend: Backend, env: str, retrain: bool = Fals
     if result.status == "NoData" or not result.live:
         typer.echo(f"nothing to check: {result.failure_reason or 'no labelled requests'}")
         return
-    found = mq.violations(result.live, mq.constraints(result.registered, rules["max_metric_drop"]))
+    kind = load_contract(project).problem_type
+    found = mq.violations(
+        result.live, mq.constraints(result.registered, rules["max_metric_drop"], kind)
+    )
     typer.echo(_table(result, rules["max_metric_drop"], found))
     if result.labelled_rows < rules["min_labelled_rows"]:
         typer.echo(

@@ -16,13 +16,15 @@ import importlib
 import importlib.util
 import json
 import sys
+import tempfile
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 from aws_harness import AwsHarness, admin_client, new_session
 from botocore.stub import Stubber
-from gitops_testkit import FEATURES, TEMPLATE_PROJECT
+from gitops_testkit import FEATURES, TEMPLATE_PROJECT, answers_context, render_template_file
 from pytest import approx
 from test_aws_monitoring import MANIFEST
 
@@ -38,11 +40,18 @@ IMPORTANCES = (0.0004, 0.0312, 0.0021, 0.1187, -0.0009)  # top: worst_area, mean
 
 
 def template_step_module(name: str) -> ModuleType:
-    """A module of the template's step code (src/<package>/), imported unrendered."""
+    """A module of the template's step code (src/<package>/), rendered for the default answers
+    (model.py and features.py hold jinja) into a temporary package and imported."""
     package = "template_step_code"
     if package not in sys.modules:
+        rendered = Path(tempfile.mkdtemp(prefix="step-code-")) / package
+        rendered.mkdir()
+        ctx = answers_context()
+        for source in STEP_CODE.glob("*.py"):
+            relpath = source.relative_to(TEMPLATE_PROJECT).as_posix()
+            (rendered / source.name).write_text(render_template_file(relpath, ctx), "utf-8")
         spec = importlib.util.spec_from_file_location(
-            package, STEP_CODE / "__init__.py", submodule_search_locations=[str(STEP_CODE)]
+            package, rendered / "__init__.py", submodule_search_locations=[str(rendered)]
         )
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -64,7 +73,8 @@ def _bias_report() -> dict[str, Any]:
     radius = np.arange(10, dtype=float)
     truth = np.array([1, 1, 1, 1, 1, 0, 1, 0, 1, 0])
     predicted = np.array([1, 1, 0, 1, 1, 1, 1, 0, 1, 0])
-    return template_step_module("bias").report(truth, predicted, radius)
+    bias = template_step_module("bias")
+    return bias.report(truth, predicted, radius, bias.Facet("mean_radius", 1))
 
 
 def register_with_reports(aws: AwsHarness) -> dict[str, str]:

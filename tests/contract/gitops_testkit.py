@@ -164,6 +164,9 @@ def write_model_repo(root: Path, *, pipeline: str = "stub", **answers: str) -> P
         if pipeline == "template":
             for source in (TEMPLATE_PROJECT / "pipelines").glob("*.py"):
                 (root / "pipelines" / source.name).write_text(source.read_text("utf-8"), "utf-8")
+            # the pipeline reads the model's declarations (hyperparameters, metrics, gate)
+            model_py = render_template_file("src/{{cookiecutter.__package}}/model.py", ctx)
+            (package / "model.py").write_text(model_py, "utf-8")
         else:
             (root / "pipelines" / "__init__.py").write_text("", "utf-8")
             (root / "pipelines" / "pipeline.py").write_text(STUB_PIPELINE, "utf-8")

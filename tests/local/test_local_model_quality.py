@@ -197,7 +197,7 @@ def test_no_labels_yet_and_too_few_labels_are_not_judged(served: LocalBackend) -
     [
         ("{not json", "not a JSON object"),
         ('{"groundTruthData": {"data": "1", "encoding": "CSV"}}', "eventMetadata.eventId"),
-        (mq.ground_truth_line("req-0", 1).replace('"1"', '"yes"'), "labels must be 0 or 1"),
+        (mq.ground_truth_line("req-0", 1).replace('"1"', '"yes"'), "'yes' is not a number"),
     ],
 )
 def test_malformed_label_file_refused_naming_file_and_line(

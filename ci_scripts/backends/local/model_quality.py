@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ci_scripts import model_quality as mq
+from ci_scripts import problem_types
 from ci_scripts.backends.base import EndpointState
 from ci_scripts.backends.local.check import LocalCheck
 from ci_scripts.errors import CIError
+from ci_scripts.model_contract import load as load_contract
 
 
 class LocalModelQuality(LocalCheck):
@@ -36,7 +38,9 @@ class LocalModelQuality(LocalCheck):
                 f"{p.model_package_arn(number)}: not in the local registry; "
                 "cannot read its evaluation metrics"
             )
-        registered = {k: v for k, v in version.metrics.items() if k in mq.METRICS}
+        kind = load_contract(p).problem_type
+        standard = problem_types.get(kind).metrics
+        registered = {k: v for k, v in version.metrics.items() if k in standard}
         if not registered:
             raise CIError(f"{version.arn}: no evaluation metrics recorded in the registry")
         now = datetime.now(UTC)
@@ -48,9 +52,11 @@ class LocalModelQuality(LocalCheck):
             registered=registered,
             checked_at=now.isoformat(timespec="seconds"),
         )
-        rows, predictions = mq.captured_predictions(self._captured_lines(env, version.version))
+        rows, predictions = mq.captured_predictions(
+            self._captured_lines(env, version.version), kind
+        )
         result.captured_rows = rows
-        labels = self._labels(env)
+        labels = self._labels(env, kind)
         joined = mq.join(rows, predictions, labels)
         result.labelled_rows = joined.labelled_rows
         if not joined.labelled_rows:
@@ -62,8 +68,8 @@ class LocalModelQuality(LocalCheck):
             )
             return result
         rules = mq.settings(manifest)
-        live = mq.binary_metrics(joined.truth, joined.labels, joined.probabilities)
-        constraints = mq.constraints(registered, rules["max_metric_drop"])
+        live = mq.live_metrics(joined, kind)
+        constraints = mq.constraints(registered, rules["max_metric_drop"], kind)
         found = mq.violations(live, constraints)
         result.live = live
         result.report_uri = self._report_uri(
@@ -71,7 +77,7 @@ class LocalModelQuality(LocalCheck):
         )
         mq.write_reports(
             self.state.s3_path(result.report_uri),
-            mq.statistics(live, joined.labelled_rows),
+            mq.statistics(live, joined.labelled_rows, kind),
             constraints,
             found,
         )
@@ -80,10 +86,10 @@ class LocalModelQuality(LocalCheck):
         result.status = "CompletedWithViolations" if found else "Completed"
         return result
 
-    def _labels(self, env: str) -> dict[str, list[int]]:
+    def _labels(self, env: str, kind: str) -> dict[str, list[float]]:
         folder = self.state.s3_path(mq.ground_truth_prefix(self.project.capture_bucket(env), env))
         files = sorted(folder.rglob("*.jsonl")) if folder.is_dir() else []
         try:
-            return mq.read_ground_truth(files, name=self.state.s3_uri)
+            return mq.read_ground_truth(files, name=self.state.s3_uri, problem_type=kind)
         except mq.GroundTruthError as exc:
             raise CIError(f"ground truth {exc}") from None

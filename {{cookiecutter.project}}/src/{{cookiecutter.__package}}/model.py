@@ -67,6 +67,7 @@ class Hyperparameter:
     parse: Callable[[str], Any]
     default: str
     expected: str
+    other: str  # another valid value: the tests check it reaches the estimator
 
 
 def _positive_float(text: str) -> float:
@@ -90,9 +91,11 @@ def _class_weight(text: str) -> str:
 
 
 HYPERPARAMETERS: dict[str, Hyperparameter] = {
-    "C": Hyperparameter(_positive_float, "1.0", "a number > 0 (inverse regularisation strength)"),
-    "max_iter": Hyperparameter(_positive_int, "1000", "an integer >= 1 (solver iterations)"),
-    "class_weight": Hyperparameter(_class_weight, "none", "'none' or 'balanced'"),
+    "C": Hyperparameter(
+        _positive_float, "1.0", "a number > 0 (inverse regularisation strength)", "0.05"
+    ),
+    "max_iter": Hyperparameter(_positive_int, "1000", "an integer >= 1 (solver iterations)", "50"),
+    "class_weight": Hyperparameter(_class_weight, "none", "'none' or 'balanced'", "balanced"),
 }
 
 
@@ -125,10 +128,12 @@ def _unit_interval(text: str) -> float:
 
 
 HYPERPARAMETERS: dict[str, Hyperparameter] = {
-    "n_estimators": Hyperparameter(_positive_int, "200", "an integer >= 1 (boosting stages)"),
-    "learning_rate": Hyperparameter(_positive_float, "0.05", "a number > 0 (shrinkage)"),
-    "max_depth": Hyperparameter(_positive_int, "2", "an integer >= 1 (depth of each tree)"),
-    "subsample": Hyperparameter(_unit_interval, "0.8", "a number in (0, 1] (rows per stage)"),
+    "n_estimators": Hyperparameter(_positive_int, "200", "an integer >= 1 (boosting stages)", "20"),
+    "learning_rate": Hyperparameter(_positive_float, "0.05", "a number > 0 (shrinkage)", "0.2"),
+    "max_depth": Hyperparameter(_positive_int, "2", "an integer >= 1 (depth of each tree)", "3"),
+    "subsample": Hyperparameter(
+        _unit_interval, "0.8", "a number in (0, 1] (rows per stage)", "0.5"
+    ),
 }
 
 

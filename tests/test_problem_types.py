@@ -9,7 +9,6 @@ with the real CLI on the local backend, which serves the model under gunicorn as
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from option_matrix import DEFAULT_PROBLEM_TYPE, PROBLEM_TYPES, problem_type_answers
-from test_render import failure_report
+from test_render import failure_report, run_own_suite
 
 from scripts.demo import Demo
 
@@ -70,16 +69,7 @@ def test_problem_type_repo_passes_its_suite_and_runs_the_local_loop(
 ) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(bake_once(**problem_type_answers(kind)), repo, symlinks=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
-    suite = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    suite = run_own_suite(repo)
     assert suite.returncode == 0, failure_report(suite.stdout + suite.stderr)
 
     demo = Demo(tmp_path)

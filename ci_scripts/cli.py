@@ -376,7 +376,8 @@ def ground_truth(
     labels: Annotated[
         Path,
         typer.Argument(
-            help="CSV, one line per request: inference_id,label[,label...] (0 or 1 per row).",
+            help="CSV, one line per request: inference_id,label[,label...] (one per row: a "
+            "class of the model, or a regression's target).",
             dir_okay=False,
         ),
     ],

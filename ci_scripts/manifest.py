@@ -122,7 +122,31 @@ def check(data: Any, *, label: str, env: str, project: ProjectConfig) -> dict[st
             f"{label}: $.model_package_group: {data['model_package_group']!r} is not this "
             f"project's model package group {project.model_package_group!r}"
         )
-    return with_defaults(data)
+    effective = with_defaults(data)
+    _check_metric_names(effective, label, project)
+    return effective
+
+
+def _check_metric_names(effective: dict[str, Any], label: str, project: ProjectConfig) -> None:
+    """``monitoring.quality.max_metric_drop`` names only the model's metrics; fill its defaults.
+
+    The names and defaults are the model's own (``model_contract``: METRICS, MAX_METRIC_DROP),
+    so a model with other metrics needs no edit of the schema ci_scripts ships.
+    """
+    quality = (effective.get("monitoring") or {}).get("quality")
+    if not isinstance(quality, dict):
+        return
+    from ci_scripts.model_contract import load as load_contract
+
+    contract = load_contract(project)
+    given = quality.get("max_metric_drop") or {}
+    for name in given:
+        if name not in contract.metrics:
+            raise CIError(
+                f"{label}: $.monitoring.quality.max_metric_drop.{name}: not a metric of the "
+                f"model; {contract.source} names {', '.join(contract.metrics)}"
+            )
+    quality["max_metric_drop"] = {**contract.max_metric_drop, **given}
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

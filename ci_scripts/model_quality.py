@@ -39,11 +39,13 @@ class GroundTruthError(ValueError):
 
 
 # -- ground truth --------------------------------------------------------------------------------
-def ground_truth_line(inference_id: str, labels: Sequence[int] | int) -> str:
-    """One ground-truth record (what a labelling process writes for one request)."""
-    values = [labels] if isinstance(labels, int) else list(labels)
+def ground_truth_line(inference_id: str, labels: Sequence[float] | float) -> str:
+    """One ground-truth record (what a labelling process writes for one request): class labels
+    as integers, a regression's targets as numbers."""
+    values = [labels] if isinstance(labels, int | float) else list(labels)
+    data = ",".join(str(int(v)) if float(v).is_integer() else repr(float(v)) for v in values)
     record = {
-        "groundTruthData": {"data": ",".join(str(int(v)) for v in values), "encoding": "CSV"},
+        "groundTruthData": {"data": data, "encoding": "CSV"},
         "eventMetadata": {"eventId": inference_id},
         "eventVersion": "0",
     }
@@ -57,9 +59,13 @@ def settings(manifest: dict[str, Any]) -> dict[str, Any]:
 
     schema = load_schema()["properties"]["monitoring"]["properties"]["quality"]["properties"]
     quality = (manifest.get("monitoring") or {}).get("quality") or {}
-    drops = {m: d["default"] for m, d in schema["max_metric_drop"]["properties"].items()}
+    # manifest.load fills in the model's MAX_METRIC_DROP (model_contract); a manifest that did
+    # not pass through it gets the template's binary-classification defaults.
+    from ci_scripts.model_contract import ModelContract
+
+    defaults = ModelContract(source="default").max_metric_drop
     return {
-        "max_metric_drop": drops | dict(quality.get("max_metric_drop") or {}),
+        "max_metric_drop": defaults | dict(quality.get("max_metric_drop") or {}),
         "min_labelled_rows": int(
             quality.get("min_labelled_rows", schema["min_labelled_rows"]["default"])
         ),

@@ -51,6 +51,8 @@ def summarize(kind: str, document: Any) -> dict[str, Any]:
 
 
 def _bias(document: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(document.get("disabled"), str):  # the model repo turned bias off, saying why
+        return {"off": document["disabled"]}
     metrics: dict[str, Any] = {}
     for section in ("pre_training_bias_metrics", "post_training_bias_metrics"):
         for facet, groups in ((document.get(section) or {}).get("facets") or {}).items():
@@ -111,7 +113,10 @@ def markdown(checks: dict[str, dict[str, Any]], reports: dict[str, str]) -> list
             f"{k} {v:+.3f}" for k, v in bias.items() if k != "facet" and isinstance(v, float)
         )
         facet = f" for facet `{bias['facet']}`" if bias.get("facet") else ""
-        lines.append(f"- Bias{facet}: {values or 'no metrics read'}")
+        if bias.get("off"):
+            lines.append(f"- Bias: off ({bias['off']})")
+        else:
+            lines.append(f"- Bias{facet}: {values or 'no metrics read'}")
         if "bias" in reports:
             lines.append(f"  report: `{reports['bias']}`")
     explain = checks.get("explainability") or {}

@@ -47,12 +47,21 @@ def load_module(root: Path, module: str = "pipelines.pipeline") -> ModuleType:
     file = module_file(module)
     if not (root / file).is_file():
         raise CIError(f"{file.as_posix()}: not found under {root}")
-    for name in [m for m in sys.modules if m == "pipelines" or m.startswith("pipelines.")]:
-        del sys.modules[name]  # another repo's pipeline may be cached (tests, several repos)
+    package = _package_name(root)
+    for name in [m for m in sys.modules if m.split(".")[0] in ("pipelines", package)]:
+        del sys.modules[name]  # another repo's pipeline or model may be cached (tests)
     try:
         return importlib.import_module(module)
     except Exception as exc:
         raise CIError(f"{file.as_posix()}: import failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _package_name(root: Path) -> str:
+    """The repo's package (pipelines import its model.py), or "" when it has none."""
+    try:
+        return ProjectConfig.load(root).package
+    except CIError:
+        return ""
 
 
 def settings_for(module: ModuleType, project: ProjectConfig, **overrides: Any) -> Any:

@@ -7,12 +7,12 @@ hyperparameter changes), links the registry entry, and says what merging and clo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from ci_scripts import model_reports
 from ci_scripts.backends.base import ModelVersion
+from ci_scripts.model_contract import ModelContract
 
-# Shown first when present; the rest follow alphabetically.
-KEY_METRICS = ("auc", "accuracy", "f1", "precision", "recall")
 MARKER = "<!-- sagemaker-gitops:proposal env={env} version={version} -->"
 
 
@@ -29,21 +29,29 @@ def _delta(new: float | None, old: float | None) -> str:
     return "0" if abs(diff) < 5e-5 else f"{diff:+.4f}"
 
 
-def _metric_names(*versions: ModelVersion | None) -> list[str]:
+def _metric_names(first: Sequence[str], *versions: ModelVersion | None) -> list[str]:
+    """``first`` (the model's metrics, primary first) when present; the rest alphabetically."""
     names = {name for v in versions if v for name in v.metrics}
-    return [m for m in KEY_METRICS if m in names] + sorted(names - set(KEY_METRICS))
+    return [m for m in first if m in names] + sorted(names - set(first))
 
 
-def metrics_table(candidate: ModelVersion, baseline: ModelVersion | None) -> str:
+def metrics_table(
+    candidate: ModelVersion, baseline: ModelVersion | None, contract: ModelContract | None = None
+) -> str:
+    """Candidate vs baseline per metric; the model's primary metric first, named as such."""
+    contract = contract or ModelContract(source="default")
+    primary = contract.primary_metric
+    first = [primary, *(m for m in contract.metrics if m != primary)]
     base_title = f"v{baseline.version} (now)" if baseline else "now"
     lines = [
         f"| metric | v{candidate.version} (candidate) | {base_title} | delta |",
         "|---|---:|---:|---:|",
     ]
-    for name in _metric_names(candidate, baseline):
+    for name in _metric_names(first, candidate, baseline):
         new = candidate.metrics.get(name)
         old = baseline.metrics.get(name) if baseline else None
-        lines.append(f"| {name} | {_number(new)} | {_number(old)} | {_delta(new, old)} |")
+        title = f"**{name}** (primary, {contract.direction})" if name == primary else name
+        lines.append(f"| {title} | {_number(new)} | {_number(old)} | {_delta(new, old)} |")
     if len(lines) == 2:
         lines.append("| (no metrics recorded) | - | - | - |")
     return "\n".join(lines)
@@ -74,6 +82,7 @@ def proposal_body(
     baseline_note: str,
     next_step: str,
     cost: str = "",
+    contract: ModelContract | None = None,
 ) -> str:
     """Markdown for the PR that points ``manifest_label`` at ``candidate``; ``cost`` is the
     instance-hours table (ci_scripts.cost)."""
@@ -97,7 +106,7 @@ def proposal_body(
             "",
             "### Metrics",
             "",
-            metrics_table(candidate, baseline),
+            metrics_table(candidate, baseline, contract),
             "",
             "### Hyperparameters",
             "",

@@ -37,3 +37,17 @@ ALL_COMBINATIONS = [
 COMBINATIONS = [combo for combo in ALL_COMBINATIONS if is_valid_combination(combo)]
 REFUSED_COMBINATIONS = [combo for combo in ALL_COMBINATIONS if not is_valid_combination(combo)]
 DEFAULT_COMBINATION = {option: COOKIECUTTER_JSON[option][0] for option in OPTIONS}
+
+# problem_type changes the model (its data, metrics, response), not the infra or the workflows:
+# each problem type is rendered once, with the other options at their defaults (the default
+# problem type's render is DEFAULT_COMBINATION's, shared). tests/test_problem_types.py runs each
+# one's own suite and its local loop.
+PROBLEM_TYPES: list[str] = list(COOKIECUTTER_JSON["problem_type"])
+DEFAULT_PROBLEM_TYPE = PROBLEM_TYPES[0]
+
+
+def problem_type_answers(problem_type: str) -> dict[str, str]:
+    """The answers of ``problem_type``'s render (no key for the default: the same render)."""
+    if problem_type == DEFAULT_PROBLEM_TYPE:
+        return dict(DEFAULT_COMBINATION)
+    return {**DEFAULT_COMBINATION, "problem_type": problem_type}

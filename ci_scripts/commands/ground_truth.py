@@ -20,27 +20,42 @@ from pathlib import Path
 import typer
 
 from ci_scripts import model_quality as mq
+from ci_scripts import problem_types
 from ci_scripts.backends.base import Backend
 from ci_scripts.errors import CIError
+from ci_scripts.model_contract import load as load_contract
 from ci_scripts.project import ProjectConfig
 
 
-def parse_labels(path: Path) -> list[tuple[str, list[int]]]:
-    """``(inference_id, labels)`` per line of ``path``; CIError ``<file>:<line>: <reason>``."""
+def parse_labels(
+    path: Path, problem_type: str | None = None, classes: tuple[int, ...] | None = (0, 1)
+) -> list[tuple[str, list[float]]]:
+    """``(inference_id, labels)`` per line of ``path``; CIError ``<file>:<line>: <reason>``.
+
+    A label is one of ``classes`` for a classifier, any finite number for a regression."""
+    kind = problem_types.get(problem_type)
+    contract_classes = classes
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CIError(f"{path}: cannot read labels: {exc}") from None
-    found: list[tuple[str, list[int]]] = []
+    found: list[tuple[str, list[float]]] = []
     for number, row in enumerate(csv.reader(text.splitlines()), start=1):
         cells = [cell.strip() for cell in row]
         if not any(cells) or (number == 1 and cells[0].lower() == "inference_id"):
             continue
         if len(cells) < 2 or not cells[0]:
             raise CIError(f"{path}:{number}: expected inference_id,label[,label...]")
-        if any(cell not in ("0", "1") for cell in cells[1:]):
-            raise CIError(f"{path}:{number}: labels must be 0 or 1, got {','.join(cells[1:])}")
-        found.append((cells[0], [int(cell) for cell in cells[1:]]))
+        try:
+            values = [kind.parse_truth(cell) for cell in cells[1:]]
+        except ValueError as exc:
+            raise CIError(f"{path}:{number}: label {exc}") from None
+        if kind.classification and contract_classes is not None:
+            unknown = sorted({int(v) for v in values if int(v) not in contract_classes})
+            if unknown:
+                expected = ", ".join(str(c) for c in contract_classes)
+                raise CIError(f"{path}:{number}: labels must be one of {expected}, got {unknown}")
+        found.append((cells[0], values))
     if not found:
         raise CIError(f"{path}: no labels")
     return found
@@ -48,7 +63,8 @@ def parse_labels(path: Path) -> list[tuple[str, list[int]]]:
 
 def run(project: ProjectConfig, backend: Backend, env: str, path: Path) -> str:
     """Write the labels of ``path`` for ``env``; return the URI of the object written."""
-    labels = parse_labels(path)
+    contract = load_contract(project)
+    labels = parse_labels(path, contract.problem_type, contract.classes)
     write = backend.write_object
     now = datetime.now(UTC)
     uri = (

@@ -17,6 +17,7 @@ from ci_scripts.commands.deploy import SERVING
 from ci_scripts.commands.propose import branch_name, emit_body
 from ci_scripts.errors import CIError
 from ci_scripts.github import write_outputs
+from ci_scripts.model_contract import load as load_contract
 from ci_scripts.project import ProjectConfig
 from ci_scripts.report import proposal_body
 
@@ -67,6 +68,7 @@ def run(
         else f"Nothing is deployed to {target} yet."
     )
     body = proposal_body(
+        contract=load_contract(project),
         env=target,
         manifest_label=dst.label,
         candidate=candidate,

@@ -17,6 +17,7 @@ from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend, ModelVersion
 from ci_scripts.errors import CIError
 from ci_scripts.github import write_outputs
+from ci_scripts.model_contract import load as load_contract
 from ci_scripts.project import ProjectConfig
 from ci_scripts.report import proposal_body
 
@@ -110,6 +111,7 @@ def run(project: ProjectConfig, backend: Backend, env: str, body_file: Path | No
     else:
         note = f"Nothing is deployed to {env} yet."
     body = proposal_body(
+        contract=load_contract(project),
         env=env,
         manifest_label=manifest.label,
         candidate=full,

@@ -1,8 +1,12 @@
 """``smoke-test --env E``: real requests with rows from the shipped dataset, checked.
 
+The rows are a seeded sample of the test split (the rows of data/dataset.csv the package's
+``preprocess.split_rows`` puts there; without that function, of the whole dataset), never the
+first N rows, which a dataset sorted by class would make one-sided (and drifted, to a monitor).
 Each row goes alone (for a latency distribution), then all rows in one request (batch parsing).
-Every answer must be HTTP 200 with one prediction per row and probabilities in [0, 1]; the p95
-single-row latency must stay within the manifest's ``smoke_test.max_latency_ms``. Every request
+Every answer must be HTTP 200 with one prediction per row, each valid against the JSON Schema
+the model declares (``PREDICTION_SCHEMA`` in src/<package>/model.py: its shape and ranges); the
+p95 single-row latency must stay within the manifest's ``smoke_test.max_latency_ms``. Every request
 carries a fresh ``InferenceId``, as the API front sends one, so its capture can be labelled.
 
 With ``--rollback-on-failure`` (the deploy workflow's smoke test) a failed check restores the
@@ -14,8 +18,11 @@ non-zero: the manifest names a version that does not work, so a person reverts t
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import math
+import random
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -28,39 +35,67 @@ from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend
 from ci_scripts.commands.deploy import SERVING, deploy_manifest
 from ci_scripts.errors import CIError
+from ci_scripts.model_contract import ModelContract
+from ci_scripts.model_contract import load as load_contract
 from ci_scripts.project import ProjectConfig
 
 DATASET = Path("data") / "dataset.csv"
 TARGET_COLUMN = "target"
+SAMPLE_SEED = 20240601  # the same rows every run, so two smoke tests compare like with like
 
 
-def feature_rows(path: Path, limit: int) -> list[list[str]]:
-    """The first ``limit`` rows of the dataset without the target column, in column order."""
+def feature_rows(path: Path, limit: int, project: ProjectConfig | None = None) -> list[list[str]]:
+    """A seeded sample of ``limit`` test-split rows of the dataset, without the target column."""
     if not path.is_file():
         raise CIError(f"{DATASET.as_posix()}: not found; the smoke test sends rows from it")
+    rows = _test_split(project, path) if project is not None else None
+    if rows is None:
+        rows = _dataset_rows(path)
+    if not rows:
+        raise CIError(f"{DATASET.as_posix()}: has no data rows")
+    return random.Random(SAMPLE_SEED).sample(rows, min(limit, len(rows)))
+
+
+def _dataset_rows(path: Path) -> list[list[str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
             raise CIError(f"{DATASET.as_posix()}: empty")
         keep = [i for i, name in enumerate(header) if name.strip() != TARGET_COLUMN]
-        rows = []
-        for row in reader:
-            if len(rows) >= limit:
-                break
-            if row:
-                rows.append([row[i] for i in keep])
-    if not rows:
-        raise CIError(f"{DATASET.as_posix()}: has no data rows")
-    return rows
+        return [[row[i] for i in keep] for row in reader if row]
+
+
+def _test_split(project: ProjectConfig, path: Path) -> list[list[str]] | None:
+    """``<package>.preprocess.split_rows(path, "test")``; None when the package has none."""
+    from ci_scripts.pipeline_module import repo_on_path
+
+    name = f"{project.package}.preprocess"
+    with repo_on_path(project.root):
+        for loaded in [m for m in sys.modules if m.split(".")[0] == project.package]:
+            del sys.modules[loaded]  # another repo's package of the same name may be cached
+        try:
+            split_rows = importlib.import_module(name).split_rows
+        except (ImportError, AttributeError):
+            return None
+        try:
+            return [list(row) for row in split_rows(path, "test")]
+        except Exception as exc:  # StepError of the package: a bad dataset row
+            raise CIError(f"{DATASET.as_posix()}: {exc}") from exc
 
 
 def to_csv(rows: list[list[str]]) -> bytes:
     return "".join(",".join(row) + "\n" for row in rows).encode("utf-8")
 
 
-def check_answer(env: str, what: str, status: int, body: bytes, expected: int) -> None:
-    """Raise naming ``env`` and the failed check unless ``body`` holds ``expected`` predictions."""
+def check_answer(
+    env: str, what: str, status: int, body: bytes, expected: int, contract: ModelContract
+) -> None:
+    """Raise naming ``env`` and the failed check unless ``body`` holds ``expected`` predictions,
+    each valid against the model's declared ``PREDICTION_SCHEMA``."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
     prefix = f"smoke-test {env}: {what}"
     if status != 200:
         raise CIError(f"{prefix}: HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
@@ -72,10 +107,15 @@ def check_answer(env: str, what: str, status: int, body: bytes, expected: int) -
     if not isinstance(predictions, list) or len(predictions) != expected:
         count = len(predictions) if isinstance(predictions, list) else "no"
         raise CIError(f"{prefix}: expected {expected} predictions, got {count}")
+    validator = Draft202012Validator(contract.prediction_schema)
     for i, prediction in enumerate(predictions):
-        p = prediction.get("probability") if isinstance(prediction, dict) else None
-        if not isinstance(p, int | float) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-            raise CIError(f"{prefix}: prediction {i} has probability {p!r}, not within [0, 1]")
+        error = best_match(validator.iter_errors(prediction))
+        if error is not None:
+            where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.path)
+            raise CIError(
+                f"{prefix}: prediction {i}{where}: {error.message} "
+                f"(PREDICTION_SCHEMA of {contract.source})"
+            )
 
 
 def new_id() -> str:
@@ -151,15 +191,16 @@ def check(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest
     if state is None or state.status != SERVING:
         status = state.status if state else "missing"
         raise CIError(f"smoke-test {env}: endpoint {project.endpoint_name(env)} is {status}")
-    rows = feature_rows(project.root / DATASET, settings["rows"])
+    rows = feature_rows(project.root / DATASET, settings["rows"], project)
+    contract = load_contract(project)
     latencies = []
     for i, row in enumerate(rows):
         started = time.perf_counter()
         status, body = backend.invoke(env, to_csv([row]), "text/csv", inference_id=new_id())
         latencies.append((time.perf_counter() - started) * 1000)
-        check_answer(env, f"row {i + 1}", status, body, 1)
+        check_answer(env, f"row {i + 1}", status, body, 1, contract)
     status, body = backend.invoke(env, to_csv(rows), "text/csv", inference_id=new_id())
-    check_answer(env, f"batch of {len(rows)} rows", status, body, len(rows))
+    check_answer(env, f"batch of {len(rows)} rows", status, body, len(rows), contract)
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     limit = settings["max_latency_ms"]
     if p95 > limit:

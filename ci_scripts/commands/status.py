@@ -22,6 +22,7 @@ from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend, ModelVersion
 from ci_scripts.errors import CIError, DriftError
 from ci_scripts.github import append_step_summary
+from ci_scripts.model_contract import load as load_contract
 from ci_scripts.project import ENVIRONMENTS, ProjectConfig
 
 # Endpoint statuses in which the endpoint still serves the version its config names.
@@ -37,7 +38,8 @@ class EnvStatus:
     endpoint_status: str
     desired_approval: str
     running_approval: str
-    auc: float | None
+    primary_metric: str  # the model's (src/<package>/model.py PRIMARY_METRIC), by name
+    primary_metric_value: float | None
     url: str
     drift: bool
     error: str = ""  # why the running side could not be read (then drift is unknown: False)
@@ -55,6 +57,7 @@ def _approval(version: ModelVersion | None, number: int | None) -> str:
 
 def collect(project: ProjectConfig, backend: Backend) -> list[EnvStatus]:
     group = project.model_package_group
+    metric = load_contract(project).primary_metric
     rows = []
     for env in ENVIRONMENTS:
         manifest = manifests.load(project, env)
@@ -79,7 +82,8 @@ def collect(project: ProjectConfig, backend: Backend) -> list[EnvStatus]:
                 endpoint_status=state.status if state else "unreadable" if error else "absent",
                 desired_approval=_approval(desired_mv, desired),
                 running_approval=_approval(running_mv, running),
-                auc=(running_mv or desired_mv).metrics.get("auc")
+                primary_metric=metric,
+                primary_metric_value=(running_mv or desired_mv).metrics.get(metric)
                 if (running_mv or desired_mv)
                 else None,
                 url=state.url if state else "",
@@ -105,7 +109,8 @@ def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]
         title=f"{project.project}: desired (git) vs running",
         caption=f"template sagemaker-gitops {project.template_version}, backend {backend.name}",
     )
-    for column in ("env", "desired", "running", "status", "approval", "auc", "drift"):
+    metric = rows[0].primary_metric if rows else "metric"
+    for column in ("env", "desired", "running", "status", "approval", metric, "drift"):
         table.add_column(column, no_wrap=True)
     table.add_column("endpoint", overflow="fold")
     for row in rows:
@@ -118,7 +123,7 @@ def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]
             _version(row.running_version),
             row.endpoint_status,
             approval,
-            f"{row.auc:.4f}" if row.auc is not None else "-",
+            f"{row.primary_metric_value:.4f}" if row.primary_metric_value is not None else "-",
             "?" if row.error else "[bold red]yes[/]" if row.drift else "no",
             row.endpoint,
         )

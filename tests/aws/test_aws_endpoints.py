@@ -311,7 +311,7 @@ def test_model_error_fails_smoke_test_naming_the_check(aws: AwsHarness) -> None:
         ([{"predictions": []}], "row 1: expected 1 predictions, got 0"),
         (
             [{"predictions": [{"label": 1, "probability": 1.7}]}],
-            "probability 1.7, not within [0, 1]",
+            "prediction 0.probability: 1.7 is greater than the maximum of 1",
         ),
         (["not json"], "row 1: response is not JSON"),
     ],

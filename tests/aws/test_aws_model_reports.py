@@ -44,7 +44,8 @@ def _bias_report() -> dict[str, Any]:
     radius = np.arange(10, dtype=float)
     truth = np.array([1, 1, 1, 1, 1, 0, 1, 0, 1, 0])
     predicted = np.array([1, 1, 0, 1, 1, 1, 1, 0, 1, 0])
-    return template_step_module("bias").report(truth, predicted, radius)
+    bias = template_step_module("bias")
+    return bias.report(truth, predicted, radius, bias.Facet("mean_radius", 1))
 
 
 def register_with_reports(aws: AwsHarness) -> dict[str, str]:

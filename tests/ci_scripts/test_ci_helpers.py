@@ -14,6 +14,7 @@ from ci_scripts.backends.base import ModelVersion
 from ci_scripts.errors import CIError
 from ci_scripts.github import write_outputs
 from ci_scripts.imagetag import image_input_files, image_tag
+from ci_scripts.model_contract import ModelContract
 from ci_scripts.report import metrics_table
 
 
@@ -122,9 +123,28 @@ def test_metrics_table_deltas() -> None:
 
     table = metrics_table(version(2, auc=0.95, extra=1.0), version(1, auc=0.97, f1=0.5))
     assert table.splitlines()[2:] == [
-        "| auc | 0.9500 | 0.9700 | -0.0200 |",
+        "| **auc** (primary, higher is better) | 0.9500 | 0.9700 | -0.0200 |",
         "| f1 | - | 0.5000 | - |",
         "| extra | 1.0000 | - | - |",
+    ]
+
+
+def test_metrics_table_puts_the_models_primary_metric_first() -> None:
+    def version(n: int, **metrics: float) -> ModelVersion:
+        return ModelVersion("g", n, f"arn/{n}", "Approved", "", "", metrics=metrics)
+
+    contract = ModelContract(
+        source="model.py",
+        problem_type="regression",
+        metrics=("mae", "rmse", "r2"),
+        primary_metric="rmse",
+        higher_is_better=False,
+    )
+    table = metrics_table(version(2, r2=0.4, rmse=55.0, mae=44.0), None, contract)
+    assert [line.split(" | ")[0] for line in table.splitlines()[2:]] == [
+        "| **rmse** (primary, lower is better)",
+        "| mae",
+        "| r2",
     ]
 
 

@@ -49,6 +49,7 @@ ANSWERS: dict[str, str] = {
     "processing_instance_type": "ml.m5.large",
     "training_instance_type": "ml.m5.large",
     "endpoint_instance_type": "ml.m5.large",
+    "problem_type": "binary_classification",
     "deployment": "realtime",
     "monitoring": "yes",
     "api_gateway": "no",
@@ -167,6 +168,9 @@ def write_model_repo(root: Path, *, pipeline: str = "stub", **answers: str) -> P
         if pipeline == "template":
             for source in (TEMPLATE_PROJECT / "pipelines").glob("*.py"):
                 (root / "pipelines" / source.name).write_text(source.read_text("utf-8"), "utf-8")
+            # the pipeline reads the model's declarations (hyperparameters, metrics, gate)
+            model_py = render_template_file("src/{{cookiecutter.__package}}/model.py", ctx)
+            (package / "model.py").write_text(model_py, "utf-8")
         else:
             (root / "pipelines" / "__init__.py").write_text("", "utf-8")
             (root / "pipelines" / "pipeline.py").write_text(STUB_PIPELINE, "utf-8")
@@ -240,11 +244,20 @@ STEP_CODE = TEMPLATE_PROJECT / "src" / "{{cookiecutter.__package}}"
 
 
 def template_step_module(name: str) -> ModuleType:
-    """A module of the template's step code (src/<package>/), imported unrendered."""
+    """A module of the template's step code (src/<package>/), rendered for the default answers
+    (model.py and features.py hold jinja) into a temporary package and imported."""
+    import tempfile
+
     package = "template_step_code"
     if package not in sys.modules:
+        rendered = Path(tempfile.mkdtemp(prefix="step-code-")) / package
+        rendered.mkdir()
+        ctx = answers_context()
+        for source in STEP_CODE.glob("*.py"):
+            relpath = source.relative_to(TEMPLATE_PROJECT).as_posix()
+            (rendered / source.name).write_text(render_template_file(relpath, ctx), "utf-8")
         spec = importlib.util.spec_from_file_location(
-            package, STEP_CODE / "__init__.py", submodule_search_locations=[str(STEP_CODE)]
+            package, rendered / "__init__.py", submodule_search_locations=[str(rendered)]
         )
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)

@@ -62,7 +62,7 @@ def test_propose_writes_manifest_and_body_comparing_with_current(
     assert result.exit_code == 0, result.output
     assert manifest_version(backend, "staging") == candidate.version
     body = body_file.read_text()
-    assert "| auc | 0.9500 | 0.9000 | +0.0500 |" in body
+    assert "| **auc** (primary, higher is better) | 0.9500 | 0.9000 | +0.0500 |" in body
     assert "| f1 | 0.8500 | 0.8000 | +0.0500 |" in body
     assert f"v{candidate.version} (candidate)" in body and f"v{current.version} (now)" in body
     assert "| C | `0.5` (changed) | `1.0` |" in body
@@ -109,7 +109,7 @@ def test_promote_writes_prod_manifest_for_what_staging_serves(
     assert manifest_version(backend, "prod") == seeded.version
     body = body_file.read_text()
     assert f"## Deploy model version {seeded.version} to prod" in body
-    assert "| auc | 0.9300 | - | - |" in body
+    assert "| **auc** (primary, higher is better) | 0.9300 | - | - |" in body
     assert outputs(github_output)["branch"] == f"propose/prod-v{seeded.version}"
 
     again = backend.cli("promote", "--from", "staging", "--to", "prod")

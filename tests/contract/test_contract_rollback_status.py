@@ -70,7 +70,8 @@ def test_status_in_sync_exits_zero(backend: BackendHarness) -> None:
     staging, prod = document["environments"]
     assert staging["desired_version"] == staging["running_version"] == seeded.version
     assert staging["desired_approval"] == "Approved"
-    assert staging["auc"] == 0.9876 and staging["drift"] is False
+    assert staging["primary_metric"] == "auc"  # the model's, by name (model_contract)
+    assert staging["primary_metric_value"] == 0.9876 and staging["drift"] is False
     assert prod["desired_version"] is None and prod["endpoint_status"] == "absent"
     assert document["template_version"] == "0.1.0"
 

@@ -20,8 +20,9 @@ sdk.py), and its model checks need a shadow endpoint, which the local backend ca
 Every step runs the project's one image (``python -m <package> <step>``); data flows between steps
 only through step properties (``Get`` expressions in the definition), so the same JSON runs on
 SageMaker and on the local backend, which interprets it. The gate registers the model as
-PendingManualApproval only when the test-set AUC reaches MetricThreshold; approving it is the
-merge of the deploy/staging.json pull request, never this pipeline.
+PendingManualApproval only when the model's primary metric (model.py: PRIMARY_METRIC, e.g. the
+test-set AUC, or RMSE with HIGHER_IS_BETTER = False) is at least as good as MetricThreshold;
+approving it is the merge of the deploy/staging.json pull request, never this pipeline.
 
 Caching (30 days) keys on a step's arguments, not on the content behind an S3 URI: pass an image
 tagged by content (ci_scripts does) and upload a changed dataset under a new key (InputDataUrl),
@@ -72,10 +73,9 @@ REGISTER_MODEL = "RegisterModel"
 METRIC_BELOW_THRESHOLD = "MetricBelowThreshold"
 EVALUATION_REPORT = "EvaluationReport"
 
-# evaluation.json is in SageMaker's model-quality format; the gate reads the AUC from it.
-QUALITY_METRIC = "binary_classification_metrics.auc.value"
-# `train` prints validation:<name>=<value>; SageMaker turns matching lines into job metrics.
-TRAINING_METRICS = ("accuracy", "auc", "f1", "precision", "recall")
+# `train` prints validation:<name>=<value> (the value may be negative, e.g. a regression's r2);
+# SageMaker turns lines matching this regex into job metrics.
+METRIC_VALUE_REGEX = r"(-?[0-9]+(?:\.[0-9]+)?)"
 
 PROCESSING = "/opt/ml/processing"
 SPLITS = ("train", "validation", "test")
@@ -167,7 +167,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
             evaluate,
             bias,
             explain,
-            _check_metric_step(params, evaluate, report, register),
+            _check_metric_step(settings, params, evaluate, report, register),
         ],
         sagemaker_session=session,
         # No SageMaker Experiments trial per run: the model registry is the record.
@@ -339,8 +339,10 @@ def _train_step(
             sagemaker_session=session,
         ).with_metric_definitions(
             [
-                MetricDefinition(name=f"validation:{name}", regex=f"validation:{name}=([0-9.]+)")
-                for name in TRAINING_METRICS
+                MetricDefinition(
+                    name=f"validation:{name}", regex=f"validation:{name}={METRIC_VALUE_REGEX}"
+                )
+                for name in settings.metrics
             ]
         )
     with sdk.telemetry_opted_out(session):
@@ -441,7 +443,12 @@ def _model_report_step(
     """``python -m <package> bias|explain``: the model on the test split -> analysis.json."""
     from sagemaker.mlops.workflow import ProcessingStep
 
+    arguments = None
+    if output == "bias" and settings.bias_facet:
+        arguments = ["--facet", settings.bias_facet]
+        arguments += ["--positive-outcome", settings.bias_positive_outcome]
     step_args = _processor(settings, session, params, REPORT_COMMANDS[output]).run(
+        arguments=arguments,
         inputs=[
             _input(
                 "model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"
@@ -499,6 +506,8 @@ def _register_step(
     )
     metadata: dict[str, Any] = {
         "project": settings.project,
+        "problem_type": settings.problem_type,
+        "primary_metric": settings.primary_metric,
         **{f"hyperparameter:{k}": v for k, v in settings.hyperparameters.items()},
     }
     with sdk.telemetry_opted_out(session):
@@ -523,23 +532,41 @@ def _register_step(
     return ModelStep(name=REGISTER_MODEL, step_args=step_args, retry_policies=_api_retries())
 
 
+def quality_metric_path(settings: PipelineSettings) -> str:
+    """Where the gate reads the primary metric in evaluation.json (SageMaker's layout)."""
+    return f"{settings.problem_type}_metrics.{settings.primary_metric}.value"
+
+
 def _check_metric_step(
-    params: Parameters, evaluate: ProcessingStep, report: PropertyFile, register: ModelStep
+    settings: PipelineSettings,
+    params: Parameters,
+    evaluate: ProcessingStep,
+    report: PropertyFile,
+    register: ModelStep,
 ) -> ConditionStep:
-    """The quality gate: register when AUC >= MetricThreshold, else fail naming both values."""
-    from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
+    """The quality gate: register when the primary metric is at least as good as
+    MetricThreshold (>= when higher is better, <= when lower is), else fail naming both."""
+    from sagemaker.core.workflow.conditions import (
+        ConditionGreaterThanOrEqualTo,
+        ConditionLessThanOrEqualTo,
+    )
     from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.mlops.workflow import ConditionStep, FailStep
 
-    auc = JsonGet(step_name=evaluate.name, property_file=report, json_path=QUALITY_METRIC)
+    path = quality_metric_path(settings)
+    value = JsonGet(step_name=evaluate.name, property_file=report, json_path=path)
+    if settings.higher_is_better:
+        condition, worse = ConditionGreaterThanOrEqualTo, "below"
+    else:
+        condition, worse = ConditionLessThanOrEqualTo, "above"
     fail = FailStep(
         name=METRIC_BELOW_THRESHOLD,
         error_message=Join(
             on=" ",
             values=[
-                f"{QUALITY_METRIC} =",
-                auc,
-                "is below MetricThreshold",
+                f"{path} =",
+                value,
+                f"is {worse} MetricThreshold",
                 params.metric_threshold,
                 "- model not registered",
             ],
@@ -547,7 +574,7 @@ def _check_metric_step(
     )
     return ConditionStep(
         name=CHECK_METRIC,
-        conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=params.metric_threshold)],
+        conditions=[condition(left=value, right=params.metric_threshold)],
         if_steps=[register],
         else_steps=[fail],
     )

@@ -3,21 +3,21 @@
 They come from ``[tool.sagemaker-gitops]`` in pyproject.toml, the table ci_scripts reads too, so
 the pipeline and the CLI can never disagree on a bucket or a model package group. This module reads
 the table with tomllib itself (no ci_scripts import): the pipeline must build in any checkout.
+What is the model's (hyperparameter defaults, metrics, the gate's metric, direction and
+threshold) comes from ``src/<package>/model.py``, which imports nothing heavy.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-# What the definition passes to `train` (src/<package>/train.py parses and checks them). Written
-# out, not left to the step's defaults, so every registered model records what it was trained
-# with. Override per repo with a [tool.sagemaker-gitops.hyperparameters] table.
-DEFAULT_HYPERPARAMETERS: dict[str, str] = {"C": "1.0", "max_iter": "1000", "class_weight": "none"}
 
 REQUIRED_KEYS = (
     "project",
@@ -50,10 +50,19 @@ class PipelineSettings:
     processing_instance_type: str = "ml.m5.large"
     training_instance_type: str = "ml.m5.large"
     base_prefix: str = ""  # S3 key prefix in default_bucket; empty means the project name
-    hyperparameters: Mapping[str, str] = field(
-        default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS)
-    )
+    # What the definition passes to `train`: model.py's defaults, written out rather than left
+    # to the step so every registered model records what it was trained with; a
+    # [tool.sagemaker-gitops.hyperparameters] table overrides them.
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    # The model's declarations (model.py): the gate's metric, direction and default threshold.
+    problem_type: str = "binary_classification"
+    metrics: tuple[str, ...] = ("accuracy", "auc", "f1", "precision", "recall")
+    primary_metric: str = "auc"
+    higher_is_better: bool = True
     metric_threshold: float = 0.9
+    # [tool.sagemaker-gitops.bias]: the facet feature and positive outcome; no facet = bias off.
+    bias_facet: str = ""
+    bias_positive_outcome: str = ""
     approval_status: str = "PendingManualApproval"
     cache_expire_after: str = "P30D"  # ISO 8601: how long a cached step result may be reused
     max_runtime_seconds: int = 3600
@@ -87,13 +96,15 @@ class PipelineSettings:
         *,
         image_tag: str = "latest",
         source: str = "[tool.sagemaker-gitops]",
+        root: Path | str = ".",
         **overrides: Any,
     ) -> PipelineSettings:
         """Settings from the ``[tool.sagemaker-gitops]`` table that ci_scripts reads too.
 
         The role, bucket and image are the dev account's: pipelines train in dev, and staging and
         prod only ever receive the registered package. ``overrides`` replace any field (e.g.
-        ``image_uri`` for an image CI just pushed).
+        ``image_uri`` for an image CI just pushed). ``root`` is the repo, whose ``src/`` holds
+        the model module when the package is not installed.
         """
         missing = [key for key in REQUIRED_KEYS if not table.get(key)]
         if missing:
@@ -102,7 +113,8 @@ class PipelineSettings:
         if not dev:
             raise PipelineConfigError(f"{source}.accounts.dev is missing")
         region = table["region"]
-        hyperparameters = dict(DEFAULT_HYPERPARAMETERS)
+        model = model_module(table["package"], root)
+        hyperparameters = {name: spec.default for name, spec in model.HYPERPARAMETERS.items()}
         extra = table.get("hyperparameters") or {}
         if not isinstance(extra, Mapping):
             raise PipelineConfigError(f"{source}.hyperparameters: expected a table")
@@ -120,7 +132,20 @@ class PipelineSettings:
             "pipeline_name": table["pipeline_name"],
             "model_package_group": table["model_package_group"],
             "hyperparameters": hyperparameters,
+            "problem_type": model.PROBLEM_TYPE,
+            "metrics": tuple(model.METRICS),
+            "primary_metric": model.PRIMARY_METRIC,
+            "higher_is_better": bool(model.HIGHER_IS_BETTER),
+            "metric_threshold": float(model.THRESHOLD),
         }
+        bias = table.get("bias") or {}
+        if not isinstance(bias, Mapping):
+            raise PipelineConfigError(f"{source}.bias: expected a table")
+        if bias.get("facet"):
+            if "positive_outcome" not in bias:
+                raise PipelineConfigError(f"{source}.bias.positive_outcome is missing")
+            values["bias_facet"] = str(bias["facet"])
+            values["bias_positive_outcome"] = _as_string(bias["positive_outcome"])
         for key in ("processing_instance_type", "training_instance_type", "kms_key_arn"):
             if table.get(key):
                 values[key] = table[key]
@@ -142,7 +167,22 @@ class PipelineSettings:
         table = data.get("tool", {}).get("sagemaker-gitops")
         if not isinstance(table, dict):
             raise PipelineConfigError(f"{path}: missing [tool.sagemaker-gitops] table")
-        return cls.from_table(table, source=f"{path}: [tool.sagemaker-gitops]", **kwargs)
+        return cls.from_table(table, source=f"{path}: [tool.sagemaker-gitops]", root=root, **kwargs)
+
+
+def model_module(package: str, root: Path | str = ".") -> ModuleType:
+    """``<package>.model``, from ``<root>/src`` when the package is not installed."""
+    src = str(Path(root).resolve() / "src")
+    added = src not in sys.path
+    if added:
+        sys.path.insert(0, src)
+    try:
+        return importlib.import_module(f"{package}.model")
+    except ImportError as exc:
+        raise PipelineConfigError(f"src/{package}/model.py: cannot import: {exc}") from None
+    finally:
+        if added:
+            sys.path.remove(src)
 
 
 def _as_string(value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import socket
 import threading
 import tomllib
@@ -27,14 +28,14 @@ from pipelines.pipeline import (
     EVALUATION_REPORT,
     EXPLAIN,
     METRIC_BELOW_THRESHOLD,
+    METRIC_VALUE_REGEX,
     PREPROCESS,
-    QUALITY_METRIC,
     REGISTER_MODEL,
     TRAIN,
-    TRAINING_METRICS,
     PipelineSettings,
     definition,
     main,
+    quality_metric_path,
 )
 from pipelines.settings import PipelineConfigError
 
@@ -50,17 +51,27 @@ def preprocess_output(name: str) -> dict[str, str]:
 
 
 MODEL_ARTIFACTS = {"Get": f"Steps.{TRAIN}.ModelArtifacts.S3ModelArtifacts"}
-AUC = {
-    "Std:JsonGet": {
-        "PropertyFile": {"Get": f"Steps.{EVALUATE}.PropertyFiles.{EVALUATION_REPORT}"},
-        "Path": QUALITY_METRIC,
-    }
-}
 
 
 @pytest.fixture(scope="module")
 def settings() -> PipelineSettings:
     return PipelineSettings.from_pyproject(ROOT)
+
+
+@pytest.fixture(scope="module")
+def model(settings: PipelineSettings) -> Any:
+    return importlib.import_module(f"{settings.package}.model")
+
+
+@pytest.fixture(scope="module")
+def primary(settings: PipelineSettings) -> dict[str, Any]:
+    """The gate's JsonGet of the primary metric in evaluation.json."""
+    return {
+        "Std:JsonGet": {
+            "PropertyFile": {"Get": f"Steps.{EVALUATE}.PropertyFiles.{EVALUATION_REPORT}"},
+            "Path": quality_metric_path(settings),
+        }
+    }
 
 
 @pytest.fixture(scope="module")
@@ -141,14 +152,14 @@ def test_steps_run_in_order_and_the_gate_branches_to_register_or_fail(doc) -> No
     assert [(s["Name"], s["Type"]) for s in gate["ElseSteps"]] == [(METRIC_BELOW_THRESHOLD, "Fail")]
 
 
-def test_parameters_and_their_defaults(doc, settings) -> None:
+def test_parameters_and_their_defaults(doc, settings, model) -> None:
     params = {p["Name"]: (p["Type"], p["DefaultValue"]) for p in doc["Parameters"]}
     bucket, project = TABLE["artifact_bucket"], TABLE["project"]
     assert params == {
         "InputDataUrl": ("String", f"s3://{bucket}/{project}/data/dataset.csv"),
         "ProcessingInstanceType": ("String", TABLE["processing_instance_type"]),
         "TrainingInstanceType": ("String", TABLE["training_instance_type"]),
-        "MetricThreshold": ("Float", 0.9),
+        "MetricThreshold": ("Float", model.THRESHOLD),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
     }
 
@@ -172,7 +183,8 @@ def test_job_steps_are_cached_and_retried(doc, name) -> None:
 )
 def test_processing_steps_run_the_project_image(doc, settings, name, command) -> None:
     args = step(doc, name)["Arguments"]
-    assert args["AppSpecification"] == {
+    app = {k: v for k, v in args["AppSpecification"].items() if k != "ContainerArguments"}
+    assert app == {
         "ImageUri": settings.image_uri,
         "ContainerEntrypoint": ["python", "-m", TABLE["package"], command],
     }
@@ -217,8 +229,12 @@ def test_train_consumes_the_preprocess_splits(doc, settings) -> None:
     }
     assert args["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
     assert EXECUTION_ID in args["OutputDataConfig"]["S3OutputPath"]["Std:Join"]["Values"]
-    metric_names = [m["Name"] for m in args["AlgorithmSpecification"]["MetricDefinitions"]]
-    assert metric_names == [f"validation:{name}" for name in TRAINING_METRICS]
+    definitions = args["AlgorithmSpecification"]["MetricDefinitions"]
+    assert [m["Name"] for m in definitions] == [f"validation:{name}" for name in settings.metrics]
+    for metric in definitions:  # what train prints, negative values included
+        for value in ("0.912345", "-0.123456", "3127.5"):
+            line = f"noise {metric['Name']}={value}\n"
+            assert re.search(metric["Regex"], line).group(1) == value
 
 
 def test_hyperparameters_are_strings_the_train_step_accepts(doc, settings) -> None:
@@ -230,16 +246,31 @@ def test_hyperparameters_are_strings_the_train_step_accepts(doc, settings) -> No
     train.parse_hyperparameters(sent, "pipeline definition")  # raises on a value it rejects
 
 
-def test_metric_names_match_what_the_step_code_computes(settings) -> None:
+def test_metric_names_match_what_the_step_code_computes(settings, model) -> None:
     metrics = importlib.import_module(f"{settings.package}.metrics")
-    assert TRAINING_METRICS == metrics.METRICS
+    assert settings.metrics == model.METRICS
+    assert (settings.primary_metric, settings.higher_is_better) == (
+        model.PRIMARY_METRIC,
+        model.HIGHER_IS_BETTER,
+    )
     report = metrics.model_quality_report(
-        {name: 0.5 + i / 10 for i, name in enumerate(metrics.METRICS)}
+        {name: 0.5 + i / 10 for i, name in enumerate(model.METRICS)}
     )
     value: Any = report
-    for key in QUALITY_METRIC.split("."):
+    for key in quality_metric_path(settings).split("."):
         value = value[key]
-    assert value == 0.5 + metrics.METRICS.index("auc") / 10
+    assert value == 0.5 + model.METRICS.index(model.PRIMARY_METRIC) / 10
+
+
+def test_hyperparameter_defaults_are_the_models(settings, model) -> None:
+    assert dict(settings.hyperparameters) == {
+        name: spec.default for name, spec in model.HYPERPARAMETERS.items()
+    }
+
+
+def test_the_metric_regex_reads_negative_values() -> None:
+    assert re.fullmatch(METRIC_VALUE_REGEX, "-0.25")
+    assert re.fullmatch(METRIC_VALUE_REGEX, "12")
 
 
 def test_evaluate_scores_the_trained_model_on_the_test_split(doc) -> None:
@@ -258,21 +289,37 @@ def test_evaluate_scores_the_trained_model_on_the_test_split(doc) -> None:
     ]
 
 
-def test_gate_compares_auc_from_the_report_with_the_threshold_parameter(doc) -> None:
+def test_gate_compares_the_primary_metric_with_the_threshold_parameter(doc, model, primary) -> None:
+    kind = "GreaterThanOrEqualTo" if model.HIGHER_IS_BETTER else "LessThanOrEqualTo"
     assert step(doc, CHECK_METRIC)["Arguments"]["Conditions"] == [
         {
-            "Type": "GreaterThanOrEqualTo",
-            "LeftValue": AUC,
+            "Type": kind,
+            "LeftValue": primary,
             "RightValue": {"Get": "Parameters.MetricThreshold"},
         }
     ]
 
 
-def test_failure_names_the_metric_its_value_and_the_threshold(doc) -> None:
+def test_failure_names_the_metric_its_value_and_the_threshold(doc, settings, primary) -> None:
     message = step(doc, METRIC_BELOW_THRESHOLD)["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
-    assert any(QUALITY_METRIC in part for part in message if isinstance(part, str))
-    assert AUC in message
+    path = quality_metric_path(settings)
+    assert any(path in part for part in message if isinstance(part, str))
+    assert primary in message
     assert {"Get": "Parameters.MetricThreshold"} in message
+
+
+def test_bias_gets_the_facet_and_positive_outcome_of_pyproject(doc) -> None:
+    bias = TABLE.get("bias") or {}
+    arguments = step(doc, CHECK_BIAS)["Arguments"]["AppSpecification"].get("ContainerArguments")
+    if bias.get("facet"):
+        assert arguments == [
+            "--facet",
+            bias["facet"],
+            "--positive-outcome",
+            str(bias["positive_outcome"]),
+        ]
+    else:
+        assert not arguments
 
 
 def test_register_creates_a_pending_version_with_metrics_and_metadata(doc, settings) -> None:

@@ -1,4 +1,8 @@
-"""Preprocess: an exact, stratified, deterministic 80/10/10 split that loses no row."""
+"""Preprocess: an exact, stratified, deterministic 80/10/10 split that loses no row.
+
+Expectations are computed from the dataset (its rows, classes, columns), not written down, so a
+new dataset needs no edit here.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pytest
 from {{ cookiecutter.__package }} import preprocess
 from {{ cookiecutter.__package }}.errors import StepError
 from {{ cookiecutter.__package }}.features import FEATURES, TARGET
+from {{ cookiecutter.__package }}.model import CLASSES
 
 SPLITS = ("train", "validation", "test")
 
@@ -37,25 +42,37 @@ def dataset_rows(dataset: Path) -> list[tuple[str, ...]]:
     return [tuple(row[i] for i in order) for row in rows]
 
 
+def expected_sizes(targets: list[str]) -> dict[str, int]:
+    """The split sizes the stated rule gives: per class (or all rows for a regression)."""
+    strata = Counter(targets) if CLASSES is not None else Counter({"all": len(targets)})
+    sizes = Counter()
+    for count in strata.values():
+        sizes.update(dict(zip(SPLITS, preprocess.split_counts(count, [80, 10, 10]), strict=True)))
+    return dict(sizes)
+
+
 def test_split_is_80_10_10_and_stratified(
     opt_ml_root: Path, dataset_path: Path, stage_dataset
 ) -> None:
     stage_dataset(opt_ml_root)
     assert preprocess.main([]) == 0
     parts = split_rows(opt_ml_root)
-    total = len(dataset_rows(dataset_path))
-    assert total == 569
-    assert {split: len(rows) for split, rows in parts.items()} == {
-        "train": 455,
-        "validation": 57,
-        "test": 57,
-    }
-    overall = Counter(row[0] for row in dataset_rows(dataset_path))
+    targets = [row[0] for row in dataset_rows(dataset_path)]
+    total = len(targets)
+    sizes = {split: len(rows) for split, rows in parts.items()}
+    assert sizes == expected_sizes(targets)
+    for split, size in sizes.items():
+        assert size == pytest.approx(total * preprocess.SHARES[split] / 100, abs=len(set(targets)))
+    if CLASSES is None:
+        return
+    overall = Counter(targets)
     for split, rows in parts.items():
         counts = Counter(row[0] for row in rows)
-        assert set(counts) == {"0", "1"}, split
-        share = counts["1"] / len(rows)
-        assert share == pytest.approx(overall["1"] / total, abs=0.01), split
+        assert set(counts) == set(overall), split
+        for label, count in overall.items():  # each class keeps its share, up to rounding
+            assert counts[label] / len(rows) == pytest.approx(
+                count / total, abs=1 / len(rows) + 0.01
+            ), (split, label)
 
 
 def test_no_row_is_lost_or_duplicated(opt_ml_root: Path, dataset_path: Path, stage_dataset) -> None:
@@ -111,9 +128,10 @@ def write_input(root: Path, text: str) -> Path:
 
 def test_missing_column_is_named(opt_ml_root: Path, dataset_path: Path) -> None:
     lines = dataset_path.read_text().splitlines()
-    # Drop the last column (worst_fractal_dimension) from every line.
+    last = lines[0].rsplit(",", 1)[1]
+    # Drop the last column from every line.
     path = write_input(opt_ml_root, "\n".join(line.rsplit(",", 1)[0] for line in lines))
-    with pytest.raises(StepError, match=r"missing column.*worst_fractal_dimension") as caught:
+    with pytest.raises(StepError, match=rf"missing column.*{last}") as caught:
         preprocess.main([])
     assert str(path) in str(caught.value)
 
@@ -121,17 +139,33 @@ def test_missing_column_is_named(opt_ml_root: Path, dataset_path: Path) -> None:
 def test_bad_value_names_line_and_column(opt_ml_root: Path, dataset_path: Path) -> None:
     header, first, *_ = dataset_path.read_text().splitlines()
     broken = first.split(",")
-    broken[1] = "abc"  # mean_radius
+    column = header.split(",").index(FEATURES[0])
+    broken[column] = "abc"
     write_input(opt_ml_root, "\n".join([header, first, ",".join(broken)]))
-    with pytest.raises(StepError, match=r"line 3, column 'mean_radius': 'abc' is not a number"):
+    with pytest.raises(StepError, match=rf"line 3, column '{FEATURES[0]}': 'abc' is not a number"):
         preprocess.main([])
 
 
-def test_too_few_rows_per_class_is_an_error(opt_ml_root: Path, dataset_path: Path) -> None:
+def test_too_few_rows_is_an_error(opt_ml_root: Path, dataset_path: Path) -> None:
     header, *rows = dataset_path.read_text().splitlines()
-    write_input(opt_ml_root, "\n".join([header, *rows[:40]]))
-    with pytest.raises(StepError, match=r"too few rows of class|single class"):
+    if CLASSES is None:
+        few = rows[:5]  # 4/1/0: an empty test split
+    else:  # one row of a second class: it cannot be in all three splits
+        first = rows[0].split(",")[0]
+        other = next(row for row in rows if row.split(",")[0] != first)
+        few = [*(row for row in rows if row.split(",")[0] == first), other]
+    write_input(opt_ml_root, "\n".join([header, *few]))
+    with pytest.raises(StepError, match=r"too few rows"):
         preprocess.main([])
+
+
+def test_split_rows_are_the_test_split_preprocess_writes(
+    opt_ml_root: Path, dataset_path: Path, stage_dataset
+) -> None:
+    stage_dataset(opt_ml_root)
+    preprocess.main([])
+    written = [list(row[1:]) for row in split_rows(opt_ml_root)["test"]]
+    assert preprocess.split_rows(dataset_path, "test") == written
 
 
 def test_cli_reports_errors_in_one_line(opt_ml_root: Path, run_cli) -> None:

@@ -1,4 +1,9 @@
-"""Serve: the real HTTP server on a loopback port, answering SageMaker's /ping and /invocations."""
+"""Serve: the real HTTP server on a loopback port, answering SageMaker's /ping and /invocations.
+
+Most tests drive the in-process wsgiref server (fast); the CLI test runs ``serve`` as the image and
+the local backend do, under gunicorn with a worker forked after the model loaded, and sends it
+real requests. Expectations come from model.py (its response and schema) and the test split.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,13 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
-from {{ cookiecutter.__package }} import serve
-from {{ cookiecutter.__package }}.features import FEATURES
+from {{ cookiecutter.__package }} import model, serve
+from {{ cookiecutter.__package }}.features import FEATURES, read_labelled_dir, to_arrays
+
+N = len(FEATURES)
 
 
 def request(
@@ -49,11 +57,11 @@ def base_url(trained_model) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def sample_rows(trained_root: Path) -> tuple[list[list[str]], list[int]]:
-    """Feature rows (as the file spells them) and labels of the first five test rows."""
+def sample_rows(trained_root: Path) -> tuple[list[list[str]], list[str]]:
+    """Feature rows (as the file spells them) and targets of the first five test rows."""
     with (trained_root / "processing" / "test" / "test.csv").open(newline="") as handle:
         _, *rows = csv.reader(handle)
-    return [row[1:] for row in rows[:5]], [int(row[0]) for row in rows[:5]]
+    return [row[1:] for row in rows[:5]], [row[0] for row in rows[:5]]
 
 
 def test_ping(base_url: str) -> None:
@@ -61,17 +69,23 @@ def test_ping(base_url: str) -> None:
 
 
 def test_csv_invocation(base_url: str, sample_rows, trained_model) -> None:
-    rows, truth = sample_rows
+    rows, _ = sample_rows
     body = "\n".join(",".join(row) for row in rows).encode() + b"\n"
     status, answer = request(f"{base_url}/invocations", body)
     assert status == 200
     predictions = answer["predictions"]
     assert len(predictions) == len(rows)
-    labels, probabilities = trained_model.predict([[float(v) for v in row] for row in rows])
-    for prediction, label, probability in zip(predictions, labels, probabilities, strict=True):
-        assert prediction == {"label": int(label), "probability": pytest.approx(probability)}
-        assert prediction["label"] == int(prediction["probability"] >= 0.5)
-    assert sum(p["label"] == t for p, t in zip(predictions, truth, strict=True)) >= 4
+    expected = model.response(trained_model.predict([[float(v) for v in row] for row in rows]))
+    assert predictions == json.loads(json.dumps(expected))  # floats survive JSON exactly
+    validator = jsonschema.Draft202012Validator(model.PREDICTION_SCHEMA)
+    for prediction in predictions:
+        validator.validate(prediction)
+
+
+def test_the_model_is_good_on_the_test_split(trained_root: Path, trained_model) -> None:
+    features, truth = to_arrays(read_labelled_dir(trained_root / "processing" / "test"))
+    scores = model.metrics(truth, trained_model.predict(features))
+    assert model.better(scores[model.PRIMARY_METRIC], model.THRESHOLD)
 
 
 def test_json_invocation_matches_csv(base_url: str, sample_rows) -> None:
@@ -91,13 +105,23 @@ def test_json_invocation_matches_csv(base_url: str, sample_rows) -> None:
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "message"),
     [
-        (b"1,2,3\n", "text/csv", 400, "row 1: expected 30 values, got 3"),
-        (None, "text/csv", 400, "row 2: expected 30 values, got 29"),  # built from real rows
-        (b",".join([b"1"] * 29 + [b"x"]), "text/csv", 400, "row 1, column 30: 'x' is not a number"),
+        (b"1,2,3\n", "text/csv", 400, f"row 1: expected {N} values, got 3"),
+        (None, "text/csv", 400, f"row 2: expected {N} values, got {N - 1}"),  # from real rows
+        (
+            b",".join([b"1"] * (N - 1) + [b"x"]),
+            "text/csv",
+            400,
+            f"row 1, column {N}: 'x' is not a number",
+        ),
         (b"", "text/csv", 400, "empty request body"),
         (b"{", "application/json", 400, "invalid JSON"),
         (b'{"rows": []}', "application/json", 400, '"instances"'),
-        (b'{"instances": [{"mean_radius": 1}]}', "application/json", 400, "missing feature"),
+        (
+            json.dumps({"instances": [{FEATURES[0]: 1}]}).encode(),
+            "application/json",
+            400,
+            "missing feature",
+        ),
         (b"1,2", "text/plain", 415, "not supported"),
     ],
 )
@@ -120,8 +144,10 @@ def test_wrong_method_and_path(base_url: str) -> None:
 
 
 def test_cli_serves_until_terminated(trained_root: Path, tmp_path: Path, cli, sample_rows) -> None:
-    """What the local backend does: ``python -m <package> serve --port N`` on 127.0.0.1."""
+    """What the image and the local backend run: ``python -m <package> serve`` under gunicorn
+    (the default server), a worker forked after the model loaded, answering real requests."""
     argv, env = cli(tmp_path)  # an empty root: the model comes from --model-dir
+    env["SAGEMAKER_MODEL_SERVER_WORKERS"] = "2"
     process = subprocess.Popen(
         [*argv, "serve", "--port", "0", "--model-dir", str(trained_root / "model")],
         env=env,
@@ -146,16 +172,35 @@ def test_cli_serves_until_terminated(trained_root: Path, tmp_path: Path, cli, sa
         assert first.startswith("listening on http://127.0.0.1:"), first
         url = first.split()[-1]
         assert request(f"{url}/ping") == (200, {"status": "healthy"})
-        status, answer = request(f"{url}/invocations", ",".join(sample_rows[0][0]).encode())
-        assert status == 200
-        assert len(answer["predictions"]) == 1
+        rows = sample_rows[0]
+        for row in rows:  # one request per row, then a batch: both go through gunicorn's workers
+            status, answer = request(f"{url}/invocations", ",".join(row).encode())
+            assert status == 200
+            assert len(answer["predictions"]) == 1
+        status, answer = request(f"{url}/invocations", "\n".join(map(",".join, rows)).encode())
+        assert (status, len(answer["predictions"])) == (200, len(rows))
     finally:
         process.terminate()
-        returncode = process.wait(timeout=10)
+        returncode = process.wait(timeout=30)
         stderr = process.stderr.read()
         process.stdout.close()
         process.stderr.close()
     assert returncode == 0, stderr
+    assert "Booting worker" in stderr  # gunicorn, not the standard library's server
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("4", "4")])
+def test_openmp_threads_default_to_one(given: str | None, expected: str, cli, tmp_path) -> None:
+    """A worker forked after OpenMP started threads can hang: one thread unless told otherwise."""
+    argv, env = cli(tmp_path)
+    env.pop("OMP_NUM_THREADS", None)
+    if given:
+        env["OMP_NUM_THREADS"] = given
+    code = f"import os, {serve.__name__}; print(os.environ['OMP_NUM_THREADS'])"
+    result = subprocess.run(
+        [argv[0], "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == expected
 
 
 def test_cli_without_a_model_fails_in_one_line(tmp_path: Path, run_cli) -> None:

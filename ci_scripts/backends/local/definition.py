@@ -46,7 +46,8 @@ def code_key(root: Path, module: str = "pipelines.pipeline") -> str:
     the ci_scripts code that builds it (``make demo`` checks its shipped definition against
     this)."""
     h = hashlib.sha256(module.encode())
-    for part in (root / "pipelines", root / "pyproject.toml"):
+    # model.py declares what the definition is built from (metrics, gate, hyperparameters)
+    for part in (root / "pipelines", root / "pyproject.toml", *sorted(root.glob("src/*/model.py"))):
         h.update(hash_tree(part).encode() if part.exists() else b"-")
     builder = Path(__file__).resolve().parent.parent / "pipeline_module.py"
     h.update(builder.read_bytes() if builder.exists() else b"")

@@ -187,7 +187,11 @@ class LocalEndpoints:
         env_vars.update(
             OPT_ML_ROOT=str(opt_ml),
             SAGEMAKER_BIND_TO_PORT=str(port),
-            MODEL_SERVER="wsgiref",
+            # The server the image runs (gunicorn, workers forked after the model is loaded), so
+            # a model that breaks under it breaks here first; one worker is enough on loopback.
+            MODEL_SERVER="gunicorn",
+            SAGEMAKER_MODEL_SERVER_WORKERS=os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or "1",
+            OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS") or "1",  # as the image sets it
             PYTHONUNBUFFERED="1",
             PYTHONPATH=os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH")) if p),
         )

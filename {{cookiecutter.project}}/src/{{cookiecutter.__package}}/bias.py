@@ -10,8 +10,12 @@ Why not a ClarifyCheckStep: it uploads its analysis config to S3 while the pipel
 *built* (the build must stay offline) and needs a shadow endpoint of the model, which the local
 backend cannot give. The two metrics below are Clarify's, computed the way Clarify defines them.
 
-The facet (the group compared with the rest) is ``FACET``: rows whose ``mean_radius`` is above the
-test split's median. Positive outcome: label 1 (benign). With ``q`` = share of positive outcomes:
+What is compared comes from ``[tool.sagemaker-gitops.bias]`` in pyproject.toml, which the
+pipeline passes as ``--facet`` and ``--positive-outcome``: the facet is the rows whose ``facet``
+feature is above the test split's median; a positive outcome is the label ``positive_outcome``
+(a classifier) or a value at or above it (a regression, as Clarify's label threshold). Without a
+facet (a team with no sensitive attribute) the step writes a report that says bias is off and
+why, and the proposal PR shows that. With ``q`` = share of positive outcomes:
 
 - DPL (difference in positive proportions in labels) = ``q_a - q_d`` over the true labels;
 - DPPL (... in predicted labels) = ``q'_a - q'_d`` over the model's labels;
@@ -26,78 +30,130 @@ import argparse
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import model_artifacts, paths
+from . import model, model_artifacts, paths
 from .errors import StepError
-from .features import TARGET, read_labelled_dir, to_arrays
+from .features import TARGET, parse_number, read_labelled_dir, to_arrays
+from .model import CLASSES
 
 if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
 
-FACET = "mean_radius"  # bucketed at the test split's median: above it is the facet
-POSITIVE_LABEL = 1
+
+@dataclass(frozen=True)
+class Facet:
+    """The group compared with the rest (``feature`` above its median) and the positive outcome."""
+
+    feature: str
+    positive_outcome: float
+
+    def positive(self, outcomes: np.ndarray) -> np.ndarray:
+        """Which outcomes count as positive: the label itself, or at or above a threshold."""
+        if CLASSES is None:
+            return outcomes >= self.positive_outcome
+        return outcomes == self.positive_outcome
 
 
-def positive_proportion_difference(outcomes: np.ndarray, facet: np.ndarray) -> float:
+def positive_proportion_difference(
+    outcomes: np.ndarray, inside_facet: np.ndarray, facet: Facet
+) -> float:
     """``q_a - q_d``: share of positive outcomes outside the facet minus inside it."""
-    inside, outside = outcomes[facet], outcomes[~facet]
+    inside, outside = outcomes[inside_facet], outcomes[~inside_facet]
     if not len(inside) or not len(outside):
-        raise StepError(f"facet {FACET}: one side of the median is empty; bias is undefined")
-    return float((outside == POSITIVE_LABEL).mean() - (inside == POSITIVE_LABEL).mean())
+        raise StepError(
+            f"facet {facet.feature}: one side of the median is empty; bias is undefined"
+        )
+    return float(facet.positive(outside).mean() - facet.positive(inside).mean())
 
 
-def report(truth: np.ndarray, predicted: np.ndarray, facet_values: np.ndarray) -> dict[str, Any]:
+def report(
+    truth: np.ndarray, predicted: np.ndarray, facet_values: np.ndarray, facet: Facet
+) -> dict[str, Any]:
     """Clarify's analysis.json for DPL and DPPL of ``facet_values > median``."""
     import numpy as np
 
     threshold = float(np.median(facet_values))
-    facet = facet_values > threshold
-    common = {"label": TARGET, "label_value_or_threshold": str(POSITIVE_LABEL)}
+    inside = facet_values > threshold
+    common = {"label": TARGET, "label_value_or_threshold": f"{facet.positive_outcome:g}"}
     facet_key = {"value_or_threshold": f"({threshold:g}, inf)"}
 
     def section(name: str, description: str, value: float) -> dict[str, Any]:
         metric = {"name": name, "description": description, "value": value}
-        return {**common, "facets": {FACET: [{**facet_key, "metrics": [metric]}]}}
+        return {**common, "facets": {facet.feature: [{**facet_key, "metrics": [metric]}]}}
 
     return {
         "version": "1.0",
         "pre_training_bias_metrics": section(
             "DPL",
             "Difference in Positive Proportions in Labels (DPL)",
-            positive_proportion_difference(truth, facet),
+            positive_proportion_difference(truth, inside, facet),
         ),
         "post_training_bias_metrics": section(
             "DPPL",
             "Difference in Positive Proportions in Predicted Labels (DPPL)",
-            positive_proportion_difference(predicted, facet),
+            positive_proportion_difference(predicted, inside, facet),
         ),
     }
 
 
-def run(model_location: Path, test_dir: Path, output_file: Path) -> dict[str, Any]:
+def off_report(reason: str) -> dict[str, Any]:
+    """The report of a run with bias off: Clarify's layout without metrics, and why."""
+    return {"version": "1.0", "disabled": reason}
+
+
+def run(
+    model_location: Path, test_dir: Path, output_file: Path, facet: Facet | None
+) -> dict[str, Any]:
     """Write the bias report for ``model_location`` on ``test_dir``; return it."""
-    model = model_artifacts.load(model_location)
-    if FACET not in model.features:
-        raise StepError(f"facet {FACET}: not a feature of the model ({len(model.features)} known)")
-    features, truth = to_arrays(read_labelled_dir(test_dir, model.features))
-    predicted, _ = model.predict(features)
-    document = report(truth, predicted, features[:, model.features.index(FACET)])
+    if facet is None:
+        document = off_report("no facet: [tool.sagemaker-gitops.bias].facet is not set")
+    else:
+        trained = model_artifacts.load(model_location)
+        if facet.feature not in trained.features:
+            raise StepError(
+                f"facet {facet.feature}: not a feature of the model ({len(trained.features)} known)"
+            )
+        features, truth = to_arrays(read_labelled_dir(test_dir, trained.features))
+        predicted = model.outcome(trained.predict(features))
+        column = features[:, trained.features.index(facet.feature)]
+        document = report(truth, predicted, column, facet)
+        log.info("bias of %s > median on %d rows", facet.feature, len(truth))
     output_file.parent.mkdir(parents=True, exist_ok=True)
     output_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    log.info("bias of %s > median on %d rows; wrote %s", FACET, len(truth), output_file)
+    log.info("wrote %s", output_file)
     return document
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``bias``; inputs and outputs come from ``paths`` (``$OPT_ML_ROOT``)."""
+    """CLI: ``bias [--facet NAME --positive-outcome VALUE]``; paths from ``$OPT_ML_ROOT``."""
     parser = argparse.ArgumentParser(
         prog=f"python -m {__package__} bias",
         description="DPL and DPPL of the test split; write analysis.json (Clarify's layout).",
     )
-    parser.parse_args(argv)
-    run(paths.processing_model_dir(), paths.processing_test_dir(), paths.bias_report_file())
+    parser.add_argument(
+        "--facet",
+        default="",
+        help="feature whose rows above its median form the facet (empty: bias off)",
+    )
+    parser.add_argument(
+        "--positive-outcome",
+        default="",
+        help="the positive label (a classifier) or the least positive value (a regression)",
+    )
+    args = parser.parse_args(argv)
+    facet = None
+    if args.facet:
+        outcome = parse_number(args.positive_outcome, "--positive-outcome")
+        if CLASSES is not None and outcome not in CLASSES:
+            raise StepError(
+                f"--positive-outcome: {args.positive_outcome!r} is not one of the classes "
+                f"{', '.join(str(c) for c in CLASSES)}"
+            )
+        facet = Facet(args.facet, outcome)
+    run(paths.processing_model_dir(), paths.processing_test_dir(), paths.bias_report_file(), facet)
     return 0

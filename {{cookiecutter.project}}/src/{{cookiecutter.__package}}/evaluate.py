@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import model_artifacts, paths
 from .features import read_labelled_dir, to_arrays
-from .metrics import binary_metrics, model_quality_report
+from .metrics import model_quality_report, scores_of
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,7 @@ def run(model_location: Path, test_dir: Path, output_file: Path) -> dict[str, fl
     model = model_artifacts.load(model_location)
     rows = read_labelled_dir(test_dir, model.features)
     features, truth = to_arrays(rows)
-    labels, probabilities = model.predict(features)
-    scores = binary_metrics(truth, labels, probabilities, str(test_dir))
+    scores = scores_of(truth, model.predict(features), str(test_dir))
     output_file.parent.mkdir(parents=True, exist_ok=True)
     output_file.write_text(
         json.dumps(model_quality_report(scores), indent=2) + "\n", encoding="utf-8"

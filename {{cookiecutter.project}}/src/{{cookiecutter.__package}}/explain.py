@@ -6,10 +6,11 @@ Clarify's layout (``explanations`` -> method -> label -> global values per featu
 for why this is not a ClarifyCheckStep.
 
 The method is permutation importance, not SHAP, and the report says so
-(``explanations.permutation_importance``): a feature's importance is the mean drop in test-set
-ROC AUC when that feature's column is shuffled (``REPEATS`` shuffles, fixed seed), so it works
-for any model ``predict`` serves, costs 30 x ``REPEATS`` predictions of the test split (well
-under a second), and is reproducible run to run. Near 0: the model does not need the feature.
+(``explanations.permutation_importance``): a feature's importance is the mean worsening of the
+model's primary metric (``model.PRIMARY_METRIC`` on the test split) when that feature's column is
+shuffled (``REPEATS`` shuffles, fixed seed), so it works for any model ``predict`` serves, costs
+features x ``REPEATS`` predictions of the test split (about a second), and is reproducible run
+to run. Near 0: the model does not need the feature.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import model_artifacts, paths
+from . import model, model_artifacts, paths
 from .errors import StepError
 from .features import read_labelled_dir, to_arrays
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 REPEATS = 5
 SEED = 20240601
 METHOD = "permutation_importance"
-LABEL = "label1"  # importance for the positive class's probability
+LABEL = "label0"  # Clarify's key for the first (here: the only) explained output
 
 
 def permutation_importance(
@@ -55,18 +56,6 @@ def permutation_importance(
     return drops
 
 
-def roc_auc(truth: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC as the Mann-Whitney statistic (ties count half), O(n log n) with numpy alone:
-    sklearn's roc_auc_score validates its input on each of the ~150 calls, which costs more
-    than the arithmetic."""
-    import numpy as np
-
-    positive, negative = scores[truth == 1], np.sort(scores[truth != 1])
-    below = np.searchsorted(negative, positive, side="left")
-    ties = np.searchsorted(negative, positive, side="right") - below
-    return float((below.sum() + 0.5 * ties.sum()) / (len(positive) * len(negative)))
-
-
 def report(names: Sequence[str], importances: Sequence[float], rows: int) -> dict[str, Any]:
     """Clarify's analysis.json layout, features ordered by importance (largest first)."""
     ranked = sorted(zip(names, importances, strict=True), key=lambda item: -item[1])
@@ -76,7 +65,7 @@ def report(names: Sequence[str], importances: Sequence[float], rows: int) -> dic
             METHOD: {
                 LABEL: {
                     "global_importance": {name: value for name, value in ranked},
-                    "metric": "roc_auc drop",
+                    "metric": f"{model.PRIMARY_METRIC} worsening",
                     "repeats": REPEATS,
                     "rows": rows,
                 }
@@ -87,15 +76,16 @@ def report(names: Sequence[str], importances: Sequence[float], rows: int) -> dic
 
 def run(model_location: Path, test_dir: Path, output_file: Path) -> dict[str, Any]:
     """Write the explainability report for ``model_location`` on ``test_dir``; return it."""
-    model = model_artifacts.load(model_location)
-    features, truth = to_arrays(read_labelled_dir(test_dir, model.features))
-    if len(set(truth.tolist())) < 2:
-        raise StepError(f"{test_dir}: the target has a single class; AUC drops are undefined")
+    trained = model_artifacts.load(model_location)
+    features, truth = to_arrays(read_labelled_dir(test_dir, trained.features))
+    if model.CLASSES is not None and len(set(truth.tolist())) < 2:
+        raise StepError(f"{test_dir}: the target has a single class; the metrics are undefined")
+    sign = 1.0 if model.HIGHER_IS_BETTER else -1.0
 
-    def auc(matrix: np.ndarray) -> float:
-        return roc_auc(truth, model.predict(matrix)[1])
+    def score(matrix: np.ndarray) -> float:  # higher is better, whatever the metric
+        return sign * model.metrics(truth, trained.predict(matrix))[model.PRIMARY_METRIC]
 
-    document = report(model.features, permutation_importance(auc, features), len(truth))
+    document = report(trained.features, permutation_importance(score, features), len(truth))
     output_file.parent.mkdir(parents=True, exist_ok=True)
     output_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     log.info("permutation importance on %d rows; wrote %s", len(truth), output_file)

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import StepError
+from .model import CLASSES
 
 if TYPE_CHECKING:
     import numpy as np
 
 TARGET = "target"
-LABELS = ("0", "1")  # 1 = benign, as in sklearn's copy of the dataset; 1 is the positive class
+{%- if cookiecutter.problem_type == "binary_classification" %}
+# target: 1 = benign, 0 = malignant, as in sklearn's copy of the dataset (model.CLASSES)
 
 FEATURES: tuple[str, ...] = (
     "mean_radius",
@@ -53,6 +55,29 @@ FEATURES: tuple[str, ...] = (
     "worst_symmetry",
     "worst_fractal_dimension",
 )
+{%- elif cookiecutter.problem_type == "multiclass_classification" %}
+# target: the cultivar (0, 1 or 2) of each wine, as in sklearn's copy of the dataset
+
+FEATURES: tuple[str, ...] = (
+    "alcohol",
+    "malic_acid",
+    "ash",
+    "alcalinity_of_ash",
+    "magnesium",
+    "total_phenols",
+    "flavanoids",
+    "nonflavanoid_phenols",
+    "proanthocyanins",
+    "color_intensity",
+    "hue",
+    "od280_od315_of_diluted_wines",
+    "proline",
+)
+{%- else %}
+# target: disease progression one year after baseline, as in sklearn's unscaled copy
+
+FEATURES: tuple[str, ...] = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
+{%- endif %}
 
 
 def parse_number(value: str, where: str) -> float:
@@ -70,17 +95,20 @@ def parse_number(value: str, where: str) -> float:
 
 
 def parse_label(value: str, where: str) -> str:
-    """The target normalised to "0" or "1" (a writer may have produced "1.0")."""
+    """The target as the model reads it: a class of ``model.CLASSES`` written as an integer
+    (a writer may have produced "1.0"), or for a regression any finite number, kept as written."""
+    if CLASSES is None:
+        parse_number(value, where)
+        return value.strip()
     text = value.strip()
-    if text in LABELS:
-        return text
     try:
         number = float(text)
     except ValueError:
         number = math.nan
-    if number in (0.0, 1.0):
+    if number.is_integer() and int(number) in CLASSES:
         return str(int(number))
-    raise StepError(f"{where}: target must be 0 or 1, got {value!r}")
+    expected = ", ".join(str(c) for c in CLASSES)
+    raise StepError(f"{where}: target must be one of {expected}, got {value!r}")
 
 
 def read_labelled_csv(path: Path, features: Sequence[str] = FEATURES) -> list[list[str]]:
@@ -152,11 +180,13 @@ def read_labelled_dir(directory: Path, features: Sequence[str] = FEATURES) -> li
 
 
 def to_arrays(rows: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-    """``(X, y)``: float features and integer labels of already-validated labelled rows."""
+    """``(X, y)``: float features and the target (integer classes, or floats for a regression)
+    of already-validated labelled rows."""
     import numpy as np
 
     table = np.asarray(rows, dtype=float)
-    return table[:, 1:], table[:, 0].astype(int)
+    target = table[:, 0] if CLASSES is None else table[:, 0].astype(int)
+    return table[:, 1:], target
 
 
 def parse_feature_rows(rows: Iterable[Sequence[object]], n_features: int) -> np.ndarray:

@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 ARCHIVE_FILE = "model.tar.gz"
-THRESHOLD = 0.5  # probability of class 1 at or above which the label is 1
 
 
 @dataclass
@@ -43,10 +42,11 @@ class TrainedModel:
         """Column names, in the order the estimator expects them."""
         return list(self.metadata["features"])
 
-    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(labels, probabilities of class 1)`` for a float matrix in training column order."""
-        probabilities = self.estimator.predict_proba(features)[:, 1]
-        return (probabilities >= THRESHOLD).astype(int), probabilities
+    def predict(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """``model.predict`` of a float matrix in training column order (name -> per-row array)."""
+        from . import model
+
+        return model.predict(self.estimator, features)
 
 
 def save(model_dir: Path, estimator: Any, metadata: dict[str, Any]) -> None:
@@ -104,7 +104,7 @@ def _load_dir(directory: Path, source: Path | None = None) -> TrainedModel:
         estimator = joblib.load(model_path)
     except Exception as exc:  # unpickling raises anything from EOFError to ModuleNotFoundError
         raise StepError(f"{where}: {MODEL_FILE}: cannot load: {exc}") from None
-    if not hasattr(estimator, "predict_proba"):
-        raise StepError(f"{where}: {MODEL_FILE}: the estimator has no predict_proba")
+    if not hasattr(estimator, "predict"):
+        raise StepError(f"{where}: {MODEL_FILE}: the estimator has no predict")
     log.info("loaded model from %s (%d features)", where, len(features))
     return TrainedModel(estimator=estimator, metadata=metadata)

@@ -1,8 +1,9 @@
-"""Preprocess step: check the raw dataset and split it 80/10/10, stratified on the target.
+"""Preprocess step: check the raw dataset and split it 80/10/10, stratified on the class.
 
 Runs as a SageMaker Processing job (ContainerEntrypoint ``python -m <package> preprocess``):
 reads every ``*.csv`` under ``processing/input/data`` and writes ``processing/<split>/<split>.csv``
-(header, target first, then the features in training order) plus ``processing/baseline/
+(stratified on the target for a classifier, a plain seeded shuffle for a regression;
+header, target first, then the features in training order) plus ``processing/baseline/
 baseline.csv`` (the training features, header included) for Model Monitor.
 
 The split is done here with numpy rather than sklearn's ``train_test_split``: it keeps this step
@@ -20,7 +21,8 @@ from pathlib import Path
 
 from . import paths
 from .errors import StepError
-from .features import FEATURES, TARGET, read_labelled_dir, write_csv
+from .features import FEATURES, TARGET, read_labelled_csv, read_labelled_dir, write_csv
+from .model import CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +58,44 @@ def stratified_split(
     return [sorted(part) for part in parts]
 
 
+def split(rows: Sequence[Sequence[str]], source: str, seed: int = SEED) -> list[list[int]]:
+    """Row indices of each split of ``rows`` (labelled, target first), in ``SHARES`` order."""
+    if CLASSES is None:  # a regression: one shuffled stratum
+        parts = stratified_split(["all"] * len(rows), list(SHARES.values()), seed)
+        for name, indices in zip(SHARES, parts, strict=True):
+            if not indices:
+                raise StepError(f"{source}: too few rows for a {name} split of {SHARES[name]}%")
+        return parts
+    labels = [row[0] for row in rows]
+    if len(set(labels)) < 2:
+        raise StepError(f"{source}: the target has a single class; need at least two")
+    parts = stratified_split(labels, list(SHARES.values()), seed)
+    for name, indices in zip(SHARES, parts, strict=True):
+        missing = set(labels) - {labels[i] for i in indices}
+        if missing:
+            raise StepError(
+                f"{source}: too few rows of class {', '.join(sorted(missing))} for a "
+                f"{name} split of {SHARES[name]}% to hold one (10 rows per class always suffice)"
+            )
+    return parts
+
+
+def split_rows(dataset: Path, name: str, seed: int = SEED) -> list[list[str]]:
+    """The feature values of split ``name`` of ``dataset`` (what the smoke test samples from)."""
+    rows = read_labelled_csv(dataset)
+    indices = split(rows, str(dataset), seed)[list(SHARES).index(name)]
+    return [rows[i][1:] for i in indices]
+
+
 def run(input_dir: Path, seed: int = SEED) -> dict[str, int]:
     """Split ``input_dir``'s dataset into the output paths; return the row count per split."""
     rows = read_labelled_dir(input_dir)
-    labels = [row[0] for row in rows]
-    if len(set(labels)) < 2:
-        raise StepError(f"{input_dir}: the target has a single class; need both 0 and 1")
-    parts = stratified_split(labels, list(SHARES.values()), seed)
-    for split, indices in zip(SHARES, parts, strict=True):
-        missing = {"0", "1"} - {labels[i] for i in indices}
-        if missing:
-            raise StepError(
-                f"{input_dir}: too few rows of class {', '.join(sorted(missing))} for a "
-                f"{split} split of {SHARES[split]}% to hold one (10 rows per class always suffice)"
-            )
+    parts = split(rows, str(input_dir), seed)
     header = (TARGET, *FEATURES)
     sizes: dict[str, int] = {}
-    for split, indices in zip(SHARES, parts, strict=True):
-        write_csv(paths.split_file(split), header, (rows[i] for i in indices))
-        sizes[split] = len(indices)
+    for name, indices in zip(SHARES, parts, strict=True):
+        write_csv(paths.split_file(name), header, (rows[i] for i in indices))
+        sizes[name] = len(indices)
     train_indices = parts[0]
     write_csv(paths.baseline_file(), FEATURES, (rows[i][1:] for i in train_indices))
     log.info("split %d rows from %s: %s", len(rows), input_dir, sizes)

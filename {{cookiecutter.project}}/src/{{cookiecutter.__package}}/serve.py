@@ -3,15 +3,21 @@
 SageMaker hosting runs ``<image> serve`` and sends traffic to port 8080 (or
 ``$SAGEMAKER_BIND_TO_PORT``). The WSGI app here is served two ways:
 
-* ``wsgiref`` (default): the standard library's server with a thread per request. The local
-  backend runs ``python -m <package> serve --port N`` on 127.0.0.1 with it: no extra dependency.
-* ``gunicorn``: the production server the Dockerfile installs and selects with
-  ``MODEL_SERVER=gunicorn``. The model is loaded once, before gunicorn forks its workers.
+* ``gunicorn`` (default): what the image runs, and what the local backend runs too
+  (``python -m <package> serve --port N`` on 127.0.0.1), so a model that misbehaves under it
+  fails locally first. The model is loaded once, before gunicorn forks its workers.
+* ``wsgiref``: the standard library's server with a thread per request (``--server wsgiref``),
+  for in-process tests and debugging.
+
+OpenMP runtimes (used by xgboost, lightgbm, some numpy builds) can hang in a worker forked after
+they started threads. ``OMP_NUM_THREADS`` defaults to 1 before any model code is imported
+(an explicit setting wins): a worker per core already uses the cores.
 
 Requests: ``text/csv`` rows without a header, features in training order, or ``application/json``
 ``{"instances": [[...], ...]}`` (an instance may also be an object keyed by feature name).
-Response: ``{"predictions": [{"label": 0|1, "probability": p}, ...]}``, p the probability of class
-1. Bad input gets a 4xx with a one-line JSON ``{"error": "..."}`` naming the row and column.
+Response: ``{"predictions": [...]}``, one object per row as ``model.response`` builds it and
+``model.PREDICTION_SCHEMA`` describes it. Bad input gets a 4xx with a one-line JSON
+``{"error": "..."}`` naming the row and column.
 """
 
 from __future__ import annotations
@@ -28,15 +34,18 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from . import model_artifacts, paths
+from . import model, model_artifacts, paths
 from .errors import StepError
 from .features import parse_feature_rows
+
+# Before numpy/sklearn/the model are imported (they are, lazily, after this module): see above.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8080
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time invocations carry at most 6 MB
-SERVERS = ("wsgiref", "gunicorn")
+SERVERS = ("gunicorn", "wsgiref")
 
 StartResponse = Callable[..., Any]
 
@@ -97,13 +106,7 @@ class InferenceApp:
                 "415 Unsupported Media Type",
             )
         matrix = parse_feature_rows(rows, len(self.features))
-        labels, probabilities = self.model.predict(matrix)
-        return {
-            "predictions": [
-                {"label": int(label), "probability": float(probability)}
-                for label, probability in zip(labels, probabilities, strict=True)
-            ]
-        }
+        return {"predictions": model.response(self.model.predict(matrix))}
 
     @staticmethod
     def _csv_rows(body: bytes) -> list[Sequence[object]]:
@@ -219,8 +222,8 @@ def _serve_gunicorn(app: InferenceApp, host: str, port: int) -> None:
         from gunicorn.app.base import BaseApplication
     except ImportError:
         raise StepError(
-            "MODEL_SERVER=gunicorn: gunicorn is not installed (the Dockerfile installs it); "
-            "use --server wsgiref"
+            "MODEL_SERVER=gunicorn: gunicorn is not installed (a dependency in pyproject.toml: "
+            "reinstall the project); or use --server wsgiref"
         ) from None
     options = {
         "bind": f"{host}:{port}",
@@ -228,6 +231,7 @@ def _serve_gunicorn(app: InferenceApp, host: str, port: int) -> None:
         "timeout": _env_int("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60),
         "preload_app": True,
         "accesslog": "-",
+        "when_ready": _announce,
     }
 
     class _Gunicorn(BaseApplication):  # gunicorn's documented embedding API
@@ -239,6 +243,12 @@ def _serve_gunicorn(app: InferenceApp, host: str, port: int) -> None:
             return app
 
     _Gunicorn().run()
+
+
+def _announce(server: Any) -> None:
+    """gunicorn's when_ready hook: say where it listens, as the wsgiref server does (port 0)."""
+    host, port = server.LISTENERS[0].sock.getsockname()[:2]
+    print(f"listening on http://{host}:{port}", flush=True)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -279,8 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--server",
         choices=SERVERS,
-        default=os.environ.get("MODEL_SERVER") or "wsgiref",
-        help="HTTP server ($MODEL_SERVER, default wsgiref; the image sets gunicorn)",
+        default=os.environ.get("MODEL_SERVER") or "gunicorn",
+        help="HTTP server ($MODEL_SERVER, default gunicorn, as in the image)",
     )
     args = parser.parse_args(argv)
     if args.server not in SERVERS:

@@ -1,11 +1,12 @@
-"""Train step: fit StandardScaler + LogisticRegression on the train channel and save it.
+"""Train step: fit the estimator model.py builds on the train channel and save it.
 
 SageMaker runs ``<image> train``: the ``train`` (and optional ``validation``) channel CSVs are
 under ``input/data/<channel>/``, hyperparameters in ``input/config/hyperparameters.json`` with
 every value a string. Hyperparameters are checked before sklearn is imported, so a bad one fails
 in well under a second with a line naming it. Output: ``model/model.joblib`` and
 ``model/metadata.json``. Validation metrics are logged as ``validation:<name>=<value>`` lines,
-the shape a SageMaker metric definition regex (``validation:auc=([0-9.]+)``) picks up.
+the shape a SageMaker metric definition regex (``validation:r2=(-?[0-9.]+)``, which
+reads negative values too) picks up.
 """
 
 from __future__ import annotations
@@ -13,57 +14,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import platform
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import model_artifacts, paths
+from . import model, model_artifacts, paths
 from .errors import StepError
 from .features import FEATURES, TARGET, read_labelled_dir, to_arrays
+from .model import HYPERPARAMETERS
 
 log = logging.getLogger(__name__)
 
 # Keys SageMaker itself may add to hyperparameters.json (tuning jobs, SDK bookkeeping).
 RESERVED_PREFIXES = ("sagemaker_", "_")
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError
-    return value
-
-
-def _class_weight(text: str) -> str:
-    if text not in ("none", "balanced"):
-        raise ValueError
-    return text
-
-
-@dataclass(frozen=True)
-class Hyperparameter:
-    """How to read one hyperparameter from its SageMaker string form."""
-
-    parse: Callable[[str], Any]
-    default: str
-    expected: str
-
-
-HYPERPARAMETERS: dict[str, Hyperparameter] = {
-    "C": Hyperparameter(_positive_float, "1.0", "a number > 0 (inverse regularisation strength)"),
-    "max_iter": Hyperparameter(_positive_int, "1000", "an integer >= 1 (solver iterations)"),
-    "class_weight": Hyperparameter(_class_weight, "none", "'none' or 'balanced'"),
-}
 
 
 def parse_hyperparameters(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -109,28 +73,6 @@ def read_hyperparameters(path: Path) -> dict[str, Any]:
     return parse_hyperparameters(raw, str(path))
 
 
-def build_estimator(hyperparameters: Mapping[str, Any]) -> Any:
-    """The sklearn Pipeline this model is: scaling, then logistic regression."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    class_weight = hyperparameters["class_weight"]
-    return Pipeline(
-        [
-            ("scale", StandardScaler()),
-            (
-                "classify",
-                LogisticRegression(
-                    C=hyperparameters["C"],
-                    max_iter=hyperparameters["max_iter"],
-                    class_weight=None if class_weight == "none" else class_weight,
-                ),
-            ),
-        ]
-    )
-
-
 def run(
     train_dir: Path, validation_dir: Path | None, hyperparameters_path: Path, model_dir: Path
 ) -> dict[str, Any]:
@@ -143,15 +85,15 @@ def run(
         else None
     )
     x_train, y_train = to_arrays(train_rows)
-    if len(set(y_train.tolist())) < 2:
-        raise StepError(f"{train_dir}: the target has a single class; need both 0 and 1")
+    if model.CLASSES is not None and len(set(y_train.tolist())) < 2:
+        raise StepError(f"{train_dir}: the target has a single class; need at least two")
 
     import warnings
 
     import sklearn
     from sklearn.exceptions import ConvergenceWarning
 
-    estimator = build_estimator(hyperparameters)
+    estimator = model.build_estimator(hyperparameters)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         estimator.fit(x_train, y_train)
@@ -161,20 +103,18 @@ def run(
     metadata: dict[str, Any] = {
         "features": list(FEATURES),
         "target": TARGET,
-        "positive_label": 1,
-        "threshold": model_artifacts.THRESHOLD,
+        "problem_type": model.PROBLEM_TYPE,
         "hyperparameters": hyperparameters,
         "train_rows": len(train_rows),
         "sklearn_version": sklearn.__version__,
         "python_version": platform.python_version(),
     }
     if validation_rows is not None:
-        from .metrics import binary_metrics
+        from .metrics import scores_of
 
-        model = model_artifacts.TrainedModel(estimator, metadata)
+        trained = model_artifacts.TrainedModel(estimator, metadata)
         x_validation, y_validation = to_arrays(validation_rows)
-        labels, probabilities = model.predict(x_validation)
-        scores = binary_metrics(y_validation, labels, probabilities, str(validation_dir))
+        scores = scores_of(y_validation, trained.predict(x_validation), str(validation_dir))
         metadata["validation_rows"] = len(validation_rows)
         metadata["validation_metrics"] = scores
         for name, value in scores.items():

@@ -1,0 +1,131 @@
+"""What the model declares about itself, read from the model repo's ``src/<package>/model.py``.
+
+ci_scripts assumes nothing about the model: the smoke test checks answers against the JSON Schema
+the model declares (``PREDICTION_SCHEMA``), status and the proposal PRs show its primary metric by
+name, and ``monitoring.quality.max_metric_drop`` in deploy/*.json accepts the names in its
+``METRICS`` (defaults: its ``MAX_METRIC_DROP``). model.py is the one source of these facts; the
+pipeline reads the same file (pipelines/settings.py). Its module level imports the standard
+library only, so loading it here is cheap. A repo without model.py (the template's own tests'
+stand-ins) gets the binary-classification declarations the template ships.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ci_scripts import problem_types
+from ci_scripts.errors import CIError
+from ci_scripts.project import ProjectConfig
+
+_BINARY = problem_types.get("binary_classification")
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    """The declarations ci_scripts reads; ``source`` names where they came from."""
+
+    source: str
+    problem_type: str = _BINARY.name
+    metrics: tuple[str, ...] = tuple(_BINARY.metrics)
+    primary_metric: str = "auc"
+    higher_is_better: bool = True
+    threshold: float = 0.9
+    classes: tuple[int, ...] | None = (0, 1)  # the target's values; None for a regression
+    max_metric_drop: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(_BINARY.metrics, 0.05)
+    )
+    prediction_schema: dict[str, Any] = field(
+        default_factory=lambda: {
+            "type": "object",
+            "required": ["label", "probability"],
+            "properties": {
+                "label": {"enum": [0, 1]},
+                "probability": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+        }
+    )
+
+    @property
+    def direction(self) -> str:
+        """``higher is better`` or ``lower is better``, of the primary metric."""
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+
+def model_file(project: ProjectConfig) -> Path:
+    return project.root / "src" / project.package / "model.py"
+
+
+_CACHE: dict[tuple[str, float], ModelContract] = {}
+
+
+def load(project: ProjectConfig) -> ModelContract:
+    """The contract of ``project``'s model (cached per file and modification time)."""
+    path = model_file(project)
+    if not path.is_file():
+        return ModelContract(source="default (binary classification)")
+    key = (str(path), path.stat().st_mtime)
+    if key not in _CACHE:
+        _CACHE[key] = _read(path, project.root)
+    return _CACHE[key]
+
+
+def _read(path: Path, root: Path) -> ModelContract:
+    rel = path.relative_to(root).as_posix()
+    module = _import(path, rel)
+
+    def attr(name: str, kind: type | tuple[type, ...]) -> Any:
+        value = getattr(module, name, None)
+        if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+            raise CIError(f"{rel}: {name} is missing or not a {getattr(kind, '__name__', kind)}")
+        return value
+
+    kind = attr("PROBLEM_TYPE", str)
+    try:
+        problem_types.get(kind)
+    except ValueError as exc:
+        raise CIError(f"{rel}: PROBLEM_TYPE: {exc}") from None
+    metrics = tuple(attr("METRICS", tuple))
+    primary = attr("PRIMARY_METRIC", str)
+    if primary not in metrics:
+        raise CIError(f"{rel}: PRIMARY_METRIC {primary!r} is not one of METRICS")
+    classes = getattr(module, "CLASSES", None)
+    if classes is not None and not (
+        isinstance(classes, tuple) and all(isinstance(c, int) for c in classes)
+    ):
+        raise CIError(f"{rel}: CLASSES must be a tuple of integer labels, or None")
+    drops = dict(getattr(module, "MAX_METRIC_DROP", None) or {})
+    unknown = sorted(set(drops) - set(metrics))
+    if unknown:
+        raise CIError(f"{rel}: MAX_METRIC_DROP names {', '.join(unknown)}, not in METRICS")
+    return ModelContract(
+        source=rel,
+        problem_type=kind,
+        metrics=metrics,
+        primary_metric=primary,
+        higher_is_better=attr("HIGHER_IS_BETTER", bool),
+        threshold=float(attr("THRESHOLD", (int, float))),
+        classes=classes,
+        max_metric_drop={name: float(value) for name, value in drops.items()},
+        prediction_schema=attr("PREDICTION_SCHEMA", dict),
+    )
+
+
+def _import(path: Path, rel: str) -> Any:
+    """Execute ``path`` as a module of its own (not the package: nothing else of it runs)."""
+    name = "_sagemaker_gitops_model"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CIError(f"{rel}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file runs
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise CIError(f"{rel}: import failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.modules.pop(name, None)
+    return module

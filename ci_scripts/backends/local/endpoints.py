@@ -36,6 +36,7 @@ from ci_scripts.backends.local import processes as procs
 from ci_scripts.backends.local.state import LocalState, read_json, write_json_atomic
 from ci_scripts.backends.local.steps import tail
 from ci_scripts.errors import CIError
+from ci_scripts.manifest import endpoint_settings
 from ci_scripts.project import ProjectConfig
 
 HEALTH_TIMEOUT_ENV = "CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT"
@@ -71,6 +72,7 @@ class LocalEndpoints:
         router = self._router_record(env)
         config = {
             "manifest": routes.get("manifest", {}),
+            "settings": endpoint_settings(routes.get("manifest") or {}),
             "previous_version": routes.get("previous_version"),
             "targets": [
                 {k: t.get(k) for k in ("variant", "version", "url", "weight")}

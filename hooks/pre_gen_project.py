@@ -6,7 +6,8 @@ cruft): standard library only. On the first bad answer it prints ONE line,
 directory it created for the hook, so nothing is left behind.
 
 Facts from AWS (SageMaker regions, instance types per job kind, name limits) come from
-``ci_scripts/aws_facts.json`` in the template (vendored into the generated repo with ci_scripts), generated from botocore by ``make aws-facts``.
+``ci_scripts/aws_facts.json`` in the template (vendored with ci_scripts, which checks
+manifests against it), generated from botocore by ``make aws-facts``.
 The hook itself runs from a rendered temp copy, so the template directory is located at run time
 (see ``find_template_dir``). Choice options come from the template's ``cookiecutter.json``.
 """

@@ -451,6 +451,9 @@ def test_deploy_flow_shape(render) -> None:
     condition = jobs["prod"]["if"]
     assert "needs.staging.result == 'success' || needs.staging.result == 'skipped'" in condition
     assert "!= 'failure'" not in condition
+    # The prod gate reads deploy/prod.json's history (a revert to a version prod ran before).
+    checkout = next(s for s in steps(jobs["prod"]) if action_of(s) == CHECKOUT_ACTION)
+    assert checkout["with"]["fetch-depth"] == 0
     # Pull requests opened by workflows either come from the App token or get CI dispatched.
     assert "workflow_dispatch" in wfs["ci.yml"]["on"]
     action = yaml.safe_load(_open_pr_action(repo).read_text())

@@ -41,56 +41,32 @@ def staging_moves_on(harness: BackendHarness) -> tuple[int, int]:
     return first.version, second.version
 
 
-def test_reapply_of_prod_after_staging_moved_on_is_a_no_op(backend: BackendHarness) -> None:
+def test_changes_keeping_prods_version_pass_and_never_staged_ones_do_not(
+    backend: BackendHarness,
+) -> None:
+    """Staging moved on: a re-apply (workflow_dispatch) and a config-only change of prod still
+    deploy; a version that never went through staging stays refused, also on a later edit."""
     first, _ = staging_moves_on(backend)
     backend.reset_mutations()
 
-    result = deploy(backend, "prod")  # workflow_dispatch: re-apply main's manifest
+    reapplied = deploy(backend, "prod")  # workflow_dispatch: re-apply main's manifest
 
-    assert result.exit_code == 0, result.output
-    assert f"prod runs version {first} already" in result.stdout
-    assert "no change" in result.stdout
+    assert reapplied.exit_code == 0, reapplied.output
+    assert f"prod runs version {first} already" in reapplied.stdout
+    assert "no change" in reapplied.stdout
     assert backend.mutations() == []
 
-
-def test_config_change_keeping_prods_version_needs_no_staging_check(
-    backend: BackendHarness,
-) -> None:
-    first, _ = staging_moves_on(backend)
-    merge(backend, "prod", 4, max_capacity=6)
-
-    result = deploy(backend, "prod")
-
-    assert result.exit_code == 0, result.output
+    merge(backend, "prod", 4, max_capacity=6)  # autoscaling 4 -> 6 for the running version
+    reconfigured = deploy(backend, "prod")
+    assert reconfigured.exit_code == 0, reconfigured.output
     assert backend.backend.describe_endpoint("prod").model_version == first
 
-
-def test_git_revert_of_prod_takes_a_version_that_served_prod_before(
-    backend: BackendHarness,
-) -> None:
-    first, second = staging_moves_on(backend)
-    ship(backend, "prod", second, pr=4)
-    third = backend.seed_version()
-    ship(backend, "staging", third.version, pr=5)
-    merge(backend, "prod", 6, model_version=first)  # `git revert` of the v2 change
-
-    result = deploy(backend, "prod")
-
-    assert result.exit_code == 0, result.output
-    assert f"version {first} served prod before" in result.stdout
-    assert backend.backend.describe_endpoint("prod").model_version == first
-    assert backend.backend.describe_endpoint("staging").model_version == third.version
-
-
-def test_never_staged_version_is_refused_even_on_a_later_edit(backend: BackendHarness) -> None:
-    first, _ = staging_moves_on(backend)
     never = backend.seed_version()
     backend.backend.set_approval(never.group, never.version, "Approved", "approved by hand")
-    merge(backend, "prod", 4, model_version=never.version)
+    merge(backend, "prod", 5, model_version=never.version)
     backend.reset_mutations()
-
     refused = deploy(backend, "prod")
-    merge(backend, "prod", 5, max_capacity=6)  # the same version stays named: still refused
+    merge(backend, "prod", 6, max_capacity=5)  # the same version stays named: still refused
     again = deploy(backend, "prod")
 
     for result in (refused, again):
@@ -101,7 +77,9 @@ def test_never_staged_version_is_refused_even_on_a_later_edit(backend: BackendHa
     assert backend.backend.describe_endpoint("prod").model_version == first
 
 
-def test_rollback_of_prod_never_picks_the_running_version(backend: BackendHarness) -> None:
+def test_revert_returns_an_earlier_prod_version_and_rollback_skips_the_running_one(
+    backend: BackendHarness,
+) -> None:
     first, second = staging_moves_on(backend)
     ship(backend, "prod", second, pr=4)
     third = backend.seed_version()
@@ -109,8 +87,18 @@ def test_rollback_of_prod_never_picks_the_running_version(backend: BackendHarnes
     # prod.json names v3 but prod still runs v2 (its deploy has not run, or was restored).
     merge(backend, "prod", 6, model_version=third.version)
 
-    result = backend.cli("rollback", "--env", "prod")
+    rolled = backend.cli("rollback", "--env", "prod")
 
-    assert result.exit_code == 0, result.output
-    assert f"from version {third.version} to version {first}" in result.stdout
+    assert rolled.exit_code == 0, rolled.output
+    assert f"from version {third.version} to version {first}" in rolled.stdout
     assert backend.backend.describe_endpoint("prod").model_version == first
+
+    backend.commit("rollback: deploy/prod.json names what runs")
+    merge(backend, "prod", 7, model_version=second)  # `git revert` of the rollback
+
+    reverted = deploy(backend, "prod")
+
+    assert reverted.exit_code == 0, reverted.output
+    assert f"version {second} served prod before" in reverted.stdout
+    assert backend.backend.describe_endpoint("prod").model_version == second
+    assert backend.backend.describe_endpoint("staging").model_version == third.version

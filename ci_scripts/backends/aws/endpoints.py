@@ -248,6 +248,18 @@ class AwsEndpointHost:
         ours = {t["Key"][len(TAG) :]: t["Value"] for t in tags if t["Key"].startswith(TAG)}
         return ours, config_settings(described)
 
+    def _scaling_settings(self, name: str, clients: AwsClients) -> dict[str, Any]:
+        """Autoscaling bounds under the manifest's paths; none when they cannot be read (a role
+        without application-autoscaling:Describe*: status then leaves them uncompared)."""
+        try:
+            bounds = EndpointScaling(clients, name).current() or {}
+        except CIError:
+            return {}
+        return {
+            f"endpoint.autoscaling.{key}": bounds.get(key)
+            for key in ("min_capacity", "max_capacity", "target_invocations_per_instance")
+        }
+
     def _state(self, described: dict[str, Any], clients: AwsClients) -> EndpointState:
         name = described["EndpointName"]
         config_name = described.get("EndpointConfigName", "")
@@ -255,9 +267,7 @@ class AwsEndpointHost:
         # Autoscaling is read with our own credentials only: the read-only role another
         # account's deploy assumes (infra/bootstrap.yml) may read the endpoint, not its scaling.
         if settings.get("endpoint.type") == "realtime" and clients is self.clients:
-            bounds = EndpointScaling(clients, name).current() or {}
-            for key in ("min_capacity", "max_capacity", "target_invocations_per_instance"):
-                settings[f"endpoint.autoscaling.{key}"] = bounds.get(key)
+            settings.update(self._scaling_settings(name, clients))
         version = tags.get("model-version")
         previous = self._endpoint_tags(described, clients).get("previous-model-version", "")
         return EndpointState(

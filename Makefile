@@ -55,7 +55,7 @@ test: $(STAMP)  ## lint and run the template's tests
 bench: $(STAMP)  ## print performance figures as JSON
 	@$(BIN)/python -m scripts.bench
 
-aws-facts: $(STAMP)  ## regenerate hooks/aws_facts.json from the installed botocore
+aws-facts: $(STAMP)  ## regenerate ci_scripts/aws_facts.json from the installed botocore
 	@$(BIN)/python -m scripts.gen_aws_facts
 
 clean:

@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ci_scripts import manifest_rules
 from ci_scripts.errors import CIError
 
 if TYPE_CHECKING:
@@ -123,6 +124,11 @@ def check(data: Any, *, label: str, env: str, project: ProjectConfig) -> dict[st
             f"project's model package group {project.model_package_group!r}"
         )
     effective = with_defaults(data)
+    broken = manifest_rules.refusals(effective)
+    if broken:
+        path, reason = broken[0]
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        raise CIError(f"{label}: $.{path}: {reason}{more}")
     _check_metric_names(effective, label, project)
     return effective
 
@@ -147,6 +153,40 @@ def _check_metric_names(effective: dict[str, Any], label: str, project: ProjectC
                 f"model; {contract.source} names {', '.join(contract.metrics)}"
             )
     quality["max_metric_drop"] = {**contract.max_metric_drop, **given}
+
+
+# Settings an endpoint reports back, keyed by JSON path (``status`` compares them with git).
+AUTOSCALING_KEYS = ("min_capacity", "max_capacity", "target_invocations_per_instance")
+
+
+def endpoint_settings(effective: dict[str, Any]) -> dict[str, Any]:
+    """What a defaulted manifest asks the endpoint to run, keyed by JSON path.
+
+    Only settings an endpoint exposes: the type, its size (instances or serverless memory and
+    concurrency), autoscaling bounds (None when the manifest has no autoscaling) and data
+    capture (realtime only: SageMaker serverless endpoints have none). Backends report what
+    runs under the same keys (``EndpointState.config["settings"]``).
+    """
+    endpoint = effective.get("endpoint", {})
+    if endpoint.get("type") == "serverless":
+        serverless = endpoint.get("serverless", {})
+        return {
+            "endpoint.type": "serverless",
+            "endpoint.serverless.memory_size_mb": serverless.get("memory_size_mb"),
+            "endpoint.serverless.max_concurrency": serverless.get("max_concurrency"),
+        }
+    scaling = endpoint.get("autoscaling") or {}
+    capture = effective.get("data_capture", {})
+    settings: dict[str, Any] = {
+        "endpoint.type": endpoint.get("type"),
+        "endpoint.instance_type": endpoint.get("instance_type"),
+        "endpoint.initial_instance_count": endpoint.get("initial_instance_count"),
+        **{f"endpoint.autoscaling.{key}": scaling.get(key) for key in AUTOSCALING_KEYS},
+        "data_capture.enabled": bool(capture.get("enabled")),
+    }
+    if capture.get("enabled"):
+        settings["data_capture.sampling_percentage"] = capture.get("sampling_percentage")
+    return settings
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from pathlib import Path
 ANSWERS_JSON = r"""{{ cookiecutter | jsonify }}"""
 # {% raw %} Jinja stops here: the rest of this file reaches Python exactly as written.
 
-FACTS_FILE = Path("hooks", "aws_facts.json")
+FACTS_FILE = Path("ci_scripts", "aws_facts.json")
 
 # (option, answer) -> paths (relative to the project root; a trailing "/" marks a directory)
 # removed when that answer is given.

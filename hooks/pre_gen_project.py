@@ -6,7 +6,8 @@ cruft): standard library only. On the first bad answer it prints ONE line,
 directory it created for the hook, so nothing is left behind.
 
 Facts from AWS (SageMaker regions, instance types per job kind, name limits) come from
-``hooks/aws_facts.json`` in the template, generated from botocore by ``make aws-facts``.
+``ci_scripts/aws_facts.json`` in the template (vendored with ci_scripts, which checks
+manifests against it), generated from botocore by ``make aws-facts``.
 The hook itself runs from a rendered temp copy, so the template directory is located at run time
 (see ``find_template_dir``). Choice options come from the template's ``cookiecutter.json``.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 ANSWERS_JSON = r"""{{ cookiecutter | jsonify }}"""
 # {% raw %} Jinja stops here: the rest of this file reaches Python exactly as written.
 
-FACTS_FILE = Path("hooks", "aws_facts.json")
+FACTS_FILE = Path("ci_scripts", "aws_facts.json")
 
 ACCOUNT_FIELDS = ("dev_account_id", "staging_account_id", "prod_account_id")
 INSTANCE_TYPE_FIELDS = {  # field -> (facts key, what AWS accepts it for)

@@ -1,4 +1,4 @@
-"""hooks/aws_facts.json agrees with the installed botocore (else: `make aws-facts`).
+"""ci_scripts/aws_facts.json agrees with the installed botocore (else: `make aws-facts`).
 
 The pre_gen hook cannot import botocore (it runs under `uvx cookiecutter`), so it trusts this file;
 these tests are what keeps the file honest.
@@ -30,7 +30,7 @@ def test_committed_facts_equal_the_installed_botocore(fresh):
         key for key in committed.keys() | current.keys() if committed.get(key) != current.get(key)
     )
     assert stale == [], (
-        f"hooks/aws_facts.json differs from botocore {fresh['generated_with_botocore']} "
+        f"ci_scripts/aws_facts.json differs from botocore {fresh['generated_with_botocore']} "
         f"in {stale}; run `make aws-facts` and commit the result"
     )
 
@@ -38,7 +38,7 @@ def test_committed_facts_equal_the_installed_botocore(fresh):
 def test_file_is_exactly_what_the_generator_writes():
     """Hand edits show up as a formatting difference even when the data still parses."""
     assert gen_aws_facts.FACTS_PATH.read_text("utf-8") == gen_aws_facts.dumps(COMMITTED)
-    assert gen_aws_facts.FACTS_PATH == TEMPLATE_DIR / "hooks" / "aws_facts.json"
+    assert gen_aws_facts.FACTS_PATH == TEMPLATE_DIR / "ci_scripts" / "aws_facts.json"
 
 
 def test_check_mode_exits_zero_when_current():

@@ -232,12 +232,23 @@ def test_workflow_update_step_lists_conflicts(sandbox: Sandbox) -> None:
     errors_py.write_text(errors_py.read_text("utf-8") + "\n# template fixture change\n", "utf-8")
     bump_template_version(sandbox, "99.0.0")
     sandbox.commit_template("template fixture change")
+    sandbox.git(sandbox.template, "tag", "v99.0.0")
+    # The default branch moves on after the release: the update must not take it.
+    errors_py.write_text(errors_py.read_text("utf-8") + "# unreleased change\n", "utf-8")
+    sandbox.commit_template("unreleased work on main")
 
+    workflow = yaml.safe_load((repo / ".github/workflows/template-update.yml").read_text("utf-8"))
+    sandbox.env["CRUFT_VERSION"] = workflow["env"]["CRUFT_VERSION"]  # installed in this venv
+    checked, _ = run_step(sandbox, repo, workflow_steps(repo)["check"])
+    assert checked == {"tag": "v99.0.0", "outdated": "true"}
+    sandbox.env["TAG"] = checked["tag"]  # the update step's env: TAG from the check step
     outputs, _ = run_step(sandbox, repo, workflow_steps(repo)["update"])
     assert outputs["title"] == "Update from the sagemaker-gitops template 99.0.0"
+    assert "# unreleased change" not in (repo / "ci_scripts" / "errors.py").read_text("utf-8")
     assert outputs["workflows"] == "false"
     body = (repo / "pr-body-template-update.md").read_text("utf-8")
     assert " to 99.0.0 " in body
+    assert "released tag `v99.0.0`" in body and "never to its moving default branch" in body
     assert "Resolve these by hand" in body and "- README.md" in body
     assert "# template fixture change" in (repo / "ci_scripts" / "errors.py").read_text("utf-8")
     # Everything is staged for the commit the next step makes; the body file is git-ignored.

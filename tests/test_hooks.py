@@ -22,7 +22,7 @@ from cookiecutter.prompt import prompt_for_config
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 HOOKS = TEMPLATE_DIR / "hooks"
-FACTS = json.loads((HOOKS / "aws_facts.json").read_text("utf-8"))
+FACTS = json.loads((HOOKS.parent / "ci_scripts" / "aws_facts.json").read_text("utf-8"))
 TYPES = {kind: set(types) for kind, types in FACTS["instance_types"].items()}
 # Real instance types that AWS accepts for another job kind but not for this one.
 NOT_FOR_PROCESSING = min(TYPES["endpoint"] - TYPES["processing"])
@@ -211,7 +211,7 @@ def test_no_template_dir_is_a_one_line_error(tmp_path, monkeypatch, capfd):
     err = capfd.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith(
-        "error: pre_gen_project: hooks/aws_facts.json: cannot locate the template"
+        "error: pre_gen_project: ci_scripts/aws_facts.json: cannot locate the template"
     )
 
 

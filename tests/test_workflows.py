@@ -434,9 +434,26 @@ def test_deploy_flow_shape(render) -> None:
         if "prod" in ci_scripts_envs(job, "deploy")
     ]  # fmt: skip
     assert prod_deployers == [("deploy.yml", "prod")]
-    # promote runs only after staging deployed and smoke-tested.
-    assert jobs["promote"]["needs"] == "staging"
-    assert "promote --from staging --to prod" in "\n".join(run_scripts(jobs["promote"]))
+    # promote runs only after staging deployed and smoke-tested, in the same job (one
+    # concurrency group), so the next staging deploy cannot interleave with the proposal.
+    assert "promote" not in jobs
+    staging_calls = [c for s in run_scripts(jobs["staging"]) for c in ci_scripts_calls(s)]
+    subcommands = [
+        next(a for a in c if not a.startswith("-") and a != "aws") for c in staging_calls
+    ]
+    assert subcommands == ["deploy", "deploy", "smoke-test", "promote"]
+    assert jobs["staging"]["concurrency"] == {
+        "group": "deploy-staging",
+        "cancel-in-progress": False,
+    }
+    # prod: after staging succeeded, or when staging was deliberately skipped; never after a
+    # cancelled or failed staging.
+    condition = jobs["prod"]["if"]
+    assert "needs.staging.result == 'success' || needs.staging.result == 'skipped'" in condition
+    assert "!= 'failure'" not in condition
+    # The prod gate reads deploy/prod.json's history (a revert to a version prod ran before).
+    checkout = next(s for s in steps(jobs["prod"]) if action_of(s) == CHECKOUT_ACTION)
+    assert checkout["with"]["fetch-depth"] == 0
     # Pull requests opened by workflows either come from the App token or get CI dispatched.
     assert "workflow_dispatch" in wfs["ci.yml"]["on"]
     action = yaml.safe_load(_open_pr_action(repo).read_text())
@@ -448,6 +465,12 @@ def test_deploy_flow_shape(render) -> None:
     assert train["jobs"]["propose"]["uses"] == "$/.github/workflows/propose.yml"
     assert "reason" in train["on"]["workflow_dispatch"]["inputs"]
     assert train["concurrency"] == {"group": "train", "cancel-in-progress": False}
+    # An image-only change trains too; train's image job and a standalone build-image run never
+    # share a concurrency group (GitHub would cancel the older pending one).
+    assert {"Dockerfile", "pyproject.toml", "uv.lock"} <= set(train["on"]["push"]["paths"])
+    build = wfs["build-image.yml"]["jobs"]["image"]
+    assert build["concurrency"]["group"] == "build-image-${{ github.workflow }}"
+    assert not set(wfs["build-image.yml"]["on"]["push"]["paths"]) & {"Dockerfile", "src/**"}
     monitor = wfs["monitor.yml"]
     assert "gh workflow run train.yml" in "\n".join(run_scripts(monitor["jobs"]["retrain"]))
 

@@ -2,8 +2,9 @@
 
 The approval rule lives here (DESIGN "Approval semantics"): the merge of a manifest PR is the
 approval, so a staging deploy marks a PendingManualApproval package Approved, naming the commit
-and PR. Rejected, unknown and other-group packages are refused, and prod takes only an Approved
-package that staging serves healthy. Every check runs before the first change.
+and PR. Rejected, unknown and other-group packages are refused. Prod takes an Approved package
+that staging serves healthy now or that served prod before (a rollback), and a change that keeps
+prod's running version needs no staging check. Every check runs before the first change.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ci_scripts.backends.base import Backend, EndpointState, ModelVersion
 from ci_scripts.commands import retention
 from ci_scripts.errors import CIError
 from ci_scripts.github import write_outputs
+from ci_scripts.manifest_rules import switch_refusal
 from ci_scripts.project import ProjectConfig
 
 # Statuses during which SageMaker refuses (or would race) another update.
@@ -64,25 +66,89 @@ def refuse_if_busy(env: str, running: EndpointState | None) -> None:
         )
 
 
-def require_serving_in_staging(backend: Backend, version: ModelVersion, where: str) -> None:
-    """Prod only takes an Approved package that staging serves InService right now."""
+def served_prod_before(
+    project: ProjectConfig, running: EndpointState | None, manifest: manifests.Manifest
+) -> dict[int, str]:
+    """Versions that served prod before, each with where that is recorded.
+
+    The endpoint's record (what it serves now, and what served before the last deploy: the aws
+    ``previous-model-version`` tag, the local routes file), and deploy/prod.json's git history
+    before the change that put the manifest's version there: a revert brings back a version an
+    earlier commit named. The leading run of commits naming the manifest's own version is
+    skipped, so a version that was merged but refused stays refused on a later edit.
+    """
+    found: dict[int, str] = {}
+    if running is not None:
+        for version, source in (
+            (running.model_version, f"endpoint {running.name} serves it"),
+            (running.config.get("previous_version"), f"endpoint {running.name} served it before"),
+        ):
+            if isinstance(version, int):
+                found.setdefault(version, source)
+    current, leading = manifest.model_version, True
+    for sha, content in gitinfo.iter_file_history(project.root, manifest.label):
+        version = (manifests.parse_text(content) or {}).get("model_version")
+        if leading and version == current:
+            continue
+        leading = False
+        if isinstance(version, int) and not isinstance(version, bool):
+            found.setdefault(version, f"{manifest.label} named it in commit {sha[:12]}")
+    return found
+
+
+def require_prod_gate(
+    project: ProjectConfig,
+    backend: Backend,
+    version: ModelVersion,
+    running: EndpointState | None,
+    manifest: manifests.Manifest,
+) -> str:
+    """Prod's rule (DESIGN "Approval semantics"); why this version may go to prod.
+
+    An Approved version only, and then one of: prod runs it already (a re-apply or a
+    configuration change), it served prod before (a rollback by ``git revert``, a restore after
+    a failed smoke test), or staging serves it healthy now (a promotion). A version that never
+    went through staging is refused.
+    """
+    where = manifest.at("model_version")
     if version.approval_status != "Approved":
         raise CIError(
             f"{where}: version {version.version} is {version.approval_status}; prod deploys "
             "only Approved versions (merge its staging pull request first)"
         )
+    if running is not None and running.model_version == version.version:
+        return f"prod runs version {version.version} already"
+    before = served_prod_before(project, running, manifest)
+    if version.version in before:
+        return f"version {version.version} served prod before ({before[version.version]})"
     staging = backend.describe_endpoint("staging")
     if staging is None:
         raise CIError(
             f"{where}: version {version.version} is not serving in staging (no staging "
-            "endpoint); deploy and smoke-test staging first"
+            "endpoint) and never served prod; deploy and smoke-test staging first"
         )
     if staging.model_version != version.version or staging.status != SERVING:
         serving = f"v{staging.model_version}" if staging.model_version else "no known version"
         raise CIError(
             f"{where}: version {version.version} is not serving healthy in staging (endpoint "
-            f"{staging.name} runs {serving}, status {staging.status}); deploy staging first"
+            f"{staging.name} runs {serving}, status {staging.status}) and never served prod; "
+            "deploy staging first"
         )
+    return f"staging serves version {version.version} healthy"
+
+
+def running_type(running: EndpointState | None) -> str | None:
+    """``realtime`` or ``serverless`` as the endpoint reports it (None: unknown or absent)."""
+    if running is None:
+        return None
+    value = (running.config.get("settings") or {}).get("endpoint.type")
+    return value if isinstance(value, str) else None
+
+
+def refuse_switch(manifest: manifests.Manifest, running: EndpointState | None) -> None:
+    reason = switch_refusal(running_type(running), manifest.effective["endpoint"]["type"])
+    if reason:
+        raise CIError(f"{manifest.at('endpoint', 'type')}: {reason}")
 
 
 def approval_description(commit: str, pr: int | None, reason: str = "merge") -> str:
@@ -105,24 +171,24 @@ def deploy_manifest(
     commit: str,
     pr: int | None,
     reason: str = "merge",
-    restoring: bool = False,
 ) -> EndpointState | None:
     """Check, approve (staging) and deploy ``manifest``; None when it names no version.
 
-    ``restoring`` (rollback, failed smoke test): the version served this environment before,
-    so an Approved one goes back without prod's "serving in staging" gate (staging has usually
-    moved on to the version being rolled back).
+    Every refusal (registry, prod's gate, a realtime endpoint switched to serverless) comes
+    before the approval and the first change.
     """
     env = manifest.env
     if manifest.model_version is None:
         typer.echo(f"{env}: {manifest.label} names no model_version; nothing to deploy")
+        write_outputs(changed=False, deployed=False)
         return None
     version = registered_version(project, backend, manifest)
     backend.preflight(env)
     running = backend.describe_endpoint(env)
     refuse_if_busy(env, running)
-    if env == "prod" and not (restoring and version.approval_status == "Approved"):
-        require_serving_in_staging(backend, version, manifest.at("model_version"))
+    refuse_switch(manifest, running)
+    if env == "prod":
+        typer.echo(f"prod: {require_prod_gate(project, backend, version, running, manifest)}")
     if version.approval_status == "PendingManualApproval":
         description = approval_description(commit, pr, reason)
         version = backend.set_approval(version.group, version.version, "Approved", description)
@@ -147,7 +213,9 @@ def deploy_manifest(
         typer.echo(
             f"{env}: endpoint {state.name} already serves version {version.version}; no change"
         )
-    write_outputs(endpoint=state.name, version=version.version, changed=changed, url=state.url)
+    write_outputs(
+        endpoint=state.name, version=version.version, changed=changed, url=state.url, deployed=True
+    )
     return state
 
 

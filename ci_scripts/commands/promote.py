@@ -35,7 +35,10 @@ def run(
     src = manifests.load(project, source)
     version = src.model_version
     if version is None:
-        raise CIError(f"{src.at('model_version')}: is null; nothing runs in {source} to promote")
+        # A new repo's first push: staging names nothing yet, so there is nothing to propose.
+        typer.echo(f"nothing to promote: {src.label} names no model_version yet")
+        write_outputs(proposed=False)
+        return
     serving = backend.describe_endpoint(source)
     if serving is None or serving.model_version != version or serving.status != SERVING:
         what = (
@@ -77,7 +80,7 @@ def run(
         next_step=(
             f"The deploy workflow then deploys {target} in the protected `{target}` GitHub "
             f"environment, after checking again that the version is Approved and serving in "
-            f"{source}."
+            f"{source} (or that it served {target} before)."
         ),
         cost=cost.proposal_section(
             project, {source: src.effective, target: dst.with_version(version).effective}, target

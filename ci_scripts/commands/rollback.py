@@ -18,16 +18,19 @@ from ci_scripts.project import ProjectConfig
 
 
 def previous_version(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest) -> int:
-    """The newest version in the manifest's git history that differs from the current one."""
+    """The newest version in the manifest's git history that is neither the manifest's nor the
+    one the endpoint runs now (after an automatic restore that is the older one already)."""
     current = manifest.model_version
     if current is None:
         raise CIError(f"{manifest.at('model_version')}: is null; nothing to roll back")
+    state = backend.describe_endpoint(manifest.env)
+    running = state.model_version if state is not None else None
     skipped: list[str] = []
-    seen: set[int] = set()
+    seen: set[int] = {current} | ({running} if isinstance(running, int) else set())
     for sha, content in gitinfo.iter_file_history(project.root, manifest.label):
         data = manifests.parse_text(content) or {}
         version = data.get("model_version")
-        if not isinstance(version, int) or version == current or version in seen:
+        if not isinstance(version, int) or version in seen:
             continue
         seen.add(version)
         found = backend.get_version(project.model_package_group, version)
@@ -57,9 +60,7 @@ def run(
     if deploy:
         # The commit running this; a PR only when given (HEAD's merge message is not the reason).
         commit = commit or gitinfo.current_commit(project.root)
-        deploy_manifest(
-            project, backend, rolled, commit=commit, pr=pr, reason="rollback", restoring=True
-        )
+        deploy_manifest(project, backend, rolled, commit=commit, pr=pr, reason="rollback")
     manifests.write(rolled, project)
     current = manifest.model_version
     done = "rolled back" if deploy else "pointed"

@@ -139,6 +139,11 @@ def run(
     commit: str | None = None,
 ) -> None:
     manifest = manifests.load(project, env)
+    if manifest.model_version is None and backend.describe_endpoint(env) is None:
+        # A new repo's null manifest (the first push marks both changed): deploy made nothing,
+        # so there is nothing to test, and that is not a failure.
+        typer.echo(f"smoke-test {env}: {manifest.label} names no model_version; nothing to test")
+        return
     try:
         check(project, backend, manifest)
     except CIError as failure:
@@ -176,7 +181,6 @@ def restore_previous(
         commit=commit or gitinfo.current_commit(project.root),
         pr=None,
         reason="rollback after a failed smoke test",
-        restoring=True,
     )
     raise CIError(
         f"{failure}; rolled back: endpoint {name} serves version {previous} again "

@@ -1,9 +1,13 @@
 """``status``: what git says should run (manifests) next to what runs, per environment.
 
-Drift (the version a manifest names is not the version its endpoint serves) exits 3, so a
-scheduled workflow can alert on it; an environment whose endpoint cannot be read (no access to
-its account) is shown as unreadable and exits 1 after the table. Approval status is shown for
-both sides, since rejecting a version in the registry is one of the two ways to reject it.
+An environment is "out of sync with git" (not to be confused with data drift, which ``monitor``
+finds) when its endpoint serves another version than the manifest names, or runs with other
+settings than the manifest sets (instance type and count, autoscaling bounds, data capture,
+serverless memory and concurrency: every setting the endpoint reports back, compared by JSON
+path); that exits 3, so a scheduled workflow can alert on it. An environment whose manifest is
+invalid, or whose endpoint cannot be read (no access to its account), is still shown, with the
+reason, and exits 1 after the table. Approval status is shown for both sides, since rejecting a
+version in the registry is one of the two ways to reject it.
 Each environment's fleet is shown with its instance-hours per month at minimum and maximum
 capacity (ci_scripts.cost), so what the manifests cost to keep is in view.
 """
@@ -12,14 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import typer
 
 from ci_scripts import cost
 from ci_scripts import manifest as manifests
-from ci_scripts.backends.base import Backend, ModelVersion
+from ci_scripts.backends.base import Backend, EndpointState, ModelVersion
 from ci_scripts.errors import CIError, DriftError
 from ci_scripts.github import append_step_summary
 from ci_scripts.model_contract import load as load_contract
@@ -27,6 +31,7 @@ from ci_scripts.project import ENVIRONMENTS, ProjectConfig
 
 # Endpoint statuses in which the endpoint still serves the version its config names.
 SERVING_STATUSES = frozenset({"InService", "Updating", "SystemUpdating", "RollingBack"})
+LOG_WIDTH = 200  # the table's width when stdout is no terminal (a CI log)
 
 
 @dataclass
@@ -41,8 +46,10 @@ class EnvStatus:
     primary_metric: str  # the model's (src/<package>/model.py PRIMARY_METRIC), by name
     primary_metric_value: float | None
     url: str
-    drift: bool
-    error: str = ""  # why the running side could not be read (then drift is unknown: False)
+    out_of_sync: bool
+    # "<json path>: git <desired>, running <actual>" for each setting that differs.
+    differences: list[str] = field(default_factory=list)
+    error: str = ""  # why a side could not be read (then being in sync is unknown: False)
     # What the manifest's fleet costs to keep (ci_scripts.cost): None for serverless.
     fleet: str = ""
     instance_hours_min: int | None = None
@@ -55,46 +62,66 @@ def _approval(version: ModelVersion | None, number: int | None) -> str:
     return version.approval_status if version else "missing"
 
 
-def collect(project: ProjectConfig, backend: Backend) -> list[EnvStatus]:
+def setting_differences(desired: dict[str, Any], state: EndpointState | None) -> list[str]:
+    """Every setting the manifest sets that the endpoint reports differently."""
+    running = (state.config.get("settings") or {}) if state is not None else {}
+    return [
+        f"{path}: git {desired[path]!r}, running {running[path]!r}"
+        for path in desired
+        if path in running and running[path] != desired[path]
+    ]
+
+
+def collect_env(project: ProjectConfig, backend: Backend, env: str) -> EnvStatus:
     group = project.model_package_group
     metric = load_contract(project).primary_metric
-    rows = []
-    for env in ENVIRONMENTS:
+    try:
         manifest = manifests.load(project, env)
-        desired = manifest.model_version
-        fleet = cost.capacity(manifest.effective)
-        try:
-            state, error = backend.describe_endpoint(env), ""
-        except CIError as exc:  # e.g. no read access to another account: show the rest
-            state, error = None, str(exc)
-        running = state.model_version if state and state.status in SERVING_STATUSES else None
-        desired_mv = backend.get_version(group, desired) if desired else None
-        if running == desired:
-            running_mv = desired_mv
-        else:
-            running_mv = backend.get_version(group, running) if running else None
-        rows.append(
-            EnvStatus(
-                environment=env,
-                desired_version=desired,
-                running_version=running,
-                endpoint=state.name if state else project.endpoint_name(env),
-                endpoint_status=state.status if state else "unreadable" if error else "absent",
-                desired_approval=_approval(desired_mv, desired),
-                running_approval=_approval(running_mv, running),
-                primary_metric=metric,
-                primary_metric_value=(running_mv or desired_mv).metrics.get(metric)
-                if (running_mv or desired_mv)
-                else None,
-                url=state.url if state else "",
-                drift=desired != running and not error,
-                error=error,
-                fleet=fleet.describe(),
-                instance_hours_min=fleet.min_hours if fleet.kind == "realtime" else None,
-                instance_hours_max=fleet.max_hours if fleet.kind == "realtime" else None,
-            )
-        )
-    return rows
+    except CIError as exc:  # an invalid manifest: show it, and the other environments
+        manifest, manifest_error = None, str(exc)
+    else:
+        manifest_error = ""
+    desired = manifest.model_version if manifest else None
+    fleet = cost.capacity(manifest.effective) if manifest else None
+    realtime = fleet is not None and fleet.kind == "realtime"
+    try:
+        state, error = backend.describe_endpoint(env), ""
+    except CIError as exc:  # e.g. no read access to another account: show the rest
+        state, error = None, str(exc)
+    running = state.model_version if state and state.status in SERVING_STATUSES else None
+    desired_mv = backend.get_version(group, desired) if desired else None
+    if running == desired:
+        running_mv = desired_mv
+    else:
+        running_mv = backend.get_version(group, running) if running else None
+    differences = (
+        setting_differences(manifests.endpoint_settings(manifest.effective), state)
+        if manifest and running is not None
+        else []
+    )
+    shown = running_mv or desired_mv
+    return EnvStatus(
+        environment=env,
+        desired_version=desired,
+        running_version=running,
+        endpoint=state.name if state else project.endpoint_name(env),
+        endpoint_status=state.status if state else "unreadable" if error else "absent",
+        desired_approval=_approval(desired_mv, desired),
+        running_approval=_approval(running_mv, running),
+        primary_metric=metric,
+        primary_metric_value=shown.metrics.get(metric) if shown else None,
+        url=state.url if state else "",
+        out_of_sync=bool(manifest) and not error and (desired != running or bool(differences)),
+        differences=differences,
+        error=manifest_error or error,
+        fleet=fleet.describe() if fleet else "",
+        instance_hours_min=fleet.min_hours if fleet and realtime else None,
+        instance_hours_max=fleet.max_hours if fleet and realtime else None,
+    )
+
+
+def collect(project: ProjectConfig, backend: Backend) -> list[EnvStatus]:
+    return [collect_env(project, backend, env) for env in ENVIRONMENTS]
 
 
 def _version(number: int | None) -> str:
@@ -107,10 +134,11 @@ def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]
 
     table = Table(
         title=f"{project.project}: desired (git) vs running",
+        expand=False,
         caption=f"template sagemaker-gitops {project.template_version}, backend {backend.name}",
     )
     metric = rows[0].primary_metric if rows else "metric"
-    for column in ("env", "desired", "running", "status", "approval", metric, "drift"):
+    for column in ("env", "desired", "running", "status", "approval", metric, "in sync"):
         table.add_column(column, no_wrap=True)
     table.add_column("endpoint", overflow="fold")
     for row in rows:
@@ -124,14 +152,23 @@ def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]
             row.endpoint_status,
             approval,
             f"{row.primary_metric_value:.4f}" if row.primary_metric_value is not None else "-",
-            "?" if row.error else "[bold red]yes[/]" if row.drift else "no",
+            "?" if row.error else "[bold red]no[/]" if row.out_of_sync else "yes",
             row.endpoint,
         )
     console = Console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(width=160)  # CI logs: no terminal width to fit, keep rows on one line
+        # CI logs: no terminal width to fit (rich would assume 80), keep rows on one line.
+        console = Console(width=LOG_WIDTH)
     console.print(table)
     for row in rows:
+        for line in row.differences:
+            console.print(
+                f"{row.environment}: {line}", soft_wrap=True, highlight=False, markup=False
+            )
+        if row.error:
+            console.print(
+                f"{row.environment}: {row.error}", soft_wrap=True, highlight=False, markup=False
+            )
         if row.url:
             console.print(f"{row.environment}: {row.url}", soft_wrap=True, highlight=False)
     for row in rows:  # under the table: a column more would fold it in narrow CI logs
@@ -142,14 +179,16 @@ def summary_markdown(project: ProjectConfig, rows: list[EnvStatus]) -> str:
     lines = [
         f"### {project.project}: desired vs running",
         "",
-        "| env | desired | running | endpoint status | approval | drift | fleet |",
+        "| env | desired | running | endpoint status | approval | in sync with git | fleet |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row.environment} | {_version(row.desired_version)} | "
             f"{_version(row.running_version)} | {row.endpoint_status} | "
-            f"{row.desired_approval or '-'} | {'yes' if row.drift else 'no'} | {row.fleet} |"
+            f"{row.desired_approval or '-'} | "
+            f"{'?' if row.error else 'no' if row.out_of_sync else 'yes'} | "
+            f"{row.fleet} |"
         )
     return "\n".join(lines)
 
@@ -170,13 +209,15 @@ def run(project: ProjectConfig, backend: Backend, output: str = "table") -> None
     unreadable = [row for row in rows if row.error]
     if unreadable:
         raise CIError(f"status of {unreadable[0].environment} unknown: {unreadable[0].error}")
-    drifted = [row for row in rows if row.drift]
-    if drifted:
-        raise DriftError(
-            "drift: "
-            + "; ".join(
-                f"{row.environment} names {_version(row.desired_version)} but runs "
-                f"{_version(row.running_version)}"
-                for row in drifted
-            )
+    behind = [row for row in rows if row.out_of_sync]
+    if behind:
+        raise DriftError("out of sync with git: " + "; ".join(_sync_summary(row) for row in behind))
+
+
+def _sync_summary(row: EnvStatus) -> str:
+    if row.desired_version != row.running_version:
+        return (
+            f"{row.environment} names {_version(row.desired_version)} but runs "
+            f"{_version(row.running_version)}"
         )
+    return f"{row.environment} runs other settings ({'; '.join(row.differences)})"

@@ -186,3 +186,44 @@ def test_an_uncommitted_manifest_is_recorded_as_an_uncommitted_change(
     assert "PR #2" not in result.output
     assert "warning: deploy/staging.json has an uncommitted change" in result.output
     assert "::warning file=deploy/staging.json::" in result.output
+
+
+def test_unknown_instance_type_refused_before_approval_or_any_change(
+    backend: BackendHarness,
+) -> None:
+    seeded = backend.seed_version()
+    point(backend, "staging", seeded.version)
+    path = backend.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["endpoint"]["instance_type"] = "ml.bogus.huge"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    backend.reset_mutations()
+
+    result = deploy(backend, "staging", "--pr", "1")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: deploy/staging.json: $.endpoint.instance_type: ")
+    assert backend.mutations() == []
+    still = backend.backend.get_version(seeded.group, seeded.version)
+    assert still.approval_status == "PendingManualApproval"
+
+
+def test_realtime_endpoint_switched_to_serverless_is_refused_before_any_change(
+    backend: BackendHarness,
+) -> None:
+    seeded = backend.seed_version()
+    point(backend, "staging", seeded.version)
+    assert deploy(backend, "staging", "--pr", "1").exit_code == 0
+    path = backend.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["endpoint"] = {"type": "serverless", "serverless": {"memory_size_mb": 2048}}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    backend.reset_mutations()
+
+    result = deploy(backend, "staging", "--pr", "2")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: deploy/staging.json: $.endpoint.type: 'serverless'")
+    assert "runs realtime" in result.stderr
+    assert backend.mutations() == []
+    assert backend.backend.describe_endpoint("staging").model_version == seeded.version

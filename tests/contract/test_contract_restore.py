@@ -78,3 +78,26 @@ def test_prod_rollback_does_not_need_staging_to_serve_the_old_version(
     assert backend.backend.describe_endpoint("staging").model_version == second.version
     manifest = json.loads(backend.project.manifest_path("prod").read_text())
     assert manifest["model_version"] == first.version
+
+
+def test_revert_after_an_automatic_prod_restore_is_a_no_op(backend: BackendHarness) -> None:
+    """The smoke test's own advice (revert the manifest) after it restored prod changes nothing,
+    although staging no longer serves the restored version."""
+    good = backend.seed_version()
+    wrong = seed_wrong_answers(backend)
+    merge_and_deploy(backend, "staging", good.version, pr=1)
+    merge_and_deploy(backend, "prod", good.version, pr=2)
+    merge_and_deploy(backend, "staging", wrong.version, pr=3)
+    merge_and_deploy(backend, "prod", wrong.version, pr=4)
+    if backend.scripted_invocations:
+        backend.prepare_invocations("prod", 1, answers=[{"predictions": []}])  # type: ignore[call-arg]
+    restored = backend.cli("smoke-test", "--env", "prod", "--rollback-on-failure")
+    assert restored.exit_code == 1 and "rolled back" in restored.stderr
+    assert backend.backend.describe_endpoint("prod").model_version == good.version
+    backend.reset_mutations()
+
+    merge_and_deploy(backend, "prod", good.version, pr=5)  # `git revert` of PR 4
+
+    assert backend.mutations() == []
+    assert backend.backend.describe_endpoint("prod").model_version == good.version
+    assert backend.backend.describe_endpoint("staging").model_version == wrong.version

@@ -176,6 +176,33 @@ def _current_instances(described: dict[str, Any]) -> int | None:
     return int(count) if count else None
 
 
+def config_settings(described: dict[str, Any]) -> dict[str, Any]:
+    """What a DescribeEndpointConfig answer sets, keyed by the manifest's JSON paths.
+
+    The inverse of ``production_variant`` and ``data_capture_config``: only what the manifest
+    can set (serverless endpoints have no data capture, so none is reported for them).
+    """
+    variant = (described.get("ProductionVariants") or [{}])[0]
+    serverless = variant.get("ServerlessConfig")
+    if serverless:
+        return {
+            "endpoint.type": "serverless",
+            "endpoint.serverless.memory_size_mb": serverless.get("MemorySizeInMB"),
+            "endpoint.serverless.max_concurrency": serverless.get("MaxConcurrency"),
+        }
+    capture = described.get("DataCaptureConfig") or {}
+    enabled = bool(capture.get("EnableCapture"))
+    settings: dict[str, Any] = {
+        "endpoint.type": "realtime",
+        "endpoint.instance_type": variant.get("InstanceType"),
+        "endpoint.initial_instance_count": variant.get("InitialInstanceCount"),
+        "data_capture.enabled": enabled,
+    }
+    if enabled:
+        settings["data_capture.sampling_percentage"] = capture.get("InitialSamplingPercentage")
+    return settings
+
+
 def in_service_waiter(sagemaker: Any) -> Any:
     """botocore's own EndpointInService waiter, failing fast on UpdateRollbackFailed too.
 
@@ -247,24 +274,42 @@ class AwsEndpointHost:
                 return None
             raise CIError(describe_aws_error(exc, f"endpoint {name}")) from exc
 
-    def _config_tags(self, config_name: str, clients: AwsClients) -> dict[str, str]:
+    def _config(
+        self, config_name: str, clients: AwsClients
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        """The endpoint config's ``sagemaker-gitops:`` tags and the settings it sets."""
         sagemaker = clients("sagemaker")
         try:
-            arn = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)[
-                "EndpointConfigArn"
-            ]
+            described = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
         except ClientError as exc:
             if is_not_found(exc):
-                return {}  # deleted by hand: the running version is unknown
+                return {}, {}  # deleted by hand: the running version is unknown
             raise CIError(describe_aws_error(exc, f"endpoint config {config_name}")) from exc
         with aws_errors(f"endpoint config {config_name}"):
-            tags = sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
-        return {t["Key"][len(TAG) :]: t["Value"] for t in tags if t["Key"].startswith(TAG)}
+            tags = sagemaker.list_tags(ResourceArn=described["EndpointConfigArn"]).get("Tags", [])
+        ours = {t["Key"][len(TAG) :]: t["Value"] for t in tags if t["Key"].startswith(TAG)}
+        return ours, config_settings(described)
+
+    def _scaling_settings(self, name: str, clients: AwsClients) -> dict[str, Any]:
+        """Autoscaling bounds under the manifest's paths; none when they cannot be read (a role
+        without application-autoscaling:Describe*: status then leaves them uncompared)."""
+        try:
+            bounds = EndpointScaling(clients, name).current() or {}
+        except CIError:
+            return {}
+        return {
+            f"endpoint.autoscaling.{key}": bounds.get(key)
+            for key in ("min_capacity", "max_capacity", "target_invocations_per_instance")
+        }
 
     def _state(self, described: dict[str, Any], clients: AwsClients) -> EndpointState:
         name = described["EndpointName"]
         config_name = described.get("EndpointConfigName", "")
-        tags = self._config_tags(config_name, clients) if config_name else {}
+        tags, settings = self._config(config_name, clients) if config_name else ({}, {})
+        # Autoscaling is read with our own credentials only: the read-only role another
+        # account's deploy assumes (infra/bootstrap.yml) may read the endpoint, not its scaling.
+        if settings.get("endpoint.type") == "realtime" and clients is self.clients:
+            settings.update(self._scaling_settings(name, clients))
         version = tags.get("model-version")
         previous = self._endpoint_tags(described, clients).get("previous-model-version", "")
         return EndpointState(
@@ -285,6 +330,8 @@ class AwsEndpointHost:
                 "previous_version": int(previous) if previous.isdigit() else None,
                 # The fleet the endpoint really has (autoscaling may have moved it).
                 "instance_count": _current_instances(described),
+                # What the endpoint runs, keyed by manifest JSON path (status compares them).
+                "settings": settings,
             },
         )
 

@@ -43,6 +43,7 @@ from ci_scripts.backends.local.state import (
 )
 from ci_scripts.backends.local.steps import tail
 from ci_scripts.errors import CIError
+from ci_scripts.manifest import endpoint_settings
 from ci_scripts.project import ProjectConfig
 
 HEALTH_TIMEOUT_ENV = "CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT"
@@ -78,6 +79,7 @@ class LocalEndpoints:
         router = self._router_record(env)
         config = {
             "manifest": routes.get("manifest", {}),
+            "settings": endpoint_settings(routes.get("manifest") or {}),
             "previous_version": routes.get("previous_version"),
             "targets": [
                 {k: t.get(k) for k in ("variant", "version", "url", "weight")}

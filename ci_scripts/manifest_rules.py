@@ -1,0 +1,93 @@
+"""What SageMaker would refuse halfway through a deploy, refused when the manifest is read.
+
+The JSON schema checks shapes; these rules check facts the schema cannot hold (the endpoint
+instance types botocore knows, one field against another, the running endpoint). Each refusal is
+one line naming the file and the JSON path, and every one runs before a deploy changes anything.
+``canary_refusal`` is a plain function so a caller that knows the real fleet size can reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+# ci_scripts/aws_facts.json, generated from botocore (scripts/gen_aws_facts.py): the one list of
+# instance types the hooks check answers against and ci_scripts checks manifests against.
+FACTS_PATH = Path(__file__).resolve().parent / "aws_facts.json"
+
+# botocore TrafficRoutingConfig.CanarySize: "Value must be less than or equal to 50% of the
+# variant's total instance count".
+MAX_CANARY_PERCENT = 50
+
+
+@cache
+def endpoint_instance_types() -> frozenset[str]:
+    """botocore's ProductionVariantInstanceType enum (CreateEndpointConfig accepts no other)."""
+    facts = json.loads(FACTS_PATH.read_text(encoding="utf-8"))
+    return frozenset(facts["instance_types"]["endpoint"])
+
+
+def canary_refusal(canary_percent: int, instance_count: int) -> str | None:
+    """Why SageMaker would refuse this canary on ``instance_count`` instances; None if not.
+
+    A canary runs on fleets of two or more instances (one instance shifts all at once); its
+    CAPACITY_PERCENT may be at most half the fleet.
+    """
+    if instance_count < 2 or canary_percent <= MAX_CANARY_PERCENT:
+        return None
+    return (
+        f"{canary_percent} is above {MAX_CANARY_PERCENT}: SageMaker's CanarySize may be at most "
+        f"50% of the variant's {instance_count} instances"
+    )
+
+
+def refusals(effective: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(json path, reason)`` for every rule a schema-valid, defaulted manifest breaks."""
+    found: list[tuple[str, str]] = []
+    endpoint = effective.get("endpoint", {})
+    if endpoint.get("type") == "realtime":
+        instance_type = endpoint.get("instance_type")
+        if instance_type not in endpoint_instance_types():
+            found.append(
+                (
+                    "endpoint.instance_type",
+                    f"{instance_type!r} is not an instance type SageMaker endpoints accept "
+                    "(ci_scripts/aws_facts.json, from botocore)",
+                )
+            )
+        scaling = endpoint.get("autoscaling")
+        if scaling and scaling.get("min_capacity", 1) > scaling.get("max_capacity", 2):
+            found.append(
+                (
+                    "endpoint.autoscaling.min_capacity",
+                    f"{scaling['min_capacity']} is above max_capacity {scaling['max_capacity']}",
+                )
+            )
+        percent = effective.get("deployment", {}).get("canary_percent", 10)
+        # The fleet a canary starts on: autoscaling's upper bound when it may grow that far.
+        # Any realtime fleet may reach two instances (a count change, autoscaling), and the
+        # canary is a share of it: judge the percentage on the smallest fleet that canaries.
+        fleet = max(2, endpoint.get("initial_instance_count", 1))
+        reason = canary_refusal(percent, fleet)
+        if reason:
+            found.append(("deployment.canary_percent", reason))
+    return found
+
+
+def switch_refusal(running_type: str | None, desired_type: str) -> str | None:
+    """Why the running endpoint cannot become ``desired_type`` by an update; None when it can.
+
+    AWS page "Update a serverless endpoint" (sagemaker/latest/dg/serverless-endpoints-update):
+    "Updating a real-time inference endpoint to on-demand serverless ... is currently not
+    supported". Such a change is a new endpoint, not an update. (The page states no such limit
+    for serverless to instance-based, so that update goes ahead.)
+    """
+    if running_type != "realtime" or desired_type != "serverless":
+        return None
+    return (
+        "'serverless', but the endpoint runs realtime (instance-based): SageMaker cannot update "
+        "a running instance-based endpoint to serverless; delete the endpoint and deploy it as "
+        "a new one"
+    )

@@ -1,0 +1,100 @@
+"""What SageMaker would refuse halfway through a deploy is refused by validate, naming the path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from gitops_testkit import run_cli, write_model_repo
+
+from ci_scripts import manifest_rules
+from ci_scripts.project import ProjectConfig
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_model_repo(tmp_path_factory.mktemp("rules") / "repo")
+
+
+def validate_with(repo: Path, env: str, change) -> tuple[int, str]:
+    """Run ``validate`` on ``repo`` with deploy/<env>.json edited by ``change``; restore it."""
+    path = ProjectConfig.load(repo).manifest_path(env)
+    original = path.read_text()
+    data = json.loads(original)
+    change(data)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    try:
+        result = run_cli(repo, None, "validate")
+    finally:
+        path.write_text(original)
+    return result.exit_code, result.stderr.strip()
+
+
+@pytest.mark.parametrize(
+    ("env", "change", "expected"),
+    [
+        (
+            "prod",
+            lambda d: d["endpoint"].update(instance_type="ml.bogus.huge"),
+            "error: deploy/prod.json: $.endpoint.instance_type: 'ml.bogus.huge' is not an "
+            "instance type SageMaker endpoints accept",
+        ),
+        (
+            "staging",
+            lambda d: d["deployment"].update(canary_percent=60),
+            "error: deploy/staging.json: $.deployment.canary_percent: 60 is above 50",
+        ),
+        (
+            "prod",
+            lambda d: d["endpoint"]["autoscaling"].update(min_capacity=5, max_capacity=3),
+            "error: deploy/prod.json: $.endpoint.autoscaling.min_capacity: 5 is above "
+            "max_capacity 3",
+        ),
+        (
+            "staging",
+            lambda d: d.update(model_version=2**31),
+            "error: deploy/staging.json: $.model_version: 2147483648 is greater than the maximum",
+        ),
+        (
+            "staging",
+            lambda d: d.update(model_version=2**63),
+            "error: deploy/staging.json: $.model_version: 9223372036854775808 is greater than",
+        ),
+    ],
+    ids=["instance-type", "canary", "autoscaling", "version-2**31", "version-2**63"],
+)
+def test_validate_refuses_naming_the_json_path(repo: Path, env: str, change, expected: str) -> None:
+    code, stderr = validate_with(repo, env, change)
+    assert code == 1
+    assert stderr.startswith(expected), stderr
+    assert "\n" not in stderr
+
+
+def test_validate_accepts_the_largest_registry_version_and_a_half_fleet_canary(repo: Path) -> None:
+    def change(d: dict) -> None:
+        d["model_version"] = 2**31 - 1
+        d["deployment"]["canary_percent"] = 50
+
+    code, stderr = validate_with(repo, "staging", change)
+    assert (code, stderr) == (0, "")
+
+
+def test_canary_refusal_judges_the_real_fleet() -> None:
+    assert manifest_rules.canary_refusal(60, 1) is None  # one instance: no canary at all
+    assert manifest_rules.canary_refusal(50, 4) is None
+    assert "at most 50% of the variant's 4 instances" in manifest_rules.canary_refusal(51, 4)
+
+
+def test_instance_types_are_botocores_endpoint_list() -> None:
+    facts = json.loads(manifest_rules.FACTS_PATH.read_text("utf-8"))
+    assert manifest_rules.endpoint_instance_types() == set(facts["instance_types"]["endpoint"])
+    assert "ml.m5.large" in manifest_rules.endpoint_instance_types()
+
+
+def test_only_realtime_to_serverless_is_refused_in_place() -> None:
+    assert manifest_rules.switch_refusal(None, "serverless") is None
+    assert manifest_rules.switch_refusal("serverless", "realtime") is None
+    assert "cannot update a running instance-based" in manifest_rules.switch_refusal(
+        "realtime", "serverless"
+    )

@@ -875,7 +875,11 @@ def covered(uri: str, prefixes: dict[str, str]) -> str | None:
 
 
 def test_buckets_expire_captures_reports_and_runs_as_the_parameters_say(rendered, settings):
-    from ci_scripts import data_quality, model_quality
+    from types import SimpleNamespace
+
+    from ci_scripts import model_quality, monitoring
+
+    project = SimpleNamespace(artifact_bucket="b")
 
     conf = settings["three-accounts"]
     template = bootstrap(rendered, "three-accounts")
@@ -898,8 +902,12 @@ def test_buckets_expire_captures_reports_and_runs_as_the_parameters_say(rendered
             # The very prefixes ci_scripts and the endpoints write to.
             assert covered(f"s3://b/datacapture/{env}/AllTraffic/2026/x.jsonl", prefixes) == "30"
             assert covered(model_quality.ground_truth_prefix("b", env) + "/x", prefixes) == "30"
-            assert covered(data_quality.report_prefix("b", env) + "/x", prefixes) == "60"
-            assert covered(model_quality.report_prefix("b", env) + "/x", prefixes) == "60"
+            assert (
+                covered(monitoring.runs_prefix(project, env) + "/e1/summary.json", prefixes) == "60"
+            )
+            # the monitor's history of live metrics (its report's charts) is not a report
+            history = monitoring.state_prefix(project, env) + "/history.json"
+            assert covered(history, prefixes) is None
             # Baselines of served versions must stay as long as the versions do.
             assert (
                 covered(f"s3://b/monitoring/{env}/baselines/v3/constraints.json", prefixes) is None
@@ -915,7 +923,7 @@ def test_buckets_expire_captures_reports_and_runs_as_the_parameters_say(rendered
     defaults = expirations(dev["Resources"]["ArtifactBucket"]["Properties"])
     assert covered(f"s3://b/{conf['project']}/pipeline-runs/e/Train/model.tar.gz", defaults) is None
     assert covered("s3://b/datacapture/prod/x", defaults) == "90"
-    assert covered(data_quality.report_prefix("b", "prod") + "/x", defaults) == "180"
+    assert covered(monitoring.runs_prefix(project, "prod") + "/e/summary.json", defaults) == "180"
 
 
 # ----------------------------------------------------------------- customer-managed KMS key

@@ -100,6 +100,13 @@ class AwsHarness(BackendHarness):
         s3.create_bucket(
             Bucket=p.artifact_bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
+        # ... and the serving stacks: a capture bucket per account that hosts an endpoint (moto
+        # is one account, so every layout's buckets live side by side).
+        for bucket in sorted({p.capture_bucket(env) for env in ("staging", "prod")}):
+            if bucket != p.artifact_bucket:
+                s3.create_bucket(
+                    Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+                )
         admin_client("ecr").create_repository(repositoryName=p.ecr_repository)
         sagemaker = admin_client("sagemaker")
         sagemaker.create_model_package_group(ModelPackageGroupName=p.model_package_group)

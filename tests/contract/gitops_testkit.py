@@ -141,6 +141,22 @@ def write_dataset(path: Path, rows: int = 30) -> None:
             )
 
 
+STUB_MONITORING = '''"""Test stand-in for the template's monitoring pipeline: same interface, no SDK."""
+from pipelines.pipeline import PipelineSettings  # the same settings, as the template's
+
+
+def definition(settings):
+    return {
+        "Version": "2020-12-01",
+        "Parameters": [{"Name": "MonitorConfig", "Type": "String", "DefaultValue": "{}"}],
+        "Steps": [
+            {"Name": "Monitor", "Type": "Processing",
+             "Arguments": {"AppSpecification": {"ImageUri": settings.image_uri}}},
+        ],
+    }
+'''
+
+
 def write_model_repo(root: Path, *, pipeline: str = "stub", **answers: str) -> Path:
     """A model repo as the template renders it, trimmed to what ci_scripts reads; committed.
 
@@ -174,6 +190,7 @@ def write_model_repo(root: Path, *, pipeline: str = "stub", **answers: str) -> P
         else:
             (root / "pipelines" / "__init__.py").write_text("", "utf-8")
             (root / "pipelines" / "pipeline.py").write_text(STUB_PIPELINE, "utf-8")
+            (root / "pipelines" / "monitoring.py").write_text(STUB_MONITORING, "utf-8")
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "Initial commit from sagemaker-gitops")

@@ -81,8 +81,9 @@ def run_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     ok(harness.cli("deploy", "--env", "prod", "--commit", "c2", "--pr", "2"))
     harness.prepare_invocations("prod", 20)
     ok(harness.cli("smoke-test", "--env", "prod", "--rollback-on-failure", "--commit", "c2"))
-    # The monitor workflow reads prod's newest monitoring run (none yet: nothing to check).
-    ok(harness.cli("monitor", "--env", "prod"))
+    if harness.project.monitoring:
+        # The monitor workflow reads prod's newest monitoring run (none yet: nothing to check).
+        ok(harness.cli("monitor", "--env", "prod"))
     # An update: the second version replaces the first in staging (blue/green).
     second = harness.seed_version()
     with_baseline(harness, second.version)

@@ -57,9 +57,13 @@ FILL: dict[str, tuple[str, ...]] = {
     "AlarmName": ("AlarmName", "AlarmNames", "AlarmNamePrefix"),
     "ProcessingJobName": ("ProcessingJobName",),
     "TrainingJobName": ("TrainingJobName",),
+    "ScheduleName": ("Name",),  # EventBridge Scheduler
+    "GroupName": ("GroupName",),
     # Scalable target ARNs end in a service-generated id no request carries.
     "ResourceId": (),
 }
+# What AWS assumes when a request leaves the parameter out (Scheduler: the "default" group).
+DEFAULTS: dict[str, str] = {"GroupName": "default"}
 DEV_OWNED = {
     "model-package",
     "model-package-group",
@@ -120,6 +124,8 @@ def _fill(template: str, params: dict[str, Any], account: str) -> list[str] | No
             continue
         found = next((params[p] for p in FILL[placeholder] if p in params), None)
         if found is None:
+            found = DEFAULTS.get(placeholder)
+        if found is None:
             return None
         if isinstance(found, str) and placeholder == "AlarmName" and "AlarmNamePrefix" in params:
             found = found + "*"  # DescribeAlarms by prefix: every alarm it may list
@@ -146,6 +152,9 @@ def home(arn: str, caller_account: str, dev_account: str) -> str:
         parts[4] = dev_account if kind in DEV_OWNED else caller_account
         if kind == "pipeline" and "/execution/" in parts[5]:
             parts[4] = dev_account
+        elif kind == "pipeline" and parts[5].split("/")[1].endswith("-monitor"):
+            # an environment's monitoring pipeline lives in the account hosting its endpoint
+            parts[4] = caller_account
     return ":".join(parts)
 
 

@@ -1,19 +1,18 @@
-"""aws destroy and prune on moto: every kind of resource an environment runs goes, nothing of
-another environment does, a busy endpoint is refused before any change. moto has no
-*MonitoringSchedule calls: those two are answered by hooks on the backend's client."""
+"""aws destroy and prune on moto: every kind of resource an environment runs goes (the
+monitor's Scheduler schedule, pipeline and alarms included), nothing of another environment does,
+a busy endpoint is refused before any change."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from aws_harness import AwsHarness, admin_client
-from botocore.awsrequest import AWSResponse
 
+from ci_scripts.backends.aws.monitoring import AwsMonitor
 from ci_scripts.backends.aws.teardown import resource_version
 
 ENDPOINT = "churn-model-staging"
-SCHEDULE = f"{ENDPOINT}-data-quality"
+MONITOR = f"{ENDPOINT}-monitor"  # its pipeline and its schedule
 
 
 def deploy(aws: AwsHarness, version: int) -> None:
@@ -25,27 +24,13 @@ def deploy(aws: AwsHarness, version: int) -> None:
     assert result.exit_code == 0, result.output
 
 
-def schedule_hooks(aws: AwsHarness) -> list[str]:
-    """The data quality schedule exists until DeleteMonitoringSchedule; records the deletes."""
-    deleted: list[str] = []
+def with_monitor(aws: AwsHarness, number: int) -> None:
+    """What deploy keeps for a version with a monitor baseline: pipeline, schedule, alarms."""
+    from test_aws_monitor import DEFINITION, _manifest, _version
 
-    def describe(params: dict[str, Any], **_: Any) -> Any:
-        name = json.loads(params["body"])["MonitoringScheduleName"]
-        if name == SCHEDULE and SCHEDULE not in deleted:
-            config = {"MonitoringJobDefinitionName": f"{SCHEDULE}-v1-abc"}
-            parsed = {"MonitoringScheduleName": name, "MonitoringScheduleConfig": config}
-            return AWSResponse("https://moto.invalid", 200, {}, None), parsed
-        error = {"Code": "ResourceNotFound", "Message": "Could not find monitoring schedule."}
-        return AWSResponse("https://moto.invalid", 400, {}, None), {"Error": error}
-
-    def delete(params: dict[str, Any], **_: Any) -> Any:
-        deleted.append(json.loads(params["body"])["MonitoringScheduleName"])
-        return AWSResponse("https://moto.invalid", 200, {}, None), {}
-
-    events = aws.backend.clients("sagemaker").meta.events
-    events.register_first("before-call.sagemaker.DescribeMonitoringSchedule", describe)
-    events.register_first("before-call.sagemaker.DeleteMonitoringSchedule", delete)
-    return deleted
+    AwsMonitor(aws.project, aws.backend.clients).sync(
+        "staging", _manifest(), _version(aws, number), DEFINITION
+    )
 
 
 def names(aws: AwsHarness) -> dict[str, list[str]]:
@@ -94,13 +79,16 @@ def test_destroy_removes_every_kind_of_resource_and_only_this_environments(
     before = names(aws)
     assert len([c for c in before["configs"] if c.startswith(f"{ENDPOINT}-v")]) == 3
     assert before["targets"] and before["policies"] and len(before["alarms"]) == 2
-    deleted = schedule_hooks(aws)
+    with_monitor(aws, second.version)
+    assert len(names(aws)["alarms"]) == 4  # the rollback alarms and the monitor's two
 
     result = aws.cli("destroy", "--env", "staging", "--yes")
 
     assert result.exit_code == 0, result.output
-    assert f"monitoring schedule {SCHEDULE}" in result.stdout
-    assert deleted == [SCHEDULE]
+    assert f"schedule {MONITOR}" in result.stdout and f"pipeline {MONITOR}" in result.stdout
+    assert admin_client("scheduler").list_schedules()["Schedules"] == []
+    pipelines = admin_client("sagemaker").list_pipelines()["PipelineSummaries"]
+    assert [p["PipelineName"] for p in pipelines if p["PipelineName"] == MONITOR] == []
     after = names(aws)
     assert after == {
         "configs": ["churn-model-prod-v1-0123abcd", "churn-model-staging-v1-notahash"],

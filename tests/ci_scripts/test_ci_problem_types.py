@@ -184,24 +184,20 @@ def test_ground_truth_values_by_problem_type(kind: str, value: object, ok: bool)
             parse(value)
 
 
-def test_quality_constraints_follow_each_metrics_direction() -> None:
-    from ci_scripts import model_quality as mq
-
-    registered = {"rmse": 50.0, "r2": 0.5, "mae": 40.0, "mse": 2500.0}
-    drops = {"rmse": 5.0, "r2": 0.1, "mae": 4.0, "mse": 500.0}
-    rules = mq.constraints(registered, drops, "regression")["regression_constraints"]
-    assert rules["rmse"] == {"threshold": 55.0, "comparison_operator": "GreaterThanThreshold"}
-    assert rules["r2"] == {"threshold": 0.4, "comparison_operator": "LessThanThreshold"}
-    live = {"rmse": 56.0, "r2": 0.45, "mae": 39.0, "mse": 2600.0}
-    found = mq.violations(live, mq.constraints(registered, drops, "regression"))
-    assert [v["metric_name"] for v in found] == ["rmse"]  # worse by 6 > 5; r2 within its drop
-
-
 def test_ground_truth_records_carry_a_regressions_targets(tmp_path: Path) -> None:
-    from ci_scripts import model_quality as mq
+    """`ground-truth` reads a regression's numeric targets and writes them in the record the
+    monitor joins; a classifier's labels must be its classes."""
+    import json
 
-    path = tmp_path / "labels.jsonl"
-    path.write_text(mq.ground_truth_line("req-1", [151.5, 75.0]) + "\n")
-    assert mq.read_ground_truth([path], problem_type="regression") == {"req-1": [151.5, 75.0]}
-    with pytest.raises(mq.GroundTruthError, match="not a class label"):
-        mq.read_ground_truth([path], problem_type="binary_classification")
+    from ci_scripts import model_quality as mq
+    from ci_scripts.commands.ground_truth import parse_labels
+    from ci_scripts.errors import CIError
+
+    path = tmp_path / "labels.csv"
+    path.write_text("inference_id,label\nreq-1,151.5,75\n")
+    ((inference_id, values),) = parse_labels(path, "regression", None)
+    assert (inference_id, values) == ("req-1", [151.5, 75.0])
+    record = json.loads(mq.ground_truth_line(inference_id, values))
+    assert record["groundTruthData"]["data"] == "151.5,75"
+    with pytest.raises(CIError, match=r"labels.csv:2: label"):
+        parse_labels(path, "binary_classification", (0, 1))

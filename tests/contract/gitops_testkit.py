@@ -141,7 +141,7 @@ def write_dataset(path: Path, rows: int = 30) -> None:
             )
 
 
-STUB_MONITORING = '''"""Test stand-in for the template's monitoring pipeline: same interface, no SDK."""
+STUB_MONITORING = '''"""Test stand-in for the template's monitoring pipeline (no SDK)."""
 from pipelines.pipeline import PipelineSettings  # the same settings, as the template's
 
 

@@ -106,10 +106,12 @@ def test_every_job_installs_from_the_lock_with_pinned_uv(bake_once) -> None:
 def test_dockerfile_installs_the_lock_with_hashes(bake_once) -> None:
     repo = bake_once(**DEFAULT_COMBINATION)
     dockerfile = (repo / "Dockerfile").read_text("utf-8")
-    assert "uv export --locked" in dockerfile and "--extra serve" in dockerfile
+    assert "uv export --locked --no-emit-project --format requirements-txt" in dockerfile
     assert "pip install --require-hashes -r /wheels/requirements.txt" in dockerfile
     assert re.search(r"uv==(\d+\.\d+\.\d+) --hash=sha256:[0-9a-f]{64}", dockerfile)
-    assert "gunicorn==" not in dockerfile  # comes from the lock (the `serve` extra)
+    assert "gunicorn==" not in dockerfile  # comes from the lock (a runtime dependency)
+    lock = (repo / "uv.lock").read_text("utf-8")
+    assert 'name = "gunicorn"' in lock and 'name = "boto3"' in lock  # serve, and the monitor
     # The image's uv is the one the workflows install.
     deploy = (repo / ".github" / "workflows" / "deploy.yml").read_text("utf-8")
     version = re.search(r"uv==(\d+\.\d+\.\d+) --hash", dockerfile).group(1)

@@ -104,7 +104,7 @@ def _table(
     failed = {v.get("metric_name") for v in found}
     header = f"{'metric':<10}  {'registered':>10}  {'live':>7}  {'drop':>7}  {'max drop':>8}"
     lines = [f"{header}  check"]
-    for name in mq.METRICS:
+    for name in dict.fromkeys([*result.registered, *result.live]):  # the model's metric names
         registered = result.registered.get(name, math.nan)
         live = result.live.get(name, math.nan)
         if math.isnan(registered) and math.isnan(live):

@@ -145,9 +145,7 @@ def parameters(
         "problem_type": contract.problem_type,
         **rules,
         "quality": quality,
-        "registered": {
-            k: round(v, 6) for k, v in version.metrics.items() if k in contract.metrics
-        },
+        "registered": {k: round(v, 6) for k, v in version.metrics.items() if k in contract.metrics},
         "namespace": namespace(project),
         "publish_metrics": publish_metrics,
         "region": project.region,

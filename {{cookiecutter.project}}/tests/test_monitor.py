@@ -405,3 +405,61 @@ def test_a_run_before_any_capture_ends_at_once(tmp_path: Path, answers: list[Ans
     summary = _run(tmp_path, inputs, _config())
     assert summary["status"] == "NoData" and summary["reason"] == "nothing captured yet"
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["summary.json"]
+
+
+def test_bias_and_attribution_drift_run_on_the_real_model_and_its_reports(
+    tmp_path: Path, trained_root: Path, trained_model: Any
+) -> None:
+    """The trained model's own baseline, bias and explainability reports, and its answers to the
+    test split captured with their true targets: both checks complete for every problem type,
+    and bias that is off says it does not apply."""
+    import shutil
+    import tomllib
+
+    from {{ cookiecutter.__package }} import baseline, bias, explain
+
+    inputs = {name: tmp_path / "input" / name for name in monitor.INPUTS}
+    for folder in inputs.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(trained_root / "model", inputs["model"], dirs_exist_ok=True)
+    test_dir = trained_root / "processing" / "test"
+    baseline.run(trained_root / "processing" / "baseline", inputs["model"], inputs["baseline"])
+    explain.run(inputs["model"], test_dir, inputs["explainability"] / "analysis.json")
+    table = tomllib.loads((DATA.parent / "pyproject.toml").read_text())["tool"]["sagemaker-gitops"]
+    settings = table.get("bias") or {}
+    facet = (
+        bias.Facet(settings["facet"], float(settings["positive_outcome"]))
+        if settings.get("facet")
+        else None
+    )
+    bias.run(inputs["model"], test_dir, inputs["bias"] / "analysis.json", facet)
+
+    rows = read_labelled_dir(test_dir, trained_model.features)
+    features, truth = to_arrays(rows)
+    answers = model.response(trained_model.predict(features))
+    when = NOW - timedelta(hours=1)
+    (inputs["capture"] / "c.jsonl").write_text(
+        "".join(
+            _line([row[1:]], [answer], f"t-{i}", when) + "\n"
+            for i, (row, answer) in enumerate(zip(rows, answers, strict=True))
+        )
+    )
+    _labels(inputs["groundtruth"] / "l.jsonl", {f"t-{i}": v for i, v in enumerate(truth.tolist())})
+    registered = metrics.scores_of(truth, trained_model.predict(features), "test")
+    summary = _run(tmp_path, inputs, _config(registered, min_labelled_rows=10))
+
+    assert summary["data_quality"]["rows"] == len(rows)
+    assert drift.PREDICTION in summary["data_quality"]["features"]
+    quality = summary["model_quality"]
+    assert quality["judged"] and quality["violations"] == []  # the test split, as registered
+    assert quality["live"] == pytest.approx({k: v for k, v in registered.items()})
+    attribution = summary["feature_attribution"]
+    assert attribution["status"] in ("Completed", "CompletedWithViolations"), attribution
+    assert 0 <= attribution["live"]["ndcg"] <= 1
+    assert attribution["live"]["ndcg"] == pytest.approx(1.0)  # the same rows as explain's
+    checked = summary["bias"]
+    if facet is None:
+        assert checked["status"] == "NoData" and "does not apply" in checked["reason"]
+    else:
+        assert checked["status"] == "Completed", checked  # the same rows: the registered DPPL
+        assert checked["live"]["DPPL"] == pytest.approx(checked["registered"]["DPPL"])

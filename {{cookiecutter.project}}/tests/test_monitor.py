@@ -239,9 +239,7 @@ def test_live_metrics_survive_a_single_class_of_labels(answers: list[Answer]) ->
     if model.CLASSES is None:
         pytest.skip("a regression has no classes")
     some = _sample(answers, 10, seed=15)
-    joined = live_quality.Joined(
-        captured_rows=10, truth=[str(model.CLASSES[0])] * 10, answers=some
-    )
+    joined = live_quality.Joined(captured_rows=10, truth=[str(model.CLASSES[0])] * 10, answers=some)
     live = live_quality.live_metrics(joined)  # AUC and the like are NaN, not an error
     assert set(model.METRICS) <= set(live)
 
@@ -261,7 +259,7 @@ def test_a_drop_follows_the_metrics_direction(name: str) -> None:
 
 
 def test_the_primary_metrics_direction_is_its_own() -> None:
-    assert model.HIGHER_IS_BETTER == model.higher_is_better(model.PRIMARY_METRIC)
+    assert model.higher_is_better(model.PRIMARY_METRIC) == model.HIGHER_IS_BETTER
 
 
 def _inputs(root: Path, pool: list[Answer]) -> dict[str, Path]:

@@ -5,8 +5,8 @@ Runs as a SageMaker Processing job of the project's image (ContainerEntrypoint
 ``processing/baseline_dataset/baseline.csv`` (preprocess's training features, header) and
 ``processing/model/`` (the trained model). Output ``processing/baseline/``: ``statistics.json``
 (per feature: a sample of values, decile edges and completeness, or category counts; the same for
-the model's prediction, ``model.drift_value``) and ``constraints.json`` (the default thresholds), the format
-``drift.check`` reads. RegisterModel attaches both to the model package (ModelMetrics
+the model's prediction, ``model.drift_value``) and ``constraints.json`` (the default thresholds),
+the format ``drift.check`` reads. RegisterModel attaches both to the model package (ModelMetrics
 ModelDataQuality and DriftCheckBaselines), which is where the monitor takes them from.
 """
 

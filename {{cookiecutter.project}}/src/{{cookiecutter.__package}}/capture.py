@@ -19,8 +19,9 @@ batch: CSV lines, or JSON ``{"instances": [[...], {...}]}`` (an instance may be 
 by feature name). The response is serve's ``{"predictions": [...]}``, one answer per row in order,
 each the object ``model.response`` writes (``model.PREDICTION_SCHEMA``); it is kept whole and
 checked loosely (``model.ANSWER_FIELDS`` are numbers), so every problem type's answer is read. A
-CSV response holds one number per row (``model.answer_from_csv``). Lines that are not capture records, and records whose answer is not
-the model's (errors), are skipped and counted, never fatal: a monitor must survive bad traffic.
+CSV response holds one number per row (``model.answer_from_csv``). Lines that are not capture
+records, and records whose answer is not the model's (errors), are skipped and counted, never
+fatal: a monitor must survive bad traffic.
 """
 
 from __future__ import annotations

@@ -330,7 +330,7 @@ def metrics(truth: np.ndarray, predicted: Mapping[str, np.ndarray]) -> dict[str,
 {%- endif %}
 
 
-# Metrics where a smaller value is the better model (errors); every other metric is higher-is-better.
+# Metrics where a smaller value is the better model (errors); every other is higher-is-better.
 LOWER_IS_BETTER = frozenset({"mae", "mse", "rmse"})
 
 

@@ -25,6 +25,12 @@ A run with no capture newer than the last run's and no new label file ends at on
 ``NoData`` (before the statistics libraries are even imported). Data drift is judged on the new
 captures; model quality, bias and attribution drift on every capture of the version within
 ``quality.label_window_hours`` that has a label, so labels that arrive late are joined later.
+
+Every problem type is read through model.py: the captured answers as ``model.response`` writes
+them, prediction drift on ``model.drift_value``, live metrics by ``model.metrics`` with each
+metric's direction, bias drift on ``model.outcome``, attribution drift on the worsening of
+``model.PRIMARY_METRIC``. A check that does not apply (bias off, a single class of labels) is
+``NoData`` with the reason in the summary.
 """
 
 from __future__ import annotations

@@ -36,7 +36,6 @@ SCHEMA_CHECKS = frozenset({"missing_column_check", "extra_column_check"})
 MISSING_COLUMN_CHECK = "missing_column_check"
 EXTRA_COLUMN_CHECK = "extra_column_check"
 MONITORING_MODULE = "pipelines.monitoring"
-PROBLEM_TYPE = "binary_classification"
 # SageMaker's and Scheduler's limit on a pipeline parameter value (botocore: String1024,
 # SageMakerPipelineParameterValue)
 MAX_PARAMETER_LENGTH = 1024
@@ -132,6 +131,9 @@ def parameters(
     inputs = version_inputs(version)
     if isinstance(inputs, str):
         raise CIError(inputs)
+    from ci_scripts import model_contract
+
+    contract = model_contract.load(project)  # the model's metric names (src/<pkg>/model.py)
     rules = settings(manifest)
     quality = rules.pop("quality")
     rules.pop("schedule", None)
@@ -140,10 +142,10 @@ def parameters(
         "endpoint": project.endpoint_name(env),
         "model_version": version.version,
         "since": since,
-        "problem_type": str(project.extra.get("problem_type") or PROBLEM_TYPE),
+        "problem_type": contract.problem_type,
         **rules,
         "quality": quality,
-        "registered": {k: round(v, 6) for k, v in version.metrics.items() if k in mq.METRICS},
+        "registered": {k: round(v, 6) for k, v in version.metrics.items() if k in contract.metrics},
         "namespace": namespace(project),
         "publish_metrics": publish_metrics,
         "region": project.region,

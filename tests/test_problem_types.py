@@ -9,6 +9,7 @@ with the real CLI on the local backend, which serves the model under gunicorn as
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -87,6 +88,11 @@ def test_problem_type_repo_passes_its_suite_and_runs_the_local_loop(
         assert smoke.startswith("smoke-test staging: OK"), smoke
         monitor = demo.cli("monitor", "--env", "staging")
         assert monitor.returncode == 0, monitor.stdout + monitor.stderr
+        # the monitor read the smoke test's captures (a model answer it could not read would
+        # be skipped, leaving 0 rows and NoData)
+        checked = re.search(r"(\d+) captured rows, (\w+)", monitor.stdout)
+        assert checked and int(checked[1]) > 0, monitor.stdout
+        assert checked[2] in ("Completed", "CompletedWithViolations"), monitor.stdout
         status = demo.cli("status", "--format", "json")
         staging = json.loads(status.stdout)["environments"][0]
         assert staging["primary_metric"] == primary

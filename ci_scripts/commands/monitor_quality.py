@@ -24,8 +24,10 @@ import typer
 
 from ci_scripts import manifest as manifests
 from ci_scripts import model_quality as mq
+from ci_scripts import problem_types
 from ci_scripts.backends.base import Backend
 from ci_scripts.errors import CIError, DriftError
+from ci_scripts.model_contract import load as load_contract
 from ci_scripts.project import ProjectConfig
 
 
@@ -51,7 +53,8 @@ def run(project: ProjectConfig, backend: Backend, env: str, retrain: bool = Fals
         typer.echo(f"nothing to check: {result.failure_reason or 'no labelled requests'}")
         return
     found = result.violations
-    typer.echo(_table(result, rules["max_metric_drop"], found))
+    problem_type = load_contract(project).problem_type
+    typer.echo(_table(result, rules["max_metric_drop"], found, problem_type))
     for kind, check in result.checks.items():
         typer.echo(_check_line(kind, check))
     if not result.judged:
@@ -99,17 +102,21 @@ def _headline(result: mq.QualityResult) -> str:
 
 
 def _table(
-    result: mq.QualityResult, max_drop: dict[str, float], found: list[dict[str, str]]
+    result: mq.QualityResult,
+    max_drop: dict[str, float],
+    found: list[dict[str, str]],
+    problem_type: str | None = None,
 ) -> str:
+    """registered, live and how much worse live is (``drop``, in each metric's direction)."""
     failed = {v.get("metric_name") for v in found}
     header = f"{'metric':<10}  {'registered':>10}  {'live':>7}  {'drop':>7}  {'max drop':>8}"
     lines = [f"{header}  check"]
-    for name in mq.METRICS:
+    for name in dict.fromkeys([*result.registered, *result.live]):  # the model's metric names
         registered = result.registered.get(name, math.nan)
         live = result.live.get(name, math.nan)
         if math.isnan(registered) and math.isnan(live):
             continue
-        drop = registered - live
+        drop = problem_types.worsening(problem_type, name, registered, live)
         check = "FAIL" if name in failed else ("n/a" if math.isnan(drop) else "ok")
         lines.append(
             f"{name:<10}  {registered:>10.4f}  {live:>7.4f}  {drop:>7.4f}  "

@@ -46,6 +46,23 @@ def test_the_contract_is_what_model_py_declares(tmp_path: Path, kind: str) -> No
     assert set(contract.max_metric_drop) == set(contract.metrics)
 
 
+@pytest.mark.parametrize("kind", PROBLEM_TYPES)
+def test_every_metrics_direction_is_the_same_in_model_py_and_ci_scripts(
+    tmp_path: Path, kind: str
+) -> None:
+    """The monitor judges live drops by model.py's ``higher_is_better``; ci_scripts' constraints
+    and tables by problem_types': one direction per metric, or a drop is missed on one side."""
+    import runpy
+
+    project = repo_for(tmp_path, kind)
+    declared = runpy.run_path(str(model_contract.model_file(project)))
+    standard = problem_types.get(kind)
+    directions = {name: declared["higher_is_better"](name) for name in declared["METRICS"]}
+    assert directions == {name: standard.higher_is_better(name) for name in declared["METRICS"]}
+    assert directions == dict(standard.metrics)
+    assert declared["HIGHER_IS_BETTER"] == directions[declared["PRIMARY_METRIC"]]
+
+
 def test_a_repo_without_model_py_gets_the_binary_defaults(tmp_path: Path) -> None:
     project = ProjectConfig.load(write_model_repo(tmp_path, pipeline="none"))
     contract = model_contract.load(project)
@@ -185,19 +202,16 @@ def test_ground_truth_values_by_problem_type(kind: str, value: object, ok: bool)
 
 
 def test_ground_truth_records_carry_a_regressions_targets(tmp_path: Path) -> None:
-    """`ground-truth` reads a regression's numeric targets and writes them in the record the
-    monitor joins; a classifier's labels must be its classes."""
-    import json
-
+    """ground-truth reads a regression's targets as numbers and writes them as the monitor's
+    label records (live_quality.parse_label_record reads ``data`` back, CSV)."""
     from ci_scripts import model_quality as mq
     from ci_scripts.commands.ground_truth import parse_labels
-    from ci_scripts.errors import CIError
 
     path = tmp_path / "labels.csv"
     path.write_text("inference_id,label\nreq-1,151.5,75\n")
-    ((inference_id, values),) = parse_labels(path, "regression", None)
-    assert (inference_id, values) == ("req-1", [151.5, 75.0])
-    record = json.loads(mq.ground_truth_line(inference_id, values))
-    assert record["groundTruthData"]["data"] == "151.5,75"
-    with pytest.raises(CIError, match=r"labels.csv:2: label"):
+    assert parse_labels(path, "regression", None) == [("req-1", [151.5, 75.0])]
+    line = json.loads(mq.ground_truth_line("req-1", [151.5, 75.0]))
+    assert line["groundTruthData"] == {"data": "151.5,75", "encoding": "CSV"}
+    assert line["eventMetadata"] == {"eventId": "req-1"}
+    with pytest.raises(CIError, match="not a class label"):
         parse_labels(path, "binary_classification", (0, 1))

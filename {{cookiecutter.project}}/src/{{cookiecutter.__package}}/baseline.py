@@ -5,8 +5,8 @@ Runs as a SageMaker Processing job of the project's image (ContainerEntrypoint
 ``processing/baseline_dataset/baseline.csv`` (preprocess's training features, header) and
 ``processing/model/`` (the trained model). Output ``processing/baseline/``: ``statistics.json``
 (per feature: a sample of values, decile edges and completeness, or category counts; the same for
-the predicted probability) and ``constraints.json`` (the default thresholds), the format
-``drift.check`` reads. RegisterModel attaches both to the model package (ModelMetrics
+the model's prediction, ``model.drift_value``) and ``constraints.json`` (the default thresholds),
+the format ``drift.check`` reads. RegisterModel attaches both to the model package (ModelMetrics
 ModelDataQuality and DriftCheckBaselines), which is where the monitor takes them from.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import drift, model_artifacts, paths
+from . import drift, model, model_artifacts, paths
 from .errors import StepError
 from .features import csv_files
 
@@ -42,26 +42,30 @@ def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
     return [name.strip() for name in rows[0]], rows[1:]
 
 
-def probabilities(
+def drift_values(
     model_location: Path, columns: Sequence[str], rows: Sequence[Sequence[str]]
-) -> Any:
-    """The model's probability of class 1 on every baseline row (the prediction baseline)."""
+) -> list[Any]:
+    """``model.drift_value`` of the model's answer to every baseline row (the prediction
+    baseline): the answers go through ``model.response`` as the server's do, so the baseline and
+    the monitor's live values are the same quantity."""
     from .features import parse_feature_rows
 
-    model = model_artifacts.load(model_location)
-    order = [columns.index(name) for name in model.features if name in columns]
-    if len(order) != len(model.features):
-        missing = [name for name in model.features if name not in columns]
+    trained = model_artifacts.load(model_location)
+    order = [columns.index(name) for name in trained.features if name in columns]
+    if len(order) != len(trained.features):
+        missing = [name for name in trained.features if name not in columns]
         raise StepError(f"baseline dataset lacks the model's feature(s) {', '.join(missing)}")
     matrix = parse_feature_rows(([row[i] for i in order] for row in rows), len(order))
-    return model.predict(matrix)[1]
+    return [model.drift_value(answer) for answer in model.response(trained.predict(matrix))]
 
 
 def run(dataset_dir: Path, model_location: Path, output_dir: Path) -> dict[str, Any]:
     """Write statistics.json + constraints.json of ``dataset_dir``'s CSV; return the statistics."""
     columns, rows = read_table(csv_files(dataset_dir)[0])
     try:
-        statistics = drift.baseline(columns, rows, probabilities(model_location, columns, rows))
+        statistics = drift.baseline(
+            columns, rows, drift_values(model_location, columns, rows), model.DRIFT_KIND
+        )
     except drift.BaselineError as exc:
         raise StepError(f"{dataset_dir}: {exc}") from None
     output_dir.mkdir(parents=True, exist_ok=True)

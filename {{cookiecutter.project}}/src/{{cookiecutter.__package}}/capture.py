@@ -16,9 +16,12 @@ The two sides may be encoded differently (a CSV request with a JSON response is 
 for this model; Model Monitor's own analyzer refuses that mix). ``encoding`` is ``CSV``, ``JSON``
 or ``BASE64`` (then ``observedContentType`` says what the bytes are). A request holds one row or a
 batch: CSV lines, or JSON ``{"instances": [[...], {...}]}`` (an instance may be an object keyed
-by feature name). The response is serve's ``{"predictions": [{"label", "probability"}]}``, one
-prediction per row in order. Lines that are not capture records, and records whose answer is not
-the model's (errors), are skipped and counted, never fatal: a monitor must survive bad traffic.
+by feature name). The response is serve's ``{"predictions": [...]}``, one answer per row in order,
+each the object ``model.response`` writes (``model.PREDICTION_SCHEMA``); it is kept whole and
+checked loosely (``model.ANSWER_FIELDS`` are numbers), so every problem type's answer is read. A
+CSV response holds one number per row (``model.answer_from_csv``). Lines that are not capture
+records, and records whose answer is not the model's (errors), are skipped and counted, never
+fatal: a monitor must survive bad traffic.
 """
 
 from __future__ import annotations
@@ -33,15 +36,35 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import model
+
 Row = list[Any] | dict[str, Any]
 
 
 @dataclass
 class Prediction:
-    """One row's answer: the label and the probability of class 1."""
+    """One row's answer, as the model wrote it (``model.response``)."""
 
-    label: int
-    probability: float
+    answer: dict[str, Any]
+
+    @property
+    def value(self) -> float | int:
+        """The row's value for prediction drift (``model.drift_value``)."""
+        return model.drift_value(self.answer)
+
+
+def prediction(answer: Any) -> Prediction:
+    """``answer`` as a Prediction; ValueError unless it is an object whose ANSWER_FIELDS are
+    numbers (an error body, another model's answer)."""
+    if not isinstance(answer, dict):
+        raise ValueError("an answer is not a JSON object")
+    for name in model.ANSWER_FIELDS:
+        value = answer.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"an answer has no number {name!r}")
+    found = Prediction(answer)
+    found.value  # noqa: B018 - the drift value must be readable too
+    return found
 
 
 @dataclass
@@ -97,13 +120,13 @@ def request_rows(side: dict[str, Any]) -> list[Row]:
 
 
 def response_predictions(side: dict[str, Any]) -> list[Prediction]:
-    """serve's answer ``{"predictions": [{"label", "probability"}]}``, or CSV probabilities."""
+    """serve's answer ``{"predictions": [<model.response objects>]}``, or one CSV number per row."""
     text, kind = decoded(side)
     if kind == "json":
         answer = json.loads(text)
-        return [Prediction(int(p["label"]), float(p["probability"])) for p in answer["predictions"]]
+        return [prediction(p) for p in answer["predictions"]]
     values = [float(v) for row in csv.reader(io.StringIO(text)) for v in row if v.strip()]
-    return [Prediction(int(v >= 0.5), v) for v in values]
+    return [prediction(model.answer_from_csv(v)) for v in values]
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -7,8 +7,9 @@ the training features) keeps, per feature:
   evenly spaced quantiles), the decile edges PSI bins by, and the completeness;
 - categorical (a column with any value that is not a number): the count of every category.
 
-plus the same for the model's predicted probability on the training features (``prediction``),
-so prediction drift is judged exactly like a feature.
+plus the same for the model's predictions on the training features (``prediction``: one value
+per row, ``model.drift_value`` of its answer: the positive class's probability, the predicted
+class as a categorical, or the predicted value), so prediction drift is judged like a feature.
 
 The check, per feature (``check``):
 
@@ -72,14 +73,16 @@ def is_missing(value: Any) -> bool:
 
 
 # -- baseline -------------------------------------------------------------------------------------
-def feature_baseline(name: str, values: Sequence[Any]) -> dict[str, Any]:
-    """The baseline entry of one column (numerical unless a present value is not a number)."""
+def feature_baseline(name: str, values: Sequence[Any], kind: str | None = None) -> dict[str, Any]:
+    """The baseline entry of one column: ``kind`` (numerical or categorical), or by default
+    numerical unless a present value is not a number (a class label is a categorical of
+    numbers)."""
     import numpy as np
 
     present = [v for v in values if not is_missing(v)]
     completeness = len(present) / len(values) if values else 1.0
     numbers = [as_number(v) for v in present]
-    if present and all(n is not None for n in numbers):
+    if kind != "categorical" and present and all(n is not None for n in numbers):
         ordered = np.sort(np.asarray(numbers, dtype=float))
         sample = (
             ordered
@@ -110,9 +113,13 @@ def feature_baseline(name: str, values: Sequence[Any]) -> dict[str, Any]:
 
 
 def baseline(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], probabilities: Sequence[float]
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    predictions: Sequence[Any],
+    prediction_kind: str | None = None,
 ) -> dict[str, Any]:
-    """statistics.json of the training features and of the model's predictions on them."""
+    """statistics.json of the training features and of the model's predictions on them (one
+    value per row, ``model.drift_value``, of kind ``prediction_kind``)."""
     if not rows:
         raise BaselineError("the baseline dataset has no rows")
     features = [
@@ -124,7 +131,7 @@ def baseline(
         "version": 1,
         "dataset": {"item_count": len(rows)},
         "features": features,
-        "prediction": feature_baseline(PREDICTION, list(probabilities)),
+        "prediction": feature_baseline(PREDICTION, list(predictions), prediction_kind),
     }
 
 

@@ -15,11 +15,12 @@ Data drift misses a model that has gone wrong on data that looks normal; only la
   label that arrives late (hours after its request) is still joined on a later run, while the
   metrics describe recent traffic. Unlabelled rows count in the coverage (labelled / captured rows
   in the window), never as an error.
-- **The metrics** are one function per problem type (``METRICS_BY_PROBLEM_TYPE``; this model is a
-  ``binary_classification``), computed with ``sklearn.metrics`` like the evaluate step, so live
-  and registered values mean the same.
-- **The judgement**: a metric drops when ``registered - live > max_metric_drop[metric]``, judged
-  only with at least ``min_labelled_rows`` labelled rows.
+- **The metrics** are the model's own (``model.metrics`` on the captured answers, the function
+  the evaluate step scores the test split with), so live and registered values mean the same
+  for every problem type; the truth is read by ``model.parse_truth`` (a class, or a number).
+- **The judgement**: a metric drops when it is worse than the registered value by more than
+  ``max_metric_drop[metric]``, in its direction (``model.higher_is_better``: accuracy falls, an
+  rmse rises), judged only with at least ``min_labelled_rows`` labelled rows.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import model
 from .capture import Record
 
-DEFAULT_PROBLEM_TYPE = "binary_classification"
-DROP_CHECK = "LessThanThreshold"
+DROP_CHECK = "LessThanThreshold"  # a higher-is-better metric fell too far
+RISE_CHECK = "GreaterThanThreshold"  # a lower-is-better metric (an error) rose too far
 
 
 class GroundTruthError(ValueError):
@@ -96,8 +98,7 @@ class Joined:
 
     captured_rows: int = 0
     truth: list[str] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-    probabilities: list[float] = field(default_factory=list)
+    answers: list[dict[str, Any]] = field(default_factory=list)  # the model's, as captured
     rows: list[Any] = field(default_factory=list)  # the request rows that were labelled
     named_rows: list[dict[str, Any]] = field(default_factory=list)  # the same, keyed by feature
 
@@ -128,67 +129,50 @@ def join(
             continue  # unlabelled (or labelled for another request shape): coverage, not error
         for actual, prediction, row in zip(truth, record.predictions, record.rows, strict=True):
             joined.truth.append(actual)
-            joined.labels.append(prediction.label)
-            joined.probabilities.append(prediction.probability)
+            joined.answers.append(prediction.answer)
             joined.rows.append(row)
     return joined
 
 
-# -- metrics, one function per problem type -------------------------------------------------------
-def binary_classification(joined: Joined) -> dict[str, float]:
-    """Accuracy, ROC AUC, F1, precision and recall (class 1 positive; AUC NaN on one class)."""
+# -- metrics: the model's own (model.metrics, as evaluate computes them) ------------------------
+def live_metrics(joined: Joined) -> dict[str, float]:
+    """``model.metrics`` of the joined answers against their truth (``model.parse_truth``).
+
+    ValueError naming the value when a label is not one the model can have. A metric undefined
+    on these rows (binary AUC on a single class) is NaN, never an error.
+    """
     import numpy as np
-    from sklearn import metrics
 
-    truth = np.asarray([int(float(v)) for v in joined.truth], dtype=int)
-    labels = np.asarray(joined.labels, dtype=int)
-    auc = (
-        float(metrics.roc_auc_score(truth, joined.probabilities))
-        if len(set(truth.tolist())) > 1
-        else math.nan
-    )
-    return {
-        "accuracy": float(metrics.accuracy_score(truth, labels)),
-        "auc": auc,
-        "f1": float(metrics.f1_score(truth, labels, zero_division=0)),
-        "precision": float(metrics.precision_score(truth, labels, zero_division=0)),
-        "recall": float(metrics.recall_score(truth, labels, zero_division=0)),
-    }
+    truth = np.asarray([model.parse_truth(v) for v in joined.truth])
+    return model.metrics(truth, model.from_answers(joined.answers))
 
 
-# Problem types plug in here (multiclass_classification, regression, ...): the monitor picks one
-# by the ``problem_type`` of its configuration.
-METRICS_BY_PROBLEM_TYPE: dict[str, Callable[[Joined], dict[str, float]]] = {
-    "binary_classification": binary_classification,
-}
-
-
-def live_metrics(problem_type: str, joined: Joined) -> dict[str, float]:
-    """The metrics of ``problem_type`` on the joined rows."""
-    try:
-        compute = METRICS_BY_PROBLEM_TYPE[problem_type]
-    except KeyError:
-        known = ", ".join(sorted(METRICS_BY_PROBLEM_TYPE))
-        raise ValueError(f"problem_type {problem_type!r} is not one of: {known}") from None
-    return compute(joined)
+def worsening(name: str, registered: float, live: float) -> float:
+    """How much worse ``live`` is than ``registered`` by the metric's direction (< 0: better)."""
+    return registered - live if model.higher_is_better(name) else live - registered
 
 
 def drops(
     registered: dict[str, float], live: dict[str, float], max_drop: dict[str, float]
 ) -> list[dict[str, str]]:
-    """One violation per metric that fell more than its ``max_drop`` below the registered."""
+    """One violation per metric that got worse than the registered by more than its
+    ``max_drop``, in the metric's direction (``model.higher_is_better``): an accuracy below
+    ``registered - drop`` (LessThanThreshold), an rmse above ``registered + drop``
+    (GreaterThanThreshold)."""
     found = []
     for name, allowed in max_drop.items():
         if name not in registered or math.isnan(live.get(name, math.nan)):
             continue
-        threshold = float(registered[name]) - float(allowed)
-        if live[name] < threshold:
+        if worsening(name, float(registered[name]), live[name]) > float(allowed):
+            higher = model.higher_is_better(name)
+            check = DROP_CHECK if higher else RISE_CHECK
+            threshold = float(registered[name]) + (-1 if higher else 1) * float(allowed)
             found.append(
                 {
                     "metric_name": name,
-                    "constraint_check_type": DROP_CHECK,
+                    "constraint_check_type": check,
                     "description": f"Metric {name} with {live[name]:.4f} was "
-                    f"{DROP_CHECK} '{threshold:.4f}' (registered {registered[name]:.4f})",
+                    f"{check} '{threshold:.4f}' (registered {registered[name]:.4f})",
                 }
             )
     return found

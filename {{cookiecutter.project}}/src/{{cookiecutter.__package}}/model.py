@@ -11,7 +11,12 @@ What lives here, and who reads it:
   ``MAX_METRIC_DROP``: what evaluate writes to evaluation.json (SageMaker's model-quality layout,
   under ``REPORT_KEY``), what the quality gate compares (``>=`` or ``<=`` THRESHOLD), which metric
   status and the proposal PRs show first, and which names ``monitoring.quality.max_metric_drop``
-  in deploy/*.json accepts.
+  in deploy/*.json accepts; ``higher_is_better`` (by ``LOWER_IS_BETTER``), the direction of
+  every metric, which the monitor's live drops follow.
+- ``ANSWER_FIELDS``, ``drift_value``, ``DRIFT_KIND``, ``answer_from_csv``, ``from_answers`` and
+  ``parse_truth``: how the monitor reads a captured answer and its ground truth: the one value
+  per row prediction drift compares (the baseline step describes the same value), and the arrays
+  ``metrics`` gets on live traffic, so live and registered metrics are computed by one function.
 
 Module level imports the standard library only: ci_scripts imports this file to read the
 declarations, and must stay fast. Swapping the estimator for another of the same problem type is
@@ -21,7 +26,7 @@ a change to this file alone; a new dataset also changes features.py and data/dat
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +174,22 @@ def predict(estimator: Any, features: np.ndarray) -> dict[str, np.ndarray]:
     return {"label": (probability >= PROBABILITY_THRESHOLD).astype(int), "probability": probability}
 
 
+# What the monitor reads of an answer: the fields the metrics need (``from_answers``), and the one
+# value per row whose distribution prediction drift compares (baseline and live alike).
+ANSWER_FIELDS = ("label", "probability")
+DRIFT_KIND = "numerical"
+
+
+def drift_value(answer: Mapping[str, Any]) -> float:
+    """The probability of POSITIVE_CLASS: prediction drift watches the score, not the label."""
+    return float(answer["probability"])
+
+
+def answer_from_csv(value: float) -> dict[str, Any]:
+    """A CSV answer's one number per row (the probability) as a JSON answer."""
+    return {"label": int(value >= PROBABILITY_THRESHOLD), "probability": float(value)}
+
+
 def response(predicted: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     """One JSON object per row, as PREDICTION_SCHEMA describes."""
     return [
@@ -178,13 +199,15 @@ def response(predicted: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
 
 
 def metrics(truth: np.ndarray, predicted: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Accuracy, ROC AUC, F1, precision and recall (POSITIVE_CLASS positive, zero_division=0)."""
+    """Accuracy, ROC AUC, F1, precision and recall (POSITIVE_CLASS positive, zero_division=0;
+    AUC is NaN when ``truth`` holds a single class, as a window of live labels may)."""
     from sklearn import metrics as m
 
     labels, scores = predicted["label"], predicted["probability"]
+    single_class = len(set(truth.tolist())) < 2  # live labels may hold one class: AUC undefined
     return {
         "accuracy": float(m.accuracy_score(truth, labels)),
-        "auc": float(m.roc_auc_score(truth, scores)),
+        "auc": math.nan if single_class else float(m.roc_auc_score(truth, scores)),
         "f1": float(m.f1_score(truth, labels, zero_division=0)),
         "precision": float(m.precision_score(truth, labels, zero_division=0)),
         "recall": float(m.recall_score(truth, labels, zero_division=0)),
@@ -216,6 +239,22 @@ def predict(estimator: Any, features: np.ndarray) -> dict[str, np.ndarray]:
     probabilities = probabilities[:, order]
     labels = np.asarray(CLASSES)[probabilities.argmax(axis=1)]
     return {"label": labels, "probabilities": probabilities}
+
+
+# What the monitor reads of an answer: the fields the metrics need (``from_answers``), and the one
+# value per row whose distribution prediction drift compares (baseline and live alike).
+ANSWER_FIELDS = ("label",)
+DRIFT_KIND = "categorical"
+
+
+def drift_value(answer: Mapping[str, Any]) -> int:
+    """The predicted class: prediction drift compares the classes' shares (a categorical)."""
+    return int(answer["label"])
+
+
+def answer_from_csv(value: float) -> dict[str, Any]:
+    """A CSV answer's one number per row (the class) as a JSON answer."""
+    return {"label": int(value)}
 
 
 def response(predicted: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -255,6 +294,22 @@ def predict(estimator: Any, features: np.ndarray) -> dict[str, np.ndarray]:
     return {"value": estimator.predict(features)}
 
 
+# What the monitor reads of an answer: the fields the metrics need (``from_answers``), and the one
+# value per row whose distribution prediction drift compares (baseline and live alike).
+ANSWER_FIELDS = ("value",)
+DRIFT_KIND = "numerical"
+
+
+def drift_value(answer: Mapping[str, Any]) -> float:
+    """The predicted value: prediction drift compares its distribution."""
+    return float(answer["value"])
+
+
+def answer_from_csv(value: float) -> dict[str, Any]:
+    """A CSV answer's one number per row (the value) as a JSON answer."""
+    return {"value": float(value)}
+
+
 def response(predicted: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     """One JSON object per row, as PREDICTION_SCHEMA describes."""
     return [{"value": float(value)} for value in predicted["value"]]
@@ -273,6 +328,34 @@ def metrics(truth: np.ndarray, predicted: Mapping[str, np.ndarray]) -> dict[str,
         "r2": float(m.r2_score(truth, values)),
     }
 {%- endif %}
+
+
+# Metrics where a smaller value is the better model (errors); every other is higher-is-better.
+LOWER_IS_BETTER = frozenset({"mae", "mse", "rmse"})
+
+
+def higher_is_better(metric: str) -> bool:
+    """The direction of ``metric``: what a live drop of it means (live_quality.drops)."""
+    return metric not in LOWER_IS_BETTER
+
+
+def from_answers(answers: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """``predict``-shaped arrays (ANSWER_FIELDS) of answers read back from a capture."""
+    import numpy as np
+
+    return {name: np.asarray([answer[name] for answer in answers]) for name in ANSWER_FIELDS}
+
+
+def parse_truth(value: str) -> float:
+    """One ground-truth value: a class of CLASSES, or for a regression any finite number."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"ground truth {value!r} is not a finite number")
+    if CLASSES is not None:
+        if not number.is_integer() or int(number) not in CLASSES:
+            raise ValueError(f"ground truth {value!r} is not one of the classes {CLASSES}")
+        return int(number)
+    return number
 
 
 def outcome(predicted: Mapping[str, np.ndarray]) -> np.ndarray:

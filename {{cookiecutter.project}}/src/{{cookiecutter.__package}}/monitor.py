@@ -25,6 +25,12 @@ A run with no capture newer than the last run's and no new label file ends at on
 ``NoData`` (before the statistics libraries are even imported). Data drift is judged on the new
 captures; model quality, bias and attribution drift on every capture of the version within
 ``quality.label_window_hours`` that has a label, so labels that arrive late are joined later.
+
+Every problem type is read through model.py: the captured answers as ``model.response`` writes
+them, prediction drift on ``model.drift_value``, live metrics by ``model.metrics`` with each
+metric's direction, bias drift on ``model.outcome``, attribution drift on the worsening of
+``model.PRIMARY_METRIC``. A check that does not apply (bias off, a single class of labels) is
+``NoData`` with the reason in the summary.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import capture, paths
+from . import capture, model, paths
 from .errors import StepError
 
 log = logging.getLogger(__name__)
@@ -55,13 +61,7 @@ HISTORY_FILE = "history.jsonl"
 INPUTS = ("capture", "groundtruth", "baseline", "bias", "explainability", "model", "state")
 
 QUALITY_DEFAULTS: dict[str, Any] = {
-    "max_metric_drop": {
-        "accuracy": 0.05,
-        "auc": 0.05,
-        "f1": 0.05,
-        "precision": 0.05,
-        "recall": 0.05,
-    },
+    "max_metric_drop": dict(model.MAX_METRIC_DROP),
     "min_labelled_rows": 20,
     "min_coverage": 0.0,
     "label_window_hours": 72,
@@ -80,7 +80,7 @@ class Config:
     env: str
     model_version: int | None = None
     since: datetime | None = None  # captures before this belong to the version served earlier
-    problem_type: str = "binary_classification"
+    problem_type: str = model.PROBLEM_TYPE
     drift: dict[str, float] = field(default_factory=dict)
     quality: dict[str, Any] = field(default_factory=dict)
     registered: dict[str, float] = field(default_factory=dict)
@@ -105,7 +105,7 @@ class Config:
             env=str(raw["env"]),
             model_version=raw.get("model_version"),
             since=capture.parse_time(raw.get("since")),
-            problem_type=str(raw.get("problem_type") or "binary_classification"),
+            problem_type=str(raw.get("problem_type") or model.PROBLEM_TYPE),
             drift={
                 k: float(raw[k])
                 for k in ("drift_threshold", "psi_threshold", "significance")
@@ -168,8 +168,11 @@ def read_json(path: Path | None) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def registered_bias(document: dict[str, Any]) -> tuple[str, float, float] | None:
-    """(facet, threshold, DPPL) of the registered bias report (Clarify's analysis.json)."""
+def registered_bias(document: dict[str, Any]) -> tuple[Any, float, float] | None:
+    """(Facet, threshold, DPPL) of the registered bias report (Clarify's analysis.json, bias.py:
+    the facet's feature and positive outcome, and the median the facet is above)."""
+    from .bias import Facet
+
     section = document.get("post_training_bias_metrics") or {}
     for facet, groups in (section.get("facets") or {}).items():
         for group in groups or []:
@@ -177,8 +180,13 @@ def registered_bias(document: dict[str, Any]) -> tuple[str, float, float] | None
             for metric in group.get("metrics") or []:
                 if metric.get("name") == "DPPL":
                     try:
-                        return str(facet), float(bounds[0]), float(metric["value"])
-                    except (ValueError, KeyError, IndexError):
+                        positive = float(section["label_value_or_threshold"])
+                        return (
+                            Facet(str(facet), positive),
+                            float(bounds[0]),
+                            float(metric["value"]),
+                        )
+                    except (ValueError, KeyError, IndexError, TypeError):
                         return None
     return None
 
@@ -192,10 +200,14 @@ def bias_drift(joined: Any, document: dict[str, Any], config: Config) -> dict[st
 
     found = registered_bias(document)
     result: dict[str, Any] = {"status": "NoData", "violations": []}
+    if document.get("disabled"):
+        result["reason"] = f"does not apply: bias is off for this version ({document['disabled']})"
+        return result
     if found is None:
         result["reason"] = "no registered DPPL in the version's bias report"
         return result
-    facet, threshold, registered = found
+    facet_spec, threshold, registered = found
+    facet = facet_spec.feature
     result["registered"] = {"DPPL": registered, "facet": f"{facet} > {threshold:g}"}
     values = [
         as_number(row.get(facet) if isinstance(row, dict) else None) for row in joined.named_rows
@@ -205,9 +217,9 @@ def bias_drift(joined: Any, document: dict[str, Any], config: Config) -> dict[st
         result["reason"] = f"{len(keep)} labelled rows, fewer than min_labelled_rows"
         return result
     inside = np.array([values[i] > threshold for i in keep])
-    predicted = np.array([joined.labels[i] for i in keep])
+    predicted = model.outcome(model.from_answers([joined.answers[i] for i in keep]))
     try:
-        live = positive_proportion_difference(predicted, inside)
+        live = positive_proportion_difference(predicted, inside, facet_spec)
     except StepError as exc:
         result["reason"] = str(exc)
         return result
@@ -241,8 +253,8 @@ def ndcg(registered: dict[str, float], live: dict[str, float], k: int) -> float:
 def attribution_drift(
     joined: Any, document: dict[str, Any], model_dir: Path, config: Config
 ) -> dict[str, Any]:
-    """Permutation importance (explain.py's method) on labelled live rows, ranked against the
-    registered importance by NDCG."""
+    """Permutation importance (explain.py's method: the worsening of ``model.PRIMARY_METRIC``)
+    on labelled live rows, ranked against the registered importance by NDCG."""
     import numpy as np
 
     from . import explain, model_artifacts
@@ -259,25 +271,37 @@ def attribution_drift(
     if joined.labelled_rows < int(config.quality["min_labelled_rows"]):
         result["reason"] = f"{joined.labelled_rows} labelled rows, fewer than min_labelled_rows"
         return result
-    truth = np.asarray([int(float(v)) for v in joined.truth])
-    if len(set(truth.tolist())) < 2:
-        result["reason"] = "the labelled live rows hold a single class"
+    try:
+        truth = np.asarray([model.parse_truth(v) for v in joined.truth])
+    except ValueError as exc:
+        result["reason"] = f"does not apply: {exc}"
+        return result
+    if model.CLASSES is not None and len(set(truth.tolist())) < 2:
+        result["reason"] = "does not apply: the labelled live rows hold a single class"
         return result
     if not model_dir.is_dir() or not any(model_dir.iterdir()):
         result["reason"] = "no model artifact given"
         return result
-    model = model_artifacts.load(model_dir)
+    trained = model_artifacts.load(model_dir)
     try:
         matrix = parse_feature_rows(
-            ([row.get(n) for n in model.features] for row in joined.named_rows), len(model.features)
+            ([row.get(n) for n in trained.features] for row in joined.named_rows),
+            len(trained.features),
         )
     except StepError as exc:
         result["reason"] = f"live rows cannot be scored: {exc}"
         return result
-    importances = explain.permutation_importance(
-        lambda m: explain.roc_auc(truth, model.predict(m)[1]), matrix
-    )
-    live = dict(zip(model.features, importances, strict=True))
+    sign = 1.0 if model.higher_is_better(model.PRIMARY_METRIC) else -1.0
+
+    def score(features: np.ndarray) -> float:  # higher is better, whatever the metric
+        value = model.metrics(truth, trained.predict(features))[model.PRIMARY_METRIC]
+        return sign * float(value)
+
+    if math.isnan(score(matrix)):
+        result["reason"] = f"does not apply: {model.PRIMARY_METRIC} is undefined on the live rows"
+        return result
+    importances = explain.permutation_importance(score, matrix)
+    live = dict(zip(trained.features, importances, strict=True))
     score = ndcg(registered, live, ATTRIBUTION_TOP_K)
     wanted = float(config.quality["min_attribution_ndcg"])
     top = sorted(live, key=lambda n: -live[n])[:3]
@@ -302,7 +326,7 @@ def model_quality(joined: Any, config: Config) -> dict[str, Any]:
     coverage = joined.coverage
     result: dict[str, Any] = {
         "status": "NoData",
-        "problem_type": config.problem_type,
+        "problem_type": model.PROBLEM_TYPE,  # the metrics are model.py's
         "registered": config.registered,
         "live": {},
         "labelled_rows": joined.labelled_rows,
@@ -325,7 +349,7 @@ def model_quality(joined: Any, config: Config) -> dict[str, Any]:
         )
         return result
     try:
-        live = live_metrics(config.problem_type, joined)
+        live = live_metrics(joined)
     except ValueError as exc:
         raise StepError(str(exc)) from None
     result["live"] = {k: v for k, v in live.items() if not math.isnan(v)}
@@ -457,7 +481,7 @@ def run(
         raise StepError(f"{inputs['baseline']}: no statistics.json with features (the baseline)")
     names = [f["name"] for f in statistics["features"]]
     new_data = drift.live_data([row for r in new for row in r.rows], names)
-    new_predictions = [p.probability for r in new for p in r.predictions]
+    new_predictions = [p.value for r in new for p in r.predictions]  # model.drift_value
     if new:
         checked = drift.check(new_data, statistics, config.drift, new_predictions)
         summary["data_quality"] = {

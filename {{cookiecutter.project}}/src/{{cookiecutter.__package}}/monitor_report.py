@@ -109,7 +109,7 @@ def render(
     summary: dict[str, Any],
     statistics: dict[str, Any],
     live_columns: dict[str, list[Any]],
-    live_predictions: Sequence[float],
+    live_predictions: Sequence[Any],  # model.drift_value per row
     history: Sequence[dict[str, Any]],
 ) -> str:
     """The page for one run."""

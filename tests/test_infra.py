@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import cfn_stacks
 import pytest
 from cfnlint.api import ManualArgs, lint_by_config
 from cfnlint.decode import cfn_yaml
@@ -61,7 +62,6 @@ STAR_SCALING = {
     "application-autoscaling:DescribeScalingPolicies",
 }
 ENVIRONMENTS = ("dev", "staging", "prod")
-NO_VALUE = object()
 
 
 # ------------------------------------------------------------------------------- rendering
@@ -99,88 +99,9 @@ def api(rendered) -> dict[str, Any]:
 
 
 def evaluate(template: dict, parameters: dict[str, str], account: str) -> dict[str, Any]:
-    """Resources and Outputs as CloudFormation would create them for these parameters.
-
-    Refs to resources and Fn::GetAtt become "<Name>" / "<Name.Attr>" placeholders.
-    """
-    values: dict[str, Any] = {
-        name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()
-    }
-    values.update(parameters)
-    values.update(
-        {
-            "AWS::AccountId": account,
-            "AWS::Region": REGION,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-        }
-    )
-    definitions = template.get("Conditions", {})
-    decided: dict[str, bool] = {}
-
-    def condition(name: str) -> bool:
-        if name not in decided:
-            decided[name] = truth(definitions[name])
-        return decided[name]
-
-    def truth(expr: dict) -> bool:
-        (fn, args), *_ = expr.items()
-        if fn == "Fn::Equals":
-            left, right = (resolve(arg) for arg in args)
-            return str(left) == str(right)
-        if fn == "Fn::Not":
-            return not truth(args[0])
-        if fn == "Fn::And":
-            return all(truth(arg) for arg in args)
-        if fn == "Fn::Or":
-            return any(truth(arg) for arg in args)
-        if fn == "Condition":
-            return condition(args)
-        raise AssertionError(f"unexpected condition function {fn}")
-
-    def lookup(name: str) -> str:
-        if name in values:
-            return str(values[name])
-        return f"<{name}>"
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if len(node) == 1:
-                (key, arg), *_ = node.items()
-                if key == "Ref":
-                    return NO_VALUE if arg == "AWS::NoValue" else lookup(arg)
-                if key == "Fn::If":
-                    name, when_true, when_false = arg
-                    return resolve(when_true if condition(name) else when_false)
-                if key == "Fn::GetAtt":
-                    return "<{}>".format(arg if isinstance(arg, str) else ".".join(arg))
-                if key == "Fn::Sub":
-                    text, extra = (arg, {}) if isinstance(arg, str) else arg
-                    local = {k: resolve(v) for k, v in extra.items()}
-                    return re.sub(
-                        r"\$\{([^}!]+)\}",
-                        lambda m: str(local[m[1]]) if m[1] in local else lookup(m[1]),
-                        text,
-                    )
-                assert not key.startswith("Fn::"), f"evaluator does not know {key}"
-            out = {}
-            for key, value in node.items():
-                value = resolve(value)
-                if value is not NO_VALUE:
-                    out[str(key)] = value
-            return out
-        if isinstance(node, list):
-            return [v for v in (resolve(item) for item in node) if v is not NO_VALUE]
-        return node if not isinstance(node, str) else str(node)
-
-    def kept(section: str) -> dict[str, Any]:
-        return {
-            name: resolve(body)
-            for name, body in template.get(section, {}).items()
-            if "Condition" not in body or condition(body["Condition"])
-        }
-
-    return {"Resources": kept("Resources"), "Outputs": kept("Outputs")}
+    """Resources and Outputs as CloudFormation would create them for these parameters (the IAM
+    judge's evaluator); Refs to resources and Fn::GetAtt become "<Name>" / "<Name.Attr>"."""
+    return cfn_stacks.evaluate(template, parameters, account, names=False)
 
 
 def stacks(template: dict, accounts: dict[str, str]) -> dict[str, dict[str, Any]]:

@@ -48,8 +48,15 @@ def load(path: Path) -> dict[str, Any]:
     return cfn_yaml.load(str(path))
 
 
-def evaluate(template: dict[str, Any], parameters: dict[str, str], account: str) -> dict:
-    """Resources and Outputs of one stack, every intrinsic resolved."""
+def evaluate(
+    template: dict[str, Any], parameters: dict[str, str], account: str, *, names: bool = True
+) -> dict:
+    """Resources and Outputs of one stack, every intrinsic resolved.
+
+    With ``names`` (the IAM judge), Ref / Fn::GetAtt of the types in REFS / ATTRS become real
+    names and ARNs; without (tests/test_infra.py), every resource Ref and Fn::GetAtt stays a
+    ``"<Name>"`` / ``"<Name.Attr>"`` placeholder, so tests can say which resource is meant.
+    """
     values: dict[str, Any] = {
         name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()
     }
@@ -97,7 +104,7 @@ def evaluate(template: dict[str, Any], parameters: dict[str, str], account: str)
         if name in values:
             return str(values[name])
         logical, _, attr = name.partition(".")
-        if logical in resources:
+        if names and logical in resources:
             kind = resources[logical]["Type"]
             make = ATTRS.get((kind, attr)) if attr else REFS.get(kind)
             if make:

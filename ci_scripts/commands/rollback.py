@@ -13,6 +13,7 @@ from ci_scripts import gitinfo
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend
 from ci_scripts.commands.deploy import deploy_manifest
+from ci_scripts.commands.smoke_test import recheck
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
@@ -68,3 +69,10 @@ def run(
         f"{env}: {done} {manifest.label} from version {current} to version {target}; "
         f"commit {manifest.label} so git names what runs"
     )
+    if deploy:
+        # A restored version is smoke-tested like any deploy: the manifest already names what
+        # runs (the restore is kept either way), so a failure here is reported, not undone.
+        passed, verdict = recheck(project, backend, rolled)
+        if not passed:
+            raise CIError(f"{env}: version {target} is restored{verdict}")
+        typer.echo(f"{env}: version {target} is restored{verdict}")

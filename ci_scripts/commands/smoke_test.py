@@ -174,18 +174,36 @@ def restore_previous(
             f"{failure}; not rolled back: previous version {previous} is {why}"
         ) from failure
     typer.echo(f"smoke-test {env}: failed; restoring version {previous} on endpoint {name}")
+    restored = manifest.with_version(previous)
     deploy_manifest(
         project,
         backend,
-        manifest.with_version(previous),
+        restored,
         commit=commit or gitinfo.current_commit(project.root),
         pr=None,
         reason="rollback after a failed smoke test",
     )
+    _, verdict = recheck(project, backend, restored)
     raise CIError(
-        f"{failure}; rolled back: endpoint {name} serves version {previous} again "
+        f"{failure}; rolled back: endpoint {name} serves version {previous} again{verdict} "
         f"(revert the change to {manifest.label} so git names what runs)"
     ) from failure
+
+
+def recheck(
+    project: ProjectConfig, backend: Backend, restored: manifests.Manifest
+) -> tuple[bool, str]:
+    """Smoke-test a restored version again: whether it passed, and the clause saying so.
+
+    A restore is a deploy like any other: the version that served before may not serve well now
+    (its code, the data it is sent, the fleet it got), so "rolled back" alone would claim health
+    nobody checked. The restore stays (it is the best known state); the caller says both.
+    """
+    try:
+        check(project, backend, restored)
+    except CIError as again:
+        return False, f", but its smoke test failed too ({again})"
+    return True, " and its smoke test passed"
 
 
 def check(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest) -> None:

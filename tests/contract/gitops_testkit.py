@@ -244,6 +244,12 @@ class BackendHarness(ABC):
         """Make ``env``'s endpoint answer a smoke test of ``rows`` rows (no-op for real servers)."""
         return None
 
+    def expect_healthy_smoke_test(self, env: str) -> None:
+        """Make ``env`` answer one passing smoke test of its manifest's rows: a restore
+        (rollback, smoke-test --rollback-on-failure) smoke-tests the restored version again."""
+        manifest = json.loads(self.project.manifest_path(env).read_text())
+        self.prepare_invocations(env, manifest.get("smoke_test", {}).get("rows", 20))
+
     def cli(self, *args: str, env: dict[str, str] | None = None) -> Result:
         return run_cli(self.project.root, self.backend, *args, env=env)
 

@@ -73,5 +73,6 @@ def test_deploy_prunes_versions_no_rollback_needs(
     # v3 serves, v2 served before it (a failed smoke test goes back to it): both stay.
     assert f"v{first.version}" in out.split("pruned", 1)[1]
     assert f"-v{second.version}-" not in out and f"v{second.version} (" not in out
+    backend.expect_healthy_smoke_test("staging")
     assert backend.cli("rollback", "--env", "staging").exit_code == 0  # back to v2 still works
     assert backend.backend.describe_endpoint("staging").model_version == second.version

@@ -87,6 +87,7 @@ def test_revert_returns_an_earlier_prod_version_and_rollback_skips_the_running_o
     # prod.json names v3 but prod still runs v2 (its deploy has not run, or was restored).
     merge(backend, "prod", 6, model_version=third.version)
 
+    backend.expect_healthy_smoke_test("prod")
     rolled = backend.cli("rollback", "--env", "prod")
 
     assert rolled.exit_code == 0, rolled.output

@@ -17,9 +17,11 @@ def seed_wrong_answers(harness: BackendHarness) -> ModelVersion:
     return harness.seed_version()
 
 
-def script_wrong_answers(harness: BackendHarness) -> None:
-    if harness.scripted_invocations:  # moto answers what it is told
-        harness.prepare_invocations("staging", 1, answers=[{"predictions": []}])  # type: ignore[call-arg]
+def script_wrong_answers(harness: BackendHarness, env: str = "staging") -> None:
+    """The next smoke test of ``env`` fails at its first row (moto answers what it is told; the
+    local endpoint of a ``seed_wrong_answers`` version answers that way itself)."""
+    if harness.scripted_invocations:
+        harness.prepare_invocations(env, 1, answers=[{"predictions": []}])  # type: ignore[call-arg]
 
 
 def test_failed_smoke_test_restores_the_previous_version(backend: BackendHarness) -> None:
@@ -28,6 +30,7 @@ def test_failed_smoke_test_restores_the_previous_version(backend: BackendHarness
     merge_and_deploy(backend, "staging", good.version, pr=1)
     merge_and_deploy(backend, "staging", wrong.version, pr=2)
     script_wrong_answers(backend)
+    backend.expect_healthy_smoke_test("staging")  # the restored version answers well
 
     result = backend.cli("smoke-test", "--env", "staging", "--rollback-on-failure")
 
@@ -36,14 +39,48 @@ def test_failed_smoke_test_restores_the_previous_version(backend: BackendHarness
     assert "\n" not in line
     assert line.startswith("error: smoke-test staging: row 1: expected 1 predictions, got 0; ")
     assert line.endswith(
-        f"rolled back: endpoint churn-model-staging serves version {good.version} again "
-        "(revert the change to deploy/staging.json so git names what runs)"
+        f"rolled back: endpoint churn-model-staging serves version {good.version} again and "
+        "its smoke test passed (revert the change to deploy/staging.json so git names what runs)"
     )
     state = backend.backend.describe_endpoint("staging")
     assert state.status == "InService" and state.model_version == good.version
     status = backend.cli("status")
     assert status.exit_code == 3  # git still names the version that failed: drift
     assert f"staging names v{wrong.version} but runs v{good.version}" in status.stderr
+
+
+def test_a_restored_version_is_smoke_tested_again(backend: BackendHarness) -> None:
+    """Restoring what served before is no proof it serves well now: its smoke test runs again,
+    and a failure of both is said in the one line (the restore stays: the best known state)."""
+    older = seed_wrong_answers(backend)
+    newer = seed_wrong_answers(backend)
+    merge_and_deploy(backend, "staging", older.version, pr=1)
+    merge_and_deploy(backend, "staging", newer.version, pr=2)
+    script_wrong_answers(backend)
+    script_wrong_answers(backend)  # and the restored one fails the same way
+
+    result = backend.cli("smoke-test", "--env", "staging", "--rollback-on-failure")
+
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert "\n" not in line
+    assert (
+        f"rolled back: endpoint churn-model-staging serves version {older.version} again, but "
+        "its smoke test failed too (smoke-test staging: row 1: expected 1 predictions, got 0)"
+    ) in line
+    assert backend.backend.describe_endpoint("staging").model_version == older.version
+
+    # The emergency path says the same and fails: git names what runs, health was not shown.
+    assert backend.cli("deploy", "--env", "staging").exit_code == 0  # git names the newer one
+    script_wrong_answers(backend)
+    rolled = backend.cli("rollback", "--env", "staging")
+    assert rolled.exit_code == 1
+    assert rolled.stderr.strip() == (
+        f"error: staging: version {older.version} is restored, but its smoke test failed too "
+        "(smoke-test staging: row 1: expected 1 predictions, got 0)"
+    )
+    manifest = json.loads(backend.project.manifest_path("staging").read_text())
+    assert manifest["model_version"] == older.version
 
 
 def test_failed_smoke_test_without_earlier_version_changes_nothing(
@@ -71,6 +108,7 @@ def test_prod_rollback_does_not_need_staging_to_serve_the_old_version(
         merge_and_deploy(backend, "staging", version, pr=pr)
         merge_and_deploy(backend, "prod", version, pr=pr + 1)
 
+    backend.expect_healthy_smoke_test("prod")
     result = backend.cli("rollback", "--env", "prod")
 
     assert result.exit_code == 0, result.output
@@ -89,8 +127,8 @@ def test_revert_after_an_automatic_prod_restore_is_a_no_op(backend: BackendHarne
     merge_and_deploy(backend, "prod", good.version, pr=2)
     merge_and_deploy(backend, "staging", wrong.version, pr=3)
     merge_and_deploy(backend, "prod", wrong.version, pr=4)
-    if backend.scripted_invocations:
-        backend.prepare_invocations("prod", 1, answers=[{"predictions": []}])  # type: ignore[call-arg]
+    script_wrong_answers(backend, "prod")
+    backend.expect_healthy_smoke_test("prod")
     restored = backend.cli("smoke-test", "--env", "prod", "--rollback-on-failure")
     assert restored.exit_code == 1 and "rolled back" in restored.stderr
     assert backend.backend.describe_endpoint("prod").model_version == good.version

@@ -25,10 +25,13 @@ def test_rollback_deploys_previous_version_and_rewrites_manifest(backend: Backen
     merge_and_deploy(backend, "staging", first.version, pr=1)
     merge_and_deploy(backend, "staging", second.version, pr=2)
 
+    backend.expect_healthy_smoke_test("staging")
     result = backend.cli("rollback", "--env", "staging")
 
     assert result.exit_code == 0, result.output
     assert f"from version {second.version} to version {first.version}" in result.stdout
+    restored = f"staging: version {first.version} is restored and its smoke test passed"
+    assert restored in result.stdout
     assert backend.backend.describe_endpoint("staging").model_version == first.version
     manifest = json.loads(backend.project.manifest_path("staging").read_text())
     assert manifest["model_version"] == first.version
@@ -41,6 +44,7 @@ def test_rollback_skips_rejected_versions(backend: BackendHarness) -> None:
     merge_and_deploy(backend, "staging", third.version, pr=3)
     backend.backend.set_approval(second.group, second.version, "Rejected", "bad data")
 
+    backend.expect_healthy_smoke_test("staging")
     result = backend.cli("rollback", "--env", "staging")
 
     assert result.exit_code == 0, result.output

@@ -91,6 +91,7 @@ def run_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     ok(harness.cli("deploy", "--env", "staging", "--commit", "c3", "--pr", "3"))
     # Its smoke test fails: the job restores the version that served before.
     harness.prepare_invocations("staging", 20, answers=["not json"])
+    harness.prepare_invocations("staging", 20)  # the restored version is smoke-tested again
     failed = harness.cli(
         "smoke-test", "--env", "staging", "--rollback-on-failure", "--commit", "c3"
     )

@@ -73,7 +73,45 @@ def refusals(effective: dict[str, Any]) -> list[tuple[str, str]]:
         reason = canary_refusal(percent, fleet)
         if reason:
             found.append(("deployment.canary_percent", reason))
+    found.extend(shadow_refusals(effective))
     return found
+
+
+def shadow_refusals(effective: dict[str, Any]) -> list[tuple[str, str]]:
+    """A shadow test (``deployment.shadow``) SageMaker or the comparison could not run.
+
+    SageMaker shadow variants need an instance-based realtime endpoint: "Serverless Inference"
+    is among the features that make an endpoint incompatible with shadow tests
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/shadow-tests-create.html, Prerequisites).
+    The comparison pairs the live and shadow answers captured by data capture, so capture must
+    be on; and the test runs before prod switches only.
+    """
+    shadow = (effective.get("deployment") or {}).get("shadow") or {}
+    if not shadow.get("enabled"):
+        return []
+    path = "deployment.shadow.enabled"
+    if effective.get("environment") != "prod":
+        return [
+            (path, "true, but the shadow test runs only before prod switches (deploy/prod.json)")
+        ]
+    if (effective.get("endpoint") or {}).get("type") != "realtime":
+        return [
+            (
+                path,
+                "true on a serverless endpoint: SageMaker shadow variants need an "
+                "instance-based realtime endpoint",
+            )
+        ]
+    capture = effective.get("data_capture") or {}
+    if not capture.get("enabled") or not capture.get("sampling_percentage"):
+        return [
+            (
+                path,
+                "true with data capture off: the shadow test pairs the captured live and shadow "
+                "answers (set data_capture.enabled and a sampling_percentage above 0)",
+            )
+        ]
+    return []
 
 
 def switch_refusal(running_type: str | None, desired_type: str) -> str | None:

@@ -7,7 +7,10 @@ so the same contract tests run against the aws backend (on moto) and the local b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
 
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 
@@ -139,6 +142,21 @@ class EndpointHost(Protocol):
         of another AWS account); deploy calls it before its first change."""
 
 
+class ShadowHost(Protocol):
+    """Shadow tests before prod switches (ci_scripts.shadow judges what these measure)."""
+
+    def shadow_test(
+        self, env: str, manifest: dict[str, Any], version: ModelVersion, policy: ShadowPolicy
+    ) -> ShadowMeasurement:
+        """Run ``version`` as a shadow of what ``env`` serves (a copy of every request, the
+        live answer is the one callers get) for the policy's window, measure both variants,
+        and put the endpoint back as it was, also on failure or interruption."""
+
+    def record_shadow(self, env: str, record: str) -> None:
+        """Keep ``record`` (ShadowReport.record) as ``env``'s last shadow result; the
+        endpoint reports it back as ``EndpointState.config["shadow"]`` (``status`` shows it)."""
+
+
 class ImageStore(Protocol):
     """Where the one container image lives (ECR on aws)."""
 
@@ -188,6 +206,7 @@ class Backend(
     Registry,
     PipelineRunner,
     EndpointHost,
+    ShadowHost,
     ImageStore,
     Monitoring,
     ObjectStore,

@@ -5,6 +5,8 @@ approval, so a staging deploy marks a PendingManualApproval package Approved, na
 and PR. Rejected, unknown and other-group packages are refused. Prod takes an Approved package
 that staging serves healthy now or that served prod before (a rollback), and a change that keeps
 prod's running version needs no staging check. Every check runs before the first change.
+With ``deployment.shadow`` on, a new prod version first runs as a shadow of prod's traffic and
+is judged against the manifest's limits (ci_scripts.shadow); one that breaks a limit stops there.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend, EndpointState, ModelVersion
 from ci_scripts.commands import retention
 from ci_scripts.errors import CIError
-from ci_scripts.github import write_outputs
+from ci_scripts.github import append_step_summary, write_outputs
 from ci_scripts.manifest_rules import switch_refusal
+from ci_scripts.model_contract import load as load_contract
 from ci_scripts.project import ProjectConfig
+from ci_scripts.shadow import ShadowPolicy, judge
 
 # Statuses during which SageMaker refuses (or would race) another update.
 IN_PROGRESS = frozenset(
@@ -187,14 +191,18 @@ def deploy_manifest(
     running = backend.describe_endpoint(env)
     refuse_if_busy(env, running)
     refuse_switch(manifest, running)
+    gate = ""
     if env == "prod":
-        typer.echo(f"prod: {require_prod_gate(project, backend, version, running, manifest)}")
+        gate = require_prod_gate(project, backend, version, running, manifest)
+        typer.echo(f"prod: {gate}")
     if version.approval_status == "PendingManualApproval":
         description = approval_description(commit, pr, reason)
         version = backend.set_approval(version.group, version.version, "Approved", description)
         typer.echo(f"{env}: approved version {version.version}: {description}")
     desired: dict[str, Any] = dict(manifest.effective)
     desired[SOURCE_KEY] = {"commit": commit, "pull_request": pr}
+    if env == "prod":
+        shadow_gate(project, backend, manifest, version, running, reason, gate)
     state = backend.deploy(env, desired, version)
     if state.model_version != version.version or state.status != SERVING:
         reason_text = f": {state.failure_reason}" if state.failure_reason else ""
@@ -217,6 +225,58 @@ def deploy_manifest(
         endpoint=state.name, version=version.version, changed=changed, url=state.url, deployed=True
     )
     return state
+
+
+def shadow_gate(
+    project: ProjectConfig,
+    backend: Backend,
+    manifest: manifests.Manifest,
+    version: ModelVersion,
+    running: EndpointState | None,
+    reason: str,
+    gate: str,
+) -> None:
+    """``deployment.shadow``: the candidate shadows prod's traffic before prod switches.
+
+    Runs for a new version merged for prod (not for a rollback, a restore, or a version that
+    served prod before: those return to known behaviour and must not wait), and only when a
+    version serves prod (nothing to shadow before the first deploy). The report goes to the
+    log, the job summary, the ``shadow``/``shadow_report`` step outputs and the endpoint's
+    record; a shadow that breaks a limit raises naming it, and prod keeps its version.
+    """
+    policy = ShadowPolicy.from_manifest(manifest.effective)
+    if not policy.enabled:
+        return
+    skip = ""
+    if reason not in ("merge", UNCOMMITTED) or "served prod before" in gate:
+        skip = f"version {version.version} served prod before; it returns without one"
+    elif running is None or running.status != SERVING or running.model_version is None:
+        skip = "nothing serves prod yet, so there is no live traffic to shadow"
+    elif running.model_version == version.version:
+        skip = f"prod runs version {version.version} already"
+    if skip:
+        typer.echo(f"prod: shadow test skipped: {skip}")
+        write_outputs(shadow="skipped")
+        return
+    assert running is not None
+    typer.echo(
+        f"prod: shadow test: version {version.version} shadows version "
+        f"{running.model_version}'s traffic ({policy.describe('prod')})"
+    )
+    contract = load_contract(project)
+    measurement = backend.shadow_test(manifest.env, manifest.effective, version, policy)
+    report = judge(policy, measurement, contract.problem_type)
+    markdown = report.markdown()
+    typer.echo(markdown.rstrip())
+    append_step_summary(markdown)
+    write_outputs(shadow="passed" if report.passed else "failed", shadow_report=markdown)
+    backend.record_shadow(manifest.env, report.record())
+    if not report.passed:
+        raise CIError(
+            f"{manifest.at('deployment', 'shadow')}: {report.verdict()}; the rollout stopped "
+            f"and version {running.model_version} keeps serving"
+        )
+    typer.echo(f"prod: {report.verdict()}")
 
 
 def resolve_source(

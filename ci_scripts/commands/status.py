@@ -54,6 +54,8 @@ class EnvStatus:
     fleet: str = ""
     instance_hours_min: int | None = None
     instance_hours_max: int | None = None
+    # The endpoint's record of its last shadow test (ci_scripts.shadow), "" when none.
+    last_shadow: str = ""
 
 
 def _approval(version: ModelVersion | None, number: int | None) -> str:
@@ -117,6 +119,7 @@ def collect_env(project: ProjectConfig, backend: Backend, env: str) -> EnvStatus
         fleet=fleet.describe() if fleet else "",
         instance_hours_min=fleet.min_hours if fleet and realtime else None,
         instance_hours_max=fleet.max_hours if fleet and realtime else None,
+        last_shadow=str((state.config.get("shadow") if state else None) or ""),
     )
 
 
@@ -173,6 +176,14 @@ def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]
             console.print(f"{row.environment}: {row.url}", soft_wrap=True, highlight=False)
     for row in rows:  # under the table: a column more would fold it in narrow CI logs
         console.print(f"{row.environment} fleet: {row.fleet}", soft_wrap=True, highlight=False)
+    for row in rows:
+        if row.last_shadow:
+            console.print(
+                f"{row.environment} last shadow test: {row.last_shadow}",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
 
 
 def summary_markdown(project: ProjectConfig, rows: list[EnvStatus]) -> str:
@@ -190,6 +201,9 @@ def summary_markdown(project: ProjectConfig, rows: list[EnvStatus]) -> str:
             f"{'?' if row.error else 'no' if row.out_of_sync else 'yes'} | "
             f"{row.fleet} |"
         )
+    shadows = [f"- {row.environment}: {row.last_shadow}" for row in rows if row.last_shadow]
+    if shadows:
+        lines += ["", "Last shadow test:", *shadows]
     return "\n".join(lines)
 
 

@@ -2,7 +2,8 @@
 
 Both manifests against the schema and the project (environment = file name, group = the
 project's), and the pipeline definition builds. Each manifest's rollout is stated (canary or all
-at once, ci_scripts.canary), so a fleet too small to canary is said before any deploy.
+at once, ci_scripts.canary), so a fleet too small to canary is said before any deploy, and so is
+prod's shadow test policy (ci_scripts.shadow).
 The first failure exits non-zero naming it.
 """
 
@@ -14,6 +15,7 @@ from ci_scripts import canary
 from ci_scripts import manifest as manifests
 from ci_scripts.pipeline_module import PIPELINE_FILE, build_definition
 from ci_scripts.project import ENVIRONMENTS, ProjectConfig
+from ci_scripts.shadow import ShadowPolicy
 
 
 def run(project: ProjectConfig) -> None:
@@ -23,6 +25,9 @@ def run(project: ProjectConfig) -> None:
         named = f"version {version}" if version is not None else "no version yet"
         typer.echo(f"{manifest.label}: valid ({named})")
         typer.echo(f"{manifest.label}: rollout: {canary.describe_manifest(manifest.effective)}")
+        if env == "prod":
+            policy = ShadowPolicy.from_manifest(manifest.effective)
+            typer.echo(f"{manifest.label}: shadow test: {policy.describe(env)}")
         warning = canary.production_warning(env, manifest.effective)
         if warning:
             typer.echo(f"warning: {manifest.label}: {warning}", err=True)

@@ -7,7 +7,9 @@ to the registry or the endpoints (``invoke``) come from ``composed.ComposedBacke
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -22,13 +24,17 @@ from ci_scripts.backends.composed import ComposedBackend
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
+if TYPE_CHECKING:
+    from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
+
 
 def _realtime(manifest: dict[str, Any]) -> bool:
     return (manifest.get("endpoint") or {}).get("type", "realtime") == "realtime"
 
 
 class AwsBackend(ComposedBackend):
-    """Backend on AWS. ``waiter_delay`` (seconds between polls) exists for tests on moto."""
+    """Backend on AWS. ``waiter_delay`` (seconds between polls) and ``shadow_wait`` (how the
+    shadow window is waited out) exist for tests on moto."""
 
     name = "aws"
 
@@ -37,12 +43,14 @@ class AwsBackend(ComposedBackend):
         project: ProjectConfig,
         session: boto3.session.Session | None = None,
         waiter_delay: float | None = None,
+        shadow_wait: Callable[[float], None] = time.sleep,
     ) -> None:
         self.project = project
         self.clients = AwsClients(project.region, session)
         self.registry = AwsRegistry(project, self.clients)
         self.pipelines = AwsPipelineRunner(project, self.clients, waiter_delay)
         self.endpoints = AwsEndpointHost(project, self.clients, waiter_delay)
+        self.shadow_wait = shadow_wait  # the shadow window (tests pass one that does not sleep)
 
     # Registry: list_versions, get_version, set_approval (ComposedBackend)
 
@@ -65,6 +73,19 @@ class AwsBackend(ComposedBackend):
         if self.project.monitoring:  # the monitor follows the served version
             monitor.sync(env, manifest, version, definition)
         return state
+
+    def shadow_test(
+        self, env: str, manifest: dict[str, Any], version: ModelVersion, policy: ShadowPolicy
+    ) -> ShadowMeasurement:
+        """The candidate as a SageMaker shadow variant of ``env``'s endpoint (aws.shadow)."""
+        from ci_scripts.backends.aws.shadow import AwsShadowTest
+
+        return AwsShadowTest(self.endpoints, self.shadow_wait).run(env, manifest, version, policy)
+
+    def record_shadow(self, env: str, record: str) -> None:
+        from ci_scripts.backends.aws.shadow import AwsShadowTest
+
+        AwsShadowTest(self.endpoints).record(env, record)
 
     def preflight(self, env: str) -> None:
         """Refuse before any change when the credentials are not ``env``'s account's."""

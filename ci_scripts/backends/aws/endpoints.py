@@ -311,7 +311,8 @@ class AwsEndpointHost:
         if settings.get("endpoint.type") == "realtime" and clients is self.clients:
             settings.update(self._scaling_settings(name, clients))
         version = tags.get("model-version")
-        previous = self._endpoint_tags(described, clients).get("previous-model-version", "")
+        endpoint_tags = self._endpoint_tags(described, clients)
+        previous = endpoint_tags.get("previous-model-version", "")
         return EndpointState(
             name=name,
             status=described.get("EndpointStatus", "Unknown"),
@@ -332,6 +333,8 @@ class AwsEndpointHost:
                 "instance_count": _current_instances(described),
                 # What the endpoint runs, keyed by manifest JSON path (status compares them).
                 "settings": settings,
+                # The last shadow test's result (aws.shadow tags it on the endpoint).
+                "shadow": endpoint_tags.get("shadow-result"),
             },
         )
 

@@ -29,6 +29,7 @@ from ci_scripts.backends.local.registry import SqliteRegistry
 from ci_scripts.backends.local.state import LocalState
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
+from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
 
 NO_CACHE_ENV = "CI_SCRIPTS_LOCAL_NO_CACHE"
 
@@ -101,6 +102,15 @@ class LocalBackend(ComposedBackend):
 
     def preflight(self, env: str) -> None:
         """Nothing to check: the local world has no accounts or credentials."""
+
+    def shadow_test(
+        self, env: str, manifest: dict[str, Any], version: ModelVersion, policy: ShadowPolicy
+    ) -> ShadowMeasurement:
+        """The router mirrors ``env``'s requests to ``version``'s server (local_shadow)."""
+        return self.endpoints.shadow_test(env, manifest, version, policy)
+
+    def record_shadow(self, env: str, record: str) -> None:
+        self.endpoints.record_shadow(env, record)
 
     # -- ImageStore -------------------------------------------------------------------------
     def image_exists(self, tag: str) -> bool:

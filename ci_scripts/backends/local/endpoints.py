@@ -35,6 +35,8 @@ import ci_scripts
 from ci_scripts.backends.base import EndpointState, ModelVersion
 from ci_scripts.backends.local import canary as local_canary
 from ci_scripts.backends.local import processes as procs
+from ci_scripts.backends.local import shadow as local_shadow
+from ci_scripts.backends.local.router import INFERENCE_ID_HEADER  # recorded as inferenceId
 from ci_scripts.backends.local.state import (
     LocalState,
     read_json,
@@ -45,14 +47,13 @@ from ci_scripts.backends.local.steps import tail
 from ci_scripts.errors import CIError
 from ci_scripts.manifest import endpoint_settings
 from ci_scripts.project import ProjectConfig
+from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
 
 HEALTH_TIMEOUT_ENV = "CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT"
 DEFAULT_HEALTH_TIMEOUT = 60.0
 DRAIN_SECONDS = 0.1  # let requests already forwarded to the old server finish
 PORT_ATTEMPTS = 3  # a picked port can be taken before the server binds it
 SOURCE_KEY = "_source"
-# SageMaker runtime's InferenceId header; the router records it as eventMetadata.inferenceId.
-INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 
 
 class LocalEndpoints:
@@ -77,7 +78,12 @@ class LocalEndpoints:
             return None
         name = self.project.endpoint_name(env)
         router = self._router_record(env)
+        try:
+            shadow = read_json(local_shadow.record_file(self.state, env)) or {}
+        except CIError:
+            shadow = {}  # a damaged record: no last result to show
         config = {
+            "shadow": shadow.get("record"),
             "manifest": routes.get("manifest", {}),
             "settings": endpoint_settings(routes.get("manifest") or {}),
             "previous_version": routes.get("previous_version"),
@@ -174,6 +180,83 @@ class LocalEndpoints:
         if rollout:
             state.config["rollout"] = rollout
         return state
+
+    # -- shadow test (ci_scripts.shadow, local_shadow) --------------------------------------
+    def shadow_test(
+        self, env: str, manifest: dict[str, Any], version: ModelVersion, policy: ShadowPolicy
+    ) -> ShadowMeasurement:
+        """Run ``version`` as the shadow of what ``env`` serves and measure it.
+
+        The candidate's server starts beside the live one and the router mirrors every request
+        to it for the window; then the routes are put back as they were and the candidate's
+        server is stopped, also when anything fails or the deploy is interrupted (Ctrl-C,
+        SIGTERM): the live version serves throughout and nothing of the shadow stays behind.
+        """
+        name = self.project.endpoint_name(env)
+        with _termination_interrupts(), self._lock(env):
+            routes = self._read_routes(env)
+            current = self._describe(env)
+            if current is None or current.status != "InService" or not routes.get("targets"):
+                status = current.status if current else "absent"
+                raise CIError(
+                    f"endpoint {name}: the shadow test needs {env} serving (status {status})"
+                )
+            seconds = local_shadow.window_seconds(policy)
+            log = local_shadow.pairs_file(self.state, env)
+            log.unlink(missing_ok=True)
+            router = self._ensure_router(env, routes)
+            source = {SOURCE_KEY: routes.get("source")}
+            serving = routes.get("model_version")
+
+            def put(shadow: dict[str, Any] | None, op: str) -> None:
+                self._write_routes(
+                    env,
+                    router,
+                    serving,
+                    routes["targets"],
+                    routes.get("manifest", {}),
+                    source,
+                    previous=routes.get("previous_version"),
+                    op=op,
+                    shadow=shadow,
+                )
+                self._confirm_switch(env, router, routes["targets"])
+
+            new = self._spawn_server(env, version)
+            started = False
+            try:
+                new = self._await_healthy(env, version, new, current)
+                shadow = {
+                    "variant": f"shadow-version-{version.version}",
+                    "version": version.version,
+                    "url": new["url"],
+                    "log": str(log),
+                }
+                put(shadow, "StartShadow")
+                started = True
+                rows = local_canary.probe_rows(
+                    self.project.root, int((manifest.get("smoke_test") or {}).get("rows", 20))
+                )
+                local_shadow.drive(router["url"], seconds, rows, _request)
+                local_shadow.settle(router["url"], _request)
+            finally:
+                if started:
+                    with contextlib.suppress(CIError):
+                        put(None, "StopShadow")
+                procs.stop(self.state, new["process"])
+            live_variant = str(routes["targets"][0].get("variant", ""))
+            return local_shadow.measurement(
+                env,
+                log,
+                (live_variant, serving),
+                (shadow["variant"], version.version),
+                seconds,
+            )
+
+    def record_shadow(self, env: str, record: str) -> None:
+        """Keep ``env``'s last shadow result beside its routes (``status`` shows it)."""
+        write_json_atomic(local_shadow.record_file(self.state, env), {"record": record})
+        self.state.journal("RecordShadowResult", self.project.endpoint_name(env), record=record)
 
     def down(self) -> list[dict[str, Any]]:
         """Stop every process of every environment and forget the endpoints."""
@@ -428,6 +511,7 @@ class LocalEndpoints:
         *,
         previous: int | None = None,
         op: str = "",
+        shadow: dict[str, Any] | None = None,
     ) -> None:
         capture = dict(wanted.get("data_capture") or {})
         capture.setdefault("enabled", False)
@@ -452,6 +536,7 @@ class LocalEndpoints:
                 "manifest": wanted,
                 "source": manifest.get(SOURCE_KEY),
                 "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+                **({"shadow": shadow} if shadow else {}),
             },
         )
 

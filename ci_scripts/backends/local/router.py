@@ -13,6 +13,12 @@ latency per variant (``GET /__router__/status``), the local stand-in for the Clo
 the aws backend's rollback alarms watch. Sampled requests are captured as SageMaker
 data-capture JSON lines under ``--capture-dir/<variant>/YYYY/MM/DD/HH/`` (not deploy's probes).
 
+A shadow test (ci_scripts.shadow) adds a ``shadow`` target to the routes: every request (but the
+canary's probes) is then mirrored to it in a thread of its own once the client has the live
+answer, which is the only answer the client gets. Both answers, their status and latency and
+the request's inference id (the caller's, else one made up for the pairing) are appended as one
+JSON line to the target's ``log`` (``backends/local/shadow.py`` reads it).
+
 Standard library only: it starts in milliseconds and never imports the model's dependencies.
 """
 
@@ -37,6 +43,8 @@ CONTROL = "/__router__/"
 FORWARDED_HEADERS = ("content-type", "accept")
 VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
 PROBE_HEADER = "X-Ci-Scripts-Probe"  # deploy's canary traffic: counted, never captured
+SHADOW_PROBE = "shadow"  # PROBE_HEADER value of the shadow test's own traffic: mirrored
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 UPSTREAM_TIMEOUT = 60.0
 
 
@@ -101,6 +109,76 @@ class Stats:
     def snapshot(self) -> dict[str, dict[str, float]]:
         with self._lock:
             return {k: dict(v) for k, v in self.variants.items()}
+
+
+class Mirror:
+    """Copies requests to the routes' shadow target and logs both answers (see module doc)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started = 0
+        self.finished = 0
+        self.driven = 0
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "mirrored": self.started,
+                "pending": self.started - self.finished,
+                "driven": self.driven,
+            }
+
+    def send(
+        self,
+        target: dict[str, Any],
+        body: bytes,
+        headers: dict[str, str],
+        live: dict[str, Any],
+        inference_id: str,
+        driven: bool,
+    ) -> None:
+        with self._lock:
+            self.started += 1
+            self.driven += 1 if driven else 0
+        thread = threading.Thread(
+            target=self._mirror,
+            args=(target, body, headers, live, inference_id, driven),
+            daemon=True,
+        )
+        thread.start()
+
+    def _mirror(
+        self,
+        target: dict[str, Any],
+        body: bytes,
+        headers: dict[str, str],
+        live: dict[str, Any],
+        inference_id: str,
+        driven: bool,
+    ) -> None:
+        host, _, port = str(target["url"]).removeprefix("http://").partition(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=UPSTREAM_TIMEOUT)
+        started = time.perf_counter()
+        try:
+            conn.request("POST", "/invocations", body=body or None, headers=headers)
+            upstream = conn.getresponse()
+            status, payload = upstream.status, upstream.read()
+        except OSError as exc:
+            status, payload = 502, str(exc).encode()
+        finally:
+            conn.close()
+        shadow = {
+            "status": status,
+            "latency_ms": (time.perf_counter() - started) * 1000,
+            "body": payload.decode("utf-8", "replace"),
+        }
+        line = {"inference_id": inference_id, "driven": driven, "live": live, "shadow": shadow}
+        try:
+            with self._lock, Path(target["log"]).open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(line, separators=(",", ":")) + "\n")
+        finally:
+            with self._lock:
+                self.finished += 1
 
 
 class Capture:
@@ -212,18 +290,31 @@ class Handler(BaseHTTPRequestHandler):
             return
         finally:
             conn.close()
+        milliseconds = (time.perf_counter() - started) * 1000
         if self.path == "/invocations":
-            self.server.stats.record(variant, status, (time.perf_counter() - started) * 1000)
-        probe = self.headers.get(PROBE_HEADER) is not None
-        if self.path == "/invocations" and not probe:  # captured before answering
+            self.server.stats.record(variant, status, milliseconds)
+        probe = self.headers.get(PROBE_HEADER)
+        inference_id = self.headers.get(INFERENCE_ID_HEADER)
+        if self.path == "/invocations" and probe is None:  # captured before answering
             self.server.capture.maybe_record(
                 self.server.routes.current().get("data_capture") or {},
                 variant,
                 (self.headers.get("Content-Type", ""), body),
                 (content_type, payload),
-                self.headers.get("X-Amzn-SageMaker-Inference-Id"),
+                inference_id,
             )
         self._send(status, payload, content_type, {VARIANT_HEADER: variant})
+        shadow = self.server.routes.current().get("shadow")
+        if self.path == "/invocations" and shadow and probe in (None, SHADOW_PROBE):
+            live = {
+                "variant": variant,
+                "status": status,
+                "latency_ms": milliseconds,
+                "body": payload.decode("utf-8", "replace"),
+            }
+            self.server.mirror.send(
+                shadow, body, headers, live, inference_id or str(uuid.uuid4()), probe is not None
+            )
 
     def _json(self, status: int, payload: Any) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json", {})
@@ -250,6 +341,7 @@ class RouterServer(ThreadingHTTPServer):
         self.routes = routes
         self.capture = capture
         self.stats = Stats()
+        self.mirror = Mirror()
 
     def status(self) -> dict[str, Any]:
         table = self.routes.current()
@@ -258,6 +350,7 @@ class RouterServer(ThreadingHTTPServer):
             "port": self.server_port,
             "targets": table.get("targets", []),
             "stats": self.stats.snapshot(),
+            "shadow": self.mirror.counts(),
         }
 
 

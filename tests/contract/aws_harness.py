@@ -8,6 +8,14 @@ moto (in-process ``mock_aws``) provides almost every call. Two it lacks are answ
   old config with that FailureReason, like an update an alarm rolled back).
 - ``sagemaker:ListPipelineExecutionSteps`` (not implemented): answer the steps the test scripted.
 
+- ``sagemaker:CreateEndpointConfig``/``DescribeEndpointConfig`` drop ``ShadowProductionVariants``:
+  the harness keeps them per config and adds them to the description.
+- ``cloudwatch:GetMetricData`` has no percentile statistics (p50, p99): the harness answers it
+  from moto's own stored datapoints (Sum, Average, SampleCount, pNN by nearest rank).
+- a shadow window has no traffic on moto: the backend's ``shadow_wait`` is the harness's, which
+  publishes the window's metrics (put_metric_data) and writes both variants' data capture to S3
+  as SageMaker would, as scripted by ``seed_shadow_candidate``.
+
 and two quirks are corrected: moto's UpdateModelPackage drops CustomerMetadataProperties it was
 not sent (SageMaker keeps them), so they are restored after the call; its
 DescribePipelineExecution never reports a FailureReason, so a scripted failure's is filled in.
@@ -19,8 +27,10 @@ an idempotent deploy or a refused one made no mutating call.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +72,11 @@ def admin_client(service: str) -> Any:
     return _ADMIN[service]
 
 
+def _aware(when: datetime) -> datetime:
+    """moto stores naive UTC timestamps; callers send aware ones."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def _ok(parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
     parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RetryAttempts": 0})
     return AWSResponse("https://moto.invalid", 200, {}, None), parsed
@@ -89,7 +104,18 @@ class AwsHarness(BackendHarness):
         events.register(
             "before-call.sagemaker.DescribeMonitoringSchedule", self._no_monitoring_schedule
         )
-        self.backend = AwsBackend(self.project, session=self.session, waiter_delay=0)
+        events.register("before-call.sagemaker.CreateEndpointConfig", self._keep_shadow_variants)
+        events.register("after-call.sagemaker.DescribeEndpointConfig", self._add_shadow_variants)
+        events.register("before-parameter-build.cloudwatch.GetMetricData", self._stash_params)
+        events.register("before-call.cloudwatch.GetMetricData", self._get_metric_data)
+        self._metric_request: dict[str, Any] = {}
+        self.shadow_variants: dict[str, list[dict[str, Any]]] = {}
+        self.shadow_behaviour = "agrees"
+        self.shadow_requests = 120  # requests prod gets during a shadow window
+        self.shadow_configs_seen: list[str] = []  # configs the endpoint ran during windows
+        self.backend = AwsBackend(
+            self.project, session=self.session, waiter_delay=0, shadow_wait=self._shadow_window
+        )
         self._setup_account()
 
     # -- account ----------------------------------------------------------------------------
@@ -209,6 +235,12 @@ class AwsHarness(BackendHarness):
             timeout=5,
         )
 
+    def seed_shadow_candidate(self, behaviour: str = "agrees") -> ModelVersion:
+        """A version that, as a shadow of prod, ``agrees`` with the live answers, ``disagrees``
+        (another label) or ``errors`` (5xx): what the next shadow window's traffic shows."""
+        self.shadow_behaviour = behaviour
+        return self.seed_version()
+
     # -- test-only powers -------------------------------------------------------------------
     def fail_next_endpoint(self, reason: str) -> None:
         """The next endpoint created ends Failed with ``reason`` (moto makes all InService)."""
@@ -228,6 +260,152 @@ class AwsHarness(BackendHarness):
         endpoint = self.moto_sagemaker.endpoints[self.project.endpoint_name(env)]
         endpoint.endpoint_status = status
         endpoint.failure_reason = reason
+
+    # -- shadow tests -----------------------------------------------------------------------
+    def _shadow_window(self, seconds: float) -> None:
+        """What prod's traffic leaves behind during a shadow window, as SageMaker writes it:
+        per-variant CloudWatch metrics and data capture of both variants (same InferenceIds).
+        Only while the endpoint really runs a config with a shadow variant."""
+        from ci_scripts.backends.aws.shadow import NAMESPACE, SHADOW_VARIANT
+
+        name = self.project.endpoint_name("prod")
+        endpoint = self.moto_sagemaker.endpoints[name]
+        config = endpoint.endpoint_config_name
+        self.shadow_configs_seen.append(config)
+        if not self.shadow_variants.get(config):
+            return  # no shadow variant: SageMaker replicates nothing
+        now = datetime.now(UTC)
+        n, behaviour = self.shadow_requests, self.shadow_behaviour
+        live_label, shadow_label = 1, 0 if behaviour == "disagrees" else 1
+        errors = n if behaviour == "errors" else 0
+        cloudwatch = admin_client("cloudwatch")
+        for variant, failed, latency_us in (
+            ("AllTraffic", 0, 8000.0),
+            (SHADOW_VARIANT, errors, 9500.0),
+        ):
+            dimensions = [
+                {"Name": "EndpointName", "Value": name},
+                {"Name": "VariantName", "Value": variant},
+            ]
+            cloudwatch.put_metric_data(
+                Namespace=NAMESPACE,
+                MetricData=[
+                    {
+                        "MetricName": "Invocations",
+                        "Dimensions": dimensions,
+                        "Timestamp": now,
+                        "Value": float(n),
+                    },
+                    {
+                        "MetricName": "Invocation5XXErrors",
+                        "Dimensions": dimensions,
+                        "Timestamp": now,
+                        "Value": float(failed),
+                    },
+                    {
+                        "MetricName": "ModelLatency",
+                        "Dimensions": dimensions,
+                        "Timestamp": now,
+                        "Values": [latency_us, latency_us * 2],
+                        "Counts": [float(n - 1), 1.0],
+                        "Unit": "Microseconds",
+                    },
+                ],
+            )
+        capture = self.moto_sagemaker.endpoint_configs[config].data_capture_config
+        bucket, _, prefix = capture["DestinationS3Uri"].removeprefix("s3://").partition("/")
+        for variant, label in (("AllTraffic", live_label), (SHADOW_VARIANT, shadow_label)):
+            if variant == SHADOW_VARIANT and errors:
+                continue  # 5xx answers: nothing captured to compare
+            lines = [
+                json.dumps(
+                    {
+                        "captureData": {
+                            "endpointInput": {
+                                "observedContentType": "text/csv",
+                                "mode": "INPUT",
+                                "data": "1,2,3",
+                                "encoding": "CSV",
+                            },
+                            "endpointOutput": {
+                                "observedContentType": "application/json",
+                                "mode": "OUTPUT",
+                                "data": json.dumps(
+                                    {"predictions": [{"label": label, "probability": 0.8}]}
+                                ),
+                                "encoding": "JSON",
+                            },
+                        },
+                        "eventMetadata": {
+                            "eventId": f"{variant}-{i}",
+                            "inferenceId": f"request-{i}",
+                            "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                        },
+                        "eventVersion": "0",
+                    }
+                )
+                for i in range(n)
+            ]
+            key = f"{prefix.strip('/')}/{name}/{variant}/{now:%Y/%m/%d/%H}/capture.jsonl"
+            admin_client("s3").put_object(Bucket=bucket, Key=key, Body="\n".join(lines).encode())
+
+    def _keep_shadow_variants(self, params: dict[str, Any], **_: Any) -> None:
+        """moto gap: CreateEndpointConfig drops ShadowProductionVariants; keep them here."""
+        request = json.loads(params["body"])
+        self.shadow_variants[request["EndpointConfigName"]] = list(
+            request.get("ShadowProductionVariants") or []
+        )
+
+    def _add_shadow_variants(self, parsed: dict[str, Any], **_: Any) -> None:
+        found = self.shadow_variants.get(parsed.get("EndpointConfigName", ""))
+        if found:
+            parsed["ShadowProductionVariants"] = found
+
+    def _stash_params(self, params: dict[str, Any], **_: Any) -> None:
+        """The GetMetricData request as the caller built it (before-call sees it serialized)."""
+        self._metric_request = params
+
+    def _get_metric_data(self, model: Any, **_: Any) -> Any:
+        """moto gap: no pNN statistics; answer every query from moto's stored datapoints."""
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        self._record(model)
+        request = self._metric_request
+        start, end = request["StartTime"], request["EndTime"]
+        stored = cloudwatch_backends[MOTO_ACCOUNT][REGION].metric_data
+        results = []
+        for query in request["MetricDataQueries"]:
+            metric, stat = query["MetricStat"]["Metric"], query["MetricStat"]["Stat"]
+            dims = {(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])}
+            values = sorted(
+                d.value
+                for d in stored
+                if d.namespace == metric["Namespace"]
+                and d.name == metric["MetricName"]
+                and {(x.name, x.value) for x in d.dimensions} == dims
+                and start <= _aware(d.timestamp) <= end
+            )
+            if not values:
+                numbers: list[float] = []
+            elif stat == "Sum":
+                numbers = [sum(values)]
+            elif stat == "Average":
+                numbers = [sum(values) / len(values)]
+            elif stat == "SampleCount":
+                numbers = [float(len(values))]
+            else:  # pNN, nearest rank
+                rank = max(1, math.ceil(len(values) * float(stat[1:]) / 100))
+                numbers = [values[rank - 1]]
+            results.append(
+                {
+                    "Id": query["Id"],
+                    "Label": stat,
+                    "StatusCode": "Complete",
+                    "Values": numbers,
+                    "Timestamps": [start] * len(numbers),
+                }
+            )
+        return _ok({"MetricDataResults": results, "Messages": []})
 
     # -- hooks ------------------------------------------------------------------------------
     def _record(self, model: Any, **_: Any) -> None:

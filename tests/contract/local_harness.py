@@ -76,6 +76,12 @@ class LocalHarness(BackendHarness):
             hyperparameters=hyperparameters or {},
         )
 
+    def seed_shadow_candidate(self, behaviour: str = "agrees") -> ModelVersion:
+        """A version whose server, as a shadow of prod, ``agrees`` with the live answers,
+        ``disagrees`` (another label) or ``errors`` (5xx): the router measures what it does."""
+        serve = {"agrees": "ok", "disagrees": "disagree", "errors": "errors"}[behaviour]
+        return self.seed_version(serve=serve)
+
     def mutations(self) -> list[str]:
         return [e["operation"] for e in self.backend.state.journal_entries()[self._seen :]]
 
@@ -93,6 +99,7 @@ class LocalHarness(BackendHarness):
 def local_harness(tmp_path: Path, monkeypatch: Any) -> Iterator[LocalHarness]:
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT", "10")
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "0.3")  # short canary windows
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_SHADOW_SECONDS", "0.3")  # and shadow windows
     harness = LocalHarness(tmp_path / "repo")
     try:
         yield harness

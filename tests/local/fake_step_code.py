@@ -6,7 +6,7 @@ generated step code (``python -m <package> preprocess|train|evaluate|serve``, /o
 Knobs for failure tests: hyperparameter ``fail=true`` makes train fail; a model whose ``serve``
 field is ``crash`` exits at start, ``unhealthy`` answers /ping with 500, ``errors`` passes /ping
 but answers every /invocations with 500, ``slow`` answers after 50 ms, ``empty`` answers 200
-with no predictions.
+with no predictions, ``disagree`` answers label 0 (every other model answers label 1).
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def serve(argv: list[str]) -> None:
                 self._answer(200, {"predictions": []})
                 return
             rows = [line for line in body.splitlines() if line.strip()]
-            predictions = [{"label": 1, "probability": 0.75} for _ in rows]
+            label = 0 if model.get("serve") == "disagree" else 1
+            predictions = [{"label": label, "probability": 0.75} for _ in rows]
             self._answer(200, {"predictions": predictions, "model": model.get("name", "")})
 
         def _answer(self, status: int, payload: object) -> None:

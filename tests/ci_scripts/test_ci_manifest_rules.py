@@ -98,3 +98,68 @@ def test_only_realtime_to_serverless_is_refused_in_place() -> None:
     assert "cannot update a running instance-based" in manifest_rules.switch_refusal(
         "realtime", "serverless"
     )
+
+
+def _shadow_on(d: dict) -> None:
+    d["deployment"]["shadow"] = {"enabled": True}
+
+
+@pytest.mark.parametrize(
+    ("env", "change", "expected"),
+    [
+        (
+            "prod",
+            lambda d: (_shadow_on(d), d["data_capture"].update(enabled=False)),
+            "error: deploy/prod.json: $.deployment.shadow.enabled: true with data capture off",
+        ),
+        (
+            "prod",
+            lambda d: (_shadow_on(d), d["data_capture"].update(sampling_percentage=0)),
+            "error: deploy/prod.json: $.deployment.shadow.enabled: true with data capture off",
+        ),
+        (
+            "prod",
+            lambda d: (
+                _shadow_on(d),
+                d.update(endpoint={"type": "serverless"}),
+            ),
+            "error: deploy/prod.json: $.deployment.shadow.enabled: true on a serverless "
+            "endpoint: SageMaker shadow variants need an instance-based realtime endpoint",
+        ),
+        (
+            "staging",
+            _shadow_on,
+            "error: deploy/staging.json: $.deployment.shadow.enabled: true, but the shadow test "
+            "runs only before prod switches",
+        ),
+        (
+            "prod",
+            lambda d: d["deployment"].update(shadow={"enabled": True, "duration_minutes": 31}),
+            "error: deploy/prod.json: $.deployment.shadow.duration_minutes: 31 is greater than "
+            "the maximum of 30",
+        ),
+    ],
+    ids=["capture-off", "capture-0-percent", "serverless", "staging", "duration"],
+)
+def test_impossible_shadow_policies_are_refused(repo: Path, env: str, change, expected) -> None:
+    code, stderr = validate_with(repo, env, change)
+    assert code == 1
+    assert stderr.startswith(expected), stderr
+    assert "\n" not in stderr
+
+
+def test_validate_says_what_the_shadow_policy_will_do(repo: Path) -> None:
+    path = ProjectConfig.load(repo).manifest_path("prod")
+    original = path.read_text()
+    try:
+        assert "deploy/prod.json: shadow test: off" in run_cli(repo, None, "validate").stdout
+        data = json.loads(original)
+        data["deployment"]["shadow"] = {"enabled": True, "duration_minutes": 15}
+        path.write_text(json.dumps(data))
+        out = run_cli(repo, None, "validate").stdout
+    finally:
+        path.write_text(original)
+    assert (
+        "deploy/prod.json: shadow test: before prod switches, the candidate shadows prod's "
+        "traffic for 15 min" in out
+    )

@@ -55,6 +55,8 @@ STAR_ALWAYS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
 STAR_MONITORING: set[str] = set()  # the monitor needs no "*" resource beyond STAR_ALWAYS
 # destroy and pruning find an environment's models and endpoint configs by name.
 STAR_SERVING = {"sagemaker:ListEndpointConfigs", "sagemaker:ListModels"}
+# prod's shadow test reads both variants' metrics (GetMetricData has no resource-level permission).
+STAR_SERVING |= {"cloudwatch:GetMetricData"}
 # Every deploy reads scaling state (a serverless one removes what a realtime config left).
 STAR_SCALING = {
     "application-autoscaling:DescribeScalableTargets",
@@ -498,6 +500,10 @@ READ_ONLY = {
     # names only, no resource-level permissions: destroy and pruning find resources with them
     "sagemaker:ListEndpointConfigs",
     "sagemaker:ListModels",
+    # prod's shadow test: the variants' metrics and the captured answers it pairs
+    "cloudwatch:GetMetricData",
+    "s3:ListBucket",
+    "s3:GetObject",
 }
 
 

@@ -97,3 +97,32 @@ def run_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     )
     assert failed.exit_code != 0, failed.output
     assert first.version != second.version
+    if harness.project.deployment == "realtime":
+        shadow_flow(harness, tmp_path)
+
+
+def shadow_flow(harness: RecordingHarness, tmp_path: Path) -> None:
+    """deployment.shadow on in prod: a third version, healthy in staging, is promoted and its
+    prod deploy first runs it as a SageMaker shadow variant of prod (CreateEndpointConfig with
+    ShadowProductionVariants, UpdateEndpoint, GetMetricData, the captures in S3, the restore,
+    the result tag), then deploys it. Serverless prod has no shadow variants (validate refuses)."""
+    third = harness.seed_shadow_candidate("agrees")
+    with_baseline(harness, third.version)
+    point(harness, "staging", third.version)
+    ok(harness.cli("deploy", "--env", "staging", "--commit", "c4", "--pr", "4"))
+    harness.prepare_invocations("staging", 20)
+    ok(harness.cli("smoke-test", "--env", "staging", "--rollback-on-failure", "--commit", "c4"))
+    path = harness.project.manifest_path("prod")
+    data = json.loads(path.read_text())
+    data["data_capture"] = {"enabled": True, "sampling_percentage": 100}  # the pairs' source
+    data["deployment"]["shadow"] = {"enabled": True, "min_requests": 20}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    ok(
+        harness.cli(
+            "promote", "--from", "staging", "--to", "prod", "--body-file", str(tmp_path / "b.md")
+        )
+    )
+    harness.commit("promote v3 with a shadow test")
+    result = harness.cli("deploy", "--env", "prod", "--commit", "c5", "--pr", "5")
+    ok(result)
+    assert "shadow test of version" in result.stdout and " passed" in result.stdout

@@ -10,8 +10,9 @@ responses of both). The test:
 
 1. creates the candidate's model (named as the deploy that follows will name it, so that deploy
    reuses it) and an endpoint config ``<endpoint>-shadow-v<n>-<hash>``: the running config's
-   production variant unchanged (at the fleet's current instance count), its data capture and
-   key, plus the candidate as the shadow variant on the same instance type and count;
+   production variant unchanged (at the fleet's current instance count) and key, the data
+   capture the manifest asks for, plus the candidate as the shadow variant on the same
+   instance type and count;
 2. updates the endpoint to it and waits for InService (botocore's waiter);
 3. waits ``duration_minutes`` (``wait`` is injectable: tests do not sleep);
 4. puts the endpoint back on the config that ran before and waits again, then deletes the
@@ -91,16 +92,18 @@ class AwsShadowTest:
                 f"endpoint {name}: runs serverless; SageMaker shadow variants need an "
                 "instance-based realtime endpoint"
             )
-        capture = live.get("DataCaptureConfig") or {}
-        if not capture.get("EnableCapture"):
-            raise CIError(
-                f"endpoint {name}: its config {live_name} has data capture off; the shadow test "
-                "pairs the captured live and shadow answers"
-            )
         instances = current.config.get("instance_count") or production["InitialInstanceCount"]
         production["InitialInstanceCount"] = int(instances)
         production.pop("CurrentInstanceCount", None)
         candidate = desired_endpoint(project, env, manifest, version)
+        # The capture the manifest asks for (validate refuses a shadow test without one), so
+        # turning capture on in the same change as the shadow test works.
+        capture = candidate.data_capture or {}
+        if not capture.get("EnableCapture"):
+            raise CIError(
+                f"{env}: deployment.shadow needs data capture on: the shadow test pairs the "
+                "captured live and shadow answers"
+            )
         suffix = f"-shadow-v{version.version}-{candidate.config_hash}"
         shadow_name = name[: MAX_NAME - len(suffix)].rstrip("-") + suffix
         request: dict[str, Any] = {

@@ -135,10 +135,11 @@ def assumes_aws_role(repo: Path, job: dict[str, Any]) -> bool:
 
 
 def writes_to_github(repo: Path, job: dict[str, Any]) -> bool:
-    """A job pushes a branch or opens a pull request (or calls a workflow with such a job)."""
+    """A job pushes a branch, opens or edits a pull request (or calls a workflow with such a
+    job)."""
     scripts = "\n".join(run_scripts(job))
     if any(action_of(s) == OPEN_PR_ACTION for s in steps(job)) or re.search(
-        r"git push|gh pr (create|edit|merge)", scripts
+        r"git push|gh pr (create|edit|merge)|gh api --method (PATCH|POST) \S*/pulls/", scripts
     ):
         return True
     called = called_workflow(repo, job)
@@ -473,6 +474,28 @@ def test_deploy_flow_shape(render) -> None:
     assert not set(wfs["build-image.yml"]["on"]["push"]["paths"]) & {"Dockerfile", "src/**"}
     monitor = wfs["monitor.yml"]
     assert "gh workflow run train.yml" in "\n".join(run_scripts(monitor["jobs"]["retrain"]))
+
+
+def test_prod_appends_the_shadow_report_to_the_merged_pull_request(render) -> None:
+    """deployment.shadow's report reaches the merged prod PR's body: one step after the deploy,
+    also when the deploy failed (a failed shadow), values through env only, and pull-requests:
+    write on the prod job alone (staging's is its own PR-opening fallback)."""
+    jobs = workflows_of(render(COMBOS[0]))["deploy.yml"]["jobs"]
+    prod = steps(jobs["prod"])
+    names = [s.get("name", "") for s in prod]
+    deploy = next(i for i, s in enumerate(prod) if s.get("id") == "deploy")
+    append = names.index("Append the shadow test's report to the merged pull request")
+    assert deploy < append < names.index("Smoke-test prod")
+    step = prod[append]
+    assert "!cancelled()" in step["if"] and "steps.deploy.outputs.shadow_report != ''" in step["if"]
+    assert step["env"]["SHADOW_REPORT"] == "${{ steps.deploy.outputs.shadow_report }}"
+    assert step["env"]["PR_NUMBER"] == "${{ needs.changes.outputs.pr }}"
+    script = step["run"]
+    assert "${{" not in script  # no template injection: everything comes through env
+    assert 'gh api --method PATCH "repos/${GITHUB_REPOSITORY}/pulls/${PR_NUMBER}"' in script
+    assert "-F body=@pr-body.md" in script and '"$SHADOW_REPORT"' in script
+    assert jobs["prod"]["permissions"]["pull-requests"] == "write"
+    assert jobs["changes"]["permissions"]["pull-requests"] == "read"
 
 
 def test_oidc_subjects_are_trusted_by_the_infra_roles(render) -> None:

@@ -1,12 +1,14 @@
 """``promote --from staging --to prod``: propose for prod the version staging serves healthy.
 
 Only a version that staging serves InService, that its manifest names, and that is Approved can
-be promoted; the prod deploy checks the same again before it changes anything.
+be promoted; the prod deploy checks the same again before it changes anything. The body states
+the shadow test policy (deployment.shadow) the prod deploy will run after the merge.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -20,8 +22,27 @@ from ci_scripts.github import write_outputs
 from ci_scripts.model_contract import load as load_contract
 from ci_scripts.project import ProjectConfig
 from ci_scripts.report import proposal_body
+from ci_scripts.shadow import ShadowPolicy
 
 PATHS = {("staging", "prod")}
+
+
+def shadow_note(effective: dict[str, Any], target: str, serving: bool) -> str:
+    """What the prod deploy's shadow test (ci_scripts.shadow) will do, for the proposal.
+
+    The test runs only after this pull request is merged (prod deploys only from a merged pull
+    request, behind the protected environment), so the proposal states the policy and the
+    deploy appends the result to this pull request's body.
+    """
+    policy = ShadowPolicy.from_manifest(effective)
+    if not policy.enabled:
+        return f"**Shadow test**: {policy.describe(target)}."
+    when = (
+        "After the merge, the deploy runs it and appends its report to this pull request."
+        if serving
+        else f"Nothing serves {target} yet, so this first deploy has no traffic to shadow."
+    )
+    return f"**Shadow test** (`deployment.shadow`): {policy.describe(target)}. {when}"
 
 
 def run(
@@ -80,7 +101,8 @@ def run(
         next_step=(
             f"The deploy workflow then deploys {target} in the protected `{target}` GitHub "
             f"environment, after checking again that the version is Approved and serving in "
-            f"{source} (or that it served {target} before)."
+            f"{source} (or that it served {target} before).\n\n"
+            + shadow_note(dst.with_version(version).effective, target, baseline is not None)
         ),
         cost=cost.proposal_section(
             project, {source: src.effective, target: dst.with_version(version).effective}, target

@@ -133,3 +133,15 @@ def test_policy_describes_itself_for_validate_and_promote() -> None:
     assert policy().describe().startswith("before prod switches, the candidate shadows")
     off = ShadowPolicy.from_manifest(manifest.with_defaults({"deployment": {}}))
     assert off.describe() == "off (deployment.shadow.enabled is false)"
+
+
+def test_the_prod_proposal_states_the_policy_and_where_the_result_goes() -> None:
+    from ci_scripts.commands.promote import shadow_note
+
+    on = manifest.with_defaults(
+        {"environment": "prod", "deployment": {"shadow": {"enabled": True}}}
+    )
+    note = shadow_note(on, "prod", serving=True)
+    assert note.startswith("**Shadow test** (`deployment.shadow`): before prod switches")
+    assert note.endswith("appends its report to this pull request.")
+    assert "no traffic to shadow" in shadow_note(on, "prod", serving=False)

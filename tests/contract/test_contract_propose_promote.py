@@ -110,6 +110,7 @@ def test_promote_writes_prod_manifest_for_what_staging_serves(
     body = body_file.read_text()
     assert f"## Deploy model version {seeded.version} to prod" in body
     assert "| **auc** (primary, higher is better) | 0.9300 | - | - |" in body
+    assert "**Shadow test**: off (deployment.shadow.enabled is false)." in body
     assert outputs(github_output)["branch"] == f"propose/prod-v{seeded.version}"
 
     again = backend.cli("promote", "--from", "staging", "--to", "prod")

@@ -7,6 +7,12 @@ GitHub flow would produce. The run ends with every local process stopped, whatev
 unless ``--keep-running`` (``make demo KEEP=1``; ``make down`` stops them later); a "what next" box
 says where the repo is and which commands work from there.
 
+The default loop goes on with prod's shadow test (``deployment.shadow``, turned on in the render's
+deploy/prod.json): the serving version refit on more rows is registered as version 2, goes
+through staging, and its prod deploy first runs it as a shadow of prod (the router mirrors each
+request to its server for ``$CI_SCRIPTS_LOCAL_SHADOW_SECONDS``, the deploy sending the smoke-test
+rows as traffic), prints the report, and switches; status shows the last shadow result.
+
 ``--scenario rollback`` (``make demo-rollback``) continues after the loop with a deliberately
 broken version (its artifact holds an unfitted estimator: /ping passes, every /invocations answers
 500). It is proposed, merged and deployed to staging like any other; the rollout (all at once
@@ -39,6 +45,10 @@ from rich.panel import Panel
 from rich.table import Table
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+# The prod manifest's shadow test asks for this many requests: what the smoke-test rows the deploy
+# sends reach in the local window (a laptop has no other traffic), enough to judge agreement.
+SHADOW_MIN_REQUESTS = 50
+
 # Scenario "drift": these features of the test split are scaled before prod sees them, and the
 # split is sent DRIFT_PASSES times, one row per request (prod captures a sample of requests).
 DRIFT_SCALES = {"mean_radius": 1.5, "mean_texture": 1.4, "mean_area": 1.8}
@@ -94,6 +104,7 @@ class Demo:
             COLUMNS=str(max(console.width, 100)),
         )
         env.setdefault("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "2")  # a short local canary window
+        env.setdefault("CI_SCRIPTS_LOCAL_SHADOW_SECONDS", "2")  # and shadow window
         env.pop("GITHUB_OUTPUT", None)
         return env
 
@@ -146,7 +157,22 @@ class Demo:
         self.repo = Path(
             cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(self.work_dir))
         )
+        self.enable_shadow()
         return f"{self.repo} ({self.git('rev-parse', '--short', 'HEAD')}){self.seed_definition()}"
+
+    def enable_shadow(self) -> None:
+        """Turn on prod's shadow test (deployment.shadow), committed as a team would: a new prod
+        version then first shadows prod's traffic (locally: the router mirrors each request
+        for $CI_SCRIPTS_LOCAL_SHADOW_SECONDS, driven by the smoke-test rows)."""
+        path = self.repo / "deploy" / "prod.json"
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest.setdefault("deployment", {})["shadow"] = {
+            "enabled": True,
+            "min_requests": SHADOW_MIN_REQUESTS,
+        }
+        path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        self.git("add", "deploy/prod.json")
+        self.git("commit", "-q", "-m", "prod: shadow-test new versions before they switch")
 
     def seed_definition(self) -> str:
         """Without the sagemaker SDK, give the rendered repo the definition the SDK builds from
@@ -246,10 +272,122 @@ class Demo:
             Stage("deploy prod", lambda: self.deploy("prod")),
             Stage("smoke-test prod", lambda: self.smoke("prod")),
             Stage("status", self.status),
+            *(self.shadow_stages() if self.scenario == "happy" else []),
             *(self.drift_stages() if self.scenario == "drift" else []),
             *(self.rollback_stages() if self.scenario == "rollback" else []),
             *(self.quality_stages() if self.scenario == "quality" else []),
         ]
+
+    # -- the happy loop goes on: a refit version is shadow-tested on prod's traffic ---------
+
+    def shadow_stages(self) -> list[Stage]:
+        return [
+            Stage("register refit v2", self.register_refit),
+            Stage("propose staging v2", lambda: self.propose("staging")),
+            Stage("merge staging v2 PR", self.merge),
+            Stage("deploy staging v2", lambda: self.deploy("staging")),
+            Stage("smoke-test staging v2", lambda: self.smoke("staging")),
+            Stage("propose prod v2", lambda: self.propose("prod")),
+            Stage("merge prod v2 PR", self.merge),
+            Stage("deploy prod v2 (shadow)", self.deploy_shadowed),
+            Stage("status after shadow", self.status_after_shadow),
+        ]
+
+    def register_refit(self) -> str:
+        """Register the serving version's pipeline refit on the train and validation splits
+        (a retrain on more rows, without a whole pipeline run): a genuinely different model
+        whose answers the shadow test compares with the live ones. Its registered metrics are
+        the serving version's (the demo does not re-evaluate it; the description says so)."""
+        import csv
+        import io
+        import tarfile
+        import tempfile
+
+        import joblib
+        import numpy as np
+        from sklearn.base import clone
+
+        from ci_scripts.backends.local.backend import LocalBackend
+        from ci_scripts.project import ProjectConfig
+
+        backend = LocalBackend(ProjectConfig.load(self.repo))
+        group = backend.project.model_package_group
+        good = backend.get_version(group, self.serving_version("prod"))
+        if good is None:
+            raise StageFailed("the serving version is missing from the registry")
+        rows: list[list[str]] = []
+        header: list[str] = []
+        for split in ("train", "validation"):
+            found = sorted((self.repo / ".mlops" / "s3").rglob(f"Preprocess/{split}/{split}.csv"))
+            if not found:
+                raise StageFailed(f"no {split} split under .mlops/s3 (did the pipeline run?)")
+            with found[-1].open(newline="") as handle:
+                reader = csv.reader(handle)
+                header = next(reader)
+                rows += [row for row in reader if row]
+        target = header.index("target")
+        features = np.asarray(
+            [[float(v) for i, v in enumerate(row) if i != target] for row in rows]
+        )
+        labels = np.asarray([float(row[target]) for row in rows])
+        refit_url = f"s3://{backend.project.artifact_bucket}/demo/refit/model.tar.gz"
+        archive = backend.state.s3_path(refit_url)
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            with tarfile.open(backend.state.s3_path(good.model_data_url)) as tar:
+                tar.extractall(scratch, filter="data")
+            model = Path(scratch) / "model.joblib"
+            estimator = joblib.load(model)
+            if hasattr(estimator, "classes_"):  # a classifier: labels are classes
+                labels = labels.astype(int)
+            joblib.dump(clone(estimator).fit(features, labels), model)
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+                for path in sorted(Path(scratch).iterdir()):
+                    tar.add(path, arcname=path.name)
+            archive.write_bytes(buffer.getvalue())
+        refit = backend.registry.register(
+            group,
+            model_data_url=refit_url,
+            image_uri=good.image_uri,
+            metrics=good.metrics,
+            hyperparameters=good.hyperparameters,
+            baseline_uri=good.baseline_uri,
+            description=(
+                f"demo: version {good.version}'s pipeline refit on the train and validation "
+                f"splits ({len(rows)} rows); metrics copied from version {good.version}, not "
+                "re-evaluated"
+            ),
+        )
+        return f"version {refit.version}: version {good.version} refit on {len(rows)} rows"
+
+    def deploy_shadowed(self) -> str:
+        """The prod deploy shadow-tests v2 on prod's traffic first, then switches."""
+        proc = self.cli(
+            "deploy",
+            "--env",
+            "prod",
+            "--commit",
+            self.git("rev-parse", "HEAD"),
+            "--pr",
+            str(self._pr_number),
+        )
+        start = proc.stdout.find("### Shadow test")
+        if start < 0:
+            raise StageFailed("the prod deploy ran no shadow test")
+        end = proc.stdout.find("\nprod: shadow test of version", start)
+        console.print(
+            Panel(proc.stdout[start:end].strip(), title="shadow test report", expand=False)
+        )
+        return _last_line(proc.stdout)
+
+    def status_after_shadow(self) -> str:
+        proc = self.cli("status")
+        console.print(proc.stdout.rstrip())
+        line = next((x for x in proc.stdout.splitlines() if "last shadow test:" in x), "")
+        if "passed" not in line:
+            raise StageFailed(f"status shows no passed shadow test ({line or 'none'})")
+        return "desired state == running state; status shows the last shadow test"
 
     # -- scenario "rollback": a broken version's canary fails, staging keeps the good one -----
 

@@ -1,7 +1,8 @@
 """`make demo`, the project's main job, run end to end as a newcomer runs it.
 
 The demo renders a fresh repo and drives the real CLI through the whole loop on the local
-backend; these tests check what it leaves behind (git history of two merged proposals, manifests,
+backend; these tests check what it leaves behind (git history of four merged proposals: the
+loop, then a refit version shadow-tested before prod switches; manifests,
 the registry, nothing left running) and that a failing stage stops it with a non-zero exit that
 names the stage.
 """
@@ -19,8 +20,10 @@ import pytest
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 
 
-def run_demo(work_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+def run_demo(
+    work_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "scripts.demo", "--work-dir", str(work_dir), *args],
         cwd=TEMPLATE_DIR,
@@ -56,7 +59,9 @@ def live_pids(repo: Path) -> list[int]:
 @pytest.fixture(scope="module")
 def happy(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
     work = tmp_path_factory.mktemp("demo")
-    proc = run_demo(work)
+    # Short local canary windows (the demo's own default is 2 s): the checks here are about
+    # what the loop leaves behind, not how long a canary bakes.
+    proc = run_demo(work, env={"CI_SCRIPTS_LOCAL_CANARY_SECONDS": "0.5"})
     return proc, work / "churn-model"
 
 
@@ -74,11 +79,21 @@ def test_demo_runs_the_whole_loop(happy) -> None:
         "deploy prod",
         "smoke-test prod",
         "status",
+        "register refit v2",
+        "deploy staging v2",
+        "deploy prod v2 (shadow)",
+        "status after shadow",
     ):
         assert f"✓ {stage}" in proc.stdout, stage
+    # prod's shadow test ran on v2 before the switch: a real report of the router's mirror.
+    assert "shadow test report" in proc.stdout
+    assert "Shadow test (prod): version 2 against live version 1: passed" in proc.stdout
+    assert "smoke-test rows the deploy sent" in proc.stdout
+    assert "prod last shadow test: passed" in proc.stdout
+    assert "**Shadow test** (`deployment.shadow`): before prod switches" in proc.stdout
     assert "pull request body: staging" in proc.stdout
     assert "The loop ran end to end" in proc.stdout
-    assert "its git log shows the 2 merged proposals" in proc.stdout
+    assert "its git log shows the 4 merged proposals" in proc.stdout
     # Everything is stopped now: the box says how to keep it running instead of dead URLs.
     box = proc.stdout[proc.stdout.index("what next") :]
     assert "make demo KEEP=1" in box and "cd " in box and "127.0.0.1" not in box
@@ -90,12 +105,15 @@ def test_demo_leaves_git_history_and_manifests_of_a_gitops_flow(happy) -> None:
         ["git", "log", "--merges", "--format=%s"], cwd=repo, capture_output=True, text=True
     ).stdout.splitlines()
     assert merges == [
+        "Merge pull request #4 from propose/prod-v2",
+        "Merge pull request #3 from propose/staging-v2",
         "Merge pull request #2 from propose/prod-v1",
         "Merge pull request #1 from propose/staging-v1",
     ]
     for env in ("staging", "prod"):
         manifest = json.loads((repo / "deploy" / f"{env}.json").read_text())
-        assert manifest["model_version"] == 1, env
+        assert manifest["model_version"] == 2, env
+    assert manifest["deployment"]["shadow"]["enabled"] is True  # prod's, as the demo set it
     status = subprocess.run(
         [sys.executable, "-m", "ci_scripts", "--backend", "local", "status", "--format", "json"],
         cwd=repo,

@@ -83,7 +83,8 @@ def test_disagreeing_shadow_stops_the_rollout_naming_the_limit(backend: BackendH
     _assert_no_shadow_left(backend)
 
 
-def test_too_few_requests_is_too_little_evidence(backend: BackendHarness) -> None:
+def test_too_few_requests_is_too_little_evidence(backend: BackendHarness, monkeypatch) -> None:
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_SHADOW_SECONDS", "0.05")  # local: a short window
     first, _ = prod_serves_v1_and_v2_waits(backend, "agrees", min_requests=100000)
 
     result = deploy(backend, "prod")

@@ -237,7 +237,9 @@ class LocalEndpoints:
                 rows = local_canary.probe_rows(
                     self.project.root, int((manifest.get("smoke_test") or {}).get("rows", 20))
                 )
-                local_shadow.drive(router["url"], seconds, rows, _request)
+                seconds = local_shadow.drive(
+                    router["url"], seconds, rows, _request, policy.min_requests
+                )
                 local_shadow.settle(router["url"], _request)
             finally:
                 if started:

@@ -7,10 +7,12 @@ latency. This module drives and reads that window.
 
 The window is ``$CI_SCRIPTS_LOCAL_SHADOW_SECONDS`` (default 1 s), capped by
 ``deployment.shadow.duration_minutes``: minutes of a laptop's idle endpoint would prove nothing
-more than a second does. A laptop has no users, so while no other request arrives the deploy
-sends the smoke test's rows itself (marked, so data capture skips them as it skips canary
-probes), otherwise ``min_requests`` could never be met in a demo. The report says how many
-requests came from callers and how many the deploy sent.
+more than a second does. On a loaded machine it goes on (at most 4 windows or 5 s more) until
+``min_requests`` requests were mirrored; the report gives the window's real length. A laptop
+has no users, so while no other request arrives the deploy sends the smoke test's rows itself
+(marked, so data capture skips them as it skips canary probes), otherwise ``min_requests`` could
+never be met in a demo. The report says how many requests came from callers and how many the
+deploy sent.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ SHADOW_SECONDS_ENV = "CI_SCRIPTS_LOCAL_SHADOW_SECONDS"
 DEFAULT_SECONDS = 1.0
 ROUND = 10  # requests the driver sends between looks at the router's counts
 PENDING_WAIT = 5.0  # seconds to let mirrored requests still in flight finish
+EXTRA_SECONDS = 5.0  # the longest a window goes on to reach min_requests on a loaded machine
 
 Request = Callable[..., tuple[int, bytes]]
 
@@ -58,13 +61,23 @@ def _counts(router_url: str, request: Request) -> dict[str, int]:
     return {key: int(found.get(key, 0)) for key in ("mirrored", "pending", "driven")}
 
 
-def drive(router_url: str, seconds: float, rows: list[bytes], request: Request) -> None:
+def drive(
+    router_url: str, seconds: float, rows: list[bytes], request: Request, min_requests: int = 0
+) -> float:
     """Keep prod busy for ``seconds``: the smoke test's rows whenever no caller's request came
-    in since the last look, so callers' traffic is never crowded out by the deploy's own."""
-    deadline = time.monotonic() + seconds
+    in since the last look, so callers' traffic is never crowded out by the deploy's own. On a
+    loaded machine the window goes on (up to 4 windows, at most ``EXTRA_SECONDS``) until
+    ``min_requests`` were mirrored. Returns how long the window really was."""
+    started = time.monotonic()
+    deadline = started + seconds
+    last = deadline + min(EXTRA_SECONDS, 4 * seconds)
     sent = 0
-    seen = _counts(router_url, request)
-    while time.monotonic() < deadline:
+    seen = first = _counts(router_url, request)
+    while True:
+        clock = time.monotonic()
+        mirrored = seen["mirrored"] - first["mirrored"]
+        if clock >= last or (clock >= deadline and mirrored >= min_requests):
+            return clock - started
         now = _counts(router_url, request)
         callers = (now["mirrored"] - now["driven"]) - (seen["mirrored"] - seen["driven"])
         seen = now

@@ -1,0 +1,84 @@
+"""The aws shadow test on moto: the requests SageMaker gets, and prod put back on interruption.
+
+(The verdicts shared with the local backend are in tests/contract/test_contract_shadow.py.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aws_harness import AwsHarness, aws_harness
+
+
+def point(harness: AwsHarness, env: str, version: int, shadow: bool = False) -> None:
+    path = harness.project.manifest_path(env)
+    data = json.loads(path.read_text())
+    data["model_version"] = version
+    if shadow:
+        data["deployment"]["shadow"] = {"enabled": True, "min_requests": 20}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def deploy(harness: AwsHarness, env: str):
+    return harness.cli("deploy", "--env", env, "--commit", "f00dcafe", "--pr", "7")
+
+
+def prod_on_v1_with_v2_in_staging(harness: AwsHarness) -> tuple[str, int]:
+    first = harness.seed_version()
+    for env in ("staging", "prod"):
+        point(harness, env, first.version, shadow=env == "prod")
+        assert deploy(harness, env).exit_code == 0
+    live = harness.moto_sagemaker.endpoints[harness.project.endpoint_name("prod")]
+    second = harness.seed_shadow_candidate("agrees")
+    point(harness, "staging", second.version)
+    assert deploy(harness, "staging").exit_code == 0
+    point(harness, "prod", second.version, shadow=True)
+    harness.update_requests.clear()
+    return live.endpoint_config_name, second.version
+
+
+def test_the_shadow_config_names_the_candidate_beside_the_live_variant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with aws_harness(tmp_path, monkeypatch) as harness:
+        live_config, version = prod_on_v1_with_v2_in_staging(harness)
+
+        result = deploy(harness, "prod")
+
+        assert result.exit_code == 0, result.output
+        shadow_config, back, final = (r["EndpointConfigName"] for r in harness.update_requests)
+        assert "-shadow-v" in shadow_config and back == live_config
+        assert final.startswith(f"churn-model-prod-v{version}-")
+        (variant,) = harness.shadow_variants[shadow_config]
+        live = harness.moto_sagemaker.endpoint_configs[live_config].production_variants[0]
+        assert variant["VariantName"] == "Shadow"
+        assert variant["ModelName"] == final  # the model the deploy then reuses
+        assert variant["InstanceType"] == live["InstanceType"]
+        shadow = harness.moto_sagemaker.endpoint_configs.get(shadow_config)
+        assert shadow is None  # deleted once prod was back on its own config
+        metrics = [c for c in harness.calls if c == "cloudwatch:GetMetricData"]
+        assert metrics, harness.calls
+
+
+def test_ctrl_c_during_the_window_puts_prod_back_on_its_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with aws_harness(tmp_path, monkeypatch) as harness:
+        live_config, version = prod_on_v1_with_v2_in_staging(harness)
+
+        def interrupted(seconds: float) -> None:
+            raise KeyboardInterrupt
+
+        harness.backend.shadow_wait = interrupted
+        result = deploy(harness, "prod")  # click turns the interrupt into "Aborted!", exit 1
+
+        assert result.exit_code != 0
+
+        endpoint = harness.moto_sagemaker.endpoints[harness.project.endpoint_name("prod")]
+        assert endpoint.endpoint_config_name == live_config
+        assert [r["EndpointConfigName"] for r in harness.update_requests][-1] == live_config
+        assert not [c for c in harness.moto_sagemaker.endpoint_configs if "-shadow-" in c]
+        state = harness.backend.describe_endpoint("prod")
+        assert state.model_version != version and state.status == "InService"

@@ -3,6 +3,9 @@ else is; and its credentials outlive the job and the waits it makes."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import botocore.session
 import pytest
 from cfn_stacks import load, stacks
@@ -106,6 +109,14 @@ def test_prod_deploy_only_from_the_prod_environment(bake_once) -> None:
     assert not trusted(trust, provider, f"repo:{IMMUTABLE}:ref:refs/heads/main")
 
 
+# deployment.shadow.duration_minutes' maximum, from the manifest schema (its one source).
+MAX_SHADOW_MINUTES = json.loads(
+    (
+        Path(__file__).resolve().parents[2] / "ci_scripts" / "schemas" / "manifest.schema.json"
+    ).read_text(encoding="utf-8")
+)["properties"]["deployment"]["properties"]["shadow"]["properties"]["duration_minutes"]["maximum"]
+
+
 def _endpoint_wait_seconds() -> int:
     loader = botocore.session.get_session().get_component("data_loader")
     model = loader.load_service_model("sagemaker", "waiters-2")["waiters"]["EndpointInService"]
@@ -118,6 +129,8 @@ def _waits(job: Job) -> int:
     for command in job.commands:
         if command.startswith("deploy "):
             total += _endpoint_wait_seconds()
+        if command == "deploy --env prod":  # the shadow test: on, its window, off
+            total += 2 * _endpoint_wait_seconds() + MAX_SHADOW_MINUTES * 60
         if command.startswith("smoke-test "):  # --rollback-on-failure redeploys the previous
             total += _endpoint_wait_seconds()
         if command.startswith("run-pipeline"):

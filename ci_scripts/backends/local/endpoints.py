@@ -234,6 +234,7 @@ class LocalEndpoints:
                 }
                 put(shadow, "StartShadow")
                 started = True
+                began = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 rows = local_canary.probe_rows(
                     self.project.root, int((manifest.get("smoke_test") or {}).get("rows", 20))
                 )
@@ -247,13 +248,15 @@ class LocalEndpoints:
                         put(None, "StopShadow")
                 procs.stop(self.state, new["process"])
             live_variant = str(routes["targets"][0].get("variant", ""))
-            return local_shadow.measurement(
+            measured = local_shadow.measurement(
                 env,
                 log,
                 (live_variant, serving),
                 (shadow["variant"], version.version),
                 seconds,
             )
+            measured.started = began
+            return measured
 
     def record_shadow(self, env: str, record: str) -> None:
         """Keep ``env``'s last shadow result beside its routes (``status`` shows it)."""

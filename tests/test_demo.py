@@ -59,9 +59,12 @@ def live_pids(repo: Path) -> list[int]:
 @pytest.fixture(scope="module")
 def happy(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
     work = tmp_path_factory.mktemp("demo")
-    # Short local canary windows (the demo's own default is 2 s): the checks here are about
-    # what the loop leaves behind, not how long a canary bakes.
-    proc = run_demo(work, env={"CI_SCRIPTS_LOCAL_CANARY_SECONDS": "0.5"})
+    # Short local canary and shadow windows (the demo's own default is 2 s): the checks here
+    # are about what the loop leaves behind, not how long a canary bakes.
+    proc = run_demo(
+        work,
+        env={"CI_SCRIPTS_LOCAL_CANARY_SECONDS": "0.5", "CI_SCRIPTS_LOCAL_SHADOW_SECONDS": "0.5"},
+    )
     return proc, work / "churn-model"
 
 

@@ -9,7 +9,8 @@ invalid, or whose endpoint cannot be read (no access to its account), is still s
 reason, and exits 1 after the table. Approval status is shown for both sides, since rejecting a
 version in the registry is one of the two ways to reject it.
 Each environment's fleet is shown with its instance-hours per month at minimum and maximum
-capacity (ci_scripts.cost), so what the manifests cost to keep is in view.
+capacity (ci_scripts.cost), so what the manifests cost to keep is in view, and the endpoint's
+record of its last shadow test (ci_scripts.shadow) when it has one.
 """
 
 from __future__ import annotations

@@ -43,10 +43,20 @@ def prod_serves_v1_and_v2_waits(harness: BackendHarness, behaviour: str, **shado
     return first, second
 
 
-def test_passing_shadow_deploys_the_candidate_and_records_the_result(
-    backend: BackendHarness,
+def test_too_little_evidence_stops_then_a_passing_shadow_deploys_and_is_recorded(
+    backend: BackendHarness, monkeypatch
 ) -> None:
-    first, second = prod_serves_v1_and_v2_waits(backend, "agrees")
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_SHADOW_SECONDS", "0.05")  # local: a short window
+    first, second = prod_serves_v1_and_v2_waits(backend, "agrees", min_requests=100000)
+
+    too_few = deploy(backend, "prod")
+
+    assert too_few.exit_code == 1, too_few.output
+    assert "deployment.shadow.min_requests" in too_few.stderr
+    assert backend.backend.describe_endpoint("prod").model_version == first.version
+    # The same candidate with a policy it can meet passes, deploys and is recorded.
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_SHADOW_SECONDS", "0.3")
+    point(backend, "prod", second.version, min_requests=20)
 
     result = deploy(backend, "prod")
 
@@ -81,17 +91,6 @@ def test_disagreeing_shadow_stops_the_rollout_naming_the_limit(backend: BackendH
     assert state.config["shadow"].startswith("failed ")
     assert "broke=min_agreement" in state.config["shadow"]
     _assert_no_shadow_left(backend)
-
-
-def test_too_few_requests_is_too_little_evidence(backend: BackendHarness, monkeypatch) -> None:
-    monkeypatch.setenv("CI_SCRIPTS_LOCAL_SHADOW_SECONDS", "0.05")  # local: a short window
-    first, _ = prod_serves_v1_and_v2_waits(backend, "agrees", min_requests=100000)
-
-    result = deploy(backend, "prod")
-
-    assert result.exit_code == 1, result.output
-    assert "deployment.shadow.min_requests" in result.stderr
-    assert backend.backend.describe_endpoint("prod").model_version == first.version
 
 
 def _assert_no_shadow_left(harness: BackendHarness) -> None:

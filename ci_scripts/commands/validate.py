@@ -28,6 +28,19 @@ def run(project: ProjectConfig) -> None:
         if env == "prod":
             policy = ShadowPolicy.from_manifest(manifest.effective)
             typer.echo(f"{manifest.label}: shadow test: {policy.describe(env)}")
+            sampling = int(
+                (manifest.effective.get("data_capture") or {}).get("sampling_percentage", 0)
+            )
+            if policy.enabled and sampling < 100:
+                typer.echo(
+                    f"warning: {manifest.label}: $.deployment.shadow pairs captured requests "
+                    f"only: with data_capture.sampling_percentage {sampling}, about {sampling}% "
+                    f"of the shadow's requests can be paired (min_requests "
+                    f"{policy.min_requests} needs about "
+                    f"{-(-policy.min_requests * 100 // max(sampling, 1))} prod requests in "
+                    f"{policy.duration_minutes} min)",
+                    err=True,
+                )
         warning = canary.production_warning(env, manifest.effective)
         if warning:
             typer.echo(f"warning: {manifest.label}: {warning}", err=True)

@@ -156,9 +156,16 @@ def test_validate_says_what_the_shadow_policy_will_do(repo: Path) -> None:
         data = json.loads(original)
         data["deployment"]["shadow"] = {"enabled": True, "duration_minutes": 15}
         path.write_text(json.dumps(data))
-        out = run_cli(repo, None, "validate").stdout
+        result = run_cli(repo, None, "validate")
+        out = result.stdout
     finally:
         path.write_text(original)
+    assert result.exit_code == 0
+    # prod ships capturing 20 % of requests: only those can be paired, and validate says so.
+    assert (
+        "with data_capture.sampling_percentage 20, about 20% of the shadow's requests can "
+        "be paired (min_requests 100 needs about 500 prod requests in 15 min)" in result.stderr
+    )
     assert (
         "deploy/prod.json: shadow test: before prod switches, the candidate shadows prod's "
         "traffic for 15 min" in out

@@ -60,6 +60,7 @@ SHADOW_VARIANT = "Shadow"
 NAMESPACE = "AWS/SageMaker"
 RECORD_TAG = "shadow-result"  # the endpoint's tag (sagemaker-gitops:shadow-result) status shows
 MAX_NAME = 63
+SHADOW_MARK = "-shadow-"  # in the shadow config's name: <endpoint>-shadow-v<n>-<hash>
 
 
 class AwsShadowTest:
@@ -82,6 +83,11 @@ class AwsShadowTest:
             status = current.status if current else "absent"
             raise CIError(f"endpoint {name}: the shadow test needs {env} serving (status {status})")
         live_name = str(current.config.get("endpoint_config") or "")
+        if SHADOW_MARK in live_name:
+            raise CIError(
+                f"endpoint {name}: runs {live_name}, the config of a shadow test that was not "
+                "put back; update the endpoint to the config it ran before, then deploy again"
+            )
         sagemaker = host.clients("sagemaker")
         with aws_errors(f"endpoint config {live_name}"):
             live = sagemaker.describe_endpoint_config(EndpointConfigName=live_name)
@@ -104,7 +110,7 @@ class AwsShadowTest:
                 f"{env}: deployment.shadow needs data capture on: the shadow test pairs the "
                 "captured live and shadow answers"
             )
-        suffix = f"-shadow-v{version.version}-{candidate.config_hash}"
+        suffix = f"{SHADOW_MARK}v{version.version}-{candidate.config_hash}"
         shadow_name = name[: MAX_NAME - len(suffix)].rstrip("-") + suffix
         request: dict[str, Any] = {
             "EndpointConfigName": shadow_name,
@@ -126,6 +132,7 @@ class AwsShadowTest:
         if live.get("KmsKeyId"):
             request["KmsKeyId"] = live["KmsKeyId"]
         host._ensure_model(candidate, env)  # the deploy after a passed test reuses it
+        self._delete_config(shadow_name)  # left by an earlier attempt that was cut short
         with aws_errors(f"endpoint config {shadow_name}"):
             sagemaker.create_endpoint_config(**request)
         switched = False

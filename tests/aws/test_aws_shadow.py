@@ -39,12 +39,30 @@ def prod_on_v1_with_v2_in_staging(harness: AwsHarness) -> tuple[str, int]:
     return live.endpoint_config_name, second.version
 
 
-def test_the_shadow_config_names_the_candidate_beside_the_live_variant(
+def test_ctrl_c_puts_prod_back_then_the_shadow_config_names_the_candidate_beside_live(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with aws_harness(tmp_path, monkeypatch) as harness:
         live_config, version = prod_on_v1_with_v2_in_staging(harness)
+        window = harness.backend.shadow_wait
 
+        def interrupted(seconds: float) -> None:
+            raise KeyboardInterrupt
+
+        harness.backend.shadow_wait = interrupted
+        result = deploy(harness, "prod")  # click turns the interrupt into "Aborted!", exit 1
+
+        assert result.exit_code != 0
+        endpoint = harness.moto_sagemaker.endpoints[harness.project.endpoint_name("prod")]
+        assert endpoint.endpoint_config_name == live_config
+        assert [r["EndpointConfigName"] for r in harness.update_requests][-1] == live_config
+        assert not [c for c in harness.moto_sagemaker.endpoint_configs if "-shadow-" in c]
+        state = harness.backend.describe_endpoint("prod")
+        assert state.model_version != version and state.status == "InService"
+
+        # Run again, uninterrupted: the requests SageMaker gets.
+        harness.backend.shadow_wait = window
+        harness.update_requests.clear()
         result = deploy(harness, "prod")
 
         assert result.exit_code == 0, result.output
@@ -56,29 +74,5 @@ def test_the_shadow_config_names_the_candidate_beside_the_live_variant(
         assert variant["VariantName"] == "Shadow"
         assert variant["ModelName"] == final  # the model the deploy then reuses
         assert variant["InstanceType"] == live["InstanceType"]
-        shadow = harness.moto_sagemaker.endpoint_configs.get(shadow_config)
-        assert shadow is None  # deleted once prod was back on its own config
-        metrics = [c for c in harness.calls if c == "cloudwatch:GetMetricData"]
-        assert metrics, harness.calls
-
-
-def test_ctrl_c_during_the_window_puts_prod_back_on_its_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with aws_harness(tmp_path, monkeypatch) as harness:
-        live_config, version = prod_on_v1_with_v2_in_staging(harness)
-
-        def interrupted(seconds: float) -> None:
-            raise KeyboardInterrupt
-
-        harness.backend.shadow_wait = interrupted
-        result = deploy(harness, "prod")  # click turns the interrupt into "Aborted!", exit 1
-
-        assert result.exit_code != 0
-
-        endpoint = harness.moto_sagemaker.endpoints[harness.project.endpoint_name("prod")]
-        assert endpoint.endpoint_config_name == live_config
-        assert [r["EndpointConfigName"] for r in harness.update_requests][-1] == live_config
-        assert not [c for c in harness.moto_sagemaker.endpoint_configs if "-shadow-" in c]
-        state = harness.backend.describe_endpoint("prod")
-        assert state.model_version != version and state.status == "InService"
+        assert shadow_config not in harness.moto_sagemaker.endpoint_configs  # deleted after
+        assert "cloudwatch:GetMetricData" in harness.calls

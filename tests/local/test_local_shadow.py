@@ -48,35 +48,12 @@ def prod_servers(harness: LocalHarness) -> list[dict]:
     ]
 
 
-def test_callers_requests_are_mirrored_with_their_inference_id_and_counted_as_theirs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with local_harness(tmp_path, monkeypatch) as harness:
-        prod_on_v1_with_v2_in_staging(harness)
-        drive = local_shadow.drive
-
-        def caller_then_drive(router_url, seconds, rows, request, min_requests=0):
-            for i in range(3):  # a caller's requests arrive while the shadow runs
-                code, _ = harness.backend.invoke("prod", rows[0], inference_id=f"caller-{i}")
-                assert code == 200
-            return drive(router_url, seconds, rows, request, min_requests)
-
-        monkeypatch.setattr(local_shadow, "drive", caller_then_drive)
-        result = deploy(harness, "prod")
-
-        assert result.exit_code == 0, result.output
-        assert "Traffic: 3 requests from callers and " in result.stdout
-        log = local_shadow.pairs_file(harness.backend.state, "prod").read_text().splitlines()
-        callers = [json.loads(line) for line in log if not json.loads(line)["driven"]]
-        assert sorted(c["inference_id"] for c in callers) == ["caller-0", "caller-1", "caller-2"]
-        assert all(c["live"]["status"] == c["shadow"]["status"] == 200 for c in callers)
-
-
-def test_ctrl_c_during_the_window_puts_the_routes_back_and_stops_the_candidate(
+def test_ctrl_c_restores_the_routes_then_callers_requests_are_mirrored_as_theirs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with local_harness(tmp_path, monkeypatch) as harness:
         first = prod_on_v1_with_v2_in_staging(harness)
+        drive = local_shadow.drive
 
         def interrupted(*args, **kwargs):
             routes = json.loads(harness.backend.state.endpoint_file("prod").read_text())
@@ -92,3 +69,20 @@ def test_ctrl_c_during_the_window_puts_the_routes_back_and_stops_the_candidate(
         assert [s["version"] for s in prod_servers(harness)] == [first]
         state = harness.backend.describe_endpoint("prod")
         assert state.status == "InService" and state.model_version == first
+
+        # Again, with a caller's requests arriving while the shadow runs.
+        def caller_then_drive(router_url, seconds, rows, request, min_requests=0):
+            for i in range(3):
+                code, _ = harness.backend.invoke("prod", rows[0], inference_id=f"caller-{i}")
+                assert code == 200
+            return drive(router_url, seconds, rows, request, min_requests)
+
+        monkeypatch.setattr(local_shadow, "drive", caller_then_drive)
+        result = deploy(harness, "prod")
+
+        assert result.exit_code == 0, result.output
+        assert "Traffic: 3 requests from callers and " in result.stdout
+        log = local_shadow.pairs_file(harness.backend.state, "prod").read_text().splitlines()
+        callers = [json.loads(line) for line in log if not json.loads(line)["driven"]]
+        assert sorted(c["inference_id"] for c in callers) == ["caller-0", "caller-1", "caller-2"]
+        assert all(c["live"]["status"] == c["shadow"]["status"] == 200 for c in callers)

@@ -104,7 +104,6 @@ class Demo:
             COLUMNS=str(max(console.width, 100)),
         )
         env.setdefault("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "2")  # a short local canary window
-        env.setdefault("CI_SCRIPTS_LOCAL_SHADOW_SECONDS", "2")  # and shadow window
         env.pop("GITHUB_OUTPUT", None)
         return env
 

@@ -68,7 +68,15 @@ def happy(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
     return proc, work / "churn-model"
 
 
-def test_demo_runs_the_whole_loop(happy) -> None:
+def test_the_happy_demo(happy) -> None:
+    """One test for the one run (pytest-xdist would run a module fixture once per worker that
+    gets one of its tests: a whole demo each time)."""
+    check_demo_runs_the_whole_loop(happy)
+    check_demo_leaves_git_history_and_manifests_of_a_gitops_flow(happy)
+    check_demo_stops_every_process_it_started(happy)
+
+
+def check_demo_runs_the_whole_loop(happy) -> None:
     proc, _ = happy
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for stage in (
@@ -102,7 +110,7 @@ def test_demo_runs_the_whole_loop(happy) -> None:
     assert "make demo KEEP=1" in box and "cd " in box and "127.0.0.1" not in box
 
 
-def test_demo_leaves_git_history_and_manifests_of_a_gitops_flow(happy) -> None:
+def check_demo_leaves_git_history_and_manifests_of_a_gitops_flow(happy) -> None:
     _, repo = happy
     merges = subprocess.run(
         ["git", "log", "--merges", "--format=%s"], cwd=repo, capture_output=True, text=True
@@ -127,7 +135,7 @@ def test_demo_leaves_git_history_and_manifests_of_a_gitops_flow(happy) -> None:
     assert status.returncode == 3, status.stderr
 
 
-def test_demo_stops_every_process_it_started(happy) -> None:
+def check_demo_stops_every_process_it_started(happy) -> None:
     _, repo = happy
     assert (repo / ".mlops").is_dir()  # endpoints did run from here
     assert live_pids(repo) == []

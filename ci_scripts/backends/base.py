@@ -152,6 +152,10 @@ class ShadowHost(Protocol):
         live answer is the one callers get) for the policy's window, measure both variants,
         and put the endpoint back as it was, also on failure or interruption."""
 
+    def release_shadow(self, env: str) -> None:
+        """Free what a finished shadow test kept for the deploy that follows it (local: the
+        candidate's running server); a no-op when the deploy took it or nothing was kept."""
+
     def record_shadow(self, env: str, record: str) -> None:
         """Keep ``record`` (ShadowReport.record) as ``env``'s last shadow result; the
         endpoint reports it back as ``EndpointState.config["shadow"]`` (``status`` shows it)."""

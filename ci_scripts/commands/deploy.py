@@ -201,9 +201,13 @@ def deploy_manifest(
         typer.echo(f"{env}: approved version {version.version}: {description}")
     desired: dict[str, Any] = dict(manifest.effective)
     desired[SOURCE_KEY] = {"commit": commit, "pull_request": pr}
-    if env == "prod":
-        shadow_gate(project, backend, manifest, version, running, reason, gate)
-    state = backend.deploy(env, desired, version)
+    try:
+        if env == "prod":
+            shadow_gate(project, backend, manifest, version, running, reason, gate)
+        state = backend.deploy(env, desired, version)
+    finally:
+        if env == "prod":
+            backend.release_shadow(env)  # a failed shadow's candidate, unless deploy took it
     if state.model_version != version.version or state.status != SERVING:
         reason_text = f": {state.failure_reason}" if state.failure_reason else ""
         raise CIError(

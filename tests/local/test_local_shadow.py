@@ -78,9 +78,14 @@ def test_ctrl_c_restores_the_routes_then_callers_requests_are_mirrored_as_theirs
             return drive(router_url, seconds, rows, request, min_requests)
 
         monkeypatch.setattr(local_shadow, "drive", caller_then_drive)
+        harness.reset_mutations()
         result = deploy(harness, "prod")
 
         assert result.exit_code == 0, result.output
+        # The deploy serves v2 from the server its shadow test ran on: one start, not two.
+        entries = harness.backend.state.journal_entries()[harness._seen :]
+        started = [e for e in entries if e["operation"] == "StartProcess"]
+        assert len(started) == 1, started
         assert "Traffic: 3 requests from callers and " in result.stdout
         log = local_shadow.pairs_file(harness.backend.state, "prod").read_text().splitlines()
         callers = [json.loads(line) for line in log if not json.loads(line)["driven"]]

@@ -87,6 +87,9 @@ class AwsBackend(ComposedBackend):
 
         AwsShadowTest(self.endpoints).record(env, record)
 
+    def release_shadow(self, env: str) -> None:
+        """Nothing to release: the shadow variant is gone once the test ends (aws.shadow)."""
+
     def preflight(self, env: str) -> None:
         """Refuse before any change when the credentials are not ``env``'s account's."""
         self.endpoints.require_account(env)

@@ -112,6 +112,10 @@ class LocalBackend(ComposedBackend):
     def record_shadow(self, env: str, record: str) -> None:
         self.endpoints.record_shadow(env, record)
 
+    def release_shadow(self, env: str) -> None:
+        """Stop the candidate's server the shadow test kept for the deploy, if it is unused."""
+        self.endpoints.release_shadow(env)
+
     # -- ImageStore -------------------------------------------------------------------------
     def image_exists(self, tag: str) -> bool:
         """Always True: local steps and servers run the source tree, there is nothing to build."""

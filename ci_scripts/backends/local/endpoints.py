@@ -63,6 +63,8 @@ class LocalEndpoints:
         self.project = project
         self.state = state
         self.health_timeout = float(os.environ.get(HEALTH_TIMEOUT_ENV) or DEFAULT_HEALTH_TIMEOUT)
+        # env -> the candidate's server a finished shadow test kept for the deploy that follows
+        self._warm: dict[str, dict[str, Any]] = {}
 
     # -- reads ------------------------------------------------------------------------------
     def describe(self, env: str) -> EndpointState | None:
@@ -155,7 +157,7 @@ class LocalEndpoints:
             else:
                 if routes.get("model_version") != version.version:
                     previous = routes.get("model_version")
-                new = self._spawn_server(env, version)
+                new = self._take_warm(env, version) or self._spawn_server(env, version)
                 try:  # the router starts while the new server loads its model
                     router = self._ensure_router(env, routes)
                     new = self._await_healthy(env, version, new, current)
@@ -222,8 +224,9 @@ class LocalEndpoints:
                 )
                 self._confirm_switch(env, router, routes["targets"])
 
+            self.release_shadow(env)
             new = self._spawn_server(env, version)
-            started = False
+            started = completed = False
             try:
                 new = self._await_healthy(env, version, new, current)
                 shadow = {
@@ -242,11 +245,15 @@ class LocalEndpoints:
                     router["url"], seconds, rows, _request, policy.min_requests
                 )
                 local_shadow.settle(router["url"], _request)
+                completed = True
             finally:
                 if started:
                     with contextlib.suppress(CIError):
                         put(None, "StopShadow")
-                procs.stop(self.state, new["process"])
+                if completed:  # serves the deploy if the shadow passes (else release_shadow)
+                    self._warm[env] = new
+                else:
+                    procs.stop(self.state, new["process"])
             live_variant = str(routes["targets"][0].get("variant", ""))
             measured = local_shadow.measurement(
                 env,
@@ -257,6 +264,22 @@ class LocalEndpoints:
             )
             measured.started = began
             return measured
+
+    def release_shadow(self, env: str) -> None:
+        """Stop the candidate's server a shadow test kept, unless a deploy took it."""
+        kept = self._warm.pop(env, None)
+        if kept:
+            procs.stop(self.state, kept.get("process"))
+
+    def _take_warm(self, env: str, version: ModelVersion) -> dict[str, Any] | None:
+        """The server the shadow test ran ``version`` on, when it still runs: the deploy
+        serves from it instead of starting another."""
+        kept = self._warm.pop(env, None)
+        if kept and kept.get("version") == version.version and procs.alive(kept.get("process")):
+            return kept
+        if kept:
+            procs.stop(self.state, kept.get("process"))
+        return None
 
     def record_shadow(self, env: str, record: str) -> None:
         """Keep ``env``'s last shadow result beside its routes (``status`` shows it)."""

@@ -28,6 +28,7 @@ VALUES = {
     "InstanceCount": 2,
     "MaxPayloadInMB": 6,
     "MaxConcurrentTransforms": 1,
+    "CheckUri": "s3://bucket/batch/staging/checks",
 }
 
 
@@ -46,7 +47,10 @@ def definition(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def _resolve(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"Get"}:
-        return VALUES[value["Get"].removeprefix("Parameters.")]
+        return VALUES.get(value["Get"].removeprefix("Parameters."), "execution-id")
+    if isinstance(value, dict) and set(value) == {"Std:Join"}:
+        join = value["Std:Join"]
+        return join["On"].join(str(_resolve(v)) for v in join["Values"])
     if isinstance(value, dict):
         return {k: _resolve(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -74,6 +78,7 @@ def test_parameters_are_the_ones_ci_scripts_sends(definition: dict[str, Any]) ->
         "InstanceCount": "Integer",
         "MaxPayloadInMB": "Integer",
         "MaxConcurrentTransforms": "Integer",
+        "CheckUri": "String",
     }
 
 
@@ -120,10 +125,22 @@ def test_the_check_runs_batch_check_on_the_input_first(definition: dict[str, Any
     _validate("CreateProcessingJob", request)
     entrypoint = arguments["AppSpecification"]["ContainerEntrypoint"]
     assert entrypoint == ["python", "-m", "churn_model.batch_check"]
+    assert arguments["AppSpecification"]["ContainerArguments"] == [
+        "--label",
+        {"Get": "Parameters.InputUri"},
+    ]
     (source,) = arguments["ProcessingInputs"]
     assert source["S3Input"]["S3Uri"] == {"Get": "Parameters.InputUri"}
-    assert source["S3Input"]["LocalPath"] == "/opt/ml/processing/input"
-    assert "ProcessingOutputConfig" not in arguments  # it writes nothing anywhere
+    assert source["S3Input"]["LocalPath"] == "/opt/ml/processing/input/batch"
+    # its one output, the summary, goes under CheckUri: never under the output prefix
+    (output,) = arguments["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri"] == {
+        "Std:Join": {
+            "On": "/",
+            "Values": [{"Get": "Parameters.CheckUri"}, {"Get": "Execution.PipelineExecutionId"}],
+        }
+    }
+    assert output["S3Output"]["LocalPath"] == "/opt/ml/processing/output/batch_check"
     # it runs in the serving account, as that account's execution role
     assert arguments["RoleArn"] == f"arn:aws:iam::{PROD}:role/churn-model-sagemaker-execution"
     assert step["CacheConfig"] == {"Enabled": False}

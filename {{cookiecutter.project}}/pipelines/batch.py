@@ -5,9 +5,11 @@ as ``<project>-<env>-batch`` in the account that hosts E, next to the SageMaker 
 from the approved package, and EventBridge Scheduler starts it on the manifest's
 ``batch.schedule`` with E's parameter values (``ci_scripts batch-run`` starts it by hand):
 
-- **CheckInput** reads every object under ``InputUri`` (mounted at /opt/ml/processing/input/) and
-  fails on the first bad line with ``<file>:<line>: <reason>``. It has no outputs, and Transform
-  depends on it, so a bad file fails the run before anything is written under ``OutputUri``.
+- **CheckInput** reads every object under ``InputUri`` (at /opt/ml/processing/input/batch/) and
+  fails on the first bad line with ``<InputUri><key>:<line>: <reason>``; it writes only its
+  ``summary.json`` (rows per file), under ``<CheckUri>/<execution id>/``, never under
+  ``OutputUri``. Transform depends on it, so a bad file fails the run before the transform starts
+  and nothing is written under ``OutputUri``.
 - **Transform** is a batch transform job of ``ModelName`` (the SageMaker Model: CreateTransformJob
   takes a model name, not a model package; the Model runs the package's image and artifact). Each
   input line is ``<id>,<feature 1>,...,<feature n>``: ``InputFilter`` ``$[1:]`` drops the id before
@@ -54,7 +56,9 @@ PARAMETERS: dict[str, Any] = {
     "InstanceCount": 1,
     "MaxPayloadInMB": 6,
     "MaxConcurrentTransforms": 1,
+    "CheckUri": "",
 }
+CHECK_OUTPUT = "batch_check"  # summary.json: {"files": {key: rows}, "rows": n}
 INPUT_FILTER = "$[1:]"  # drop the id column: the model sees the features only
 JOIN_SOURCE = "Input"
 
@@ -95,7 +99,10 @@ def with_instance_count_parameter(parsed: dict[str, Any]) -> dict[str, Any]:
 
 def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -> Pipeline:
     from sagemaker.core.processing import Processor
+    from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
     from sagemaker.core.transformer import Transformer
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
     from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
     from sagemaker.mlops.workflow import CacheConfig, Pipeline, ProcessingStep, TransformStep
 
@@ -118,10 +125,22 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
         output_kms_key=settings.kms_key,
         sagemaker_session=session,
     )
+    summary = ProcessingOutput(
+        output_name=CHECK_OUTPUT,
+        s3_output=ProcessingS3Output(
+            s3_uri=Join(
+                on="/", values=[params["CheckUri"], ExecutionVariables.PIPELINE_EXECUTION_ID]
+            ),
+            local_path=f"{PROCESSING}/output/{CHECK_OUTPUT}",
+            s3_upload_mode="EndOfJob",
+        ),
+    )
     check = ProcessingStep(
         name=CHECK_INPUT,
         step_args=checker.run(
-            inputs=[_input("input", params["InputUri"], f"{PROCESSING}/input")], outputs=[]
+            inputs=[_input("batch", params["InputUri"], f"{PROCESSING}/input/batch")],
+            outputs=[summary],
+            arguments=["--label", params["InputUri"]],  # errors name s3://.../<key>:<line>
         ),
         cache_config=CacheConfig(enable_caching=False),
         retry_policies=_job_retries(),

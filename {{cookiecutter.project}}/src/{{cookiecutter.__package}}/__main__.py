@@ -26,6 +26,7 @@ COMMANDS = {
     "explain": "permutation feature importance on the test split (processing job)",
     "baseline": "describe the training features for the monitor (processing job)",
     "monitor": "drift, quality, bias and attribution drift of captured traffic (processing job)",
+    "batch_check": "check a batch run's input files before they are scored (processing job)",
     "serve": "answer /ping and /invocations (hosting)",
 }
 USAGE = "usage: python -m " + str(__package__) + " {" + ",".join(COMMANDS) + "} [options]"

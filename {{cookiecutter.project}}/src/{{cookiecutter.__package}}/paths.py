@@ -85,6 +85,17 @@ def monitor_output_dir(name: str) -> Path:
     return root() / "processing" / "output" / name
 
 
+def batch_input_dir() -> Path:
+    """The files of one batch run, as a processing job downloads its input prefix
+    (``batch_check`` reads them before the transform scores them)."""
+    return root() / "processing" / "input" / "batch"
+
+
+def batch_check_file() -> Path:
+    """What ``batch_check`` found: ``{"files": {key: rows}, "rows": n}``."""
+    return root() / "processing" / "output" / "batch_check" / "summary.json"
+
+
 # Training jobs.
 
 

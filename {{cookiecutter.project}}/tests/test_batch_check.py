@@ -1,0 +1,67 @@
+"""batch_check: a bad batch input file fails in one line naming the file and line, before any
+row is scored; a good one gives the row counts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.__package }} import batch_check
+from {{ cookiecutter.__package }}.errors import StepError
+from {{ cookiecutter.__package }}.features import FEATURES
+
+N = len(FEATURES)
+
+
+def line(row_id: str, values: list[str] | None = None) -> str:
+    return ",".join([row_id, *(values if values is not None else ["1.5"] * N)])
+
+
+def write(directory: Path, name: str, *lines: str) -> Path:
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{text}\n" for text in lines), encoding="utf-8")
+    return path
+
+
+def test_good_files_give_row_counts_per_key(tmp_path: Path) -> None:
+    write(tmp_path, "a.csv", line("r1"), line("r2"))
+    write(tmp_path, "2026/12/b.csv", line("r1"))  # the same id in another file is fine
+    write(tmp_path, ".hidden", "junk")
+    assert batch_check.check_dir(tmp_path) == {"2026/12/b.csv": 1, "a.csv": 2}
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([line("r1"), line("r2", ["1.5"] * (N - 1))], f"in/a.csv:2: expected {N + 1} columns"),
+        ([line("r1"), line("", None)], "in/a.csv:2: empty id"),
+        ([line("r1"), line("r2"), line("r1")], "in/a.csv:3: duplicate id 'r1' (first on line 1)"),
+        ([line("r1", ["x", *["1"] * (N - 1)])], f"in/a.csv:1: column '{FEATURES[0]}': 'x' is not"),
+        ([line("r1", ["nan", *["1"] * (N - 1)])], "in/a.csv:1: column"),
+        ([line("r1"), "", line("r2")], "in/a.csv:2: empty line"),
+        ([], "in/a.csv:1: empty file"),
+    ],
+    ids=["columns", "empty-id", "duplicate-id", "not-a-number", "nan", "blank-line", "empty"],
+)
+def test_bad_file_is_named_with_its_line(tmp_path: Path, lines: list[str], expected: str) -> None:
+    write(tmp_path, "a.csv", *lines)
+    with pytest.raises(StepError) as caught:
+        batch_check.check_dir(tmp_path, "in/")
+    assert str(caught.value).startswith(expected)
+    assert "\n" not in str(caught.value)
+
+
+def test_cli_writes_the_summary_and_fails_in_one_line(tmp_path: Path, run_cli) -> None:
+    inputs = tmp_path / "processing" / "input" / "batch"
+    write(inputs, "a.csv", line("r1"), line("r2"))
+    ok = run_cli("batch_check", root=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    summary = tmp_path / "processing" / "output" / "batch_check" / "summary.json"
+    assert json.loads(summary.read_text()) == {"files": {"a.csv": 2}, "rows": 2}
+    write(inputs, "b.csv", line("r1"), "r2,1")
+    bad = run_cli("batch_check", "--label", "s3://bucket/in/", root=tmp_path)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: s3://bucket/in/b.csv:2: ")

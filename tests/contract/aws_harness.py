@@ -8,6 +8,9 @@ moto (in-process ``mock_aws``) provides almost every call. Two it lacks are answ
   old config with that FailureReason, like an update an alarm rolled back).
 - ``sagemaker:ListPipelineExecutionSteps`` (not implemented): answer the steps the test scripted.
 
+moto's ListPipelineExecutions ignores SortBy/SortOrder/MaxResults (it lists in creation order);
+SageMaker sorts (API_ListPipelineExecutions): the answer is sorted as asked after the call.
+
 and two quirks are corrected: moto's UpdateModelPackage drops CustomerMetadataProperties it was
 not sent (SageMaker keeps them), so they are restored after the call; its
 DescribePipelineExecution never reports a FailureReason, so a scripted failure's is filled in.
@@ -29,7 +32,7 @@ import botocore.loaders
 import botocore.session
 import requests
 from botocore.awsrequest import AWSResponse
-from gitops_testkit import MOTO_ACCOUNT, REGION, BackendHarness, write_model_repo
+from gitops_testkit import MOTO_ACCOUNT, REGION, BackendHarness, git, write_model_repo
 from moto import mock_aws
 from moto.sagemaker.models import sagemaker_backends
 
@@ -72,7 +75,11 @@ class AwsHarness(BackendHarness):
     scripted_invocations = True
 
     def __init__(self, root: Path, **answers: str) -> None:
-        self.project = ProjectConfig.load(write_model_repo(root, **answers))
+        repo = write_model_repo(root, **answers)
+        if answers.get("deployment") == "batch":
+            write_batch_stub(repo)
+        self.project = ProjectConfig.load(repo)
+        self._sort: dict[str, Any] = {}
         self.session = new_session()  # the backend's: every call it makes is recorded
         self.calls: list[str] = []
         self.update_requests: list[dict[str, Any]] = []
@@ -85,6 +92,8 @@ class AwsHarness(BackendHarness):
         events.register("before-call.sagemaker.ListPipelineExecutionSteps", self._pipeline_steps)
         events.register("after-call.sagemaker.StartPipelineExecution", self._script_execution)
         events.register("after-call.sagemaker.DescribePipelineExecution", self._failure_reason)
+        events.register("before-call.sagemaker.ListPipelineExecutions", self._remember_sort)
+        events.register("after-call.sagemaker.ListPipelineExecutions", self._sort_executions)
         events.register("before-call.sagemaker.UpdateModelPackage", self._keep_metadata)
         events.register(
             "before-call.sagemaker.DescribeMonitoringSchedule", self._no_monitoring_schedule
@@ -288,7 +297,7 @@ class AwsHarness(BackendHarness):
         if self.pipeline_failure is None:
             return
         arn = parsed["PipelineExecutionArn"]
-        pipeline = self.moto_sagemaker.pipelines[self.project.pipeline_name]
+        pipeline = self.moto_sagemaker.pipelines[arn.split(":pipeline/", 1)[1].split("/")[0]]
         execution = pipeline.pipeline_executions[arn]
         execution.pipeline_execution_status = "Failed"
         execution.pipeline_execution_failure_reason = self.pipeline_failure
@@ -298,10 +307,68 @@ class AwsHarness(BackendHarness):
         if parsed.get("PipelineExecutionStatus") == "Failed" and self.pipeline_failure:
             parsed["FailureReason"] = self.pipeline_failure
 
+    def _remember_sort(self, params: dict[str, Any], **_: Any) -> None:
+        self._sort = json.loads(params["body"])
+
+    def _sort_executions(self, parsed: dict[str, Any], **_: Any) -> None:
+        """moto gap: sort and cut ListPipelineExecutions' answer as SageMaker does."""
+        listed = parsed.get("PipelineExecutionSummaries") or []
+        if self._sort.get("SortOrder", "Descending") == "Descending":
+            listed.reverse()  # moto lists in creation order
+        if self._sort.get("MaxResults"):
+            del listed[int(self._sort["MaxResults"]) :]
+        parsed["PipelineExecutionSummaries"] = listed
+
     def _pipeline_steps(self, params: dict[str, Any], model: Any, **_: Any) -> Any:
         """moto gap: ListPipelineExecutionSteps answers what the test scripted."""
         self._record(model)
         return _ok({"PipelineExecutionSteps": list(self.pipeline_steps or [])})
+
+
+# Stands in for the template's pipelines/batch.py (same parameters and steps, no SDK).
+STUB_BATCH = '''"""Test stand-in for the template's batch pipeline (no SDK)."""
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+PARAMETERS = ("ModelName", "InputUri", "OutputUri", "InstanceType", "InstanceCount",
+              "MaxPayloadInMB", "MaxConcurrentTransforms", "CheckUri")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    image_uri: str
+    role_arn: str
+
+    @classmethod
+    def from_pyproject(cls, root=".", *, image_tag="latest", role_arn=""):
+        text = (Path(root) / "pyproject.toml").read_text(encoding="utf-8")
+        t = tomllib.loads(text)["tool"]["sagemaker-gitops"]
+        image = f"{t['accounts']['dev']}.dkr.ecr.{t['region']}.amazonaws.com/{t['ecr_repository']}"
+        return cls(f"{image}:{image_tag}", role_arn)
+
+
+def definition(settings):
+    get = {name: {"Get": f"Parameters.{name}"} for name in PARAMETERS}
+    return {
+        "Version": "2020-12-01",
+        "Parameters": [{"Name": name, "Type": "String", "DefaultValue": ""} for name in PARAMETERS],
+        "Steps": [
+            {"Name": "CheckInput", "Type": "Processing",
+             "Arguments": {"AppSpecification": {"ImageUri": settings.image_uri},
+                           "RoleArn": settings.role_arn}},
+            {"Name": "Transform", "Type": "Transform", "DependsOn": ["CheckInput"],
+             "Arguments": {"ModelName": get["ModelName"]}},
+        ],
+    }
+'''
+
+
+def write_batch_stub(repo: Path) -> None:
+    """deployment=batch: the batch pipeline stand-in, committed like the rest of the repo."""
+    (repo / "pipelines" / "batch.py").write_text(STUB_BATCH, "utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--amend", "--no-edit")
 
 
 @contextmanager

@@ -280,7 +280,7 @@ class AwsBatchHost:
         arn = self._upsert_pipeline(env, body, current, desired)
         if running_tags.get("model-version") != str(version.version) and current is not None:
             before = running_tags.get("model-version") or "unknown"
-            tags = desired.tags + [{"Key": TAG + "previous-model-version", "Value": before}]
+            tags = [*desired.tags, {"Key": TAG + "previous-model-version", "Value": before}]
             with aws_errors(f"batch pipeline {pipeline_name(self.project, env)}"):
                 self.clients("sagemaker").add_tags(ResourceArn=arn, Tags=tags)
         self._put_schedule(env, desired, arn, schedule)
@@ -305,7 +305,8 @@ class AwsBatchHost:
                     ClientRequestToken=str(uuid.uuid4()),
                     Tags=desired.tags,
                 )["PipelineArn"]
-            if _same_json(current.get("PipelineDefinition"), body) and current.get("RoleArn") == role:
+            same = _same_json(current.get("PipelineDefinition"), body)
+            if same and current.get("RoleArn") == role:
                 return current["PipelineArn"]
             return sagemaker.update_pipeline(
                 PipelineName=name, PipelineDefinition=body, RoleArn=role
@@ -526,7 +527,8 @@ class AwsBatchHost:
                     PipelineName=name, ClientRequestToken=str(uuid.uuid4())
                 )
             removed.append(f"batch pipeline {name}")
-        removed += self._delete_models([line.split(" ", 1)[1] for line in found if line.startswith("model ")])
+        models = [line.split(" ", 1)[1] for line in found if line.startswith("model ")]
+        removed += self._delete_models(models)
         return removed
 
     def prune(self, env: str, keep_versions: set[int]) -> list[str]:

@@ -138,6 +138,11 @@ def switch_refusal(running_type: str | None, desired_type: str) -> str | None:
     supported". Such a change is a new endpoint, not an update. (The page states no such limit
     for serverless to instance-based, so that update goes ahead.)
     """
+    if running_type and "batch" in (running_type, desired_type) and running_type != desired_type:
+        return (
+            f"{desired_type!r}, but {running_type!r} runs: a batch job and an endpoint are "
+            "different resources; run `ci_scripts destroy --env E` first, then deploy"
+        )
     if running_type != "realtime" or desired_type != "serverless":
         return None
     return (

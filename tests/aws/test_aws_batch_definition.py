@@ -15,6 +15,7 @@ import pytest
 from botocore.validate import ParamValidator
 from gitops_testkit import answers_context, render_template_file, write_model_repo
 
+from ci_scripts.batch import data_processing
 from ci_scripts.pipeline_module import build_definition
 from ci_scripts.project import ProjectConfig
 
@@ -115,6 +116,7 @@ def test_the_transform_is_a_valid_create_transform_job(definition: dict[str, Any
         "JoinSource": "Input",
         "OutputFilter": "$[0,31:]",
     }
+    assert arguments["DataProcessing"] == data_processing(30)  # what the local backend does
     assert step["CacheConfig"] == {"Enabled": False}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from ci_scripts.backends.aws.batch import AwsBatchHost, is_batch
+from ci_scripts.backends.aws.batch import AwsBatchHost
 from ci_scripts.backends.aws.endpoints import AwsEndpointHost
 from ci_scripts.backends.aws.errors import describe_aws_error, error_code
 from ci_scripts.backends.aws.pipeline import AwsPipelineRunner
@@ -26,6 +26,7 @@ from ci_scripts.backends.base import (
     PipelineRun,
 )
 from ci_scripts.backends.composed import ComposedBackend
+from ci_scripts.batch import is_batch
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 

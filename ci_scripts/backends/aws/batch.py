@@ -55,7 +55,7 @@ MAX_PARAMETER_LENGTH = 1024
 
 
 def pipeline_name(project: ProjectConfig, env: str) -> str:
-    return f"{project.project}-{env}-batch"
+    return project.batch_pipeline_name(env)
 
 
 def schedule_name(project: ProjectConfig, env: str) -> str:
@@ -71,10 +71,6 @@ def scheduler_role_arn(project: ProjectConfig, env: str) -> str:
 def check_prefix(project: ProjectConfig, env: str) -> str:
     """Where CheckInput writes each run's summary.json (``<prefix>/<execution id>/``)."""
     return f"s3://{project.artifact_bucket}/batch/{env}/checks"
-
-
-def is_batch(manifest: dict[str, Any]) -> bool:
-    return (manifest.get("endpoint") or {}).get("type") == "batch"
 
 
 @dataclass

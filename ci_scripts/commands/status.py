@@ -9,7 +9,8 @@ invalid, or whose endpoint cannot be read (no access to its account), is still s
 reason, and exits 1 after the table. Approval status is shown for both sides, since rejecting a
 version in the registry is one of the two ways to reject it.
 Each environment's fleet is shown with its instance-hours per month at minimum and maximum
-capacity (ci_scripts.cost), so what the manifests cost to keep is in view.
+capacity (ci_scripts.cost), so what the manifests cost to keep is in view. A batch deployment
+shows its last run (a Failed one with its reason); a failed run is not drift from git.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class EnvStatus:
     fleet: str = ""
     instance_hours_min: int | None = None
     instance_hours_max: int | None = None
+    # A batch deployment's newest run (ci_scripts.batch.describe_run), a Failed one with its
+    # reason; "" for endpoints.
+    last_batch_run: str = ""
 
 
 def _approval(version: ModelVersion | None, number: int | None) -> str:
@@ -88,7 +92,12 @@ def collect_env(project: ProjectConfig, backend: Backend, env: str) -> EnvStatus
         state, error = backend.describe_endpoint(env), ""
     except CIError as exc:  # e.g. no read access to another account: show the rest
         state, error = None, str(exc)
-    running = state.model_version if state and state.status in SERVING_STATUSES else None
+    batch = bool(state and state.config.get("type") == "batch")
+    # A batch job keeps its version when a run fails (the next run scores with it again);
+    # an endpoint that failed serves nothing.
+    serving = state is not None and (batch or state.status in SERVING_STATUSES)
+    running = state.model_version if serving and state else None
+    last_run = _last_batch_run(backend, env) if batch else ""
     desired_mv = backend.get_version(group, desired) if desired else None
     if running == desired:
         running_mv = desired_mv
@@ -117,7 +126,15 @@ def collect_env(project: ProjectConfig, backend: Backend, env: str) -> EnvStatus
         fleet=fleet.describe() if fleet else "",
         instance_hours_min=fleet.min_hours if fleet and realtime else None,
         instance_hours_max=fleet.max_hours if fleet and realtime else None,
+        last_batch_run=last_run,
     )
+
+
+def _last_batch_run(backend: Backend, env: str) -> str:
+    from ci_scripts.batch import describe_run
+
+    run = backend.last_batch_run(env)
+    return describe_run(run) if run else "no batch run yet"
 
 
 def collect(project: ProjectConfig, backend: Backend) -> list[EnvStatus]:
@@ -171,6 +188,13 @@ def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]
             )
         if row.url:
             console.print(f"{row.environment}: {row.url}", soft_wrap=True, highlight=False)
+        if row.last_batch_run:
+            console.print(
+                f"{row.environment}: last {row.last_batch_run}",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
     for row in rows:  # under the table: a column more would fold it in narrow CI logs
         console.print(f"{row.environment} fleet: {row.fleet}", soft_wrap=True, highlight=False)
 

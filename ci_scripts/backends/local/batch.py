@@ -229,7 +229,9 @@ class LocalBatch:
         )
         package = self.project.package
         self._step(
-            [sys.executable, "-m", package, "batch_check", "--label", input_uri], env_vars, work
+            [sys.executable, "-m", f"{package}.batch_check", "--label", input_uri],
+            env_vars,
+            work,
         )
         registered = self.registry.get_version(group, version)
         if registered is None:

@@ -139,63 +139,66 @@ def test_a_new_version_gets_its_model_and_the_pipeline_remembers_the_previous(
     assert (state.model_version, state.config["previous_version"]) == (2, 1)
 
 
-def test_run_batch_uses_what_runs_now_on_the_given_input(batch: AwsHarness) -> None:
+def put_input(aws: AwsHarness, uri: str, text: str) -> None:
+    bucket, key = uri[5:].split("/", 1)
+    admin_client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode())
+
+
+def test_run_batch_uses_what_runs_now_and_checks_the_join(batch: AwsHarness) -> None:
     version = batch.seed_version()
     manifest = deploy(batch, version.version)
     bucket = batch.project.artifact_bucket
-    smoke_in, smoke_out = f"s3://{bucket}/batch/staging/smoke/", f"s3://{bucket}/out/_smoke/"
+    smoke_in = f"s3://{bucket}/batch/staging/input_smoke/"
+    smoke_out = f"s3://{bucket}/batch/staging/output_smoke/"
+    put_input(batch, smoke_in + "a.csv", "a1,1.0,2.0,0.1\na2,1.5,2.5,0.2\n")
+    put_input(batch, smoke_in + "day/b.csv", "b1,3.0,1.0,0.3\n")
 
     run = batch.backend.run_batch("staging", manifest, input_uri=smoke_in, output_uri=smoke_out)
 
     assert run.status == "Succeeded" and run.model_version == version.version
-    assert (run.input_uri, run.output_uri) == (smoke_in, smoke_out)
+    assert (run.input_uri, run.output_uri, run.rows) == (smoke_in, smoke_out, 3)
     sent = admin_client("sagemaker").list_pipeline_parameters_for_execution(
         PipelineExecutionArn=run.id
     )["PipelineParameters"]
     sent_map = {p["Name"]: p["Value"] for p in sent}
     assert sent_map == {**schedule_parameters(), "InputUri": smoke_in, "OutputUri": smoke_out}
-    assert batch.backend.last_batch_run("staging") == run
+    last = batch.backend.last_batch_run("staging")
+    assert last is not None and (last.id, last.status) == (run.id, "Succeeded")
+
+
+def test_outputs_that_lose_an_answer_fail_the_run_naming_file_and_line(
+    batch: AwsHarness,
+) -> None:
+    manifest = deploy(batch, batch.seed_version().version)
+    source = manifest["batch"]["input_prefix"]
+    put_input(batch, source + "a.csv", "a1,1.0,2.0,0.1\n")
+    batch.transform_answer = "1"  # the probability column is missing
+
+    run = batch.backend.run_batch("staging", manifest)
+
+    assert run.status == "Failed" and run.rows is None
+    output = manifest["batch"]["output_prefix"] + "a.csv.out"
+    assert run.failure_reason == f"{output}:1: 1 prediction column(s), expected 2"
 
 
 def test_a_failed_transform_is_reported_with_its_reason(batch: AwsHarness) -> None:
     version = batch.seed_version()
-    manifest = deploy(batch, version.version)
-    model = schedule_parameters()["ModelName"]
-    admin_client("sagemaker").create_transform_job(
-        TransformJobName="pipelines-abc-Transform-x",
-        ModelName=model,
-        TransformInput={
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/i/"}}
-        },
-        TransformOutput={"S3OutputPath": "s3://b/o/"},
-        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
-    )
-    job = batch.moto_sagemaker.transform_jobs["pipelines-abc-Transform-x"]
-    job.transform_job_status, job.failure_reason = "Failed", "ClientError: 400 from the model"
-    batch.pipeline_failure = "Step failure: One or multiple steps failed."
-    batch.pipeline_steps = [
-        {"StepName": "CheckInput", "StepStatus": "Succeeded", "Metadata": {}},
-        {
-            "StepName": "Transform",
-            "StepStatus": "Failed",
-            "Metadata": {"TransformJob": {"Arn": job.arn}},
-        },
-    ]
+    deploy(batch, version.version)
 
-    run = batch.backend.run_batch("staging", manifest)
+    arn = batch.fail_batch_run("staging", "ClientError: 400 from the model")  # as scheduled
 
-    assert run.status == "Failed"
-    assert run.failure_reason == "step Transform: ClientError: 400 from the model"
+    last = batch.backend.last_batch_run("staging")
+    assert last is not None and last.id == arn and last.status == "Failed"
+    assert last.failure_reason == "step Transform: ClientError: 400 from the model"
+    assert last.model_version == version.version
     state = batch.backend.describe_endpoint("staging")
     assert state is not None and state.status == "Failed"
-    assert state.failure_reason == run.failure_reason
-    assert state.config["last_run"]["id"] == run.id
-    # the next (scheduled) run that succeeds makes it healthy again
-    batch.pipeline_failure, batch.pipeline_steps = None, None
-    admin_client("sagemaker").start_pipeline_execution(
-        PipelineName=PIPELINE,
-        PipelineParameters=[{"Name": k, "Value": v} for k, v in schedule_parameters().items()],
-    )
+    assert state.failure_reason == last.failure_reason
+    assert state.config["last_run"]["id"] == arn
+    result = batch.cli("status")
+    assert "ClientError: 400 from the model" in result.output
+    # a new version deployed after it is healthy until one of its own runs fails
+    deploy(batch, batch.seed_version().version)
     state = batch.backend.describe_endpoint("staging")
     assert state is not None and state.status == "InService"
 

@@ -8,6 +8,10 @@ moto (in-process ``mock_aws``) provides almost every call. Two it lacks are answ
   old config with that FailureReason, like an update an alarm rolled back).
 - ``sagemaker:ListPipelineExecutionSteps`` (not implemented): answer the steps the test scripted.
 
+moto runs no pipeline, so a batch pipeline's (``<project>-<env>-batch``) successful execution
+does here what its Transform step does on AWS (pipelines/batch.py): for each input file under
+the run's InputUri, ``<OutputUri><key>.out`` with ``<id>,<transform_answer>`` per line.
+
 moto's ListPipelineExecutions ignores SortBy/SortOrder/MaxResults (it lists in creation order);
 SageMaker sorts (API_ListPipelineExecutions): the answer is sorted as asked after the call.
 
@@ -80,6 +84,8 @@ class AwsHarness(BackendHarness):
             write_batch_stub(repo)
         self.project = ProjectConfig.load(repo)
         self._sort: dict[str, Any] = {}
+        self._started: dict[str, Any] = {}
+        self.transform_answer = "1,0.8"  # what the fake transform appends to each id
         self.session = new_session()  # the backend's: every call it makes is recorded
         self.calls: list[str] = []
         self.update_requests: list[dict[str, Any]] = []
@@ -93,6 +99,10 @@ class AwsHarness(BackendHarness):
         events.register("after-call.sagemaker.StartPipelineExecution", self._script_execution)
         events.register("after-call.sagemaker.DescribePipelineExecution", self._failure_reason)
         events.register("before-call.sagemaker.ListPipelineExecutions", self._remember_sort)
+        events.register(
+            "before-parameter-build.sagemaker.StartPipelineExecution", self._remember_start
+        )
+        events.register("after-call.sagemaker.StartPipelineExecution", self._transform)
         events.register("after-call.sagemaker.ListPipelineExecutions", self._sort_executions)
         events.register("before-call.sagemaker.UpdateModelPackage", self._keep_metadata)
         events.register(
@@ -306,6 +316,63 @@ class AwsHarness(BackendHarness):
         """moto quirk: DescribePipelineExecution always says FailureReason ""."""
         if parsed.get("PipelineExecutionStatus") == "Failed" and self.pipeline_failure:
             parsed["FailureReason"] = self.pipeline_failure
+
+    def _remember_start(self, params: dict[str, Any], **_: Any) -> None:
+        self._started = dict(params)
+
+    def _transform(self, parsed: dict[str, Any], **_: Any) -> None:
+        """moto gap: a batch pipeline's Succeeded run writes what its Transform step would."""
+        if self.pipeline_failure is not None:
+            return
+        if not str(self._started.get("PipelineName", "")).endswith("-batch"):
+            return
+        values = {p["Name"]: p["Value"] for p in self._started.get("PipelineParameters", [])}
+        s3 = admin_client("s3")
+        in_bucket, in_prefix = values["InputUri"][5:].split("/", 1)
+        out_bucket, out_prefix = values["OutputUri"][5:].split("/", 1)
+        listed = s3.list_objects_v2(Bucket=in_bucket, Prefix=in_prefix).get("Contents", [])
+        for item in listed:
+            text = s3.get_object(Bucket=in_bucket, Key=item["Key"])["Body"].read().decode()
+            ids = [line.split(",", 1)[0] for line in text.splitlines() if line]
+            body = "".join(f"{i},{self.transform_answer}\n" for i in ids)
+            key = out_prefix + item["Key"][len(in_prefix) :] + ".out"
+            s3.put_object(Bucket=out_bucket, Key=key, Body=body.encode())
+
+    def fail_batch_run(self, env: str, reason: str) -> str:
+        """A run of ``env``'s batch pipeline as Scheduler starts it (the schedule's parameters),
+        whose Transform step failed with ``reason`` on its job (moto keeps the job); its ARN."""
+        name = self.project.batch_pipeline_name(env)
+        schedule = admin_client("scheduler").get_schedule(Name=name)
+        listed = schedule["Target"]["SageMakerPipelineParameters"]["PipelineParameterList"]
+        sagemaker = admin_client("sagemaker")
+        model = next(p["Value"] for p in listed if p["Name"] == "ModelName")
+        job_name = f"pipelines-{len(self.moto_sagemaker.transform_jobs)}-Transform"
+        sagemaker.create_transform_job(
+            TransformJobName=job_name,
+            ModelName=model,
+            TransformInput={
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/i/"}}
+            },
+            TransformOutput={"S3OutputPath": "s3://b/o/"},
+            TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        )
+        job = self.moto_sagemaker.transform_jobs[job_name]
+        job.transform_job_status, job.failure_reason = "Failed", reason
+        arn = sagemaker.start_pipeline_execution(PipelineName=name, PipelineParameters=listed)[
+            "PipelineExecutionArn"
+        ]
+        execution = self.moto_sagemaker.pipelines[name].pipeline_executions[arn]
+        execution.pipeline_execution_status = "Failed"
+        execution.pipeline_execution_failure_reason = "Step failure: One or multiple steps failed."
+        self.pipeline_steps = [
+            {"StepName": "CheckInput", "StepStatus": "Succeeded", "Metadata": {}},
+            {
+                "StepName": "Transform",
+                "StepStatus": "Failed",
+                "Metadata": {"TransformJob": {"Arn": job.arn}},
+            },
+        ]
+        return arn
 
     def _remember_sort(self, params: dict[str, Any], **_: Any) -> None:
         self._sort = json.loads(params["body"])

@@ -40,6 +40,7 @@ from ci_scripts.backends.aws.errors import (
     is_not_found,
 )
 from ci_scripts.backends.aws.pipeline import JOB_DESCRIBERS, execution_waiter
+from ci_scripts.backends.aws.registry import split_s3_uri
 from ci_scripts.backends.aws.session import AwsClients
 from ci_scripts.backends.aws.teardown import LONGEST_SUFFIX, resource_version
 from ci_scripts.backends.base import BatchRun, EndpointState, ModelVersion
@@ -49,6 +50,9 @@ from ci_scripts.project import ProjectConfig
 BATCH_MODULE = "pipelines.batch"
 # SageMaker refuses DeletePipeline while an execution runs (API_DeletePipeline).
 RUNNING = frozenset({"Executing", "Stopping"})
+# run_batch reads the inputs and outputs back to check the join (every id once, in order, with a
+# valid prediction) up to this many input bytes; a bigger run reports rows unknown (None).
+MAX_CHECKED_BYTES = 64 * 1024 * 1024
 # Scheduler and SageMaker limit a pipeline parameter value to 1024 characters (botocore:
 # SageMakerPipelineParameterValue, String1024).
 MAX_PARAMETER_LENGTH = 1024
@@ -204,7 +208,8 @@ class AwsBatchHost:
 
     def describe_endpoint(self, env: str) -> EndpointState | None:
         """``env``'s batch job as an EndpointState (the prod gate and status read it so):
-        InService when deployed and its newest run did not fail, Failed with that run's reason."""
+        InService when deployed and its newest run (of the version deployed) did not fail,
+        Failed with that run's reason."""
         clients = self.endpoints._reader(env)
         described = self._pipeline(env, clients)
         if described is None:
@@ -213,8 +218,14 @@ class AwsBatchHost:
         schedule = self._schedule(env, clients)
         parameters = _schedule_parameters(schedule)
         last = self.last_batch_run(env, clients)
-        failed = last is not None and last.status == "Failed"
         version = tags.get("model-version", "")
+        # A failed run counts against the version it scored with: once another version is
+        # deployed (a fix, a restore) the job is healthy until one of its own runs fails.
+        failed = (
+            last is not None
+            and last.status == "Failed"
+            and (last.model_version is None or str(last.model_version) == version)
+        )
         previous = tags.get("previous-model-version", "")
         settings: dict[str, Any] = {"endpoint.type": "batch"}
         if parameters:
@@ -374,6 +385,9 @@ class AwsBatchHost:
             parameters["InputUri"] = input_uri
         if output_uri:
             parameters["OutputUri"] = output_uri
+        source, target = parameters["InputUri"], parameters["OutputUri"]
+        if source.startswith(target) or target.startswith(source):
+            raise CIError(f"batch-run --input {source}: overlaps the output prefix {target}")
         version = resource_version(self.project.endpoint_name(env), parameters["ModelName"])
         with aws_errors(f"batch pipeline {name}"):
             arn = self.clients("sagemaker").start_pipeline_execution(
@@ -400,7 +414,60 @@ class AwsBatchHost:
             last = exc.last_response or {}
             if last.get("PipelineExecutionStatus") not in {"Failed", "Stopped"}:
                 raise CIError(describe_aws_error(exc, f"batch run {arn}")) from exc
-        return self._run(env, arn, self.clients)
+        run = self._run(env, arn, self.clients)
+        if run.status == "Succeeded":
+            self._check_outputs(run)
+        return run
+
+    def _check_outputs(self, run: BatchRun) -> None:
+        """Read the run's inputs and outputs back and check the join (ci_scripts.batch); set
+        ``rows``, or mark the run Failed with the first problem (file and line)."""
+        from ci_scripts import batch as batching
+        from ci_scripts.model_contract import load as load_contract
+
+        try:
+            inputs = self._read_prefix(run.input_uri)
+            if inputs is None:
+                return  # too big to read back here: rows stay unknown
+            outputs = {
+                key: self._read_object(run.output_uri + batching.output_key(key)) for key in inputs
+            }
+            run.rows = batching.check_outputs(
+                inputs, outputs, load_contract(self.project), run.output_uri
+            )
+        except CIError as exc:
+            run.status, run.failure_reason = "Failed", str(exc)
+
+    def _read_prefix(self, uri: str) -> dict[str, str] | None:
+        """Every object under ``uri`` (key relative to it -> text); None past the size cap."""
+
+        bucket, prefix = split_s3_uri(uri)
+        s3 = self.clients("s3")
+        keys, size = [], 0
+        with aws_errors(uri):
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    keys.append(item["Key"])
+                    size += int(item.get("Size", 0))
+        if size > MAX_CHECKED_BYTES:
+            return None
+        found = {}
+        for key in keys:
+            text = self._read_object(f"s3://{bucket}/{key}")
+            if text is not None:
+                found[key[len(prefix) :]] = text
+        return found
+
+    def _read_object(self, uri: str) -> str | None:
+
+        bucket, key = split_s3_uri(uri)
+        try:
+            body = self.clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise CIError(describe_aws_error(exc, uri)) from exc
+        return body.decode("utf-8", errors="replace")
 
     def last_batch_run(self, env: str, clients: AwsClients | None = None) -> BatchRun | None:
         """The newest execution of ``env``'s pipeline (scheduled or not), or None."""

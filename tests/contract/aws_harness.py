@@ -86,6 +86,7 @@ class AwsHarness(BackendHarness):
         self._sort: dict[str, Any] = {}
         self._started: dict[str, Any] = {}
         self.transform_answer = "1,0.8"  # what the fake transform appends to each id
+        self.transform_answers: list[str] = []  # one per run first (then transform_answer)
         self.session = new_session()  # the backend's: every call it makes is recorded
         self.calls: list[str] = []
         self.update_requests: list[dict[str, Any]] = []
@@ -327,6 +328,7 @@ class AwsHarness(BackendHarness):
         if not str(self._started.get("PipelineName", "")).endswith("-batch"):
             return
         values = {p["Name"]: p["Value"] for p in self._started.get("PipelineParameters", [])}
+        answer = self.transform_answers.pop(0) if self.transform_answers else self.transform_answer
         s3 = admin_client("s3")
         in_bucket, in_prefix = values["InputUri"][5:].split("/", 1)
         out_bucket, out_prefix = values["OutputUri"][5:].split("/", 1)
@@ -334,7 +336,7 @@ class AwsHarness(BackendHarness):
         for item in listed:
             text = s3.get_object(Bucket=in_bucket, Key=item["Key"])["Body"].read().decode()
             ids = [line.split(",", 1)[0] for line in text.splitlines() if line]
-            body = "".join(f"{i},{self.transform_answer}\n" for i in ids)
+            body = "".join(f"{i},{answer}\n" for i in ids)
             key = out_prefix + item["Key"][len(in_prefix) :] + ".out"
             s3.put_object(Bucket=out_bucket, Key=key, Body=body.encode())
 

@@ -35,6 +35,8 @@ def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalHa
     for name in REAL_MODULES:
         text = render_template_file(f"src/{{{{cookiecutter.__package}}}}/{name}.py", ctx)
         (package / f"{name}.py").write_text(text, "utf-8")
+    dataset = render_template_file("data/dataset.csv", ctx)  # rows with the real 30 features
+    (harness.project.root / "data" / "dataset.csv").write_text(dataset, "utf-8")
     for name in ("serve", "model_artifacts"):
         shutil.copyfile(HERE / "fake_batch_serve.py", package / f"{name}.py")
     git(harness.project.root, "add", "-A")
@@ -182,3 +184,27 @@ def test_batch_run_needs_a_deploy_and_a_batch_env_has_no_endpoint(harness: Local
     deployed(harness)
     with pytest.raises(CIError, match="batch deployment, there is no endpoint to invoke"):
         harness.backend.invoke("staging", b"1,2\n")
+
+
+def test_smoke_test_scores_a_scratch_batch_and_restores_on_failure(harness: LocalHarness) -> None:
+    good = deployed(harness)
+    _, outputs, _ = prefixes(harness, "staging")
+    passed = harness.cli("smoke-test", "--env", "staging")
+    assert passed.exit_code == 0, passed.output
+    assert "scored 20 rows into s3://" in passed.stdout and "_smoke/" in passed.stdout
+    assert not outputs.exists()  # the scratch prefix is beside the output prefix, not in it
+    assert harness.backend.last_batch_run("staging") is None  # a smoke run is not a batch run
+
+    broken = harness.seed_version(serve="errors")
+    merge_version(harness, "staging", broken.version, pr=2)
+    assert harness.cli("deploy", "--env", "staging", "--commit", "abc").exit_code == 0
+    failed = harness.cli("smoke-test", "--env", "staging", "--rollback-on-failure")
+
+    assert failed.exit_code == 1
+    line = failed.stderr.strip()
+    assert "\n" not in line and "/invocations answered 500" in line
+    assert line.endswith(
+        f"rolled back: batch churn-model-staging-batch scores with version {good} again and its "
+        "smoke test passed (revert the change to deploy/staging.json so git names what runs)"
+    )
+    assert harness.backend.describe_endpoint("staging").model_version == good

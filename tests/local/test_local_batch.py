@@ -208,3 +208,19 @@ def test_smoke_test_scores_a_scratch_batch_and_restores_on_failure(harness: Loca
         "smoke test passed (revert the change to deploy/staging.json so git names what runs)"
     )
     assert harness.backend.describe_endpoint("staging").model_version == good
+
+
+def test_destroy_removes_the_batch_job_and_keeps_its_outputs(harness: LocalHarness) -> None:
+    deployed(harness)
+    inputs, outputs, _ = prefixes(harness, "staging")
+    write_input(inputs, "a.csv", row("r1", 1))
+    assert harness.cli("batch-run", "--env", "staging").exit_code == 0
+
+    result = harness.cli("destroy", "--env", "staging", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "removed batch pipeline churn-model-staging-batch (scoring version 1" in result.stdout
+    assert harness.backend.describe_endpoint("staging") is None
+    assert files_under(outputs) == ["a.csv.out"]  # S3 data stays, as buckets do on AWS
+    again = harness.cli("destroy", "--env", "staging", "--yes")
+    assert again.exit_code == 0 and "nothing to destroy" in again.stdout

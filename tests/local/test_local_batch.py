@@ -21,7 +21,7 @@ from local_harness import LocalHarness
 from ci_scripts.errors import CIError
 
 HERE = Path(__file__).resolve().parent
-REAL_MODULES = ("batch_check", "paths", "errors", "features", "model")
+REAL_MODULES = ("batch_check", "batch_capture", "capture", "paths", "errors", "features", "model")
 N_FEATURES = 30  # the default (binary classification) render's features
 
 
@@ -113,6 +113,13 @@ def test_batch_run_keeps_ids_and_redeploy_is_a_no_op(harness: LocalHarness) -> N
     state = harness.backend.describe_endpoint("staging")
     assert state is not None and (state.status, state.model_version) == ("InService", version)
     assert state.name == "churn-model-staging-batch" and state.config["type"] == "batch"
+
+    # monitoring=yes (data_capture.enabled): the rows are capture records the monitor reads
+    capture = harness.backend.state.capture_dir("staging") / f"version-{version}" / "batch"
+    records = [json.loads(line) for line in (capture / f"{last.id}.jsonl").read_text().splitlines()]
+    assert [r["eventMetadata"]["inferenceId"] for r in records] == ["c-1", "c-3", "c-1", "c-2"]
+    answer = json.loads(records[1]["captureData"]["endpointOutput"]["data"])
+    assert answer == {"predictions": [{"label": 1, "probability": 0.5}]}
 
     harness.reset_mutations()
     again = harness.cli("deploy", "--env", "staging", "--commit", "abc1234def")

@@ -67,6 +67,18 @@ def is_batch(manifest: dict[str, Any]) -> bool:
     return (manifest.get("endpoint") or {}).get("type") == "batch"
 
 
+def describe_policy(manifest: dict[str, Any]) -> str:
+    """What validate says a batch manifest does (from the manifest alone)."""
+    endpoint, batch = manifest.get("endpoint") or {}, manifest.get("batch") or {}
+    return (
+        f"each run scores every file under {batch.get('input_prefix')} into "
+        f"{batch.get('output_prefix')}<key>.out on {endpoint.get('initial_instance_count', 1)} x "
+        f"{endpoint.get('instance_type')}, started {batch.get('schedule')} (UTC) by EventBridge "
+        "Scheduler (locally no scheduler: `ci_scripts batch-run`); a bad input file fails the run "
+        "before anything is written; a new version scores from the next run on (no canary)"
+    )
+
+
 def input_ids(text: str) -> list[str]:
     """The ids (first column) of a batch input file, in order."""
     return [row[0].strip() for row in csv.reader(text.splitlines()) if row]

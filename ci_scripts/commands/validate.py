@@ -2,7 +2,8 @@
 
 Both manifests against the schema and the project (environment = file name, group = the
 project's), and the pipeline definition builds. Each manifest's rollout is stated (canary or all
-at once, ci_scripts.canary), so a fleet too small to canary is said before any deploy.
+at once, ci_scripts.canary), so a fleet too small to canary is said before any deploy; a batch
+manifest's policy (what each run scores, where, when) is stated instead.
 The first failure exits non-zero naming it.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import typer
 
+from ci_scripts import batch as batching
 from ci_scripts import canary
 from ci_scripts import manifest as manifests
 from ci_scripts.pipeline_module import PIPELINE_FILE, build_definition
@@ -22,6 +24,9 @@ def run(project: ProjectConfig) -> None:
         version = manifest.model_version
         named = f"version {version}" if version is not None else "no version yet"
         typer.echo(f"{manifest.label}: valid ({named})")
+        if batching.is_batch(manifest.effective):
+            typer.echo(f"{manifest.label}: batch: {batching.describe_policy(manifest.effective)}")
+            continue
         typer.echo(f"{manifest.label}: rollout: {canary.describe_manifest(manifest.effective)}")
         warning = canary.production_warning(env, manifest.effective)
         if warning:

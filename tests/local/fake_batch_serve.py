@@ -5,7 +5,8 @@ Copied into a test repo as both ``src/<package>/serve.py`` and ``model_artifacts
 local transform (ci_scripts/backends/local/transform.py) drives it exactly as it drives the real
 app: a WSGI call per mini-batch with ``Accept: text/csv``. Each row's answer depends on its
 features (label 1 when the first feature is above 10, probability from it), so a test can tell
-rows apart; a row whose first feature is 999 answers 500 (a failure in the middle of a run).
+rows apart; a row whose first feature is 999 answers 500 (a failure in the middle of a run), and
+a model whose ``serve`` is ``errors`` answers 500 to everything.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class InferenceApp:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)).decode()
         rows = [line.split(",") for line in body.splitlines() if line.strip()]
-        if any(float(row[0]) == 999 for row in rows):
+        if self.model.meta.get("serve") == "errors" or any(float(row[0]) == 999 for row in rows):
             start_response("500 Internal Server Error", [("Content-Type", "application/json")])
             return [b'{"error": "prediction failed"}']
         lines = []

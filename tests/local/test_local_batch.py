@@ -21,7 +21,7 @@ from local_harness import LocalHarness
 from ci_scripts.errors import CIError
 
 HERE = Path(__file__).resolve().parent
-REAL_MODULES = ("batch_check", "paths", "errors", "features", "model")
+REAL_MODULES = ("batch_check", "batch_capture", "capture", "paths", "errors", "features", "model")
 N_FEATURES = 30  # the default (binary classification) render's features
 
 
@@ -35,6 +35,8 @@ def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalHa
     for name in REAL_MODULES:
         text = render_template_file(f"src/{{{{cookiecutter.__package}}}}/{name}.py", ctx)
         (package / f"{name}.py").write_text(text, "utf-8")
+    dataset = render_template_file("data/dataset.csv", ctx)  # rows with the real 30 features
+    (harness.project.root / "data" / "dataset.csv").write_text(dataset, "utf-8")
     for name in ("serve", "model_artifacts"):
         shutil.copyfile(HERE / "fake_batch_serve.py", package / f"{name}.py")
     git(harness.project.root, "add", "-A")
@@ -112,6 +114,13 @@ def test_batch_run_keeps_ids_and_redeploy_is_a_no_op(harness: LocalHarness) -> N
     assert state is not None and (state.status, state.model_version) == ("InService", version)
     assert state.name == "churn-model-staging-batch" and state.config["type"] == "batch"
 
+    # monitoring=yes (data_capture.enabled): the rows are capture records the monitor reads
+    capture = harness.backend.state.capture_dir("staging") / f"version-{version}" / "batch"
+    records = [json.loads(line) for line in (capture / f"{last.id}.jsonl").read_text().splitlines()]
+    assert [r["eventMetadata"]["inferenceId"] for r in records] == ["c-1", "c-3", "c-1", "c-2"]
+    answer = json.loads(records[1]["captureData"]["endpointOutput"]["data"])
+    assert answer == {"predictions": [{"label": 1, "probability": 0.5}]}
+
     harness.reset_mutations()
     again = harness.cli("deploy", "--env", "staging", "--commit", "abc1234def")
     assert again.exit_code == 0, again.output
@@ -182,3 +191,43 @@ def test_batch_run_needs_a_deploy_and_a_batch_env_has_no_endpoint(harness: Local
     deployed(harness)
     with pytest.raises(CIError, match="batch deployment, there is no endpoint to invoke"):
         harness.backend.invoke("staging", b"1,2\n")
+
+
+def test_smoke_test_scores_a_scratch_batch_and_restores_on_failure(harness: LocalHarness) -> None:
+    good = deployed(harness)
+    _, outputs, _ = prefixes(harness, "staging")
+    passed = harness.cli("smoke-test", "--env", "staging")
+    assert passed.exit_code == 0, passed.output
+    assert "scored 20 rows into s3://" in passed.stdout and "_smoke/" in passed.stdout
+    assert not outputs.exists()  # the scratch prefix is beside the output prefix, not in it
+    assert harness.backend.last_batch_run("staging") is None  # a smoke run is not a batch run
+
+    broken = harness.seed_version(serve="errors")
+    merge_version(harness, "staging", broken.version, pr=2)
+    assert harness.cli("deploy", "--env", "staging", "--commit", "abc").exit_code == 0
+    failed = harness.cli("smoke-test", "--env", "staging", "--rollback-on-failure")
+
+    assert failed.exit_code == 1
+    line = failed.stderr.strip()
+    assert "\n" not in line and "/invocations answered 500" in line
+    assert line.endswith(
+        f"rolled back: batch churn-model-staging-batch scores with version {good} again and its "
+        "smoke test passed (revert the change to deploy/staging.json so git names what runs)"
+    )
+    assert harness.backend.describe_endpoint("staging").model_version == good
+
+
+def test_destroy_removes_the_batch_job_and_keeps_its_outputs(harness: LocalHarness) -> None:
+    deployed(harness)
+    inputs, outputs, _ = prefixes(harness, "staging")
+    write_input(inputs, "a.csv", row("r1", 1))
+    assert harness.cli("batch-run", "--env", "staging").exit_code == 0
+
+    result = harness.cli("destroy", "--env", "staging", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "removed batch pipeline churn-model-staging-batch (scoring version 1" in result.stdout
+    assert harness.backend.describe_endpoint("staging") is None
+    assert files_under(outputs) == ["a.csv.out"]  # S3 data stays, as buckets do on AWS
+    again = harness.cli("destroy", "--env", "staging", "--yes")
+    assert again.exit_code == 0 and "nothing to destroy" in again.stdout

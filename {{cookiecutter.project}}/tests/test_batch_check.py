@@ -65,3 +65,47 @@ def test_cli_writes_the_summary_and_fails_in_one_line(tmp_path: Path, run_cli) -
     bad = run_cli("batch_check", "--label", "s3://bucket/in/", root=tmp_path)
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1].startswith("error: s3://bucket/in/b.csv:2: ")
+
+
+def test_batch_capture_gives_the_monitor_one_record_per_row(tmp_path: Path, run_cli) -> None:
+    """A batch run's files as capture records capture.py reads: the row id as inference id
+    (labels join on it), the features as the request, serve's CSV answer as the prediction."""
+    from {{ cookiecutter.__package }} import capture, model, serve
+
+    answer = model.response(model_like_prediction())[0]
+    columns = ",".join(str(v) for v in serve.csv_values(answer))
+    inputs = tmp_path / "processing" / "input" / "batch_input"
+    outputs = tmp_path / "processing" / "input" / "batch_output"
+    write(inputs, "day/a.csv", line("r1"), line("r2"))
+    write(outputs, "day/a.csv.out", f"r1,{columns}", f"r2,{columns}")
+    write(inputs, "b.csv", line("x1"))
+    write(outputs, "b.csv.out", f"other,{columns}")  # ids disagree: skipped, not fatal
+    write(inputs, "c.csv", line("y1"))  # no output (yet): not read
+
+    result = run_cli("batch_capture", "--time", "2026-12-01T03:00:00Z", root=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "2 row(s) as capture records, 1 skipped" in result.stdout
+    found = capture.read_folder(tmp_path / "processing" / "output" / "capture")
+    assert found.skipped == 0
+    assert [r.inference_id for r in found.records] == ["r1", "r2"]
+    assert found.records[0].rows == [["1.5"] * N]
+    assert found.records[0].predictions[0].answer == answer
+    assert found.records[0].time.isoformat() == "2026-12-01T03:00:00+00:00"
+
+
+def model_like_prediction():
+    """One row of ``model.predict``'s output for every problem type (arrays of one row)."""
+    import numpy as np
+
+    from {{ cookiecutter.__package }} import model
+
+    arrays = {}
+    for name, prop in model.PREDICTION_SCHEMA["properties"].items():
+        if prop.get("type") == "array":
+            arrays[name] = np.full((1, len(model.CLASSES)), 1 / len(model.CLASSES))
+        elif "enum" in prop:
+            arrays[name] = np.array([model.CLASSES[-1]])
+        else:
+            arrays[name] = np.array([float(prop.get("minimum", 0))])
+    return arrays

@@ -13,7 +13,11 @@ There is no scheduler locally: ``ci_scripts batch-run --env E`` is how a schedul
    in order, with a prediction the model's schema accepts), then publishes them: every file is
    first copied beside its target, then all are renamed into place, so a failure before the last
    rename leaves none of this run's outputs;
-4. records the run (``batch/runs/<env>/<id>.json``) for ``last_batch_run`` and ``status``.
+4. with ``data_capture.enabled`` (monitoring=yes), turns the run's rows into capture records
+   (the version's ``<package>.batch_capture``) where the router keeps an endpoint's captures, so
+   ``ci_scripts monitor --env E`` reads batch traffic as it reads endpoint traffic (drift of the
+   inputs against the training baseline; with labels joined on the row ids, quality);
+5. records the run (``batch/runs/<env>/<id>.json``) for ``last_batch_run`` and ``status``.
 """
 
 from __future__ import annotations
@@ -181,9 +185,12 @@ class LocalBatch:
             started=_now(),
         )
         work = Path(tempfile.mkdtemp(prefix=f".{run.id}.", dir=self.state.dir("batch")))
+        capture_note = ""
         try:
             run.rows = self._score(record, input_uri, output_uri, work)
             run.status = "Succeeded"
+            if not smoke and (record["manifest"].get("data_capture") or {}).get("enabled"):
+                capture_note = self._capture(env, record, work, run.id)
         except CIError as exc:
             run.status, run.failure_reason = "Failed", str(exc)
         except BaseException:
@@ -196,6 +203,7 @@ class LocalBatch:
                 **batching.run_record(run),
                 "deployment": record["deployment"],
                 "smoke": smoke,
+                "capture": capture_note,
             }
             write_json_atomic(self.runs_dir(env) / f"{run.id}.json", entry)
             self.state.journal(
@@ -220,13 +228,7 @@ class LocalBatch:
         for key, path in keys.items():
             (downloaded / key).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, downloaded / key)
-        src = served_code(self.state, group, version, self.project.root / "src")
-        env_vars = dict(os.environ)
-        env_vars.update(
-            OPT_ML_ROOT=str(work),
-            OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS") or "1",
-            PYTHONPATH=os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH")) if p),
-        )
+        env_vars = self._env_vars(record, work)
         package = self.project.package
         self._step(
             [sys.executable, "-m", f"{package}.batch_check", "--label", input_uri],
@@ -253,6 +255,36 @@ class LocalBatch:
         rows = batching.check_outputs(inputs, outputs, load_contract(self.project), output_uri)
         self._publish(produced, self.state.s3_path(output_uri), list(keys))
         return rows
+
+    def _capture(self, env: str, record: dict[str, Any], work: Path, run_id: str) -> str:
+        """The run's rows as capture records where the router keeps an endpoint's captures
+        (``datacapture/<env>/version-<n>/``), by the version's own ``batch_capture``, so the
+        monitor reads batch traffic as it reads endpoint traffic. A failure here is noted in the
+        run record, not a failed run: the outputs are already published."""
+        target = self.state.capture_dir(env) / f"version-{record['model_version']}" / "batch"
+        command = [
+            sys.executable, "-m", f"{self.project.package}.batch_capture",
+            "--inputs", str(work / "processing" / "input" / "batch"),
+            "--outputs", str(work / "output"), "--capture", str(target),
+            "--time", _now(), "--name", run_id,
+        ]  # fmt: skip
+        try:
+            self._step(command, self._env_vars(record, work), work)
+        except CIError as exc:
+            return f"not captured for the monitor: {exc}"
+        return str(target / f"{run_id}.jsonl")
+
+    def _env_vars(self, record: dict[str, Any], work: Path) -> dict[str, str]:
+        """A step subprocess's environment: /opt/ml at ``work``, the version's own src/."""
+        group, version = self.project.model_package_group, int(record["model_version"])
+        src = served_code(self.state, group, version, self.project.root / "src")
+        env_vars = dict(os.environ)
+        env_vars.update(
+            OPT_ML_ROOT=str(work),
+            OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS") or "1",
+            PYTHONPATH=os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH")) if p),
+        )
+        return env_vars
 
     @staticmethod
     def _step(command: list[str], env_vars: dict[str, str], cwd: Path) -> None:

@@ -28,7 +28,6 @@ from ci_scripts.backends.local.state import hash_tree, keep_code
 from ci_scripts.project import ProjectConfig
 from scripts.demo import Demo
 
-
 # Covered by tests/local/test_local_batch.py (the same command on the same backend): 2 s saved.
 SKIPPED = ("smoke-test staging",)
 

@@ -88,6 +88,8 @@ def test_deploy_creates_model_pipeline_and_schedule(batch: AwsHarness) -> None:
         "MaxPayloadInMB": "6",
         "MaxConcurrentTransforms": "1",
         "CheckUri": f"s3://{bucket}/batch/staging/checks",
+        # monitoring=yes: the Capture step writes the rows where the monitor reads captures
+        "CaptureUri": f"s3://{bucket}/datacapture/staging/churn-model-staging/batch",
     }
     tags = {
         t["Key"]: t["Value"]
@@ -161,7 +163,9 @@ def test_run_batch_uses_what_runs_now_and_checks_the_join(batch: AwsHarness) -> 
         PipelineExecutionArn=run.id
     )["PipelineParameters"]
     sent_map = {p["Name"]: p["Value"] for p in sent}
-    assert sent_map == {**schedule_parameters(), "InputUri": smoke_in, "OutputUri": smoke_out}
+    # a scratch output is not traffic: no capture records for the monitor
+    expected = {**schedule_parameters(), "InputUri": smoke_in, "OutputUri": smoke_out}
+    assert sent_map == {**expected, "CaptureUri": ""}
     last = batch.backend.last_batch_run("staging")
     assert last is not None and (last.id, last.status) == (run.id, "Succeeded")
 
@@ -247,3 +251,25 @@ def test_prune_keeps_rollback_versions_and_what_runs(batch: AwsHarness) -> None:
     assert removed == [f"model {models[0]}"]
     left = sorted(m["ModelName"] for m in admin_client("sagemaker").list_models()["Models"])
     assert left == models[1:]
+
+
+def test_the_monitor_watches_a_batch_env_and_goes_with_it(batch: AwsHarness) -> None:
+    version = batch.seed_version()
+    batch.attach_monitor_reports(version.version)
+    manifest = deploy(batch, version.version)
+
+    monitor = f"{PIPELINE.removesuffix('-batch')}-monitor"
+    schedule = admin_client("scheduler").get_schedule(Name=monitor)
+    listed = schedule["Target"]["SageMakerPipelineParameters"]["PipelineParameterList"]
+    capture = next(p["Value"] for p in listed if p["Name"] == "CaptureUrl")
+    # the monitor reads the capture prefix the batch pipeline's Capture step writes under
+    assert schedule_parameters()["CaptureUri"] == capture + "batch"
+    assert json.loads(next(p["Value"] for p in listed if p["Name"] == "MonitorConfig"))[
+        "model_version"
+    ] == (version.version)
+
+    plan = batch.backend.teardown_plan("staging", manifest)
+    assert f"monitoring schedule {monitor}" in plan and f"schedule {PIPELINE}" in plan
+    batch.backend.teardown("staging", manifest)
+    assert admin_client("scheduler").list_schedules()["Schedules"] == []
+    assert admin_client("sagemaker").list_pipelines()["PipelineSummaries"] == []

@@ -30,6 +30,7 @@ VALUES = {
     "MaxPayloadInMB": 6,
     "MaxConcurrentTransforms": 1,
     "CheckUri": "s3://bucket/batch/staging/checks",
+    "CaptureUri": "s3://capture/datacapture/staging/churn-model-staging/batch",
 }
 
 
@@ -80,6 +81,7 @@ def test_parameters_are_the_ones_ci_scripts_sends(definition: dict[str, Any]) ->
         "MaxPayloadInMB": "Integer",
         "MaxConcurrentTransforms": "Integer",
         "CheckUri": "String",
+        "CaptureUri": "String",
     }
 
 
@@ -154,3 +156,32 @@ def test_an_invalid_value_is_caught_by_the_check(definition: dict[str, Any]) -> 
     del arguments["ModelName"]
     with pytest.raises(AssertionError, match="ModelName"):
         _validate("CreateTransformJob", {"TransformJobName": "x", **_resolve(arguments)})
+
+
+def test_capture_runs_after_the_transform_only_when_asked(definition: dict[str, Any]) -> None:
+    condition = _step(definition, "CaptureEnabled")
+    assert condition["Type"] == "Condition" and condition["DependsOn"] == ["Transform"]
+    assert condition["Arguments"]["Conditions"] == [
+        {
+            "Type": "Not",
+            "Condition": {
+                "Type": "Equals",
+                "LeftValue": {"Get": "Parameters.CaptureUri"},
+                "RightValue": "",
+            },
+        }
+    ]
+    assert condition["Arguments"]["ElseSteps"] == []
+    (capture,) = condition["Arguments"]["IfSteps"]
+    arguments = capture["Arguments"]
+    _validate("CreateProcessingJob", {"ProcessingJobName": "p-Capture", **_resolve(arguments)})
+    entrypoint = arguments["AppSpecification"]["ContainerEntrypoint"]
+    assert entrypoint == ["python", "-m", "churn_model.batch_capture"]
+    sources = {i["InputName"]: i["S3Input"] for i in arguments["ProcessingInputs"]}
+    assert sources["batch_input"]["S3Uri"] == {"Get": "Parameters.InputUri"}
+    assert sources["batch_output"]["S3Uri"] == {"Get": "Parameters.OutputUri"}
+    assert sources["batch_input"]["LocalPath"] == "/opt/ml/processing/input/batch_input"
+    assert sources["batch_output"]["LocalPath"] == "/opt/ml/processing/input/batch_output"
+    (output,) = arguments["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["LocalPath"] == "/opt/ml/processing/output/capture"
+    assert output["S3Output"]["S3Uri"]["Std:Join"]["Values"][0] == {"Get": "Parameters.CaptureUri"}

@@ -201,6 +201,36 @@ class AwsHarness(BackendHarness):
         assert found is not None
         return found
 
+    def attach_monitor_reports(self, version: int) -> None:
+        """What the pipeline's DataBaseline, CheckBias and Explain steps attach to a package:
+        the monitor's baseline and the reports it watches (so a deploy keeps a monitor)."""
+        run = f"s3://{self.project.artifact_bucket}/pipeline-runs/r{version}"
+        arn = self.project.model_package_arn(version).replace(
+            self.project.accounts["dev"], MOTO_ACCOUNT
+        )
+        package = self.moto_sagemaker.model_packages[arn]
+        package.model_metrics = {
+            **(package.model_metrics or {}),
+            "ModelDataQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"{run}/DataBaseline/baseline/statistics.json",
+                }
+            },
+            "Bias": {
+                "Report": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"{run}/CheckBias/bias/analysis.json",
+                }
+            },
+            "Explainability": {
+                "Report": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"{run}/Explain/explainability/analysis.json",
+                }
+            },
+        }
+
     def mutations(self) -> list[str]:
         return [c for c in self.calls if c.split(":", 1)[1].startswith(MUTATING)]
 
@@ -401,7 +431,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PARAMETERS = ("ModelName", "InputUri", "OutputUri", "InstanceType", "InstanceCount",
-              "MaxPayloadInMB", "MaxConcurrentTransforms", "CheckUri")
+              "MaxPayloadInMB", "MaxConcurrentTransforms", "CheckUri", "CaptureUri")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gitops_testkit import MOTO_ACCOUNT
 from iam_recorder import RecordingHarness
 
 # Workflow commands this flow does not drive, and why (the judge checks the list is complete).
@@ -23,33 +22,7 @@ NOT_DRIVEN: dict[str, str] = {}
 def with_baseline(harness: RecordingHarness, version: int) -> None:
     """What the pipeline's DataBaseline, CheckBias and Explain steps attach to the package: the
     monitor's baseline and the reports it watches for drift (so deploy keeps a monitor)."""
-    bucket = harness.project.artifact_bucket
-    run = f"s3://{bucket}/pipeline-runs/r{version}"
-    arn = harness.project.model_package_arn(version).replace(
-        harness.project.accounts["dev"], MOTO_ACCOUNT
-    )
-    package = harness.moto_sagemaker.model_packages[arn]
-    package.model_metrics = {
-        **(package.model_metrics or {}),
-        "ModelDataQuality": {
-            "Statistics": {
-                "ContentType": "application/json",
-                "S3Uri": f"{run}/DataBaseline/baseline/statistics.json",
-            }
-        },
-        "Bias": {
-            "Report": {
-                "ContentType": "application/json",
-                "S3Uri": f"{run}/CheckBias/bias/analysis.json",
-            }
-        },
-        "Explainability": {
-            "Report": {
-                "ContentType": "application/json",
-                "S3Uri": f"{run}/Explain/explainability/analysis.json",
-            }
-        },
-    }
+    harness.attach_monitor_reports(version)
 
 
 def point(harness: RecordingHarness, env: str, version: int) -> None:

@@ -1,4 +1,5 @@
-"""The batch scoring pipeline: CheckInput (``python -m <package>.batch_check``) -> Transform.
+"""The batch scoring pipeline: CheckInput (``python -m <package>.batch_check``) -> Transform
+-> Capture (``python -m <package>.batch_capture``, when the monitor watches the environment).
 
 One definition serves every environment: with ``deployment=batch``, ``deploy --env E`` upserts it
 as ``<project>-<env>-batch`` in the account that hosts E, next to the SageMaker Model it created
@@ -22,7 +23,12 @@ from the approved package, and EventBridge Scheduler starts it on the manifest's
   CreateTransformJob,
   https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html.
 
-Neither step is cached: a run must read the input as it is now. The transform's instance type and
+- **Capture** (only when ``CaptureUri`` is not empty: ``data_capture.enabled``) pairs each input
+  line with its output line and writes them as data capture records (the row's id as
+  ``inferenceId``) under ``<CaptureUri>/<execution id>/``, below the environment's capture prefix:
+  the monitoring pipeline then reads batch traffic exactly as it reads an endpoint's captures.
+
+No step is cached: a run must read the input as it is now. The transform's instance type and
 count, its payload size and concurrency are parameters (the manifest's), so a manifest change is a
 schedule update, never a new definition.
 
@@ -57,7 +63,10 @@ PARAMETERS: dict[str, Any] = {
     "MaxPayloadInMB": 6,
     "MaxConcurrentTransforms": 1,
     "CheckUri": "",
+    "CaptureUri": "",  # empty: no capture records (smoke runs, data_capture.enabled false)
 }
+CAPTURE = "Capture"
+CAPTURE_ENABLED = "CaptureEnabled"
 CHECK_OUTPUT = "batch_check"  # summary.json: {"files": {key: rows}, "rows": n}
 INPUT_FILTER = "$[1:]"  # drop the id column: the model sees the features only
 JOIN_SOURCE = "Input"
@@ -175,12 +184,67 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
         cache_config=CacheConfig(enable_caching=False),
         retry_policies=_job_retries(),
     )
+    capture = _capture_step(settings, session, params, transform)
     return Pipeline(
         name=name or f"{settings.project}-batch",
         parameters=list(params.values()),
-        steps=[check, transform],
+        steps=[check, transform, capture],
         sagemaker_session=session,
         pipeline_experiment_config=None,
+    )
+
+
+def _capture_step(
+    settings: PipelineSettings, session: Any, params: dict[str, Any], transform: Any
+) -> Any:
+    """CaptureEnabled: ``CaptureUri`` set -> Capture (the run's rows as capture records)."""
+    from sagemaker.core.processing import Processor
+    from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
+    from sagemaker.core.workflow.conditions import ConditionEquals, ConditionNot
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.mlops.workflow import CacheConfig, ConditionStep, ProcessingStep
+
+    capturer = Processor(
+        role=settings.role_arn,
+        image_uri=settings.image_uri,
+        entrypoint=["python", "-m", f"{settings.package}.batch_capture"],
+        instance_count=1,
+        instance_type=settings.processing_instance_type,
+        max_runtime_in_seconds=settings.max_runtime_seconds,
+        base_job_name=f"{settings.project}-batch-capture",
+        volume_kms_key=settings.kms_key,
+        output_kms_key=settings.kms_key,
+        sagemaker_session=session,
+    )
+    records = ProcessingOutput(
+        output_name="capture",
+        s3_output=ProcessingS3Output(
+            s3_uri=Join(
+                on="/", values=[params["CaptureUri"], ExecutionVariables.PIPELINE_EXECUTION_ID]
+            ),
+            local_path=f"{PROCESSING}/output/capture",
+            s3_upload_mode="EndOfJob",
+        ),
+    )
+    capture = ProcessingStep(
+        name=CAPTURE,
+        step_args=capturer.run(
+            inputs=[
+                _input("batch_input", params["InputUri"], f"{PROCESSING}/input/batch_input"),
+                _input("batch_output", params["OutputUri"], f"{PROCESSING}/input/batch_output"),
+            ],
+            outputs=[records],
+        ),
+        cache_config=CacheConfig(enable_caching=False),
+        retry_policies=_job_retries(),
+    )
+    return ConditionStep(
+        name=CAPTURE_ENABLED,
+        conditions=[ConditionNot(expression=ConditionEquals(left=params["CaptureUri"], right=""))],
+        if_steps=[capture],
+        else_steps=[],
+        depends_on=[transform],
     )
 
 

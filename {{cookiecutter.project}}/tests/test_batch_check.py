@@ -109,3 +109,21 @@ def model_like_prediction():
         else:
             arrays[name] = np.array([float(prop.get("minimum", 0))])
     return arrays
+
+
+def test_the_shipped_sample_is_a_valid_batch_input() -> None:
+    """data/batch/sample.csv (written at render time from the dataset) passes the check, with
+    the features in training order: its values are the dataset's, column for column."""
+    import csv
+
+    from {{ cookiecutter.__package }}.features import TARGET
+
+    repo = Path(__file__).resolve().parents[1]
+    counts = batch_check.check_dir(repo / "data" / "batch")
+    assert counts["sample.csv"] > 0
+    with (repo / "data" / "dataset.csv").open(newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    order = [header.index(name) for name in FEATURES]
+    first = (repo / "data" / "batch" / "sample.csv").read_text().splitlines()[0].split(",")
+    assert first[0] == "row-2" and first[1:] == [rows[0][i] for i in order]
+    assert TARGET in header

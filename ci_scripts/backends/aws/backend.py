@@ -73,13 +73,14 @@ class AwsBackend(ComposedBackend):
         return self.endpoints.describe_endpoint(env)
 
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
-        if is_batch(manifest):
-            return self.batch.deploy(env, manifest, version)
         from ci_scripts.backends.aws.monitoring import AwsMonitor
 
         monitor = AwsMonitor(self.project, self.clients)
         definition = monitor.prepare(env, manifest, version)  # checked before any change
-        state = self.endpoints.deploy(env, manifest, version)
+        if is_batch(manifest):  # the monitor reads the batch pipeline's capture records
+            state = self.batch.deploy(env, manifest, version)
+        else:
+            state = self.endpoints.deploy(env, manifest, version)
         if self.project.monitoring:  # the monitor follows the served version
             monitor.sync(env, manifest, version, definition)
         return state
@@ -122,12 +123,14 @@ class AwsBackend(ComposedBackend):
     # Teardown (aws.teardown)
     def teardown_plan(self, env: str, manifest: dict[str, Any]) -> list[str]:
         if is_batch(manifest):
-            return self.batch.inventory(env)
+            found = [f"monitoring {name}" for name in self.monitoring_resources(env)]
+            return found + self.batch.inventory(env)
         return self._teardown().inventory(env, _realtime(manifest)).lines()
 
     def teardown(self, env: str, manifest: dict[str, Any]) -> list[str]:
-        if is_batch(manifest):
-            return self.batch.destroy(env)
+        if is_batch(manifest):  # refuses a running batch before removing anything
+            removed = self.batch.destroy(env)
+            return self.remove_monitoring(env) + removed
         return self._teardown().destroy(env, _realtime(manifest))
 
     def prune(self, env: str, keep_versions: set[int]) -> list[str]:

@@ -111,6 +111,7 @@ def desired_batch(
         "MaxPayloadInMB": str(int(batch["max_payload_mb"])),
         "MaxConcurrentTransforms": str(int(batch["max_concurrent_transforms"])),
         "CheckUri": check_prefix(project, env),
+        "CaptureUri": capture_uri(project, env, manifest),
     }
     for key, value in parameters.items():
         if len(value) > MAX_PARAMETER_LENGTH:
@@ -135,6 +136,17 @@ def desired_batch(
         schedule=str(batch["schedule"]),
         tags=[{"Key": TAG + k, "Value": v} for k, v in tags.items()],
     )
+
+
+def capture_uri(project: ProjectConfig, env: str, manifest: dict[str, Any]) -> str:
+    """Where the pipeline's Capture step writes each run's rows as capture records: under the
+    environment's capture prefix, where the monitor reads (``batch/<execution id>/``); empty
+    (no Capture step) unless the monitor watches the environment."""
+    from ci_scripts import monitoring
+
+    if not (project.monitoring and (manifest.get("data_capture") or {}).get("enabled")):
+        return ""
+    return f"{monitoring.capture_prefix(project, env)}/batch"
 
 
 def _tag_map(tags: list[dict[str, str]]) -> dict[str, str]:
@@ -385,6 +397,7 @@ class AwsBatchHost:
             parameters["InputUri"] = input_uri
         if output_uri:
             parameters["OutputUri"] = output_uri
+            parameters["CaptureUri"] = ""  # a scratch run (the smoke test) is not traffic
         source, target = parameters["InputUri"], parameters["OutputUri"]
         if source.startswith(target) or target.startswith(source):
             raise CIError(f"batch-run --input {source}: overlaps the output prefix {target}")

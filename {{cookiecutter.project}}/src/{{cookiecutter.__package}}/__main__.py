@@ -26,8 +26,10 @@ COMMANDS = {
     "explain": "permutation feature importance on the test split (processing job)",
     "baseline": "describe the training features for the monitor (processing job)",
     "monitor": "drift, quality, bias and attribution drift of captured traffic (processing job)",
+{%- if cookiecutter.deployment == "batch" %}
     "batch_check": "check a batch run's input files before they are scored (processing job)",
     "batch_capture": "a batch run's inputs and outputs as capture records (processing job)",
+{%- endif %}
     "serve": "answer /ping and /invocations (hosting)",
 }
 USAGE = "usage: python -m " + str(__package__) + " {" + ",".join(COMMANDS) + "} [options]"

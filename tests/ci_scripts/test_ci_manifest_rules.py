@@ -111,8 +111,11 @@ def batch_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_model_repo(tmp_path_factory.mktemp("batch") / "repo", deployment="batch")
 
 
-def test_rendered_batch_manifests_are_valid(batch_repo: Path) -> None:
+def test_rendered_batch_manifests_are_valid_and_validate_says_the_policy(batch_repo: Path) -> None:
     assert validate_with(batch_repo, "staging", lambda d: None) == (0, "")
+    said = " ".join(run_cli(batch_repo, None, "validate").stdout.split())
+    assert "deploy/prod.json: batch: each run scores every file under s3://" in said
+    assert "on 2 x ml.m5.large, started cron(0 3 * * ? *) (UTC) by EventBridge Scheduler" in said
 
 
 @pytest.mark.parametrize(

@@ -35,3 +35,21 @@ def backend(
     """A BackendHarness for each backend (test ids: [aws], [local], ...)."""
     with HARNESS_FACTORIES[request.param](tmp_path, monkeypatch) as harness:
         yield harness
+
+
+# deployment=batch (#16): the harnesses that render a batch repo (``factory(tmp_path, monkeypatch,
+# deployment="batch")``) and run its batch jobs. The aws harness joins when its backend runs
+# batch jobs (batch-aws: ``BATCH_HARNESS_FACTORIES["aws"] = aws_harness``).
+BATCH_HARNESS_FACTORIES: dict[str, Callable[..., AbstractContextManager[BackendHarness]]] = {
+    "local": local_harness,
+}
+
+
+@pytest.fixture(params=sorted(BATCH_HARNESS_FACTORIES))
+def batch_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BackendHarness]:
+    """A BackendHarness on a deployment=batch repo, for each backend that runs batch jobs."""
+    factory = BATCH_HARNESS_FACTORIES[request.param]
+    with factory(tmp_path, monkeypatch, deployment="batch") as harness:
+        yield harness

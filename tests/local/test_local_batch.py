@@ -6,45 +6,22 @@ when the whole run succeeded; status and prod's gate see the runs."""
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contract"))
-
-from gitops_testkit import answers_context, git, render_template_file
-from local_harness import LocalHarness
+from local_harness import LocalHarness, local_harness
 
 from ci_scripts.errors import CIError
 
-HERE = Path(__file__).resolve().parent
-REAL_MODULES = ("batch_check", "batch_capture", "capture", "paths", "errors", "features", "model")
 N_FEATURES = 30  # the default (binary classification) render's features
 
 
 @pytest.fixture
 def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalHarness]:
     """A batch repo: the package's real batch_check (and what it imports), the fake serve."""
-    monkeypatch.setenv("CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT", "10")
-    harness = LocalHarness(tmp_path / "repo", deployment="batch")
-    package = harness.project.root / "src" / harness.project.package
-    ctx = answers_context()
-    for name in REAL_MODULES:
-        text = render_template_file(f"src/{{{{cookiecutter.__package}}}}/{name}.py", ctx)
-        (package / f"{name}.py").write_text(text, "utf-8")
-    dataset = render_template_file("data/dataset.csv", ctx)  # rows with the real 30 features
-    (harness.project.root / "data" / "dataset.csv").write_text(dataset, "utf-8")
-    for name in ("serve", "model_artifacts"):
-        shutil.copyfile(HERE / "fake_batch_serve.py", package / f"{name}.py")
-    git(harness.project.root, "add", "-A")
-    git(harness.project.root, "commit", "-q", "-m", "Batch step code")
-    try:
+    with local_harness(tmp_path, monkeypatch, deployment="batch") as harness:
         yield harness
-    finally:
-        harness.close()
 
 
 def merge_version(harness: LocalHarness, env: str, version: int, pr: int) -> None:

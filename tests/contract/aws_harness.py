@@ -363,12 +363,22 @@ class AwsHarness(BackendHarness):
         in_bucket, in_prefix = values["InputUri"][5:].split("/", 1)
         out_bucket, out_prefix = values["OutputUri"][5:].split("/", 1)
         listed = s3.list_objects_v2(Bucket=in_bucket, Prefix=in_prefix).get("Contents", [])
+        rows = 0
         for item in listed:
             text = s3.get_object(Bucket=in_bucket, Key=item["Key"])["Body"].read().decode()
             ids = [line.split(",", 1)[0] for line in text.splitlines() if line]
+            rows += len(ids)
             body = "".join(f"{i},{answer}\n" for i in ids)
             key = out_prefix + item["Key"][len(in_prefix) :] + ".out"
             s3.put_object(Bucket=out_bucket, Key=key, Body=body.encode())
+        # ... and what its CheckInput step writes: the rows it checked
+        check_bucket, check_prefix = values["CheckUri"][5:].split("/", 1)
+        execution = parsed["PipelineExecutionArn"].rsplit("/", 1)[-1]
+        s3.put_object(
+            Bucket=check_bucket,
+            Key=f"{check_prefix}/{execution}/summary.json",
+            Body=json.dumps({"files": {}, "rows": rows}).encode(),
+        )
 
     def fail_batch_run(self, env: str, reason: str) -> str:
         """A run of ``env``'s batch pipeline as Scheduler starts it (the schedule's parameters),

@@ -38,9 +38,10 @@ def backend(
 
 
 # deployment=batch (#16): the harnesses that render a batch repo (``factory(tmp_path, monkeypatch,
-# deployment="batch")``) and run its batch jobs. The aws harness joins when its backend runs
-# batch jobs (batch-aws: ``BATCH_HARNESS_FACTORIES["aws"] = aws_harness``).
+# deployment="batch")``) and run its batch jobs (aws: moto, with the harness doing what the
+# batch pipeline's transform does, see aws_harness).
 BATCH_HARNESS_FACTORIES: dict[str, Callable[..., AbstractContextManager[BackendHarness]]] = {
+    "aws": aws_harness,
     "local": local_harness,
 }
 

@@ -449,7 +449,7 @@ class AwsBatchHost:
                 inputs, outputs, load_contract(self.project), run.output_uri
             )
         except CIError as exc:
-            run.status, run.failure_reason = "Failed", str(exc)
+            run.status, run.failure_reason, run.rows = "Failed", str(exc), None
 
     def _read_prefix(self, uri: str) -> dict[str, str] | None:
         """Every object under ``uri`` (key relative to it -> text); None past the size cap."""
@@ -530,7 +530,29 @@ class AwsBatchHost:
             failure_reason=reason,
             started=_iso(described.get("CreationTime")),
             ended=_iso(described.get("LastModifiedTime")) if status not in RUNNING else "",
+            rows=self._checked_rows(arn, parameters.get("CheckUri", ""), clients)
+            if status == "Succeeded"
+            else None,
         )
+
+    def _checked_rows(self, arn: str, check_uri: str, clients: AwsClients) -> int | None:
+        """The rows CheckInput counted (its ``summary.json`` under ``<CheckUri>/<execution
+        id>/``): what the transform then scored. None when there is no summary."""
+        if not check_uri.startswith("s3://"):
+            return None
+        uri = f"{check_uri}/{arn.rsplit('/', 1)[-1]}/summary.json"
+        bucket, key = split_s3_uri(uri)
+        try:
+            body = clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise CIError(describe_aws_error(exc, uri)) from exc
+        try:
+            rows = json.loads(body).get("rows")
+        except (ValueError, AttributeError):
+            return None
+        return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
 
     def _failed_step(self, arn: str, clients: AwsClients) -> str:
         """``step <name>: <reason>`` of the first failed step; the job's FailureReason when the

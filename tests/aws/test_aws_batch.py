@@ -273,3 +273,48 @@ def test_the_monitor_watches_a_batch_env_and_goes_with_it(batch: AwsHarness) -> 
     batch.backend.teardown("staging", manifest)
     assert admin_client("scheduler").list_schedules()["Schedules"] == []
     assert admin_client("sagemaker").list_pipelines()["PipelineSummaries"] == []
+
+
+def test_a_bad_input_file_fails_the_run_by_file_and_line_and_writes_nothing(
+    batch: AwsHarness,
+) -> None:
+    """On AWS the CheckInput step's container writes its ``<file>:<line>: <reason>`` line to
+    /opt/ml/output/message, which DescribeProcessingJob returns as ExitMessage (SageMaker
+    Developer Guide, "Save and Access Metadata Information About Your Processing Job"); its
+    FailureReason only says the container failed. Transform never starts."""
+    manifest = deploy(batch, batch.seed_version().version)
+    source, target = manifest["batch"]["input_prefix"], manifest["batch"]["output_prefix"]
+    put_input(batch, source + "day-1.csv", "a1,1.0,2.0,0.1\na1,1.0,2.0,0.1\n")
+    line = f"{source}day-1.csv:2: duplicate id 'a1' (first on line 1)"
+    admin_client("sagemaker").create_processing_job(
+        ProcessingJobName="pipelines-xyz-CheckInput-abc",
+        ProcessingResources={
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "VolumeSizeInGB": 30,
+            }
+        },
+        AppSpecification={"ImageUri": "image"},
+        RoleArn=batch.project.role_arn("staging"),
+    )
+    job = batch.moto_sagemaker.processing_jobs["pipelines-xyz-CheckInput-abc"]
+    job.processing_job_status = "Failed"
+    job.failure_reason = "AlgorithmError: See job logs for more information"
+    job.exit_message = line
+    batch.pipeline_failure = "Step failure: One or multiple steps failed."
+    batch.pipeline_steps = [
+        {
+            "StepName": "CheckInput",
+            "StepStatus": "Failed",
+            "Metadata": {"ProcessingJob": {"Arn": job.arn}},
+        },
+        {"StepName": "Transform", "StepStatus": "NotStarted", "Metadata": {}},
+    ]
+
+    result = batch.cli("batch-run", "--env", "staging")
+
+    assert result.exit_code == 1
+    assert f"step CheckInput: {line}" in " ".join(result.output.split())
+    bucket, prefix = target[5:].split("/", 1)
+    assert admin_client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0

@@ -1,12 +1,12 @@
-"""The batch scoring pipeline: CheckInput (``python -m <package>.batch_check``) -> Transform
--> Capture (``python -m <package>.batch_capture``, when the monitor watches the environment).
+"""The batch scoring pipeline: CheckInput (``<package> batch_check``) -> Transform -> Capture
+(``<package> batch_capture``, when the monitor watches the environment).
 
 One definition serves every environment: with ``deployment=batch``, ``deploy --env E`` upserts it
 as ``<project>-<env>-batch`` in the account that hosts E, next to the SageMaker Model it created
 from the approved package, and EventBridge Scheduler starts it on the manifest's
 ``batch.schedule`` with E's parameter values (``ci_scripts batch-run`` starts it by hand):
 
-- **CheckInput** reads every object under ``InputUri`` (at /opt/ml/processing/input/batch/) and
+- **CheckInput** (``python -m <package> batch_check``) reads every object under ``InputUri`` (at /opt/ml/processing/input/batch/) and
   fails on the first bad line with ``<InputUri><key>:<line>: <reason>``; it writes only its
   ``summary.json`` (rows per file), under ``<CheckUri>/<execution id>/``, never under
   ``OutputUri``. Transform depends on it, so a bad file fails the run before the transform starts
@@ -125,7 +125,8 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
     checker = Processor(
         role=settings.role_arn,
         image_uri=settings.image_uri,
-        entrypoint=["python", "-m", f"{settings.package}.batch_check"],
+        # through the package's dispatcher: a bad file's line becomes the job's ExitMessage
+        entrypoint=["python", "-m", settings.package, "batch_check"],
         instance_count=1,
         instance_type=settings.processing_instance_type,
         max_runtime_in_seconds=settings.max_runtime_seconds,
@@ -208,7 +209,7 @@ def _capture_step(
     capturer = Processor(
         role=settings.role_arn,
         image_uri=settings.image_uri,
-        entrypoint=["python", "-m", f"{settings.package}.batch_capture"],
+        entrypoint=["python", "-m", settings.package, "batch_capture"],
         instance_count=1,
         instance_type=settings.processing_instance_type,
         max_runtime_in_seconds=settings.max_runtime_seconds,

@@ -572,7 +572,13 @@ class AwsBatchHost:
                             job = getattr(sagemaker, operation)(
                                 **{parameter: job_arn.rsplit("/", 1)[-1]}
                             )
-                            reason = str(job.get("FailureReason") or job.get("ExitMessage") or "")
+                            # A processing step's own line (batch_check: <file>:<line>: ...)
+                            # is its ExitMessage; FailureReason only says the container failed.
+                            reason = " ".join(
+                                str(
+                                    job.get("ExitMessage") or job.get("FailureReason") or ""
+                                ).split()
+                            )
                     return f"step {step.get('StepName', '?')}: {reason or 'failed'}"
         return ""
 

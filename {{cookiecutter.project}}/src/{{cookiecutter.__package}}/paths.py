@@ -117,3 +117,10 @@ def model_dir() -> Path:
 def failure_file() -> Path:
     """A training job's FailureReason is read from this file when the container exits non-zero."""
     return root() / "output" / "failure"
+
+
+def exit_message_file() -> Path:
+    """A processing job's ExitMessage (DescribeProcessingJob) is the first 1 KB of this file
+    ("Save and Access Metadata Information About Your Processing Job",
+    https://docs.aws.amazon.com/sagemaker/latest/dg/byoc-metadata.html)."""
+    return root() / "output" / "message"

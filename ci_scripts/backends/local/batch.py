@@ -324,11 +324,13 @@ class LocalBatch:
             for tmp, final in staged:
                 os.replace(tmp, final)
                 placed.append(final)
-        except BaseException:
+        except BaseException as exc:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
             for final in placed:
                 final.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise CIError(f"{target}: outputs not published ({exc}); none were kept") from exc
             raise
 
     # -- teardown ---------------------------------------------------------------------------

@@ -92,6 +92,15 @@ def test_instance_types_are_botocores_endpoint_list() -> None:
     assert "ml.m5.large" in manifest_rules.endpoint_instance_types()
 
 
+def test_a_batch_job_and_an_endpoint_do_not_turn_into_each_other() -> None:
+    for running, desired in (("realtime", "batch"), ("serverless", "batch"), ("batch", "realtime")):
+        assert "run `ci_scripts destroy --env E` first" in manifest_rules.switch_refusal(
+            running, desired
+        )
+    assert manifest_rules.switch_refusal("batch", "batch") is None
+    assert manifest_rules.switch_refusal(None, "batch") is None
+
+
 def test_only_realtime_to_serverless_is_refused_in_place() -> None:
     assert manifest_rules.switch_refusal(None, "serverless") is None
     assert manifest_rules.switch_refusal("serverless", "realtime") is None

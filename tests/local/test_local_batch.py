@@ -6,6 +6,7 @@ when the whole run succeeded; status and prod's gate see the runs."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,6 +142,35 @@ def test_a_failure_in_the_middle_leaves_no_partial_outputs(harness: LocalHarness
     assert not outputs.exists() or files_under(outputs) == []
     leftovers = [p.name for p in harness.backend.state.home.joinpath("batch").iterdir()]
     assert all(not name.startswith(".") for name in leftovers), leftovers  # work dir removed
+
+
+def test_outputs_appear_together_or_not_at_all(
+    harness: LocalHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while the outputs are renamed into place (disk full, a signal) takes back the
+    ones already placed: readers never see part of a run."""
+    deployed(harness)
+    inputs, outputs, _ = prefixes(harness, "staging")
+    write_input(inputs, "a.csv", row("r1", 1))
+    write_input(inputs, "b.csv", row("r1", 2))
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):  # the second output's rename fails; everything else goes through
+        if str(dst).endswith(".csv.out"):
+            calls.append(dst)
+            if len(calls) == 2:
+                raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    result = harness.cli("batch-run", "--env", "staging")
+
+    assert result.exit_code == 1
+    assert "outputs not published ([Errno 28] No space left on device); none were kept" in (
+        result.stderr
+    )
+    assert len(calls) == 2 and files_under(outputs) == []  # a.csv.out was placed, then removed
+    assert harness.backend.last_batch_run("staging").status == "Failed"
 
 
 def test_prod_takes_only_what_staging_ran_healthily(harness: LocalHarness) -> None:

@@ -162,7 +162,11 @@ class LocalBatch:
         input_uri: str | None = None,
         output_uri: str | None = None,
     ) -> BatchRun:
-        """One run, start to end (locally always synchronous); recorded whatever its end."""
+        """One run, start to end (locally always synchronous); recorded whatever its end.
+
+        It scores with what was deployed (the record's version and manifest), not with git's
+        ``manifest``, as the schedule on AWS starts what the last deploy set up.
+        """
         record = self.record(env)
         name = self.project.batch_pipeline_name(env)
         if record is None:
@@ -243,9 +247,10 @@ class LocalBatch:
         produced = work / "output"
         self._step(
             [
-                sys.executable, str(TRANSFORM_SCRIPT), "--package", package,
+                # -P: the script's own folder (ci_scripts/backends/local) stays off sys.path
+                sys.executable, "-P", str(TRANSFORM_SCRIPT), "--package", package,
                 "--model-dir", str(found), "--input", str(downloaded), "--output", str(produced),
-                "--label", input_uri, "--max-payload-mb", str(settings.get("max_payload_mb", 6)),
+                "--label", input_uri, "--max-payload-mb", str(settings["max_payload_mb"]),
             ],
             env_vars,
             work,
@@ -324,11 +329,13 @@ class LocalBatch:
             for tmp, final in staged:
                 os.replace(tmp, final)
                 placed.append(final)
-        except BaseException:
+        except BaseException as exc:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
             for final in placed:
                 final.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise CIError(f"{target}: outputs not published ({exc}); none were kept") from exc
             raise
 
     # -- teardown ---------------------------------------------------------------------------

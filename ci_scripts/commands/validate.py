@@ -31,8 +31,10 @@ def run(project: ProjectConfig) -> None:
         warning = canary.production_warning(env, manifest.effective)
         if warning:
             typer.echo(f"warning: {manifest.label}: {warning}", err=True)
-    definition = build_definition(project)
-    steps = [str(step.get("Name", "?")) for step in definition["Steps"]]
-    typer.echo(
-        f"{PIPELINE_FILE.as_posix()}: definition builds ({len(steps)} steps: {', '.join(steps)})"
-    )
+    modules = [(PIPELINE_FILE.as_posix(), "pipelines.pipeline")]
+    if project.deployment == "batch":  # what deploy upserts as <project>-<env>-batch
+        modules.append(("pipelines/batch.py", "pipelines.batch"))
+    for file, module in modules:
+        definition = build_definition(project, module)
+        steps = [str(step.get("Name", "?")) for step in definition["Steps"]]
+        typer.echo(f"{file}: definition builds ({len(steps)} steps: {', '.join(steps)})")

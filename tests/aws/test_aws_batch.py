@@ -318,3 +318,9 @@ def test_a_bad_input_file_fails_the_run_by_file_and_line_and_writes_nothing(
     assert f"step CheckInput: {line}" in " ".join(result.output.split())
     bucket, prefix = target[5:].split("/", 1)
     assert admin_client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0
+
+
+def test_validate_builds_the_batch_definition_too(batch: AwsHarness) -> None:
+    result = batch.cli("validate")
+    assert result.exit_code == 0, result.output
+    assert "pipelines/batch.py: definition builds (2 steps: CheckInput, Transform)" in result.output

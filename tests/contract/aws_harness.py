@@ -36,7 +36,7 @@ import botocore.loaders
 import botocore.session
 import requests
 from botocore.awsrequest import AWSResponse
-from gitops_testkit import MOTO_ACCOUNT, REGION, BackendHarness, git, write_model_repo
+from gitops_testkit import MOTO_ACCOUNT, REGION, BackendHarness, write_model_repo
 from moto import mock_aws
 from moto.sagemaker.models import sagemaker_backends
 
@@ -79,10 +79,7 @@ class AwsHarness(BackendHarness):
     scripted_invocations = True
 
     def __init__(self, root: Path, **answers: str) -> None:
-        repo = write_model_repo(root, **answers)
-        if answers.get("deployment") == "batch":
-            write_batch_stub(repo)
-        self.project = ProjectConfig.load(repo)
+        self.project = ProjectConfig.load(write_model_repo(root, **answers))
         self._sort: dict[str, Any] = {}
         self._started: dict[str, Any] = {}
         self.transform_answer = "1,0.8"  # what the fake transform appends to each id
@@ -432,52 +429,6 @@ class AwsHarness(BackendHarness):
         """moto gap: ListPipelineExecutionSteps answers what the test scripted."""
         self._record(model)
         return _ok({"PipelineExecutionSteps": list(self.pipeline_steps or [])})
-
-
-# Stands in for the template's pipelines/batch.py (same parameters and steps, no SDK).
-STUB_BATCH = '''"""Test stand-in for the template's batch pipeline (no SDK)."""
-import tomllib
-from dataclasses import dataclass
-from pathlib import Path
-
-PARAMETERS = ("ModelName", "InputUri", "OutputUri", "InstanceType", "InstanceCount",
-              "MaxPayloadInMB", "MaxConcurrentTransforms", "CheckUri", "CaptureUri")
-
-
-@dataclass(frozen=True)
-class PipelineSettings:
-    image_uri: str
-    role_arn: str
-
-    @classmethod
-    def from_pyproject(cls, root=".", *, image_tag="latest", role_arn=""):
-        text = (Path(root) / "pyproject.toml").read_text(encoding="utf-8")
-        t = tomllib.loads(text)["tool"]["sagemaker-gitops"]
-        image = f"{t['accounts']['dev']}.dkr.ecr.{t['region']}.amazonaws.com/{t['ecr_repository']}"
-        return cls(f"{image}:{image_tag}", role_arn)
-
-
-def definition(settings):
-    get = {name: {"Get": f"Parameters.{name}"} for name in PARAMETERS}
-    return {
-        "Version": "2020-12-01",
-        "Parameters": [{"Name": name, "Type": "String", "DefaultValue": ""} for name in PARAMETERS],
-        "Steps": [
-            {"Name": "CheckInput", "Type": "Processing",
-             "Arguments": {"AppSpecification": {"ImageUri": settings.image_uri},
-                           "RoleArn": settings.role_arn}},
-            {"Name": "Transform", "Type": "Transform", "DependsOn": ["CheckInput"],
-             "Arguments": {"ModelName": get["ModelName"]}},
-        ],
-    }
-'''
-
-
-def write_batch_stub(repo: Path) -> None:
-    """deployment=batch: the batch pipeline stand-in, committed like the rest of the repo."""
-    (repo / "pipelines" / "batch.py").write_text(STUB_BATCH, "utf-8")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "--amend", "--no-edit")
 
 
 @contextmanager

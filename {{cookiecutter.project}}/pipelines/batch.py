@@ -6,8 +6,9 @@ as ``<project>-<env>-batch`` in the account that hosts E, next to the SageMaker 
 from the approved package, and EventBridge Scheduler starts it on the manifest's
 ``batch.schedule`` with E's parameter values (``ci_scripts batch-run`` starts it by hand):
 
-- **CheckInput** (``python -m <package> batch_check``) reads every object under ``InputUri`` (at /opt/ml/processing/input/batch/) and
-  fails on the first bad line with ``<InputUri><key>:<line>: <reason>``; it writes only its
+- **CheckInput** (``python -m <package> batch_check``) reads every object under ``InputUri``
+  (at /opt/ml/processing/input/batch/) and fails on the first bad line with
+  ``<InputUri><key>:<line>: <reason>`` (also the job's ExitMessage); it writes only its
   ``summary.json`` (rows per file), under ``<CheckUri>/<execution id>/``, never under
   ``OutputUri``. Transform depends on it, so a bad file fails the run before the transform starts
   and nothing is written under ``OutputUri``.

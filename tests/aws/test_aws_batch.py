@@ -268,6 +268,11 @@ def test_the_monitor_watches_a_batch_env_and_goes_with_it(batch: AwsHarness) -> 
         "model_version"
     ] == (version.version)
 
+    # its job runs in the account hosting staging, as that account's execution role
+    definition = admin_client("sagemaker").describe_pipeline(PipelineName=monitor)
+    (step,) = json.loads(definition["PipelineDefinition"])["Steps"]
+    assert step["Arguments"]["RoleArn"] == batch.project.role_arn("staging")
+
     plan = batch.backend.teardown_plan("staging", manifest)
     assert f"monitoring schedule {monitor}" in plan and f"schedule {PIPELINE}" in plan
     batch.backend.teardown("staging", manifest)
@@ -324,3 +329,20 @@ def test_validate_builds_the_batch_definition_too(batch: AwsHarness) -> None:
     result = batch.cli("validate")
     assert result.exit_code == 0, result.output
     assert "pipelines/batch.py: definition builds (2 steps: CheckInput, Transform)" in result.output
+
+
+def test_the_monitor_job_runs_as_the_serving_accounts_role(tmp_path: Path) -> None:
+    """A pipeline in prod's account cannot hand its job the dev account's role: the monitoring
+    definition is built with the hosting account's execution role (as the batch one is)."""
+    from gitops_testkit import write_model_repo
+
+    from ci_scripts.backends.aws.monitoring import AwsMonitor
+    from ci_scripts.backends.aws.session import AwsClients
+    from ci_scripts.project import ProjectConfig
+
+    root = write_model_repo(tmp_path / "repo", deployment="batch", prod_account_id="333333333333")
+    project = ProjectConfig.load(root)
+    prod_role = "arn:aws:iam::333333333333:role/churn-model-sagemaker-execution"
+    assert project.role_arn("prod") == prod_role
+    (monitor,) = AwsMonitor(project, AwsClients("eu-west-1"))._definition("prod")["Steps"]
+    assert monitor["Arguments"]["RoleArn"] == prod_role

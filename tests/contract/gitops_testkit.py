@@ -68,6 +68,7 @@ class PipelineSettings:
     pipeline_name: str
     image_uri: str
     input_data_url: str
+    role_arn: str = ""
 
     @classmethod
     def from_pyproject(cls, root=".", *, image_tag="latest", **overrides):
@@ -151,7 +152,8 @@ def definition(settings):
         "Parameters": [{"Name": "MonitorConfig", "Type": "String", "DefaultValue": "{}"}],
         "Steps": [
             {"Name": "Monitor", "Type": "Processing",
-             "Arguments": {"AppSpecification": {"ImageUri": settings.image_uri}}},
+             "Arguments": {"AppSpecification": {"ImageUri": settings.image_uri},
+                           "RoleArn": settings.role_arn}},
         ],
     }
 '''

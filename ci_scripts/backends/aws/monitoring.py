@@ -63,9 +63,16 @@ class AwsMonitor:
         monitoring.parameters(
             self.project, env, manifest, version, since=_iso_now(), publish_metrics=True
         )
+        return self._definition(env)
+
+    def _definition(self, env: str) -> Any:
+        """The monitoring definition for ``env``: its job runs in the account hosting ``env``, as
+        that account's execution role (a job cannot be given another account's role)."""
         from ci_scripts.pipeline_module import build_definition
 
-        return build_definition(self.project, monitoring.MONITORING_MODULE)
+        return build_definition(
+            self.project, monitoring.MONITORING_MODULE, role_arn=self.project.role_arn(env)
+        )
 
     def sync(
         self, env: str, manifest: dict[str, Any], version: ModelVersion, definition: Any = None
@@ -101,9 +108,7 @@ class AwsMonitor:
 
     def _upsert_pipeline(self, env: str, definition: Any) -> str:
         if definition is None:
-            from ci_scripts.pipeline_module import build_definition
-
-            definition = build_definition(self.project, monitoring.MONITORING_MODULE)
+            definition = self._definition(env)
         body = json.dumps(definition, sort_keys=True)
         name = monitoring.pipeline_name(self.project, env)
         sagemaker = self.clients("sagemaker")

@@ -296,8 +296,8 @@ def extra_checks(request: Request, caller: str, dev: str, context: dict) -> list
                 )
             )
     if request.service == "scheduler" and request.operation in ("CreateSchedule", "UpdateSchedule"):
-        # A schedule's target role is passed to Scheduler: iam:PassRole on it (EventBridge
-        # Scheduler User Guide, "Set up the execution role": the caller needs iam:PassRole).
+        # A schedule's target role is passed to Scheduler: iam:PassRole on it (the Service
+        # Authorization Reference lists iam:PassRole as a dependent action of CreateSchedule).
         role = (params.get("Target") or {}).get("RoleArn")
         if role:
             found.append(

@@ -346,3 +346,20 @@ def test_the_monitor_job_runs_as_the_serving_accounts_role(tmp_path: Path) -> No
     assert project.role_arn("prod") == prod_role
     (monitor,) = AwsMonitor(project, AwsClients("eu-west-1"))._definition("prod")["Steps"]
     assert monitor["Arguments"]["RoleArn"] == prod_role
+
+
+def test_destroy_refuses_while_a_run_executes_and_removes_nothing(batch: AwsHarness) -> None:
+    """SageMaker deletes a pipeline only when none of its executions runs (API_DeletePipeline,
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeletePipeline.html)."""
+    manifest = deploy(batch, batch.seed_version().version)
+    running = admin_client("sagemaker").start_pipeline_execution(PipelineName=PIPELINE)
+    execution = batch.moto_sagemaker.pipelines[PIPELINE].pipeline_executions[
+        running["PipelineExecutionArn"]
+    ]
+    execution.pipeline_execution_status = "Executing"
+    admin_client("sagemaker").start_pipeline_execution(PipelineName=PIPELINE)  # newer, done
+    batch.reset_mutations()
+
+    with pytest.raises(CIError, match="is Executing; wait for it"):
+        batch.backend.teardown("staging", manifest)
+    assert batch.mutations() == []

@@ -614,12 +614,17 @@ class AwsBatchHost:
         found = self.inventory(env)
         name = pipeline_name(self.project, env)
         if f"batch pipeline {name}" in found:
-            last = self.last_batch_run(env)
-            if last is not None and last.status in RUNNING:
-                raise CIError(
-                    f"batch pipeline {name}: run {last.id} is {last.status}; wait for it (or "
-                    "stop it) before destroying (nothing was removed)"
-                )
+            with aws_errors(f"batch pipeline {name}"):
+                recent = self.clients("sagemaker").list_pipeline_executions(
+                    PipelineName=name, SortBy="CreationTime", SortOrder="Descending", MaxResults=50
+                )["PipelineExecutionSummaries"]
+            for run in recent:  # a run still going is one of the newest
+                if run.get("PipelineExecutionStatus") in RUNNING:
+                    raise CIError(
+                        f"batch pipeline {name}: run {run['PipelineExecutionArn']} is "
+                        f"{run['PipelineExecutionStatus']}; wait for it (or stop it) before "
+                        "destroying (nothing was removed)"
+                    )
         removed: list[str] = []
         if f"schedule {schedule_name(self.project, env)}" in found:
             with aws_errors(f"schedule {schedule_name(self.project, env)}"):

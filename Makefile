@@ -12,7 +12,7 @@ DEMO_REPO := .demo/churn-model
 # KEEP=1 leaves the demo's endpoints running (curl them; `make down` stops them).
 DEMO_ARGS := $(if $(KEEP),--keep-running)
 
-.PHONY: demo demo-drift demo-rollback demo-quality demo-definition down test lint bench aws-facts clean
+.PHONY: demo demo-drift demo-rollback demo-quality demo-batch demo-definition down test lint bench aws-facts clean
 
 $(VENV)/bin/uv:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ demo-rollback: $(DEMO_STAMP)  ## the loop, then a broken version whose canary fa
 
 demo-quality: $(STAMP)  ## the loop, then labelled prod traffic: a quality drop with no data drift
 	@$(BIN)/python -m scripts.demo --scenario quality $(DEMO_ARGS)
+
+demo-batch: $(DEMO_STAMP)  ## the loop for deployment=batch: batch jobs in staging and prod, no endpoints
+	@$(BIN)/python -m scripts.demo --scenario batch $(DEMO_ARGS)
 
 demo-definition: $(STAMP)  ## rebuild scripts/demo_definition.json with the sagemaker SDK
 	@$(BIN)/python -m scripts.demo --write-definition

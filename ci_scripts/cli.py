@@ -258,6 +258,27 @@ def smoke_test(
     )
 
 
+@command("batch-run")
+def batch_run(
+    ctx: typer.Context,
+    env: EnvOption,
+    input_uri: Annotated[
+        str | None,
+        typer.Option("--input", help="S3 prefix to score (default: the manifest's input_prefix)."),
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Block until the run ends (local: always).")] = True,
+) -> None:
+    """Score a batch now with the version the environment runs.
+
+    What EventBridge Scheduler starts on batch.schedule (there is no scheduler locally: this is
+    how a scheduled run happens). A Failed run exits 1 with its reason.
+    """
+    from ci_scripts.commands.batch_run import run
+
+    state = _state(ctx)
+    run(state.project, state.backend, env.value, input_uri=input_uri, wait=wait)
+
+
 @command("promote")
 def promote(
     ctx: typer.Context,

@@ -6,6 +6,8 @@ needs is instances x hours at the fleet's minimum (what runs idle) and maximum (
 may grow to), per instance type: ``status`` shows it per environment and proposal pull requests
 show it with the change they make. Prices differ by region and change; multiply by the instance
 type's hourly price (https://aws.amazon.com/sagemaker/pricing/), which uses a 730-hour month.
+A batch deployment holds no instances between runs: each run bills its transform's instances
+for as long as it runs, so its figure is instances per run (x the run's hours x runs a month).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ HOURS_PER_MONTH = 730
 class Capacity:
     """The fleet a manifest asks for: ``min_instances`` to ``max_instances`` of one type."""
 
-    kind: str  # realtime | serverless
+    kind: str  # realtime | serverless | batch
     instance_type: str = ""
     min_instances: int = 0
     max_instances: int = 0
@@ -35,6 +37,11 @@ class Capacity:
 
     def describe(self) -> str:
         """``2-4 x ml.m5.large: 1,460-2,920 instance-hours/month``."""
+        if self.kind == "batch":
+            return (
+                f"{self.min_instances} x {self.instance_type} per batch run: billed while a run "
+                "runs (instance-hours = instances x run hours x runs a month), none between runs"
+            )
         if self.kind != "realtime":
             return "serverless: billed per request, no instance-hours"
         return (
@@ -46,6 +53,14 @@ class Capacity:
 def capacity(manifest: dict[str, Any]) -> Capacity:
     """The capacity of an effective manifest (schema defaults filled in)."""
     endpoint = manifest.get("endpoint") or {}
+    if endpoint.get("type") == "batch":
+        count = int(endpoint.get("initial_instance_count", 1))
+        return Capacity(
+            kind="batch",
+            instance_type=str(endpoint.get("instance_type", "")),
+            min_instances=count,
+            max_instances=count,
+        )
     if endpoint.get("type") != "realtime":
         return Capacity(kind="serverless")
     initial = int(endpoint.get("initial_instance_count", 1))
@@ -92,6 +107,9 @@ def markdown(rows: list[tuple[str, Capacity | None, Capacity]], proposed: str) -
         if after.kind == "realtime":
             fleet = f"{_span(after.min_instances, after.max_instances)} x {after.instance_type}"
             hours = _span(after.min_hours, after.max_hours)
+        elif after.kind == "batch":
+            fleet = f"{after.min_instances} x {after.instance_type} per batch run"
+            hours = "- (per run: instances x run hours)"
         else:
             fleet, hours = "serverless", "- (per request)"
         name = f"**{env}** (this proposal)" if env == proposed else env

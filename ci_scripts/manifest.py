@@ -124,7 +124,7 @@ def check(data: Any, *, label: str, env: str, project: ProjectConfig) -> dict[st
             f"project's model package group {project.model_package_group!r}"
         )
     effective = with_defaults(data)
-    broken = manifest_rules.refusals(effective)
+    broken = manifest_rules.refusals(effective, data)
     if broken:
         path, reason = broken[0]
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
@@ -157,6 +157,11 @@ def _check_metric_names(effective: dict[str, Any], label: str, project: ProjectC
 
 # Settings an endpoint reports back, keyed by JSON path (``status`` compares them with git).
 AUTOSCALING_KEYS = ("min_capacity", "max_capacity", "target_invocations_per_instance")
+# What a batch deployment runs with (its ``batch`` section), reported back by describe_endpoint.
+BATCH_KEYS = (
+    "input_prefix", "output_prefix", "schedule", "content_type", "id_column",
+    "max_payload_mb", "max_concurrent_transforms",
+)  # fmt: skip
 
 
 def endpoint_settings(effective: dict[str, Any]) -> dict[str, Any]:
@@ -164,10 +169,19 @@ def endpoint_settings(effective: dict[str, Any]) -> dict[str, Any]:
 
     Only settings an endpoint exposes: the type, its size (instances or serverless memory and
     concurrency), autoscaling bounds (None when the manifest has no autoscaling) and data
-    capture (realtime only: SageMaker serverless endpoints have none). Backends report what
+    capture (realtime only: SageMaker serverless endpoints have none). A batch deployment
+    reports its transform's size and its ``batch`` section. Backends report what
     runs under the same keys (``EndpointState.config["settings"]``).
     """
     endpoint = effective.get("endpoint", {})
+    if endpoint.get("type") == "batch":
+        batch = effective.get("batch", {})
+        return {
+            "endpoint.type": "batch",
+            "endpoint.instance_type": endpoint.get("instance_type"),
+            "endpoint.initial_instance_count": endpoint.get("initial_instance_count"),
+            **{f"batch.{key}": batch.get(key) for key in BATCH_KEYS},
+        }
     if endpoint.get("type") == "serverless":
         serverless = endpoint.get("serverless", {})
         return {

@@ -1,8 +1,9 @@
 """What SageMaker would refuse halfway through a deploy, refused when the manifest is read.
 
-The JSON schema checks shapes; these rules check facts the schema cannot hold (the endpoint
-instance types botocore knows, one field against another, the running endpoint). Each refusal is
-one line naming the file and the JSON path, and every one runs before a deploy changes anything.
+The JSON schema checks shapes; these rules check facts the schema cannot hold (the endpoint and
+transform instance types botocore knows, one field against another, the running endpoint). Each
+refusal is one line naming the file and the JSON path, and every one runs before a deploy changes
+anything.
 ``canary_refusal`` is a plain function so a caller that knows the real fleet size can reuse it.
 """
 
@@ -29,6 +30,13 @@ def endpoint_instance_types() -> frozenset[str]:
     return frozenset(facts["instance_types"]["endpoint"])
 
 
+@cache
+def transform_instance_types() -> frozenset[str]:
+    """botocore's TransformInstanceType enum (CreateTransformJob's TransformResources)."""
+    facts = json.loads(FACTS_PATH.read_text(encoding="utf-8"))
+    return frozenset(facts["instance_types"]["transform"])
+
+
 def canary_refusal(canary_percent: int, instance_count: int) -> str | None:
     """Why SageMaker would refuse this canary on ``instance_count`` instances; None if not.
 
@@ -43,9 +51,55 @@ def canary_refusal(canary_percent: int, instance_count: int) -> str | None:
     )
 
 
-def refusals(effective: dict[str, Any]) -> list[tuple[str, str]]:
-    """``(json path, reason)`` for every rule a schema-valid, defaulted manifest breaks."""
+def batch_refusals(
+    effective: dict[str, Any], raw: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """The rules of ``endpoint.type: batch``, and the ``batch`` section elsewhere.
+
+    A batch deployment has no endpoint: nothing scales it, nothing routes traffic to a shadow,
+    serverless memory means nothing to a transform job. Its outputs must not land under its
+    inputs (the next run would score them as inputs).
+    """
+    endpoint = effective.get("endpoint", {})
+    kind = endpoint.get("type")
+    if kind != "batch":
+        if "batch" in effective:
+            return [("batch", f"only for endpoint.type 'batch' (this one is {kind!r})")]
+        return []
     found: list[tuple[str, str]] = []
+    instance_type = endpoint.get("instance_type")
+    if instance_type not in transform_instance_types():
+        found.append(
+            (
+                "endpoint.instance_type",
+                f"{instance_type!r} is not an instance type SageMaker batch transform accepts "
+                "(ci_scripts/aws_facts.json, from botocore)",
+            )
+        )
+    # endpoint.serverless has a schema default (filled in everywhere): judge what was written.
+    written = (raw if raw is not None else effective).get("endpoint", {})
+    for key in ("autoscaling", "serverless"):
+        if key in written:
+            found.append(
+                (f"endpoint.{key}", "makes no sense for endpoint.type 'batch' (no endpoint runs)")
+            )
+    batch = effective.get("batch", {})
+    inputs, outputs = batch.get("input_prefix", ""), batch.get("output_prefix", "")
+    if outputs.startswith(inputs) or inputs.startswith(outputs):
+        found.append(
+            (
+                "batch.output_prefix",
+                f"{outputs!r} overlaps input_prefix {inputs!r}: a run would score its own "
+                "outputs (or overwrite its inputs); use separate prefixes",
+            )
+        )
+    return found
+
+
+def refusals(effective: dict[str, Any], raw: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """``(json path, reason)`` for every rule a schema-valid, defaulted manifest breaks
+    (``raw``, the manifest as written, tells a written field from a schema default)."""
+    found: list[tuple[str, str]] = batch_refusals(effective, raw)
     endpoint = effective.get("endpoint", {})
     if endpoint.get("type") == "realtime":
         instance_type = endpoint.get("instance_type")
@@ -122,6 +176,11 @@ def switch_refusal(running_type: str | None, desired_type: str) -> str | None:
     supported". Such a change is a new endpoint, not an update. (The page states no such limit
     for serverless to instance-based, so that update goes ahead.)
     """
+    if running_type and "batch" in (running_type, desired_type) and running_type != desired_type:
+        return (
+            f"{desired_type!r}, but {running_type!r} runs: a batch job and an endpoint are "
+            "different resources; run `ci_scripts destroy --env E` first, then deploy"
+        )
     if running_type != "realtime" or desired_type != "serverless":
         return None
     return (

@@ -101,6 +101,10 @@ class ProjectConfig:
         """One endpoint per environment, named after the project."""
         return f"{self.project}-{env}"
 
+    def batch_pipeline_name(self, env: str) -> str:
+        """The batch transform pipeline of ``env`` (``endpoint.type: batch``; no endpoint)."""
+        return f"{self.project}-{env}-batch"
+
     def manifest_path(self, env: str) -> Path:
         """Desired state for ``env`` lives in ``deploy/<env>.json``."""
         return self.root / "deploy" / f"{env}.json"

@@ -6,6 +6,7 @@ the half-made project; git problems are the exception (the project is complete w
 they only warn.
 
 - Tool caches (``CACHE_DIRS``) copied from a used template working tree are dropped.
+- deployment=batch gets ``data/batch/sample.csv``, a batch input written from the dataset.
 - Pruning is driven by ``PRUNED_WHEN`` alone. A listed path that the render did not produce is an
   error, so the table cannot silently rot when a file is renamed.
 - ``ci_scripts/`` exists once, at the template root; it is copied here so the generated workflows
@@ -19,6 +20,7 @@ they only warn.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -34,10 +36,29 @@ FACTS_FILE = Path("ci_scripts", "aws_facts.json")
 
 # (option, answer) -> paths (relative to the project root; a trailing "/" marks a directory)
 # removed when that answer is given.
+# removed when that answer is given; ``{package}`` stands for the Python package.
+BATCH_ONLY = (
+    "pipelines/batch.py",
+    "src/{package}/batch_check.py",
+    "src/{package}/batch_capture.py",
+    "tests/test_batch_check.py",
+)
 PRUNED_WHEN: dict[tuple[str, str], tuple[str, ...]] = {
     ("api_gateway", "no"): ("infra/api.yml", "infra/api_handler/", "tests/test_api_handler.py"),
     ("monitoring", "no"): (".github/workflows/monitor.yml",),
+    # An endpoint has no batch files to check or turn into captures. A batch deployment uses
+    # everything else (serve.py scores its files, the monitor reads its runs): nothing to prune.
+    ("deployment", "realtime"): BATCH_ONLY,
+    ("deployment", "serverless"): BATCH_ONLY,
 }
+
+# deployment=batch: a sample batch input written from the shipped dataset (every BATCH_SAMPLE_STEP
+# th row, without the target, its dataset line number as the id), so the first batch run (the
+# demo's, `ci_scripts batch-run`) has a file to score, and labels can be joined by that id.
+BATCH_SAMPLE = Path("data", "batch", "sample.csv")
+DATASET = Path("data", "dataset.csv")
+BATCH_SAMPLE_STEP = 10
+TARGET = "target"
 
 # Tool caches a template working tree may hold (someone ran ruff or pytest in it): never output.
 CACHE_DIRS = ("__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache")
@@ -105,7 +126,7 @@ def prune(project_dir: Path, answers: dict) -> list[str]:
     for (option, answer), paths in PRUNED_WHEN.items():
         if answers[option] != answer:
             continue
-        for rel in paths:
+        for rel in (entry.format(package=answers["__package"]) for entry in paths):
             path = project_dir / rel
             is_dir = rel.endswith("/")
             if is_dir and path.is_dir() and not path.is_symlink():
@@ -121,6 +142,26 @@ def prune(project_dir: Path, answers: dict) -> list[str]:
             _remove_empty_parents(path.parent, project_dir)
             removed.append(rel)
     return removed
+
+
+def write_batch_sample(project_dir: Path) -> Path:
+    """``data/batch/sample.csv`` from ``data/dataset.csv``: ``<id>,<features...>`` lines, no
+    header (the batch input format), the features in the dataset's (training) order."""
+    with (project_dir / DATASET).open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        if TARGET not in header:
+            raise HookError(f"{DATASET.as_posix()}: no {TARGET!r} column to leave out")
+        target = header.index(TARGET)
+        lines = [
+            ",".join([f"row-{number}", *(v for i, v in enumerate(row) if i != target)])
+            for number, row in enumerate(reader, start=2)
+            if row and (number - 2) % BATCH_SAMPLE_STEP == 0
+        ]
+    path = project_dir / BATCH_SAMPLE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
 
 
 def remove_caches(project_dir: Path) -> None:
@@ -207,6 +248,8 @@ def main() -> int:
         template_dir = find_template_dir(answers)
         remove_caches(project_dir)
         prune(project_dir, answers)
+        if answers["deployment"] == "batch":
+            write_batch_sample(project_dir)
         vendor_ci_scripts(template_dir, project_dir)
     except (HookError, RuntimeError, OSError, ValueError, KeyError) as exc:
         print(f"error: post_gen_project: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -317,6 +317,14 @@ def check_combinations(answers: dict) -> None:
             "SageMaker serverless endpoints support neither data capture nor Model Monitor; "
             "answer monitoring=no, or deployment=realtime",
         )
+    # monitoring=yes stays allowed for batch: the monitor reads each run's inputs and outputs.
+    if answers["deployment"] == "batch" and answers["api_gateway"] == "yes":
+        raise Refused(
+            "api_gateway",
+            answers["api_gateway"],
+            "deployment=batch has no endpoint to put an API in front of; answer api_gateway=no, "
+            "or deployment=realtime",
+        )
 
 
 def validate(answers: dict, facts: dict, options: dict) -> None:

@@ -25,6 +25,12 @@ rows sent to prod, each with an inference id; their true labels are uploaded wit
 ``ground-truth`` (a share of them flipped: the world changed what the features mean, not what
 they look like). ``monitor --env prod`` finds no drift, ``monitor --env prod --quality`` exits 3
 naming the metrics that dropped.
+
+``--scenario batch`` (``make demo-batch``) is the loop for a repo rendered with
+``deployment=batch``: no endpoints; staging and prod each run a batch job. Deploy records the
+version each scores with, the smoke test scores a scratch batch, and since there is no scheduler
+locally, ``batch-run`` starts the run EventBridge Scheduler would (on the rendered repo's
+data/batch/sample.csv, put in the input prefix); prod takes only what staging ran healthily.
 """
 
 from __future__ import annotations
@@ -153,10 +159,17 @@ class Demo:
                     )
             shutil.rmtree(self.work_dir)
         self.work_dir.mkdir(parents=True)
+        answers = {"deployment": "batch"} if self.scenario == "batch" else {}
         self.repo = Path(
-            cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(self.work_dir))
+            cookiecutter(
+                str(TEMPLATE_DIR),
+                no_input=True,
+                output_dir=str(self.work_dir),
+                extra_context=answers,
+            )
         )
-        self.enable_shadow()
+        if self.scenario != "batch":  # batch jobs have no traffic to shadow
+            self.enable_shadow()
         return f"{self.repo} ({self.git('rev-parse', '--short', 'HEAD')}){self.seed_definition()}"
 
     def enable_shadow(self) -> None:
@@ -259,6 +272,8 @@ class Demo:
 
     def stages(self) -> list[Stage]:
         """The loop, in the order the GitHub workflows run it."""
+        if self.scenario == "batch":
+            return self.batch_stages()
         return [
             Stage("render template", self.render),
             Stage("run pipeline", self.run_pipeline),
@@ -387,6 +402,40 @@ class Demo:
         if "passed" not in line:
             raise StageFailed(f"status shows no passed shadow test ({line or 'none'})")
         return "desired state == running state; status shows the last shadow test"
+
+    # -- scenario "batch": deployment=batch, batch jobs instead of endpoints -----------------
+
+    def batch_stages(self) -> list[Stage]:
+        return [
+            Stage("render (batch)", self.render),
+            Stage("run pipeline", self.run_pipeline),
+            Stage("propose staging", lambda: self.propose("staging")),
+            Stage("merge staging PR", self.merge),
+            Stage("deploy staging", lambda: self.deploy("staging")),
+            Stage("smoke-test staging", lambda: self.smoke("staging")),
+            Stage("batch-run staging", lambda: self.batch_run("staging")),
+            Stage("propose prod", lambda: self.propose("prod")),
+            Stage("merge prod PR", self.merge),
+            Stage("deploy prod", lambda: self.deploy("prod")),
+            Stage("batch-run prod", lambda: self.batch_run("prod")),
+            Stage("status", self.status),
+        ]
+
+    def batch_run(self, env: str) -> str:
+        """Put the shipped batch file in ``env``'s input prefix (what an upstream job would
+        write to S3) and run the batch now: locally nothing schedules it."""
+        from ci_scripts.backends.local.state import LocalState
+
+        manifest = json.loads((self.repo / "deploy" / f"{env}.json").read_text())
+        prefix = manifest["batch"]["input_prefix"]
+        state = LocalState(self.repo)
+        sample = self.repo / "data" / "batch" / "sample.csv"
+        target = state.s3_path(f"{prefix}{sample.name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sample, target)
+        lines = self.cli("batch-run", "--env", env).stdout.strip().splitlines()
+        scored = next((line for line in lines if " Succeeded " in line), lines[-1])
+        return f"{prefix}{sample.name}: {scored.split(': ', 1)[-1]}"
 
     # -- scenario "rollback": a broken version's canary fails, staging keeps the good one -----
 
@@ -780,11 +829,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scenario",
-        choices=("happy", "drift", "rollback", "quality"),
+        choices=("happy", "drift", "rollback", "quality", "batch"),
         default="happy",
         help="drift: then send shifted traffic to prod, find the drift, retrain, propose anew; "
         "rollback: then a broken version fails its rollout and staging keeps the good one; "
-        "quality: then labelled prod traffic shows a quality drop that data drift misses",
+        "quality: then labelled prod traffic shows a quality drop that data drift misses; "
+        "batch: the loop for deployment=batch (batch jobs, batch-run, no endpoints)",
     )
     parser.add_argument(
         "--write-definition",

@@ -27,6 +27,7 @@ INSTANCE_TYPE_SHAPES = {
     "processing": "ProcessingInstanceType",  # CreateProcessingJob ProcessingResources
     "training": "TrainingInstanceType",  # CreateTrainingJob ResourceConfig
     "endpoint": "ProductionVariantInstanceType",  # CreateEndpointConfig ProductionVariants
+    "transform": "TransformInstanceType",  # CreateTransformJob TransformResources
 }
 
 # Name limits of the resources named after the project: (service, operation, input member).

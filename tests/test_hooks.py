@@ -93,6 +93,7 @@ REFUSED = [
     ("training_instance_type", NOT_FOR_TRAINING, {}, "SageMaker training jobs accept"),
     ("endpoint_instance_type", NOT_FOR_ENDPOINT, {}, "endpoint production variants accept"),
     ("monitoring", "yes", {"deployment": "serverless"}, "serverless endpoints support neither"),
+    ("api_gateway", "yes", {"deployment": "batch"}, "no endpoint to put an API in front of"),
 ]
 
 
@@ -151,6 +152,7 @@ ACCEPTED = [
     {"staging_account_id": "222222222222", "prod_account_id": "333333333333"},
     {"description": "Prédiction du churn, v2 (beta): 100% sklearn! #1", "author": "Zoë Ng"},
     {"deployment": "serverless", "monitoring": "no", "api_gateway": "yes"},
+    {"deployment": "batch", "monitoring": "yes", "api_gateway": "no"},
     {
         "processing_instance_type": min(TYPES["processing"]),
         "training_instance_type": max(TYPES["training"]),
@@ -187,9 +189,10 @@ def test_apostrophes_in_free_text_are_written_where_they_belong(bake_once):
 def test_choice_outside_the_options_is_refused(tmp_path, monkeypatch, capfd):
     """cookiecutter checks choices itself on a normal run; a replayed context is not checked."""
     monkeypatch.chdir(TEMPLATE_DIR)
-    assert not run_pre_gen(tmp_path / "p", deployment="batch")
+    assert not run_pre_gen(tmp_path / "p", deployment="async")
     assert (
-        capfd.readouterr().err == "error: deployment='batch': choose one of realtime, serverless\n"
+        capfd.readouterr().err
+        == "error: deployment='async': choose one of realtime, serverless, batch\n"
     )
 
 

@@ -23,6 +23,7 @@ import jsonschema
 import pytest
 from option_matrix import (
     ALL_COMBINATIONS,
+    BATCH_COMBINATION,
     COMBINATIONS,
     COOKIECUTTER_JSON,
     DEFAULT_COMBINATION,
@@ -171,7 +172,8 @@ def test_pruned_paths_exist_in_the_template():
     """Every path the post_gen hook may remove is one the template renders (the table can't rot)."""
     for (option, answer), paths in POST_GEN.PRUNED_WHEN.items():
         assert answer in COOKIECUTTER_JSON[option], (option, answer)
-        for rel in paths:
+        for entry in paths:
+            rel = entry.format(package="{{cookiecutter.__package}}")
             path = PROJECT_TEMPLATE / rel
             assert path.is_dir() if rel.endswith("/") else path.is_file(), rel
 
@@ -236,11 +238,52 @@ def test_rendered_repo_passes_its_own_tests(bake_once, tmp_path):
     assert proc.returncode == 0, failure_report(proc.stdout + proc.stderr)
 
 
-def run_own_suite(repo: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """The generated repo's own test suite, run as its CI runs it (no pytest state of ours)."""
+def test_batch_render(bake_once, tmp_path: Path) -> None:
+    """deployment=batch: batch manifests (staging 1 instance, prod 2 of the endpoint instance
+    type; prefixes per environment in the artifact bucket), the batch modules and a sample input,
+    and the render's own batch tests pass (the rest of its suite is the default render's, which
+    test_rendered_repo_passes_its_own_tests runs)."""
+    root = bake_once(**BATCH_COMBINATION)
+    bucket = f"s3://{COOKIECUTTER_JSON['project']}-artifacts-"
+    for env, count in (("staging", 1), ("prod", 2)):
+        manifest = manifests(root)[env]
+        assert manifest["endpoint"] == {
+            "type": "batch",
+            "instance_type": COOKIECUTTER_JSON["endpoint_instance_type"],
+            "initial_instance_count": count,
+        }
+        batch = manifest["batch"]
+        assert batch["input_prefix"].startswith(bucket) and batch["input_prefix"].endswith(
+            f"/batch/{env}/input/"
+        )
+        assert batch["output_prefix"] == batch["input_prefix"].replace("/input/", "/output/")
+        assert "deployment" not in manifest  # no canary on a transform
+    package = root / "src" / COOKIECUTTER_JSON["project"].replace("-", "_")
+    assert (package / "batch_check.py").is_file() and (root / "data/batch/sample.csv").is_file()
+    repo = tmp_path / "repo"
+    shutil.copytree(root, repo, symlinks=True)
+    proc = run_own_suite(repo, files=("tests/test_batch_check.py",))
+    assert proc.returncode == 0, failure_report(proc.stdout + proc.stderr)
+
+
+def test_endpoint_renders_have_no_batch_modules(rendered, combo) -> None:
+    batch = combo["deployment"] == "batch"
+    found = [
+        rel.as_posix()
+        for rel in project_files(rendered)
+        if "batch" in rel.as_posix() and rel.parts[0] != "ci_scripts"  # vendored for every render
+    ]
+    assert bool(found) is batch, found
+
+
+def run_own_suite(
+    repo: Path, timeout: float = 300, files: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """The generated repo's own test suite (or ``files`` of it), run as its CI runs it (no
+    pytest state of ours)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *files],
         cwd=repo,
         env=env,
         capture_output=True,

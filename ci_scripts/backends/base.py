@@ -83,6 +83,26 @@ class MonitoringResult:
     violations: list[dict[str, str]] = field(default_factory=list)
 
 
+@dataclass
+class BatchRun:
+    """One batch scoring run of one environment (``endpoint.type: batch``).
+
+    ``input_uri``/``output_uri`` are the S3 prefixes it read and wrote (``.mlops/s3`` locally);
+    ``rows`` counts the rows scored (None while it runs, or when the backend cannot tell).
+    """
+
+    env: str
+    id: str
+    status: str  # Executing, Succeeded, Failed, Stopped
+    model_version: int | None
+    input_uri: str
+    output_uri: str
+    failure_reason: str = ""
+    started: str = ""
+    ended: str = ""
+    rows: int | None = None
+
+
 class Registry(Protocol):
     """Model registry: SageMaker Model Registry on aws, SQLite on local."""
 
@@ -161,6 +181,37 @@ class ShadowHost(Protocol):
         endpoint reports it back as ``EndpointState.config["shadow"]`` (``status`` shows it)."""
 
 
+class BatchHost(Protocol):
+    """Runs one environment's batch scoring (``endpoint.type: batch``).
+
+    For a batch manifest the EndpointHost methods keep the GitOps commands unchanged:
+    ``deploy`` makes ``env``'s batch job score with the version (a no-op when nothing changed),
+    ``describe_endpoint`` reports the batch job (``name`` the batch pipeline, ``status``
+    InService, or Failed with the last run's reason; ``config["type"] == "batch"`` and
+    ``config["last_run"]``), and ``invoke`` raises CIError (there is no endpoint).
+    """
+
+    def run_batch(
+        self,
+        env: str,
+        manifest: dict[str, Any],
+        *,
+        input_uri: str | None = None,
+        output_uri: str | None = None,
+        wait: bool = True,
+    ) -> BatchRun:
+        """Score ``input_uri`` (default the manifest's ``batch.input_prefix``) into
+        ``output_uri`` (default ``batch.output_prefix``) with the version ``env`` runs now.
+
+        Every input file is checked (``<package>.batch_check``) before anything is scored, so a
+        bad file writes nothing to the output prefix; the run is recorded either way, so
+        ``last_batch_run`` and ``status`` see it.
+        """
+
+    def last_batch_run(self, env: str) -> BatchRun | None:
+        """The newest run (scheduled or not); status shows it, a Failed one with its reason."""
+
+
 class ImageStore(Protocol):
     """Where the one container image lives (ECR on aws)."""
 
@@ -211,6 +262,7 @@ class Backend(
     PipelineRunner,
     EndpointHost,
     ShadowHost,
+    BatchHost,
     ImageStore,
     Monitoring,
     ObjectStore,

@@ -208,22 +208,28 @@ def deploy_manifest(
     finally:
         if env == "prod":
             backend.release_shadow(env)  # a failed shadow's candidate, unless deploy took it
-    if state.model_version != version.version or state.status != SERVING:
+    batch = state.config.get("type") == "batch"  # a failed last run is the run's, not deploy's
+    if state.model_version != version.version or (state.status != SERVING and not batch):
         reason_text = f": {state.failure_reason}" if state.failure_reason else ""
         raise CIError(
             f"endpoint {state.name}: after deploying version {version.version} it runs "
             f"v{state.model_version} with status {state.status}{reason_text}"
         )
     changed = running is None or running != state
+    if batch:
+        noun, serving = "batch", "scores with"
+    else:
+        noun, serving = "endpoint", "serving"
     if changed:
-        typer.echo(f"{env}: endpoint {state.name} InService, serving version {version.version}")
+        typer.echo(f"{env}: {noun} {state.name} InService, {serving} version {version.version}")
         if state.config.get("rollout"):  # canary or all at once (ci_scripts.canary)
             typer.echo(f"{env}: rollout: {state.config['rollout']}")
         for line in retention.prune_after_deploy(project, backend, manifest, state):
             typer.echo(f"{env}: pruned {line} (no rollback needs it)")
     else:
         typer.echo(
-            f"{env}: endpoint {state.name} already serves version {version.version}; no change"
+            f"{env}: {noun} {state.name} already {'scores with' if noun == 'batch' else 'serves'}"
+            f" version {version.version}; no change"
         )
     write_outputs(
         endpoint=state.name, version=version.version, changed=changed, url=state.url, deployed=True

@@ -13,6 +13,9 @@ With ``--rollback-on-failure`` (the deploy workflow's smoke test) a failed check
 version the endpoint served before the last deploy, which the backend recorded at deploy time
 (aws: the endpoint's ``previous-model-version`` tag; local: the routes file), and still exits
 non-zero: the manifest names a version that does not work, so a person reverts that change.
+
+A batch deployment (``endpoint.type: batch``) has no endpoint to send requests to: its smoke test
+scores the same rows as a small batch run into a scratch prefix (``check_batch``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import typer
 
 from ci_scripts import gitinfo
 from ci_scripts import manifest as manifests
-from ci_scripts.backends.base import Backend
+from ci_scripts.backends.base import Backend, EndpointState
 from ci_scripts.commands.deploy import SERVING, deploy_manifest
 from ci_scripts.errors import CIError
 from ci_scripts.model_contract import ModelContract
@@ -160,12 +163,15 @@ def restore_previous(
     commit: str | None,
 ) -> None:
     """Redeploy what served before the last deploy, then raise ``failure`` saying so."""
-    env, name = manifest.env, project.endpoint_name(manifest.env)
+    env = manifest.env
     state = backend.describe_endpoint(env)
+    name = state.name if state else project.endpoint_name(env)  # a batch job's own name
+    batch = state is not None and state.config.get("type") == "batch"
+    noun, serves = ("batch", "scores with") if batch else ("endpoint", "serves")
     previous = state.config.get("previous_version") if state else None
     if not isinstance(previous, int) or (state and previous == state.model_version):
         raise CIError(
-            f"{failure}; not rolled back: endpoint {name} records no earlier version"
+            f"{failure}; not rolled back: {noun} {name} records no earlier version"
         ) from failure
     found = backend.get_version(project.model_package_group, previous)
     if found is None or found.approval_status != "Approved":
@@ -173,7 +179,7 @@ def restore_previous(
         raise CIError(
             f"{failure}; not rolled back: previous version {previous} is {why}"
         ) from failure
-    typer.echo(f"smoke-test {env}: failed; restoring version {previous} on endpoint {name}")
+    typer.echo(f"smoke-test {env}: failed; restoring version {previous} on {noun} {name}")
     restored = manifest.with_version(previous)
     deploy_manifest(
         project,
@@ -185,7 +191,7 @@ def restore_previous(
     )
     _, verdict = recheck(project, backend, restored)
     raise CIError(
-        f"{failure}; rolled back: endpoint {name} serves version {previous} again{verdict} "
+        f"{failure}; rolled back: {noun} {name} {serves} version {previous} again{verdict} "
         f"(revert the change to {manifest.label} so git names what runs)"
     ) from failure
 
@@ -210,6 +216,9 @@ def check(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest
     env = manifest.env
     settings = manifest.effective["smoke_test"]
     state = backend.describe_endpoint(env)
+    if state is not None and state.config.get("type") == "batch":
+        check_batch(project, backend, manifest, state)
+        return
     if state is None or state.status != SERVING:
         status = state.status if state else "missing"
         raise CIError(f"smoke-test {env}: endpoint {project.endpoint_name(env)} is {status}")
@@ -234,4 +243,42 @@ def check(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest
         f"smoke-test {env}: OK: endpoint {state.name} (version {state.model_version}) answered "
         f"{len(rows)} rows one by one and as one batch; latency p50 {p50:.0f} ms, "
         f"p95 {p95:.0f} ms (max {limit} ms)"
+    )
+
+
+def check_batch(
+    project: ProjectConfig,
+    backend: Backend,
+    manifest: manifests.Manifest,
+    state: EndpointState,
+) -> None:
+    """A batch deployment's smoke test: a small batch through the real run, into scratch.
+
+    ``smoke_test.rows`` rows of the shipped data, each with a fresh id, go to the scratch input
+    prefix beside the manifest's (``<input_prefix>_smoke/``, not under it, so no scheduled run
+    scores them) and are scored by ``run_batch`` into ``<output_prefix>_smoke/``; the run's own
+    join check (ci_scripts.batch.check_outputs) proves every id came back once, in order, with a
+    prediction the model's schema accepts, and the row count must match.
+    """
+    from ci_scripts import batch as batching
+
+    env = manifest.env
+    rows = feature_rows(project.root / DATASET, manifest.effective["smoke_test"]["rows"], project)
+    input_prefix, output_prefix = batching.prefixes(manifest.effective)
+    scratch_in, scratch_out = (
+        batching.smoke_prefix(input_prefix),
+        batching.smoke_prefix(output_prefix),
+    )
+    body = to_csv([[f"smoke-{i + 1}", *row] for i, row in enumerate(rows)])
+    backend.write_object(f"{scratch_in}smoke.csv", body)
+    run = backend.run_batch(env, manifest.effective, input_uri=scratch_in, output_uri=scratch_out)
+    if run.status != "Succeeded":
+        raise CIError(f"smoke-test {env}: {batching.describe_run(run)}")
+    if run.rows is not None and run.rows != len(rows):
+        raise CIError(
+            f"smoke-test {env}: batch run {run.id} scored {run.rows} rows of {len(rows)} sent"
+        )
+    typer.echo(
+        f"smoke-test {env}: OK: batch {state.name} (version {run.model_version}) scored "
+        f"{len(rows)} rows into {scratch_out}; every id came back once with a valid prediction"
     )

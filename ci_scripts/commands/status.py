@@ -10,7 +10,8 @@ reason, and exits 1 after the table. Approval status is shown for both sides, si
 version in the registry is one of the two ways to reject it.
 Each environment's fleet is shown with its instance-hours per month at minimum and maximum
 capacity (ci_scripts.cost), so what the manifests cost to keep is in view, and the endpoint's
-record of its last shadow test (ci_scripts.shadow) when it has one.
+record of its last shadow test (ci_scripts.shadow) when it has one. A batch deployment shows its
+last run (a Failed one with its reason); a failed run is not drift from git.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class EnvStatus:
     instance_hours_max: int | None = None
     # The endpoint's record of its last shadow test (ci_scripts.shadow), "" when none.
     last_shadow: str = ""
+    # A batch deployment's newest run (ci_scripts.batch.describe_run), a Failed one with its
+    # reason; "" for endpoints.
+    last_batch_run: str = ""
 
 
 def _approval(version: ModelVersion | None, number: int | None) -> str:
@@ -91,7 +95,12 @@ def collect_env(project: ProjectConfig, backend: Backend, env: str) -> EnvStatus
         state, error = backend.describe_endpoint(env), ""
     except CIError as exc:  # e.g. no read access to another account: show the rest
         state, error = None, str(exc)
-    running = state.model_version if state and state.status in SERVING_STATUSES else None
+    batch = bool(state and state.config.get("type") == "batch")
+    # A batch job keeps its version when a run fails (the next run scores with it again);
+    # an endpoint that failed serves nothing.
+    serving = state is not None and (batch or state.status in SERVING_STATUSES)
+    running = state.model_version if serving and state else None
+    last_run = _last_batch_run(backend, env) if batch else ""
     desired_mv = backend.get_version(group, desired) if desired else None
     if running == desired:
         running_mv = desired_mv
@@ -121,7 +130,15 @@ def collect_env(project: ProjectConfig, backend: Backend, env: str) -> EnvStatus
         instance_hours_min=fleet.min_hours if fleet and realtime else None,
         instance_hours_max=fleet.max_hours if fleet and realtime else None,
         last_shadow=str((state.config.get("shadow") if state else None) or ""),
+        last_batch_run=last_run,
     )
+
+
+def _last_batch_run(backend: Backend, env: str) -> str:
+    from ci_scripts.batch import describe_run
+
+    run = backend.last_batch_run(env)
+    return describe_run(run) if run else "no batch run yet"
 
 
 def collect(project: ProjectConfig, backend: Backend) -> list[EnvStatus]:
@@ -175,6 +192,13 @@ def render_table(project: ProjectConfig, backend: Backend, rows: list[EnvStatus]
             )
         if row.url:
             console.print(f"{row.environment}: {row.url}", soft_wrap=True, highlight=False)
+        if row.last_batch_run:
+            console.print(
+                f"{row.environment}: last {row.last_batch_run}",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
     for row in rows:  # under the table: a column more would fold it in narrow CI logs
         console.print(f"{row.environment} fleet: {row.fleet}", soft_wrap=True, highlight=False)
     for row in rows:

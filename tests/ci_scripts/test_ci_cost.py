@@ -46,3 +46,21 @@ def test_markdown_marks_the_proposed_environment() -> None:
         "| **prod** (this proposal) | 2-4 x ml.m5.large | 1,460-2,920 | +730 h at minimum, "
         "+0 h at maximum |"
     ) in table
+
+
+def test_a_batch_fleet_is_billed_per_run() -> None:
+    batch = {
+        "endpoint": {"type": "batch", "instance_type": "ml.m5.xlarge", "initial_instance_count": 2}
+    }
+    capacity = cost.capacity(batch)
+    assert (capacity.kind, capacity.instance_type, capacity.min_instances) == (
+        "batch",
+        "ml.m5.xlarge",
+        2,
+    )
+    assert capacity.describe().startswith("2 x ml.m5.xlarge per batch run: billed while a run")
+    table = cost.markdown([("prod", None, capacity)], "prod")
+    assert "| **prod** (this proposal) | 2 x ml.m5.xlarge per batch run | - (per run" in table
+    assert cost.change(cost.capacity({"endpoint": {"type": "realtime"}}), capacity).endswith(
+        "none between runs"
+    )

@@ -92,6 +92,15 @@ def test_instance_types_are_botocores_endpoint_list() -> None:
     assert "ml.m5.large" in manifest_rules.endpoint_instance_types()
 
 
+def test_a_batch_job_and_an_endpoint_do_not_turn_into_each_other() -> None:
+    for running, desired in (("realtime", "batch"), ("serverless", "batch"), ("batch", "realtime")):
+        assert "run `ci_scripts destroy --env E` first" in manifest_rules.switch_refusal(
+            running, desired
+        )
+    assert manifest_rules.switch_refusal("batch", "batch") is None
+    assert manifest_rules.switch_refusal(None, "batch") is None
+
+
 def test_only_realtime_to_serverless_is_refused_in_place() -> None:
     assert manifest_rules.switch_refusal(None, "serverless") is None
     assert manifest_rules.switch_refusal("serverless", "realtime") is None
@@ -170,3 +179,83 @@ def test_validate_says_what_the_shadow_policy_will_do(repo: Path) -> None:
         "deploy/prod.json: shadow test: before prod switches, the candidate shadows prod's "
         "traffic for 15 min" in out
     )
+
+
+# -- endpoint.type batch ---------------------------------------------------------------------
+FACTS = json.loads(manifest_rules.FACTS_PATH.read_text("utf-8"))["instance_types"]
+# An instance type endpoints take but batch transform does not (botocore's two enums differ).
+NOT_FOR_TRANSFORM = min(set(FACTS["endpoint"]) - set(FACTS["transform"]))
+
+
+@pytest.fixture(scope="module")
+def batch_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_model_repo(tmp_path_factory.mktemp("batch") / "repo", deployment="batch")
+
+
+def test_rendered_batch_manifests_are_valid_and_validate_says_the_policy(batch_repo: Path) -> None:
+    assert validate_with(batch_repo, "staging", lambda d: None) == (0, "")
+    said = " ".join(run_cli(batch_repo, None, "validate").stdout.split())
+    assert "deploy/prod.json: batch: each run scores every file under s3://" in said
+    assert "on 2 x ml.m5.large, started cron(0 3 * * ? *) (UTC) by EventBridge Scheduler" in said
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda d: d["endpoint"].update(instance_type=NOT_FOR_TRANSFORM),
+            f"$.endpoint.instance_type: {NOT_FOR_TRANSFORM!r} is not an instance type SageMaker "
+            "batch transform accepts",
+        ),
+        (
+            lambda d: d["endpoint"].update(autoscaling={"max_capacity": 3}),
+            "$.endpoint.autoscaling: makes no sense for endpoint.type 'batch'",
+        ),
+        (
+            lambda d: d["endpoint"].update(serverless={}),
+            "$.endpoint.serverless: makes no sense for endpoint.type 'batch'",
+        ),
+        (
+            lambda d: d["batch"].update(output_prefix=d["batch"]["input_prefix"] + "out/"),
+            "$.batch.output_prefix: ",
+        ),
+        (lambda d: d.pop("batch"), "$: 'batch' is a required property"),
+        (lambda d: d["batch"].update(input_prefix="s3://b/no-slash"), "$.batch.input_prefix: "),
+        (lambda d: d["batch"].update(content_type="application/json"), "$.batch.content_type: "),
+        (lambda d: d["endpoint"].pop("instance_type"), "$.endpoint: 'instance_type' is a requir"),
+    ],
+    ids=[
+        "transform-type", "autoscaling", "serverless", "output-under-input", "no-batch",
+        "prefix-slash", "content-type", "no-instance-type",
+    ],
+)  # fmt: skip
+def test_batch_rules_refuse_naming_the_json_path(batch_repo: Path, change, expected: str) -> None:
+    code, stderr = validate_with(batch_repo, "prod", change)
+    assert code == 1
+    assert stderr.startswith(f"error: deploy/prod.json: {expected}"), stderr
+    assert "\n" not in stderr
+
+
+def test_a_batch_section_is_refused_on_an_endpoint(repo: Path) -> None:
+    def change(d: dict) -> None:
+        d["batch"] = {"input_prefix": "s3://bucket/in/", "output_prefix": "s3://bucket/out/"}
+
+    code, stderr = validate_with(repo, "staging", change)
+    assert code == 1
+    assert stderr == (
+        "error: deploy/staging.json: $.batch: only for endpoint.type 'batch' (this one is "
+        "'realtime')"
+    )
+
+
+def test_batch_defaults_come_from_the_schema(batch_repo: Path) -> None:
+    from ci_scripts import manifest
+
+    effective = manifest.load(ProjectConfig.load(batch_repo), "prod").effective
+    assert effective["batch"]["schedule"] == "cron(0 3 * * ? *)"
+    assert effective["batch"]["id_column"] == "id"
+    assert (
+        effective["batch"]["max_payload_mb"],
+        effective["batch"]["max_concurrent_transforms"],
+    ) == (6, 1)
+    assert effective["endpoint"]["initial_instance_count"] == 2

@@ -15,6 +15,12 @@ moto (in-process ``mock_aws``) provides almost every call. Two it lacks are answ
 - a shadow window has no traffic on moto: the backend's ``shadow_wait`` is the harness's, which
   publishes the window's metrics (put_metric_data) and writes both variants' data capture to S3
   as SageMaker would, as scripted by ``seed_shadow_candidate``.
+moto runs no pipeline, so a batch pipeline's (``<project>-<env>-batch``) successful execution
+does here what its Transform step does on AWS (pipelines/batch.py): for each input file under
+the run's InputUri, ``<OutputUri><key>.out`` with ``<id>,<transform_answer>`` per line.
+
+moto's ListPipelineExecutions ignores SortBy/SortOrder/MaxResults (it lists in creation order);
+SageMaker sorts (API_ListPipelineExecutions): the answer is sorted as asked after the call.
 
 and two quirks are corrected: moto's UpdateModelPackage drops CustomerMetadataProperties it was
 not sent (SageMaker keeps them), so they are restored after the call; its
@@ -88,6 +94,10 @@ class AwsHarness(BackendHarness):
 
     def __init__(self, root: Path, **answers: str) -> None:
         self.project = ProjectConfig.load(write_model_repo(root, **answers))
+        self._sort: dict[str, Any] = {}
+        self._started: dict[str, Any] = {}
+        self.transform_answer = "1,0.8"  # what the fake transform appends to each id
+        self.transform_answers: list[str] = []  # one per run first (then transform_answer)
         self.session = new_session()  # the backend's: every call it makes is recorded
         self.calls: list[str] = []
         self.update_requests: list[dict[str, Any]] = []
@@ -100,6 +110,12 @@ class AwsHarness(BackendHarness):
         events.register("before-call.sagemaker.ListPipelineExecutionSteps", self._pipeline_steps)
         events.register("after-call.sagemaker.StartPipelineExecution", self._script_execution)
         events.register("after-call.sagemaker.DescribePipelineExecution", self._failure_reason)
+        events.register("before-call.sagemaker.ListPipelineExecutions", self._remember_sort)
+        events.register(
+            "before-parameter-build.sagemaker.StartPipelineExecution", self._remember_start
+        )
+        events.register("after-call.sagemaker.StartPipelineExecution", self._transform)
+        events.register("after-call.sagemaker.ListPipelineExecutions", self._sort_executions)
         events.register("before-call.sagemaker.UpdateModelPackage", self._keep_metadata)
         events.register(
             "before-call.sagemaker.DescribeMonitoringSchedule", self._no_monitoring_schedule
@@ -206,6 +222,36 @@ class AwsHarness(BackendHarness):
         found = self.backend.get_version(group, version)
         assert found is not None
         return found
+
+    def attach_monitor_reports(self, version: int) -> None:
+        """What the pipeline's DataBaseline, CheckBias and Explain steps attach to a package:
+        the monitor's baseline and the reports it watches (so a deploy keeps a monitor)."""
+        run = f"s3://{self.project.artifact_bucket}/pipeline-runs/r{version}"
+        arn = self.project.model_package_arn(version).replace(
+            self.project.accounts["dev"], MOTO_ACCOUNT
+        )
+        package = self.moto_sagemaker.model_packages[arn]
+        package.model_metrics = {
+            **(package.model_metrics or {}),
+            "ModelDataQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"{run}/DataBaseline/baseline/statistics.json",
+                }
+            },
+            "Bias": {
+                "Report": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"{run}/CheckBias/bias/analysis.json",
+                }
+            },
+            "Explainability": {
+                "Report": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"{run}/Explain/explainability/analysis.json",
+                }
+            },
+        }
 
     def mutations(self) -> list[str]:
         return [c for c in self.calls if c.split(":", 1)[1].startswith(MUTATING)]
@@ -466,7 +512,7 @@ class AwsHarness(BackendHarness):
         if self.pipeline_failure is None:
             return
         arn = parsed["PipelineExecutionArn"]
-        pipeline = self.moto_sagemaker.pipelines[self.project.pipeline_name]
+        pipeline = self.moto_sagemaker.pipelines[arn.split(":pipeline/", 1)[1].split("/")[0]]
         execution = pipeline.pipeline_executions[arn]
         execution.pipeline_execution_status = "Failed"
         execution.pipeline_execution_failure_reason = self.pipeline_failure
@@ -475,6 +521,86 @@ class AwsHarness(BackendHarness):
         """moto quirk: DescribePipelineExecution always says FailureReason ""."""
         if parsed.get("PipelineExecutionStatus") == "Failed" and self.pipeline_failure:
             parsed["FailureReason"] = self.pipeline_failure
+
+    def _remember_start(self, params: dict[str, Any], **_: Any) -> None:
+        self._started = dict(params)
+
+    def _transform(self, parsed: dict[str, Any], **_: Any) -> None:
+        """moto gap: a batch pipeline's Succeeded run writes what its Transform step would."""
+        if self.pipeline_failure is not None:
+            return
+        if not str(self._started.get("PipelineName", "")).endswith("-batch"):
+            return
+        values = {p["Name"]: p["Value"] for p in self._started.get("PipelineParameters", [])}
+        answer = self.transform_answers.pop(0) if self.transform_answers else self.transform_answer
+        s3 = admin_client("s3")
+        in_bucket, in_prefix = values["InputUri"][5:].split("/", 1)
+        out_bucket, out_prefix = values["OutputUri"][5:].split("/", 1)
+        listed = s3.list_objects_v2(Bucket=in_bucket, Prefix=in_prefix).get("Contents", [])
+        rows = 0
+        for item in listed:
+            text = s3.get_object(Bucket=in_bucket, Key=item["Key"])["Body"].read().decode()
+            ids = [line.split(",", 1)[0] for line in text.splitlines() if line]
+            rows += len(ids)
+            body = "".join(f"{i},{answer}\n" for i in ids)
+            key = out_prefix + item["Key"][len(in_prefix) :] + ".out"
+            s3.put_object(Bucket=out_bucket, Key=key, Body=body.encode())
+        # ... and what its CheckInput step writes: the rows it checked
+        check_bucket, check_prefix = values["CheckUri"][5:].split("/", 1)
+        execution = parsed["PipelineExecutionArn"].rsplit("/", 1)[-1]
+        s3.put_object(
+            Bucket=check_bucket,
+            Key=f"{check_prefix}/{execution}/summary.json",
+            Body=json.dumps({"files": {}, "rows": rows}).encode(),
+        )
+
+    def fail_batch_run(self, env: str, reason: str) -> str:
+        """A run of ``env``'s batch pipeline as Scheduler starts it (the schedule's parameters),
+        whose Transform step failed with ``reason`` on its job (moto keeps the job); its ARN."""
+        name = self.project.batch_pipeline_name(env)
+        schedule = admin_client("scheduler").get_schedule(Name=name)
+        listed = schedule["Target"]["SageMakerPipelineParameters"]["PipelineParameterList"]
+        sagemaker = admin_client("sagemaker")
+        model = next(p["Value"] for p in listed if p["Name"] == "ModelName")
+        job_name = f"pipelines-{len(self.moto_sagemaker.transform_jobs)}-Transform"
+        sagemaker.create_transform_job(
+            TransformJobName=job_name,
+            ModelName=model,
+            TransformInput={
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/i/"}}
+            },
+            TransformOutput={"S3OutputPath": "s3://b/o/"},
+            TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        )
+        job = self.moto_sagemaker.transform_jobs[job_name]
+        job.transform_job_status, job.failure_reason = "Failed", reason
+        arn = sagemaker.start_pipeline_execution(PipelineName=name, PipelineParameters=listed)[
+            "PipelineExecutionArn"
+        ]
+        execution = self.moto_sagemaker.pipelines[name].pipeline_executions[arn]
+        execution.pipeline_execution_status = "Failed"
+        execution.pipeline_execution_failure_reason = "Step failure: One or multiple steps failed."
+        self.pipeline_steps = [
+            {"StepName": "CheckInput", "StepStatus": "Succeeded", "Metadata": {}},
+            {
+                "StepName": "Transform",
+                "StepStatus": "Failed",
+                "Metadata": {"TransformJob": {"Arn": job.arn}},
+            },
+        ]
+        return arn
+
+    def _remember_sort(self, params: dict[str, Any], **_: Any) -> None:
+        self._sort = json.loads(params["body"])
+
+    def _sort_executions(self, parsed: dict[str, Any], **_: Any) -> None:
+        """moto gap: sort and cut ListPipelineExecutions' answer as SageMaker does."""
+        listed = parsed.get("PipelineExecutionSummaries") or []
+        if self._sort.get("SortOrder", "Descending") == "Descending":
+            listed.reverse()  # moto lists in creation order
+        if self._sort.get("MaxResults"):
+            del listed[int(self._sort["MaxResults"]) :]
+        parsed["PipelineExecutionSummaries"] = listed
 
     def _pipeline_steps(self, params: dict[str, Any], model: Any, **_: Any) -> Any:
         """moto gap: ListPipelineExecutionSteps answers what the test scripted."""

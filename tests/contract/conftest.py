@@ -35,3 +35,22 @@ def backend(
     """A BackendHarness for each backend (test ids: [aws], [local], ...)."""
     with HARNESS_FACTORIES[request.param](tmp_path, monkeypatch) as harness:
         yield harness
+
+
+# deployment=batch (#16): the harnesses that render a batch repo (``factory(tmp_path, monkeypatch,
+# deployment="batch")``) and run its batch jobs (aws: moto, with the harness doing what the
+# batch pipeline's transform does, see aws_harness).
+BATCH_HARNESS_FACTORIES: dict[str, Callable[..., AbstractContextManager[BackendHarness]]] = {
+    "aws": aws_harness,
+    "local": local_harness,
+}
+
+
+@pytest.fixture(params=sorted(BATCH_HARNESS_FACTORIES))
+def batch_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BackendHarness]:
+    """A BackendHarness on a deployment=batch repo, for each backend that runs batch jobs."""
+    factory = BATCH_HARNESS_FACTORIES[request.param]
+    with factory(tmp_path, monkeypatch, deployment="batch") as harness:
+        yield harness

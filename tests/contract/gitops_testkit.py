@@ -68,6 +68,7 @@ class PipelineSettings:
     pipeline_name: str
     image_uri: str
     input_data_url: str
+    role_arn: str = ""
 
     @classmethod
     def from_pyproject(cls, root=".", *, image_tag="latest", **overrides):
@@ -151,7 +152,47 @@ def definition(settings):
         "Parameters": [{"Name": "MonitorConfig", "Type": "String", "DefaultValue": "{}"}],
         "Steps": [
             {"Name": "Monitor", "Type": "Processing",
-             "Arguments": {"AppSpecification": {"ImageUri": settings.image_uri}}},
+             "Arguments": {"AppSpecification": {"ImageUri": settings.image_uri},
+                           "RoleArn": settings.role_arn}},
+        ],
+    }
+'''
+
+
+# Stands in for the template's pipelines/batch.py (same parameters and steps, no SDK).
+STUB_BATCH = '''"""Test stand-in for the template's batch pipeline (no SDK)."""
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+PARAMETERS = ("ModelName", "InputUri", "OutputUri", "InstanceType", "InstanceCount",
+              "MaxPayloadInMB", "MaxConcurrentTransforms", "CheckUri", "CaptureUri")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    image_uri: str
+    role_arn: str
+
+    @classmethod
+    def from_pyproject(cls, root=".", *, image_tag="latest", role_arn=""):
+        text = (Path(root) / "pyproject.toml").read_text(encoding="utf-8")
+        t = tomllib.loads(text)["tool"]["sagemaker-gitops"]
+        image = f"{t['accounts']['dev']}.dkr.ecr.{t['region']}.amazonaws.com/{t['ecr_repository']}"
+        return cls(f"{image}:{image_tag}", role_arn)
+
+
+def definition(settings):
+    get = {name: {"Get": f"Parameters.{name}"} for name in PARAMETERS}
+    return {
+        "Version": "2020-12-01",
+        "Parameters": [{"Name": name, "Type": "String", "DefaultValue": ""} for name in PARAMETERS],
+        "Steps": [
+            {"Name": "CheckInput", "Type": "Processing",
+             "Arguments": {"AppSpecification": {"ImageUri": settings.image_uri},
+                           "RoleArn": settings.role_arn}},
+            {"Name": "Transform", "Type": "Transform", "DependsOn": ["CheckInput"],
+             "Arguments": {"ModelName": get["ModelName"]}},
         ],
     }
 '''
@@ -191,6 +232,8 @@ def write_model_repo(root: Path, *, pipeline: str = "stub", **answers: str) -> P
             (root / "pipelines" / "__init__.py").write_text("", "utf-8")
             (root / "pipelines" / "pipeline.py").write_text(STUB_PIPELINE, "utf-8")
             (root / "pipelines" / "monitoring.py").write_text(STUB_MONITORING, "utf-8")
+            if ctx["deployment"] == "batch":  # what deploy upserts as <project>-<env>-batch
+                (root / "pipelines" / "batch.py").write_text(STUB_BATCH, "utf-8")
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "Initial commit from sagemaker-gitops")

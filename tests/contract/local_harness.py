@@ -17,7 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gitops_testkit import BackendHarness, git, write_model_repo
+from gitops_testkit import (
+    BackendHarness,
+    answers_context,
+    git,
+    render_template_file,
+    write_model_repo,
+)
 
 from ci_scripts.backends.base import ModelVersion
 from ci_scripts.backends.local import processes as procs
@@ -25,6 +31,10 @@ from ci_scripts.backends.local.backend import LocalBackend
 from ci_scripts.project import ProjectConfig
 
 FAKE_STEP_CODE = Path(__file__).resolve().parents[1] / "local" / "fake_step_code.py"
+FAKE_BATCH_SERVE = Path(__file__).resolve().parents[1] / "local" / "fake_batch_serve.py"
+# deployment=batch: the package's real batch modules (and what they import) score the files the
+# fake serve code answers for; the shipped dataset has the real features, for the smoke test.
+BATCH_MODULES = ("batch_check", "batch_capture", "capture", "paths", "errors", "features", "model")
 DEFAULT_METRICS = {"auc": 0.95, "accuracy": 0.91, "f1": 0.9, "precision": 0.89, "recall": 0.92}
 
 
@@ -36,6 +46,8 @@ class LocalHarness(BackendHarness):
         write_model_repo(root, **answers)
         package = ProjectConfig.load(root).package
         shutil.copyfile(FAKE_STEP_CODE, root / "src" / package / "__main__.py")
+        if answers.get("deployment") == "batch":
+            write_batch_code(root, package, answers)
         git(root, "add", "-A")
         git(root, "commit", "-q", "-m", "Step code")
         self.project = ProjectConfig.load(root)
@@ -95,12 +107,24 @@ class LocalHarness(BackendHarness):
         assert not left, f"local processes left running: {left}"
 
 
+def write_batch_code(root: Path, package: str, answers: dict[str, str]) -> None:
+    """The real batch_check/batch_capture (rendered), the fake serve, the real dataset."""
+    ctx = answers_context(**answers)
+    for name in BATCH_MODULES:
+        text = render_template_file(f"src/{{{{cookiecutter.__package}}}}/{name}.py", ctx)
+        (root / "src" / package / f"{name}.py").write_text(text, "utf-8")
+    for name in ("serve", "model_artifacts"):
+        shutil.copyfile(FAKE_BATCH_SERVE, root / "src" / package / f"{name}.py")
+    dataset = render_template_file("data/dataset.csv", ctx)
+    (root / "data" / "dataset.csv").write_text(dataset, "utf-8")
+
+
 @contextmanager
-def local_harness(tmp_path: Path, monkeypatch: Any) -> Iterator[LocalHarness]:
+def local_harness(tmp_path: Path, monkeypatch: Any, **answers: str) -> Iterator[LocalHarness]:
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT", "10")
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "0.3")  # short canary windows
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_SHADOW_SECONDS", "0.3")  # and shadow windows
-    harness = LocalHarness(tmp_path / "repo")
+    harness = LocalHarness(tmp_path / "repo", **answers)
     try:
         yield harness
     finally:

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gitops_testkit import MOTO_ACCOUNT
 from iam_recorder import RecordingHarness
 
 # Workflow commands this flow does not drive, and why (the judge checks the list is complete).
@@ -23,33 +22,7 @@ NOT_DRIVEN: dict[str, str] = {}
 def with_baseline(harness: RecordingHarness, version: int) -> None:
     """What the pipeline's DataBaseline, CheckBias and Explain steps attach to the package: the
     monitor's baseline and the reports it watches for drift (so deploy keeps a monitor)."""
-    bucket = harness.project.artifact_bucket
-    run = f"s3://{bucket}/pipeline-runs/r{version}"
-    arn = harness.project.model_package_arn(version).replace(
-        harness.project.accounts["dev"], MOTO_ACCOUNT
-    )
-    package = harness.moto_sagemaker.model_packages[arn]
-    package.model_metrics = {
-        **(package.model_metrics or {}),
-        "ModelDataQuality": {
-            "Statistics": {
-                "ContentType": "application/json",
-                "S3Uri": f"{run}/DataBaseline/baseline/statistics.json",
-            }
-        },
-        "Bias": {
-            "Report": {
-                "ContentType": "application/json",
-                "S3Uri": f"{run}/CheckBias/bias/analysis.json",
-            }
-        },
-        "Explainability": {
-            "Report": {
-                "ContentType": "application/json",
-                "S3Uri": f"{run}/Explain/explainability/analysis.json",
-            }
-        },
-    }
+    harness.attach_monitor_reports(version)
 
 
 def point(harness: RecordingHarness, env: str, version: int) -> None:
@@ -66,6 +39,9 @@ def ok(result: Any) -> None:
 
 def run_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     """Every workflow command in the order a first release and an update run them."""
+    if harness.project.deployment == "batch":
+        run_batch_loop(harness, tmp_path)
+        return
     body = str(tmp_path / "body.md")
     ok(harness.cli("image-exists", "--tag", "abc"))
     ok(harness.cli("run-pipeline", "--wait"))
@@ -126,3 +102,41 @@ def shadow_flow(harness: RecordingHarness, tmp_path: Path) -> None:
     result = harness.cli("deploy", "--env", "prod", "--commit", "c5", "--pr", "5")
     ok(result)
     assert "shadow test of version" in result.stdout and " passed" in result.stdout
+
+
+def run_batch_loop(harness: RecordingHarness, tmp_path: Path) -> None:
+    """deployment=batch: the same release, with batch jobs where the loop has endpoints.
+
+    Each deploy creates the version's model, upserts the batch pipeline and its schedule; each
+    smoke test scores a small batch through the pipeline into a scratch prefix and reads it
+    back; prod's deploy reads staging's batch job (and its newest run) for the gate. Then a
+    scheduled staging run fails in its transform (the next deploy reads the failed step and its
+    job), a second version replaces the first, and its failing smoke test restores the first.
+    """
+    body = str(tmp_path / "body.md")
+    ok(harness.cli("image-exists", "--tag", "abc"))
+    ok(harness.cli("run-pipeline", "--wait"))
+    first = harness.seed_version()
+    with_baseline(harness, first.version)
+    ok(harness.cli("propose", "--env", "staging", "--body-file", body))
+    harness.commit("propose v1")
+    ok(harness.cli("deploy", "--env", "staging", "--commit", "c1", "--pr", "1"))
+    ok(harness.cli("smoke-test", "--env", "staging", "--rollback-on-failure", "--commit", "c1"))
+    ok(harness.cli("promote", "--from", "staging", "--to", "prod", "--body-file", body))
+    harness.commit("promote v1")
+    ok(harness.cli("deploy", "--env", "prod", "--commit", "c2", "--pr", "2"))
+    ok(harness.cli("smoke-test", "--env", "prod", "--rollback-on-failure", "--commit", "c2"))
+    if harness.project.monitoring:
+        ok(harness.cli("monitor", "--env", "prod"))
+    harness.fail_batch_run("staging", "ClientError: the model answered 500")
+    second = harness.seed_version()
+    with_baseline(harness, second.version)
+    point(harness, "staging", second.version)
+    ok(harness.cli("deploy", "--env", "staging", "--commit", "c3", "--pr", "3"))
+    harness.pipeline_steps = None
+    harness.transform_answers = ["1"]  # one prediction column short: the smoke test fails
+    failed = harness.cli(
+        "smoke-test", "--env", "staging", "--rollback-on-failure", "--commit", "c3"
+    )
+    assert failed.exit_code != 0, failed.output
+    assert first.version != second.version

@@ -57,6 +57,7 @@ FILL: dict[str, tuple[str, ...]] = {
     "AlarmName": ("AlarmName", "AlarmNames", "AlarmNamePrefix"),
     "ProcessingJobName": ("ProcessingJobName",),
     "TrainingJobName": ("TrainingJobName",),
+    "TransformJobName": ("TransformJobName",),
     "ScheduleName": ("Name",),  # EventBridge Scheduler
     "GroupName": ("GroupName",),
     # Scalable target ARNs end in a service-generated id no request carries.
@@ -150,11 +151,12 @@ def home(arn: str, caller_account: str, dev_account: str) -> str:
     if len(parts) == 6 and parts[4] == MOTO_ACCOUNT:
         kind = re.split(r"[/:]", parts[5], maxsplit=1)[0]
         parts[4] = dev_account if kind in DEV_OWNED else caller_account
-        if kind == "pipeline" and "/execution/" in parts[5]:
-            parts[4] = dev_account
-        elif kind == "pipeline" and parts[5].split("/")[1].endswith("-monitor"):
-            # an environment's monitoring pipeline lives in the account hosting its endpoint
+        if kind == "pipeline" and parts[5].split("/")[1].endswith(("-monitor", "-batch")):
+            # an environment's monitoring and batch pipelines (and their executions) live in
+            # the account hosting that environment
             parts[4] = caller_account
+        elif kind == "pipeline" and "/execution/" in parts[5]:
+            parts[4] = dev_account
     return ":".join(parts)
 
 
@@ -290,6 +292,19 @@ def extra_checks(request: Request, caller: str, dev: str, context: dict) -> list
                     "iam:PassRole",
                     role,
                     {**context, "iam:PassedToService": "sagemaker.amazonaws.com"},
+                    f"{why} passes {role}",
+                )
+            )
+    if request.service == "scheduler" and request.operation in ("CreateSchedule", "UpdateSchedule"):
+        # A schedule's target role is passed to Scheduler: iam:PassRole on it (the Service
+        # Authorization Reference lists iam:PassRole as a dependent action of CreateSchedule).
+        role = (params.get("Target") or {}).get("RoleArn")
+        if role:
+            found.append(
+                Check(
+                    "iam:PassRole",
+                    role,
+                    {**context, "iam:PassedToService": "scheduler.amazonaws.com"},
                     f"{why} passes {role}",
                 )
             )

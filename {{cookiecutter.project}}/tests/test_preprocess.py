@@ -183,3 +183,14 @@ def test_cli_rejects_an_unknown_command(opt_ml_root: Path, run_cli) -> None:
     assert len(lines) == 1
     assert "usage: python -m" in lines[0]
     assert "'fit'" in lines[0]
+
+
+def test_a_processing_step_error_is_the_jobs_exit_message(opt_ml_root: Path, capsys) -> None:
+    """The dispatcher's error line also goes to output/message: SageMaker returns it as the
+    processing job's ExitMessage (status names the step and that line)."""
+    from {{ cookiecutter.__package }} import __main__, paths
+
+    assert __main__.main(["preprocess"]) == 1  # no input dataset staged
+    line = capsys.readouterr().err.strip().removeprefix("error: ")
+    assert paths.exit_message_file().read_text(encoding="utf-8").strip() == line
+    assert not paths.failure_file().exists()  # that one is train's (FailureReason)

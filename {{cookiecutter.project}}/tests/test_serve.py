@@ -82,6 +82,36 @@ def test_csv_invocation(base_url: str, sample_rows, trained_model) -> None:
         validator.validate(prediction)
 
 
+def test_accept_text_csv_answers_one_csv_line_per_row(base_url: str, sample_rows) -> None:
+    """Batch transform sends ``Accept: text/csv`` and joins each answer line to its input line:
+    the prediction columns only, the same values as the JSON answer, in row order."""
+    rows, _ = sample_rows
+    body = "\n".join(",".join(row) for row in rows).encode() + b"\n"
+    _, answer = request(f"{base_url}/invocations", body)
+    req = urllib.request.Request(f"{base_url}/invocations", data=body)
+    req.add_header("Content-Type", "text/csv")
+    req.add_header("Accept", "text/csv")
+    with urllib.request.urlopen(req, timeout=10) as response:
+        assert response.headers["Content-Type"] == "text/csv"
+        lines = response.read().decode().splitlines()
+    assert len(lines) == len(rows)
+    for line, prediction in zip(lines, answer["predictions"], strict=True):
+        cells = next(csv.reader([line]))
+        assert len(cells) == len(serve.csv_columns(prediction))
+        assert [float(c) for c in cells] == [float(v) for v in serve.csv_values(prediction)]
+
+
+def test_csv_columns_spread_lists() -> None:
+    prediction = {"label": 2, "probabilities": [0.1, 0.2, 0.7]}
+    assert serve.csv_columns(prediction) == [
+        "label", "probabilities_0", "probabilities_1", "probabilities_2"
+    ]  # fmt: skip
+    assert serve.csv_values(prediction) == [2, 0.1, 0.2, 0.7]
+    assert serve.wants_csv("text/csv; charset=utf-8, application/json")
+    assert not serve.wants_csv("application/json, text/csv")
+    assert not serve.wants_csv("")
+
+
 def test_the_model_is_good_on_the_test_split(trained_root: Path, trained_model) -> None:
     features, truth = to_arrays(read_labelled_dir(trained_root / "processing" / "test"))
     scores = model.metrics(truth, trained_model.predict(features))

@@ -14,13 +14,21 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
+from ci_scripts.backends.aws.batch import AwsBatchHost
 from ci_scripts.backends.aws.endpoints import AwsEndpointHost
 from ci_scripts.backends.aws.errors import describe_aws_error, error_code
 from ci_scripts.backends.aws.pipeline import AwsPipelineRunner
 from ci_scripts.backends.aws.registry import AwsRegistry
 from ci_scripts.backends.aws.session import AwsClients
-from ci_scripts.backends.base import EndpointState, ModelVersion, MonitoringResult, PipelineRun
+from ci_scripts.backends.base import (
+    BatchRun,
+    EndpointState,
+    ModelVersion,
+    MonitoringResult,
+    PipelineRun,
+)
 from ci_scripts.backends.composed import ComposedBackend
+from ci_scripts.batch import is_batch
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
@@ -51,6 +59,12 @@ class AwsBackend(ComposedBackend):
         self.pipelines = AwsPipelineRunner(project, self.clients, waiter_delay)
         self.endpoints = AwsEndpointHost(project, self.clients, waiter_delay)
         self.shadow_wait = shadow_wait  # the shadow window (tests pass one that does not sleep)
+        self.batch = AwsBatchHost(project, self.clients, self.endpoints, waiter_delay)
+
+    @property
+    def _batch_project(self) -> bool:
+        """deployment=batch: each environment runs a batch pipeline, never an endpoint."""
+        return self.project.deployment == "batch"
 
     # Registry: list_versions, get_version, set_approval (ComposedBackend)
 
@@ -62,6 +76,8 @@ class AwsBackend(ComposedBackend):
 
     # EndpointHost
     def describe_endpoint(self, env: str) -> EndpointState | None:
+        if self._batch_project:
+            return self.batch.describe_endpoint(env)
         return self.endpoints.describe_endpoint(env)
 
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
@@ -69,7 +85,10 @@ class AwsBackend(ComposedBackend):
 
         monitor = AwsMonitor(self.project, self.clients)
         definition = monitor.prepare(env, manifest, version)  # checked before any change
-        state = self.endpoints.deploy(env, manifest, version)
+        if is_batch(manifest):  # the monitor reads the batch pipeline's capture records
+            state = self.batch.deploy(env, manifest, version)
+        else:
+            state = self.endpoints.deploy(env, manifest, version)
         if self.project.monitoring:  # the monitor follows the served version
             monitor.sync(env, manifest, version, definition)
         return state
@@ -90,18 +109,57 @@ class AwsBackend(ComposedBackend):
     def release_shadow(self, env: str) -> None:
         """Nothing to release: the shadow variant is gone once the test ends (aws.shadow)."""
 
+    def invoke(
+        self,
+        env: str,
+        body: bytes,
+        content_type: str = "text/csv",
+        inference_id: str | None = None,
+    ) -> tuple[int, bytes]:
+        if self._batch_project:
+            raise CIError(
+                f"{env}: deployment=batch has no endpoint to invoke; "
+                f"score files with batch-run --env {env}"
+            )
+        return self.endpoints.invoke(env, body, content_type, inference_id)
+
+    # BatchHost (aws.batch)
+    def run_batch(
+        self,
+        env: str,
+        manifest: dict[str, Any],
+        *,
+        input_uri: str | None = None,
+        output_uri: str | None = None,
+        wait: bool = True,
+    ) -> BatchRun:
+        return self.batch.run_batch(
+            env, manifest, input_uri=input_uri, output_uri=output_uri, wait=wait
+        )
+
+    def last_batch_run(self, env: str) -> BatchRun | None:
+        return self.batch.last_batch_run(env)
+
     def preflight(self, env: str) -> None:
         """Refuse before any change when the credentials are not ``env``'s account's."""
         self.endpoints.require_account(env)
 
     # Teardown (aws.teardown)
     def teardown_plan(self, env: str, manifest: dict[str, Any]) -> list[str]:
+        if is_batch(manifest):
+            found = [f"monitoring {name}" for name in self.monitoring_resources(env)]
+            return found + self.batch.inventory(env)
         return self._teardown().inventory(env, _realtime(manifest)).lines()
 
     def teardown(self, env: str, manifest: dict[str, Any]) -> list[str]:
+        if is_batch(manifest):  # refuses a running batch before removing anything
+            removed = self.batch.destroy(env)
+            return self.remove_monitoring(env) + removed
         return self._teardown().destroy(env, _realtime(manifest))
 
     def prune(self, env: str, keep_versions: set[int]) -> list[str]:
+        if self._batch_project:
+            return self.batch.prune(env, keep_versions)
         return self._teardown().prune(env, keep_versions)
 
     def _teardown(self) -> Any:

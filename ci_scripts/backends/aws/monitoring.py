@@ -38,6 +38,9 @@ from ci_scripts.project import ProjectConfig
 log = logging.getLogger(__name__)
 
 ALARM_PERIOD_SECONDS = 3600
+# Deployments whose traffic the monitor reads: an endpoint's data capture, or (batch) the capture
+# records the batch pipeline's Capture step writes under the same prefix (aws.batch).
+MONITORED_TYPES = ("realtime", "batch")
 
 
 class AwsMonitor:
@@ -52,17 +55,24 @@ class AwsMonitor:
         """Before deploy's first change: build the monitoring definition and check the run's
         parameters (a CIError here changes nothing). None when no monitor applies."""
         capture = manifest.get("data_capture") or {}
-        realtime = (manifest.get("endpoint") or {}).get("type") == "realtime"
-        if not (self.project.monitoring and realtime and capture.get("enabled", False)):
+        watched = (manifest.get("endpoint") or {}).get("type") in MONITORED_TYPES
+        if not (self.project.monitoring and watched and capture.get("enabled", False)):
             return None
         if isinstance(monitoring.version_inputs(version), str):
             return None  # sync says why, and leaves the monitor as it is
         monitoring.parameters(
             self.project, env, manifest, version, since=_iso_now(), publish_metrics=True
         )
+        return self._definition(env)
+
+    def _definition(self, env: str) -> Any:
+        """The monitoring definition for ``env``: its job runs in the account hosting ``env``, as
+        that account's execution role (a job cannot be given another account's role)."""
         from ci_scripts.pipeline_module import build_definition
 
-        return build_definition(self.project, monitoring.MONITORING_MODULE)
+        return build_definition(
+            self.project, monitoring.MONITORING_MODULE, role_arn=self.project.role_arn(env)
+        )
 
     def sync(
         self, env: str, manifest: dict[str, Any], version: ModelVersion, definition: Any = None
@@ -73,7 +83,7 @@ class AwsMonitor:
         if not self.project.monitoring:
             return "no monitor (the project was generated with monitoring=no)"
         capture = manifest.get("data_capture") or {}
-        if (manifest.get("endpoint") or {}).get("type") != "realtime" or not capture.get(
+        if (manifest.get("endpoint") or {}).get("type") not in MONITORED_TYPES or not capture.get(
             "enabled", False
         ):
             if self._get_schedule(schedule) is not None:
@@ -98,9 +108,7 @@ class AwsMonitor:
 
     def _upsert_pipeline(self, env: str, definition: Any) -> str:
         if definition is None:
-            from ci_scripts.pipeline_module import build_definition
-
-            definition = build_definition(self.project, monitoring.MONITORING_MODULE)
+            definition = self._definition(env)
         body = json.dumps(definition, sort_keys=True)
         name = monitoring.pipeline_name(self.project, env)
         sagemaker = self.clients("sagemaker")

@@ -227,6 +227,7 @@ class AwsPipelineRunner:
 JOB_DESCRIBERS = {
     "TrainingJob": ("describe_training_job", "TrainingJobName"),
     "ProcessingJob": ("describe_processing_job", "ProcessingJobName"),
+    "TransformJob": ("describe_transform_job", "TransformJobName"),  # the batch pipeline's
 }
 
 

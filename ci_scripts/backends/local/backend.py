@@ -20,8 +20,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ci_scripts.backends.base import EndpointState, ModelVersion, MonitoringResult, PipelineRun
+from ci_scripts.backends.base import (
+    BatchRun,
+    EndpointState,
+    ModelVersion,
+    MonitoringResult,
+    PipelineRun,
+)
 from ci_scripts.backends.composed import ComposedBackend
+from ci_scripts.backends.local.batch import LocalBatch
 from ci_scripts.backends.local.definition import load_definition, upload_shipped_dataset
 from ci_scripts.backends.local.endpoints import LocalEndpoints
 from ci_scripts.backends.local.pipeline import LocalPipelineRunner
@@ -48,6 +55,7 @@ class LocalBackend(ComposedBackend):
             self.state.journal,
         )
         self.endpoints = LocalEndpoints(project, self.state)
+        self.batch = LocalBatch(project, self.state, self.endpoints, self.registry)
         if use_cache is None:
             use_cache = os.environ.get(NO_CACHE_ENV, "") in ("", "0", "false")
         self.use_cache = use_cache
@@ -90,7 +98,8 @@ class LocalBackend(ComposedBackend):
 
     # -- EndpointHost -----------------------------------------------------------------------
     def describe_endpoint(self, env: str) -> EndpointState | None:
-        return self.endpoints.describe(env)
+        """The endpoint of ``env``, or its batch job when ``env`` is deployed as batch."""
+        return self.batch.describe(env) or self.endpoints.describe(env)
 
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
         if version.group != self.project.model_package_group:
@@ -98,7 +107,39 @@ class LocalBackend(ComposedBackend):
                 f"{version.arn}: belongs to group {version.group!r}, not "
                 f"{self.project.model_package_group!r}"
             )
+        if (manifest.get("endpoint") or {}).get("type") == "batch":
+            return self.batch.deploy(env, manifest, version)
         return self.endpoints.deploy(env, manifest, version)
+
+    def invoke(
+        self,
+        env: str,
+        body: bytes,
+        content_type: str = "text/csv",
+        inference_id: str | None = None,
+    ) -> tuple[int, bytes]:
+        if self.batch.record(env) is not None:
+            raise CIError(
+                f"batch {self.project.batch_pipeline_name(env)}: {env} is a batch deployment, "
+                f"there is no endpoint to invoke; run `ci_scripts batch-run --env {env}`"
+            )
+        return super().invoke(env, body, content_type, inference_id)
+
+    # -- BatchHost (local.batch) ------------------------------------------------------------
+    def run_batch(
+        self,
+        env: str,
+        manifest: dict[str, Any],
+        *,
+        input_uri: str | None = None,
+        output_uri: str | None = None,
+        wait: bool = True,
+    ) -> BatchRun:
+        """Score the batch now; local runs are always synchronous (``wait`` changes nothing)."""
+        return self.batch.run(env, manifest, input_uri=input_uri, output_uri=output_uri)
+
+    def last_batch_run(self, env: str) -> BatchRun | None:
+        return self.batch.last_run(env)
 
     def preflight(self, env: str) -> None:
         """Nothing to check: the local world has no accounts or credentials."""
@@ -152,19 +193,19 @@ class LocalBackend(ComposedBackend):
     def teardown_plan(self, env: str, manifest: dict[str, Any]) -> list[str]:
         from ci_scripts.backends.local.teardown import LocalTeardown
 
-        return LocalTeardown(self.endpoints).plan(env)
+        return LocalTeardown(self.endpoints).plan(env) + self.batch.plan(env)
 
     def teardown(self, env: str, manifest: dict[str, Any]) -> list[str]:
         """Stop ``env``'s router and servers and forget its endpoint (no schedules locally:
         monitoring runs on demand)."""
         from ci_scripts.backends.local.teardown import LocalTeardown
 
-        return LocalTeardown(self.endpoints).destroy(env)
+        return LocalTeardown(self.endpoints).destroy(env) + self.batch.destroy(env)
 
     def prune(self, env: str, keep_versions: set[int]) -> list[str]:
         from ci_scripts.backends.local.teardown import LocalTeardown
 
-        return LocalTeardown(self.endpoints).prune(keep_versions)
+        return LocalTeardown(self.endpoints).prune(keep_versions | self.batch.versions_in_use())
 
     # -- local only -------------------------------------------------------------------------
     def down(self) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ and processing jobs set ContainerEntrypoint to ``python -m <package> preprocess`
 bias, explain, baseline, monitor).
 Only the chosen step's module is imported, so ``--help`` and input errors stay fast. Bad input
 (StepError) ends as one ``error: ...`` line on stderr and exit status 1; for train the line also
-goes to ``$OPT_ML_ROOT/output/failure``, where SageMaker reads a training job's FailureReason.
+goes to ``$OPT_ML_ROOT/output/failure``, where SageMaker reads a training job's FailureReason, and
+for a processing step to ``$OPT_ML_ROOT/output/message``, its job's ExitMessage.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ COMMANDS = {
     "explain": "permutation feature importance on the test split (processing job)",
     "baseline": "describe the training features for the monitor (processing job)",
     "monitor": "drift, quality, bias and attribution drift of captured traffic (processing job)",
+{%- if cookiecutter.deployment == "batch" %}
+    "batch_check": "check a batch run's input files before they are scored (processing job)",
+    "batch_capture": "a batch run's inputs and outputs as capture records (processing job)",
+{%- endif %}
     "serve": "answer /ping and /invocations (hosting)",
 }
 USAGE = "usage: python -m " + str(__package__) + " {" + ",".join(COMMANDS) + "} [options]"
@@ -53,15 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StepError as exc:
         message = " ".join(str(exc).split())
         print(f"error: {message}", file=sys.stderr)
-        if command == "train":
-            _write_failure(message)
+        if command != "serve":
+            _write_failure(message, command)
         return 1
 
 
-def _write_failure(message: str) -> None:
+def _write_failure(message: str, command: str) -> None:
     """Best effort: outside SageMaker the directory may not be writable, and that is fine."""
     try:
-        failure = paths.failure_file()
+        failure = paths.failure_file() if command == "train" else paths.exit_message_file()
         failure.parent.mkdir(parents=True, exist_ok=True)
         failure.write_text(message + "\n", encoding="utf-8")
     except OSError:

@@ -85,6 +85,17 @@ def monitor_output_dir(name: str) -> Path:
     return root() / "processing" / "output" / name
 
 
+def batch_input_dir() -> Path:
+    """The files of one batch run, as a processing job downloads its input prefix
+    (``batch_check`` reads them before the transform scores them)."""
+    return root() / "processing" / "input" / "batch"
+
+
+def batch_check_file() -> Path:
+    """What ``batch_check`` found: ``{"files": {key: rows}, "rows": n}``."""
+    return root() / "processing" / "output" / "batch_check" / "summary.json"
+
+
 # Training jobs.
 
 
@@ -106,3 +117,10 @@ def model_dir() -> Path:
 def failure_file() -> Path:
     """A training job's FailureReason is read from this file when the container exits non-zero."""
     return root() / "output" / "failure"
+
+
+def exit_message_file() -> Path:
+    """A processing job's ExitMessage (DescribeProcessingJob) is the first 1 KB of this file
+    ("Save and Access Metadata Information About Your Processing Job",
+    https://docs.aws.amazon.com/sagemaker/latest/dg/byoc-metadata.html)."""
+    return root() / "output" / "message"

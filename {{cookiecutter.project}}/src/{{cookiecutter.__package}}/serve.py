@@ -16,8 +16,11 @@ they started threads. ``OMP_NUM_THREADS`` defaults to 1 before any model code is
 Requests: ``text/csv`` rows without a header, features in training order, or ``application/json``
 ``{"instances": [[...], ...]}`` (an instance may also be an object keyed by feature name).
 Response: ``{"predictions": [...]}``, one object per row as ``model.response`` builds it and
-``model.PREDICTION_SCHEMA`` describes it. Bad input gets a 4xx with a one-line JSON
-``{"error": "..."}`` naming the row and column.
+``model.PREDICTION_SCHEMA`` describes it. With ``Accept: text/csv`` (what batch transform sends)
+the answer is one CSV line per row instead, the prediction columns only (``csv_columns``: each
+field of the object in order, a list spread over one column per item), so SageMaker can join it
+to the input line. Bad input gets a 4xx with a one-line JSON ``{"error": "..."}`` naming the row
+and column.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ class InferenceApp:
             try:
                 body = _read_body(environ)
                 result = self.invoke(environ.get("CONTENT_TYPE", ""), body)
+                if wants_csv(environ.get("HTTP_ACCEPT", "")):
+                    return _respond_csv(start_response, result["predictions"])
             except RequestError as exc:
                 return _respond(start_response, exc.status, _error(str(exc)))
             except StepError as exc:
@@ -142,6 +147,41 @@ class InferenceApp:
             else:
                 raise RequestError(f"row {number}: expected a list of numbers or an object")
         return rows
+
+
+def wants_csv(accept: str) -> bool:
+    """True when the client's first choice is ``text/csv`` (batch transform's ``Accept``)."""
+    first = accept.split(",", 1)[0].split(";", 1)[0].strip().lower()
+    return first == "text/csv"
+
+
+def csv_values(prediction: dict[str, Any]) -> list[object]:
+    """One prediction object as its CSV columns: its fields in order, lists spread out."""
+    values: list[object] = []
+    for value in prediction.values():
+        values.extend(value if isinstance(value, list) else [value])
+    return values
+
+
+def csv_columns(prediction: dict[str, Any]) -> list[str]:
+    """The column names of ``csv_values``: a list field ``f`` gives ``f_0``, ``f_1``, ..."""
+    names: list[str] = []
+    for key, value in prediction.items():
+        names.extend(
+            [f"{key}_{i}" for i in range(len(value))] if isinstance(value, list) else [key]
+        )
+    return names
+
+
+def _respond_csv(start_response: StartResponse, predictions: list[dict[str, Any]]) -> list[bytes]:
+    lines = [",".join(_csv_cell(v) for v in csv_values(p)) for p in predictions]
+    body = "".join(f"{line}\n" for line in lines).encode("utf-8")
+    start_response("200 OK", [("Content-Type", "text/csv"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _csv_cell(value: object) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _error(message: str) -> dict[str, str]:

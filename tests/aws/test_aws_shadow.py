@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -39,20 +40,29 @@ def prod_on_v1_with_v2_in_staging(harness: AwsHarness) -> tuple[str, int]:
     return live.endpoint_config_name, second.version
 
 
-def test_ctrl_c_puts_prod_back_then_the_shadow_config_names_the_candidate_beside_live(
+def test_sigterm_puts_prod_back_then_the_shadow_config_names_the_candidate_beside_live(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A cancelled job (GitHub sends SIGINT, then SIGTERM) mid-window: the deploy's SIGTERM
+    becomes the KeyboardInterrupt Ctrl-C raises, so the same restore runs."""
     with aws_harness(tmp_path, monkeypatch) as harness:
         live_config, version = prod_on_v1_with_v2_in_staging(harness)
         window = harness.backend.shadow_wait
+        ignored: list[int] = []
+        # Were SIGTERM not turned into an interrupt, this handler would swallow it and the
+        # deploy would go on to switch prod (instead of the test process dying).
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: ignored.append(signum))
 
-        def interrupted(seconds: float) -> None:
-            raise KeyboardInterrupt
+        def terminated(seconds: float) -> None:
+            signal.raise_signal(signal.SIGTERM)
 
-        harness.backend.shadow_wait = interrupted
-        result = deploy(harness, "prod")  # click turns the interrupt into "Aborted!", exit 1
+        harness.backend.shadow_wait = terminated
+        try:
+            result = deploy(harness, "prod")  # click turns the interrupt into "Aborted!"
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
-        assert result.exit_code != 0
+        assert result.exit_code != 0 and not ignored
         endpoint = harness.moto_sagemaker.endpoints[harness.project.endpoint_name("prod")]
         assert endpoint.endpoint_config_name == live_config
         assert [r["EndpointConfigName"] for r in harness.update_requests][-1] == live_config

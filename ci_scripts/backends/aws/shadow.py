@@ -51,6 +51,7 @@ from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error
 from ci_scripts.backends.aws.guardrails import VARIANT
 from ci_scripts.backends.base import ModelVersion
 from ci_scripts.errors import CIError
+from ci_scripts.interrupts import termination_interrupts
 from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy, VariantFigures
 
 if TYPE_CHECKING:
@@ -136,19 +137,22 @@ class AwsShadowTest:
         with aws_errors(f"endpoint config {shadow_name}"):
             sagemaker.create_endpoint_config(**request)
         switched = False
-        try:
-            with aws_errors(f"endpoint {name}"):
-                sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=shadow_name)
-            switched = True
-            self._wait_on(name, shadow_name, f"starting the shadow of version {version.version}")
-            started = datetime.now(UTC)
-            seconds = policy.duration_minutes * 60
-            self.wait(seconds)
-            ended = max(datetime.now(UTC), started + timedelta(seconds=seconds))
-        finally:
-            if switched:
-                self._restore(name, live_name, shadow_name)
-            self._delete_config(shadow_name)
+        with termination_interrupts("shadow test"):  # SIGTERM restores prod too
+            try:
+                with aws_errors(f"endpoint {name}"):
+                    sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=shadow_name)
+                switched = True
+                self._wait_on(
+                    name, shadow_name, f"starting the shadow of version {version.version}"
+                )
+                started = datetime.now(UTC)
+                seconds = policy.duration_minutes * 60
+                self.wait(seconds)
+                ended = max(datetime.now(UTC), started + timedelta(seconds=seconds))
+            finally:
+                if switched:
+                    self._restore(name, live_name, shadow_name)
+                self._delete_config(shadow_name)
         figures = self._metrics(name, started, ended, current.model_version, version.version)
         destination = str(capture["DestinationS3Uri"]).rstrip("/")
         pairs = self._pairs(f"{destination}/{name}", started, ended)

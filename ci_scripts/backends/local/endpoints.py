@@ -20,11 +20,9 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -45,6 +43,7 @@ from ci_scripts.backends.local.state import (
 )
 from ci_scripts.backends.local.steps import tail
 from ci_scripts.errors import CIError
+from ci_scripts.interrupts import termination_interrupts
 from ci_scripts.manifest import endpoint_settings
 from ci_scripts.project import ProjectConfig
 from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
@@ -142,7 +141,7 @@ class LocalEndpoints:
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
         """Blue/green switch of ``env`` to ``version``; a no-op when it already serves it."""
         wanted = {k: v for k, v in manifest.items() if k != SOURCE_KEY}
-        with _termination_interrupts(), self._lock(env):
+        with termination_interrupts(), self._lock(env):
             routes = self._read_routes(env)
             current = self._describe(env)
             healthy = current is not None and current.status == "InService"
@@ -195,7 +194,7 @@ class LocalEndpoints:
         SIGTERM): the live version serves throughout and nothing of the shadow stays behind.
         """
         name = self.project.endpoint_name(env)
-        with _termination_interrupts(), self._lock(env):
+        with termination_interrupts(), self._lock(env):
             routes = self._read_routes(env)
             current = self._describe(env)
             if current is None or current.status != "InService" or not routes.get("targets"):
@@ -609,30 +608,6 @@ class LocalEndpoints:
                 return True
             fcntl.flock(handle, fcntl.LOCK_UN)
             return False
-
-
-@contextlib.contextmanager
-def _termination_interrupts() -> Iterator[None]:
-    """While a deploy runs, SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C does.
-
-    Python's default for SIGTERM ends the process at once, skipping the ``except`` blocks that
-    put the routes back and stop the new server; a CI runner cancelling a job, ``kill`` or a
-    closed terminal must leave the endpoint as cleanly as Ctrl-C. Signal handlers can only be
-    set in the main thread; elsewhere (a deploy run from a worker thread) nothing changes.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"deploy interrupted by {signal.Signals(signum).name}")
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:

@@ -435,7 +435,8 @@ class Demo:
         shutil.copyfile(sample, target)
         lines = self.cli("batch-run", "--env", env).stdout.strip().splitlines()
         scored = next((line for line in lines if " Succeeded " in line), lines[-1])
-        return f"{prefix}{sample.name}: {scored.split(': ', 1)[-1]}"
+        # The input's name only: its S3 URI would wrap the demo's one-line stage summary.
+        return f"{sample.name} in {env}'s input prefix: {scored.split(': ', 1)[-1]}"
 
     # -- scenario "rollback": a broken version's canary fails, staging keeps the good one -----
 

@@ -785,7 +785,8 @@ def what_next(demo: Demo, keep_running: bool) -> Panel:
     """The box that ends the demo: where the repo is, and the next commands that work from here.
 
     Without KEEP=1 every endpoint is stopped (its URLs are dead), so the box says how to keep
-    them; with it, it names the live URLs, a curl that works and how to stop them.
+    them; with it, it names the live URLs, a curl that works and how to stop them. A batch demo
+    has no endpoints: the box names its outputs and how to run a batch again.
     """
     python, repo = Path(sys.executable), demo.repo
     shown_repo = os.path.relpath(repo) if repo.is_relative_to(Path.cwd()) else str(repo)
@@ -793,7 +794,11 @@ def what_next(demo: Demo, keep_running: bool) -> Panel:
     shown_python = os.path.relpath(python, repo) if python.is_relative_to(TEMPLATE_DIR) else python
     cli = f"{shown_python} -m ci_scripts"
     lines = [f"cd {shown_repo}"]
-    if keep_running:
+    if demo.scenario == "batch":  # batch jobs: nothing keeps running, the outputs stay
+        lines.append(f"{cli} status            # desired (git) vs each env's last batch run")
+        lines.append("ls .mlops/s3/*/batch/prod/output/   # prod's scored files (id,prediction)")
+        lines.append(f"{cli} batch-run --env prod   # score prod's input prefix again")
+    elif keep_running:
         lines.append(f"{cli} status            # desired (git) vs running")
         urls = {}
         for env in ("staging", "prod"):

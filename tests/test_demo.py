@@ -172,6 +172,22 @@ def test_what_next_with_keep_running_names_live_urls_a_curl_and_make_down(tmp_pa
     assert "-m ci_scripts status" in text and "make down" in text
 
 
+def test_what_next_after_a_batch_demo_names_its_outputs_not_endpoints(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from scripts.demo import Demo, what_next
+
+    demo = Demo(tmp_path, scenario="batch")
+    demo.repo = tmp_path / "churn-model"
+    console = Console(record=True, width=300)
+
+    console.print(what_next(demo, keep_running=False))
+
+    text = console.export_text()
+    assert "batch/prod/output/" in text and "batch-run --env prod" in text
+    assert "KEEP=1" not in text and "endpoint" not in text
+
+
 @pytest.mark.parametrize(("keep", "expected"), [("KEEP=1", True), ("KEEP=", False)])
 def test_make_demo_keep_passes_keep_running(keep: str, expected: bool) -> None:
     plan = subprocess.run(

@@ -43,6 +43,12 @@ from ci_scripts.backends.aws.pipeline import JOB_DESCRIBERS, execution_waiter
 from ci_scripts.backends.aws.registry import split_s3_uri
 from ci_scripts.backends.aws.session import AwsClients
 from ci_scripts.backends.aws.teardown import LONGEST_SUFFIX, resource_version
+from ci_scripts.backends.aws.upserts import (
+    pipeline_schedule_request,
+    put_schedule,
+    schedule_parameters,
+    upsert_pipeline,
+)
 from ci_scripts.backends.base import BatchRun, EndpointState, ModelVersion
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
@@ -153,19 +159,6 @@ def _tag_map(tags: list[dict[str, str]]) -> dict[str, str]:
     return {t["Key"][len(TAG) :]: t["Value"] for t in tags if t["Key"].startswith(TAG)}
 
 
-def _schedule_parameters(schedule: dict[str, Any] | None) -> dict[str, str]:
-    target = (schedule or {}).get("Target") or {}
-    listed = (target.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList") or []
-    return {p["Name"]: p["Value"] for p in listed}
-
-
-def _same_json(current: Any, wanted: str) -> bool:
-    try:
-        return json.loads(current or "null") == json.loads(wanted)
-    except ValueError:
-        return False
-
-
 def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value or "")
 
@@ -228,7 +221,7 @@ class AwsBatchHost:
             return None
         tags = self._pipeline_tags(described, clients)
         schedule = self._schedule(env, clients)
-        parameters = _schedule_parameters(schedule)
+        parameters = schedule_parameters(schedule)
         last = self.last_batch_run(env, clients)
         version = tags.get("model-version", "")
         # A failed run counts against the version it scored with: once another version is
@@ -311,66 +304,29 @@ class AwsBatchHost:
     def _upsert_pipeline(
         self, env: str, body: str, current: dict[str, Any] | None, desired: DesiredBatch
     ) -> str:
-        name = pipeline_name(self.project, env)
-        role = self.project.role_arn(env)
-        sagemaker = self.clients("sagemaker")
-        with aws_errors(f"batch pipeline {name}"):
-            if current is None:
-                return sagemaker.create_pipeline(
-                    PipelineName=name,
-                    PipelineDefinition=body,
-                    PipelineDescription=f"Batch scoring of {self.project.project} in {env}",
-                    RoleArn=role,
-                    ClientRequestToken=str(uuid.uuid4()),
-                    Tags=desired.tags,
-                )["PipelineArn"]
-            same = _same_json(current.get("PipelineDefinition"), body)
-            if same and current.get("RoleArn") == role:
-                return current["PipelineArn"]
-            return sagemaker.update_pipeline(
-                PipelineName=name, PipelineDefinition=body, RoleArn=role
-            )["PipelineArn"]
+        return upsert_pipeline(
+            self.clients("sagemaker"),
+            name=pipeline_name(self.project, env),
+            body=body,
+            role=self.project.role_arn(env),
+            description=f"Batch scoring of {self.project.project} in {env}",
+            tags=desired.tags,
+            current=current,
+        )
 
     def _put_schedule(
         self, env: str, desired: DesiredBatch, arn: str, current: dict[str, Any] | None
     ) -> None:
-        name = schedule_name(self.project, env)
-        request = {
-            "Name": name,
-            "Description": f"Starts {pipeline_name(self.project, env)}",
-            "ScheduleExpression": desired.schedule,
-            "ScheduleExpressionTimezone": "UTC",
-            "FlexibleTimeWindow": {"Mode": "OFF"},
-            "State": "ENABLED",
-            "Target": {
-                "Arn": arn,
-                "RoleArn": scheduler_role_arn(self.project, env),
-                "SageMakerPipelineParameters": {
-                    "PipelineParameterList": [
-                        {"Name": k, "Value": v} for k, v in sorted(desired.parameters.items())
-                    ]
-                },
-                # a missed run is not retried: the next one scores what the prefix holds then
-                "RetryPolicy": {"MaximumRetryAttempts": 0},
-            },
-        }
-        if current is not None:
-            target = current.get("Target") or {}
-            if (
-                current.get("ScheduleExpression") == desired.schedule
-                and current.get("ScheduleExpressionTimezone", "UTC") == "UTC"
-                and current.get("State") == "ENABLED"
-                and target.get("Arn") == arn
-                and target.get("RoleArn") == request["Target"]["RoleArn"]
-                and _schedule_parameters(current) == desired.parameters
-            ):
-                return
-        scheduler = self.clients("scheduler")
-        with aws_errors(f"schedule {name}"):
-            if current is None:
-                scheduler.create_schedule(**request)
-            else:
-                scheduler.update_schedule(**request)
+        # a missed run is not retried: the next one scores what the prefix holds then
+        request = pipeline_schedule_request(
+            name=schedule_name(self.project, env),
+            description=f"Starts {pipeline_name(self.project, env)}",
+            expression=desired.schedule,
+            pipeline_arn=arn,
+            role_arn=scheduler_role_arn(self.project, env),
+            parameters=desired.parameters,
+        )
+        put_schedule(self.clients("scheduler"), request, current)
 
     # -- runs -------------------------------------------------------------------------------
     def run_batch(
@@ -385,7 +341,7 @@ class AwsBatchHost:
         """Start ``env``'s pipeline with the parameters its schedule sends (the version it runs
         now), scoring ``input_uri`` into ``output_uri`` when given; wait unless told not to."""
         name = pipeline_name(self.project, env)
-        parameters = _schedule_parameters(self._schedule(env))
+        parameters = schedule_parameters(self._schedule(env))
         if not parameters or self._pipeline(env) is None:
             raise CIError(
                 f"batch pipeline {name}: not deployed in {env}; run deploy --env {env} first"
@@ -643,7 +599,7 @@ class AwsBatchHost:
     def prune(self, env: str, keep_versions: set[int]) -> list[str]:
         """Delete the models of versions outside ``keep_versions``; never the one the schedule
         scores with, whatever its version."""
-        running = _schedule_parameters(self._schedule(env)).get("ModelName")
+        running = schedule_parameters(self._schedule(env)).get("ModelName")
         doomed = [
             name
             for name, version in self._models(env).items()

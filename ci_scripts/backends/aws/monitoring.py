@@ -31,6 +31,12 @@ from ci_scripts import monitoring
 from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error, error_code, is_not_found
 from ci_scripts.backends.aws.registry import split_s3_uri
 from ci_scripts.backends.aws.session import AwsClients
+from ci_scripts.backends.aws.upserts import (
+    pipeline_schedule_request,
+    put_schedule,
+    schedule_parameters,
+    upsert_pipeline,
+)
 from ci_scripts.backends.base import ModelVersion, MonitoringResult
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
@@ -118,27 +124,18 @@ class AwsMonitor:
             if not (is_not_found(exc) or error_code(exc) == "ResourceNotFound"):
                 raise CIError(describe_aws_error(exc, f"pipeline {name}")) from exc
             current = None
-        role = self.project.role_arn(env)
-        with aws_errors(f"pipeline {name}"):
-            if current is None:
-                return sagemaker.create_pipeline(
-                    PipelineName=name,
-                    PipelineDefinition=body,
-                    PipelineDescription=f"The monitor of {self.project.endpoint_name(env)}",
-                    RoleArn=role,
-                    Tags=[
-                        {"Key": "project", "Value": self.project.project},
-                        {"Key": "environment", "Value": env},
-                    ],
-                )["PipelineArn"]
-            if (
-                _same_json(current.get("PipelineDefinition"), body)
-                and current.get("RoleArn") == role
-            ):
-                return current["PipelineArn"]
-            return sagemaker.update_pipeline(
-                PipelineName=name, PipelineDefinition=body, RoleArn=role
-            )["PipelineArn"]
+        return upsert_pipeline(
+            sagemaker,
+            name=name,
+            body=body,
+            role=self.project.role_arn(env),
+            description=f"The monitor of {self.project.endpoint_name(env)}",
+            tags=[
+                {"Key": "project", "Value": self.project.project},
+                {"Key": "environment", "Value": env},
+            ],
+            current=current,
+        )
 
     def _seed(self, env: str) -> None:
         s3 = self.clients("s3")
@@ -164,14 +161,12 @@ class AwsMonitor:
     def _since(self, current: dict[str, Any] | None, version: ModelVersion) -> str:
         """When ``version`` began to be monitored: kept from the schedule while it is the same
         version (a threshold change must not forget the traffic so far), else now."""
-        for parameter in _schedule_parameters(current):
-            if parameter.get("Name") == "MonitorConfig":
-                try:
-                    config = json.loads(parameter.get("Value") or "{}")
-                except ValueError:
-                    break
-                if config.get("model_version") == version.version and config.get("since"):
-                    return str(config["since"])
+        try:
+            config = json.loads(schedule_parameters(current).get("MonitorConfig") or "{}")
+        except ValueError:
+            config = {}
+        if config.get("model_version") == version.version and config.get("since"):
+            return str(config["since"])
         return _iso_now()
 
     def _put_schedule(
@@ -182,34 +177,16 @@ class AwsMonitor:
         pipeline_arn: str,
         current: dict[str, Any] | None,
     ) -> None:
-        name = monitoring.schedule_name(self.project, env)
-        request = {
-            "Name": name,
-            "Description": f"Starts {monitoring.pipeline_name(self.project, env)}",
-            "ScheduleExpression": monitoring.settings(manifest)["schedule"],
-            "ScheduleExpressionTimezone": "UTC",
-            "FlexibleTimeWindow": {"Mode": "OFF"},
-            "State": "ENABLED",
-            "Target": {
-                "Arn": pipeline_arn,
-                "RoleArn": monitoring.scheduler_role_arn(self.project, env),
-                "SageMakerPipelineParameters": {
-                    "PipelineParameterList": [
-                        {"Name": k, "Value": v} for k, v in sorted(parameters.items())
-                    ]
-                },
-                # a run missed is not worth two: the next one reads the same traffic
-                "RetryPolicy": {"MaximumRetryAttempts": 0},
-            },
-        }
-        if current is not None and _same_schedule(current, request):
-            return
-        scheduler = self.clients("scheduler")
-        with aws_errors(f"schedule {name}"):
-            if current is None:
-                scheduler.create_schedule(**request)
-            else:
-                scheduler.update_schedule(**request)
+        # a run missed is not worth two: the next one reads the same traffic (no retries)
+        request = pipeline_schedule_request(
+            name=monitoring.schedule_name(self.project, env),
+            description=f"Starts {monitoring.pipeline_name(self.project, env)}",
+            expression=monitoring.settings(manifest)["schedule"],
+            pipeline_arn=pipeline_arn,
+            role_arn=monitoring.scheduler_role_arn(self.project, env),
+            parameters=parameters,
+        )
+        put_schedule(self.clients("scheduler"), request, current)
 
     def _put_alarms(self, env: str) -> None:
         """Create the monitor's alarms when they are not there yet (their settings never
@@ -321,30 +298,3 @@ class AwsMonitor:
 
 def _iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _schedule_parameters(schedule: dict[str, Any] | None) -> list[dict[str, str]]:
-    target = (schedule or {}).get("Target") or {}
-    return list(
-        (target.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList") or []
-    )
-
-
-def _same_json(current: Any, wanted: str) -> bool:
-    try:
-        return json.loads(current or "null") == json.loads(wanted)
-    except ValueError:
-        return False
-
-
-def _same_schedule(current: dict[str, Any], request: dict[str, Any]) -> bool:
-    """GetSchedule's answer says what CreateSchedule was given (the fields compared here)."""
-    target = current.get("Target") or {}
-    return (
-        current.get("ScheduleExpression") == request["ScheduleExpression"]
-        and current.get("State") == request["State"]
-        and target.get("Arn") == request["Target"]["Arn"]
-        and target.get("RoleArn") == request["Target"]["RoleArn"]
-        and sorted(_schedule_parameters(current), key=lambda p: p.get("Name", ""))
-        == request["Target"]["SageMakerPipelineParameters"]["PipelineParameterList"]
-    )

@@ -22,6 +22,7 @@ from ci_scripts import gitinfo
 from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error, is_not_found
 from ci_scripts.backends.aws.registry import split_s3_uri, version_of
 from ci_scripts.backends.aws.session import AwsClients
+from ci_scripts.backends.aws.upserts import upsert_pipeline
 from ci_scripts.backends.base import PipelineRun
 from ci_scripts.errors import CIError
 from ci_scripts.pipeline_module import build_definition
@@ -150,25 +151,15 @@ class AwsPipelineRunner:
             if not is_not_found(exc):
                 raise CIError(describe_aws_error(exc, f"pipeline {name}")) from exc
             current = None
-        with aws_errors(f"pipeline {name}"):
-            if current is None:
-                sagemaker.create_pipeline(
-                    PipelineName=name,
-                    PipelineDefinition=definition,
-                    RoleArn=role,
-                    PipelineDescription=f"Training pipeline of {self.project.project}",
-                    ClientRequestToken=str(uuid.uuid4()),
-                    Tags=[{"Key": "sagemaker-gitops:project", "Value": self.project.project}],
-                )
-            elif (
-                _same_json(current.get("PipelineDefinition"), definition)
-                and current.get("RoleArn") == role
-            ):
-                return
-            else:
-                sagemaker.update_pipeline(
-                    PipelineName=name, PipelineDefinition=definition, RoleArn=role
-                )
+        upsert_pipeline(
+            sagemaker,
+            name=name,
+            body=definition,
+            role=role,
+            description=f"Training pipeline of {self.project.project}",
+            tags=[{"Key": "sagemaker-gitops:project", "Value": self.project.project}],
+            current=current,
+        )
 
     def wait(self, arn: str) -> PipelineRun:
         sagemaker = self.clients("sagemaker")
@@ -229,10 +220,3 @@ JOB_DESCRIBERS = {
     "ProcessingJob": ("describe_processing_job", "ProcessingJobName"),
     "TransformJob": ("describe_transform_job", "TransformJobName"),  # the batch pipeline's
 }
-
-
-def _same_json(a: str | None, b: str) -> bool:
-    try:
-        return a is not None and json.loads(a) == json.loads(b)
-    except ValueError:
-        return False

@@ -12,7 +12,7 @@ followed to its assignments in the same function.
 The catalogue in the doc is keyed by those templates: rerunning keeps the hand-written "what to
 do" text of every message that still exists, adds new messages with a ``TODO`` placeholder, drops
 messages that no longer exist, and leaves everything outside the catalogue markers alone.
-tests/test_troubleshooting.py fails while a message is missing or still says ``TODO``.
+tests/test_docs.py fails while a message is missing or still says ``TODO``.
 
     python -m scripts.gen_troubleshooting          # rewrite the doc
     python -m scripts.gen_troubleshooting --check  # exit 1 when the doc is not current

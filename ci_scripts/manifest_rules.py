@@ -148,12 +148,14 @@ def shadow_refusals(effective: dict[str, Any]) -> list[tuple[str, str]]:
         return [
             (path, "true, but the shadow test runs only before prod switches (deploy/prod.json)")
         ]
-    if (effective.get("endpoint") or {}).get("type") != "realtime":
+    kind = (effective.get("endpoint") or {}).get("type")
+    if kind != "realtime":
+        where = "a batch job (no endpoint)" if kind == "batch" else f"a {kind} endpoint"
         return [
             (
                 path,
-                "true on a serverless endpoint: SageMaker shadow variants need an "
-                "instance-based realtime endpoint",
+                f"true on {where}: SageMaker shadow variants need an instance-based realtime "
+                "endpoint",
             )
         ]
     capture = effective.get("data_capture") or {}

@@ -236,6 +236,19 @@ def test_batch_rules_refuse_naming_the_json_path(batch_repo: Path, change, expec
     assert "\n" not in stderr
 
 
+def test_a_shadow_test_is_refused_on_a_batch_job(batch_repo: Path) -> None:
+    code, stderr = validate_with(
+        batch_repo,
+        "prod",
+        lambda d: d.setdefault("deployment", {}).update(shadow={"enabled": True}),
+    )
+    assert code == 1
+    assert stderr.startswith(
+        "error: deploy/prod.json: $.deployment.shadow.enabled: true on a batch job (no "
+        "endpoint): SageMaker shadow variants need an instance-based realtime endpoint"
+    ), stderr
+
+
 def test_a_batch_section_is_refused_on_an_endpoint(repo: Path) -> None:
     def change(d: dict) -> None:
         d["batch"] = {"input_prefix": "s3://bucket/in/", "output_prefix": "s3://bucket/out/"}

@@ -12,7 +12,7 @@ DEMO_REPO := .demo/churn-model
 # KEEP=1 leaves the demo's endpoints running (curl them; `make down` stops them).
 DEMO_ARGS := $(if $(KEEP),--keep-running)
 
-.PHONY: demo demo-drift demo-rollback demo-quality demo-batch demo-definition down test lint bench aws-facts clean
+.PHONY: demo demo-shadow demo-drift demo-rollback demo-quality demo-batch demo-definition down test lint bench aws-facts clean
 
 $(VENV)/bin/uv:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ demo: $(DEMO_STAMP)  ## render a model repo and run the whole GitOps loop locall
 # the training definition ships prebuilt), so they take the full install.
 demo-drift: $(STAMP)  ## the loop, then drift in prod found by monitoring -> retrained -> proposed
 	@$(BIN)/python -m scripts.demo --scenario drift $(DEMO_ARGS)
+
+demo-shadow: $(DEMO_STAMP)  ## the loop, then a second version shadow-tested on prod's traffic before it switches
+	@$(BIN)/python -m scripts.demo --scenario shadow $(DEMO_ARGS)
 
 demo-rollback: $(DEMO_STAMP)  ## the loop, then a broken version whose canary fails and rolls back
 	@$(BIN)/python -m scripts.demo --scenario rollback $(DEMO_ARGS)

@@ -7,11 +7,14 @@ GitHub flow would produce. The run ends with every local process stopped, whatev
 unless ``--keep-running`` (``make demo KEEP=1``; ``make down`` stops them later); a "what next" box
 says where the repo is and which commands work from there.
 
-The default loop goes on with prod's shadow test (``deployment.shadow``, turned on in the render's
-deploy/prod.json): the serving version refit on more rows is registered as version 2, goes
-through staging, and its prod deploy first runs it as a shadow of prod (the router mirrors each
-request to its server for ``$CI_SCRIPTS_LOCAL_SHADOW_SECONDS``, the deploy sending the smoke-test
-rows as traffic), prints the report, and switches; status shows the last shadow result.
+Every endpoint render's deploy/prod.json turns prod's shadow test on (``deployment.shadow``); a
+first release has no live traffic to shadow, so ``--scenario shadow`` (``make demo-shadow``)
+continues after the loop with a second release: the serving version refit on more rows is
+registered as version 2, goes through staging, and its prod deploy first runs it as a shadow of
+prod (the router mirrors each request to its server for ``$CI_SCRIPTS_LOCAL_SHADOW_SECONDS``, the
+deploy sending the smoke-test rows as traffic), prints the report, and switches; status shows the
+last shadow result. The default ``make demo`` stays the first release alone: the fastest first
+run for a newcomer.
 
 ``--scenario rollback`` (``make demo-rollback``) continues after the loop with a deliberately
 broken version (its artifact holds an unfitted estimator: /ping passes, every /invocations answers
@@ -286,13 +289,13 @@ class Demo:
             Stage("deploy prod", lambda: self.deploy("prod")),
             Stage("smoke-test prod", lambda: self.smoke("prod")),
             Stage("status", self.status),
-            *(self.shadow_stages() if self.scenario == "happy" else []),
+            *(self.shadow_stages() if self.scenario == "shadow" else []),
             *(self.drift_stages() if self.scenario == "drift" else []),
             *(self.rollback_stages() if self.scenario == "rollback" else []),
             *(self.quality_stages() if self.scenario == "quality" else []),
         ]
 
-    # -- the happy loop goes on: a refit version is shadow-tested on prod's traffic ---------
+    # -- scenario "shadow": a refit version is shadow-tested on prod's traffic -------------
 
     def shadow_stages(self) -> list[Stage]:
         return [
@@ -835,9 +838,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scenario",
-        choices=("happy", "drift", "rollback", "quality", "batch"),
+        choices=("happy", "shadow", "drift", "rollback", "quality", "batch"),
         default="happy",
-        help="drift: then send shifted traffic to prod, find the drift, retrain, propose anew; "
+        help="shadow: then a second version is shadow-tested on prod's traffic before it "
+        "switches; drift: then send shifted traffic to prod, find the drift, retrain, "
+        "propose anew; "
         "rollback: then a broken version fails its rollout and staging keeps the good one; "
         "quality: then labelled prod traffic shows a quality drop that data drift misses; "
         "batch: the loop for deployment=batch (batch jobs, batch-run, no endpoints)",

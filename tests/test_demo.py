@@ -2,7 +2,8 @@
 
 The demo renders a fresh repo and drives the real CLI through the whole loop on the local
 backend; these tests check what it leaves behind (git history of four merged proposals: the
-loop, then a refit version shadow-tested before prod switches; manifests,
+loop, then, as ``make demo-shadow`` goes on, a refit version shadow-tested before prod switches;
+the default ``make demo`` is the same run without that round; manifests,
 the registry, nothing left running) and that a failing stage stops it with a non-zero exit that
 names the stage.
 """
@@ -61,8 +62,11 @@ def happy(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
     work = tmp_path_factory.mktemp("demo")
     # Short local canary and shadow windows (the demo's own default is 2 s): the checks here
     # are about what the loop leaves behind, not how long a canary bakes.
+    # The shadow scenario is the default loop and then a second release: one run checks both.
     proc = run_demo(
         work,
+        "--scenario",
+        "shadow",
         env={"CI_SCRIPTS_LOCAL_CANARY_SECONDS": "0.5", "CI_SCRIPTS_LOCAL_SHADOW_SECONDS": "0.5"},
     )
     return proc, work / "churn-model"
@@ -186,6 +190,24 @@ def test_what_next_after_a_batch_demo_names_its_outputs_not_endpoints(tmp_path: 
     text = console.export_text()
     assert "batch/prod/output/" in text and "batch-run --env prod" in text
     assert "KEEP=1" not in text and "endpoint" not in text
+
+
+def test_make_demo_is_the_first_release_and_demo_shadow_adds_the_second() -> None:
+    """The newcomer's first run stays the one release; the shadow round is its own target."""
+    from scripts.demo import Demo
+
+    def plan(target: str) -> str:
+        out = subprocess.run(
+            ["make", "-n", target], cwd=TEMPLATE_DIR, capture_output=True, text=True, check=True
+        ).stdout
+        return next(line for line in out.splitlines() if "-m scripts.demo" in line)
+
+    assert "--scenario" not in plan("demo")
+    assert "--scenario shadow" in plan("demo-shadow")
+    first = [stage.name for stage in Demo(Path("unused")).stages()]
+    both = [stage.name for stage in Demo(Path("unused"), scenario="shadow").stages()]
+    assert both[: len(first)] == first
+    assert "deploy prod v2 (shadow)" in both and not any("v2" in name for name in first)
 
 
 @pytest.mark.parametrize(("keep", "expected"), [("KEEP=1", True), ("KEEP=", False)])

@@ -14,8 +14,8 @@ from typing import Any
 from cfn_stacks import Stack
 from github_jobs import Job, jobs_running
 from iam_recorder import Request
-from policy_eval import Policy, as_list, decide, wildcard
-from sar_actions import Check, checks_for
+from policy_eval import Policy, as_list, decide, statement_applies, wildcard
+from sar_actions import Check, checks_for, home
 
 LAYOUTS: dict[str, dict[str, str]] = {
     "one-account": {"dev": "123456789012", "staging": "123456789012", "prod": "123456789012"},
@@ -192,7 +192,60 @@ def judge(
             role = world.roles[request.identity] if request.identity else job_role(job, world.roles)
             for check in checks_for(request, role.arn, dev_account, tags):
                 verdicts.append(decide_check(str(job), role.arn, check, world))
+        verdicts.extend(schedule_target_verdicts(request, world, dev_account))
     return verdicts, orphans
+
+
+SCHEDULER = "scheduler.amazonaws.com"
+
+
+def schedule_target_verdicts(request: Request, world: World, dev_account: str) -> list[Verdict]:
+    """What EventBridge Scheduler itself needs when a schedule a request creates fires: to
+    assume the schedule's role (its trust policy names scheduler.amazonaws.com, with the
+    aws:SourceAccount the schedule lives in), and that role to start the target pipeline
+    (sagemaker:StartPipelineExecution on it): "Set up the execution role" and "Use templated
+    targets" (SageMaker StartPipelineExecution) in the EventBridge Scheduler User Guide. No
+    workflow job makes these calls, so without this nothing would judge them."""
+    if request.service != "scheduler" or request.operation not in (
+        "CreateSchedule",
+        "UpdateSchedule",
+    ):
+        return []
+    target = request.params.get("Target") or {}
+    if "SageMakerPipelineParameters" not in target:
+        return []
+    job = f"EventBridge Scheduler (schedule {request.params.get('Name')})"
+    role_arn = str(target.get("RoleArn"))
+    role = world.roles.get(role_arn)
+    if role is None:
+        start = Check("sagemaker:StartPipelineExecution", str(target.get("Arn")), {}, str(request))
+        return [Verdict(job, role_arn, start, False, "no bootstrap stack creates this role")]
+    # moto named the pipeline in its one account: the schedule's own account owns it
+    pipeline = home(str(target.get("Arn")), role.account, dev_account)
+    start = Check(
+        "sagemaker:StartPipelineExecution", pipeline, {}, f"{request}: the schedule's target"
+    )
+    assume = Check(
+        "sts:AssumeRole",
+        role_arn,
+        {"aws:SourceAccount": role.account},
+        f"{request}: Scheduler assumes the schedule's role",
+    )
+    trusted = any(
+        statement.get("Effect") == "Allow"
+        and statement_applies(
+            statement, assume.action, role_arn, assume.context, f"service:{SCHEDULER}"
+        )
+        for statement in as_list(role.properties["AssumeRolePolicyDocument"].get("Statement", []))
+    )
+    trust = Verdict(
+        job,
+        role.name,
+        assume,
+        trusted,
+        "trust policy allows scheduler.amazonaws.com" if trusted else "its trust policy does not",
+    )
+    return [trust, decide_check(job, role_arn, start, world)]
 
 
 def decide_check(job: str, caller: str, check: Check, world: World) -> Verdict:

@@ -86,3 +86,21 @@ def test_sigterm_puts_prod_back_then_the_shadow_config_names_the_candidate_besid
         assert variant["InstanceType"] == live["InstanceType"]
         assert shadow_config not in harness.moto_sagemaker.endpoint_configs  # deleted after
         assert "cloudwatch:GetMetricData" in harness.calls
+
+
+def test_a_monitor_that_cannot_be_built_stops_prod_before_the_shadow_changes_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deploy's checks come before its first change, and the shadow test is one."""
+    with aws_harness(tmp_path, monkeypatch) as harness:
+        _, version = prod_on_v1_with_v2_in_staging(harness)
+        harness.attach_monitor_reports(version)  # a version the monitor follows
+        monitoring = harness.project.root / "pipelines" / "monitoring.py"
+        monitoring.write_text("def definition(settings):\n    raise KeyError('x')\n")
+
+        result = deploy(harness, "prod")
+
+        assert result.exit_code == 1
+        assert "pipelines/monitoring.py" in result.stderr, result.output
+        assert harness.update_requests == []  # the shadow never touched prod
+        assert not [c for c in harness.moto_sagemaker.endpoint_configs if "-shadow-" in c]

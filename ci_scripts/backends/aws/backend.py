@@ -7,6 +7,7 @@ to the registry or the endpoints (``invoke``) come from ``composed.ComposedBacke
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,7 @@ class AwsBackend(ComposedBackend):
         self.endpoints = AwsEndpointHost(project, self.clients, waiter_delay)
         self.shadow_wait = shadow_wait  # the shadow window (tests pass one that does not sleep)
         self.batch = AwsBatchHost(project, self.clients, self.endpoints, waiter_delay)
+        self._prepared: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
     @property
     def _batch_project(self) -> bool:
@@ -80,11 +82,22 @@ class AwsBackend(ComposedBackend):
             return self.batch.describe_endpoint(env)
         return self.endpoints.describe_endpoint(env)
 
-    def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+    def _monitor_prepared(
+        self, env: str, manifest: dict[str, Any], version: ModelVersion
+    ) -> tuple[Any, Any]:
+        """The monitor and its checked definition for ``version`` in ``env``, built once: the
+        check must come before the deploy's first change, and a shadow test is one."""
         from ci_scripts.backends.aws.monitoring import AwsMonitor
 
-        monitor = AwsMonitor(self.project, self.clients)
-        definition = monitor.prepare(env, manifest, version)  # checked before any change
+        settings = {k: v for k, v in manifest.items() if k != "_source"}  # not a setting
+        key = (env, version.version, json.dumps(settings, sort_keys=True, default=str))
+        if key not in self._prepared:
+            monitor = AwsMonitor(self.project, self.clients)
+            self._prepared[key] = (monitor, monitor.prepare(env, manifest, version))
+        return self._prepared[key]
+
+    def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        monitor, definition = self._monitor_prepared(env, manifest, version)
         if is_batch(manifest):  # the monitor reads the batch pipeline's capture records
             state = self.batch.deploy(env, manifest, version)
         else:
@@ -99,6 +112,7 @@ class AwsBackend(ComposedBackend):
         """The candidate as a SageMaker shadow variant of ``env``'s endpoint (aws.shadow)."""
         from ci_scripts.backends.aws.shadow import AwsShadowTest
 
+        self._monitor_prepared(env, manifest, version)  # a CIError here changes nothing
         return AwsShadowTest(self.endpoints, self.shadow_wait).run(env, manifest, version, policy)
 
     def record_shadow(self, env: str, record: str) -> None:

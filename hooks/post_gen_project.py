@@ -38,6 +38,7 @@ FACTS_FILE = Path("ci_scripts", "aws_facts.json")
 # removed when that answer is given.
 # removed when that answer is given; ``{package}`` stands for the Python package.
 BATCH_ONLY = (
+    ".github/workflows/batch-run.yml",
     "pipelines/batch.py",
     "src/{package}/batch_check.py",
     "src/{package}/batch_capture.py",

@@ -377,7 +377,11 @@ def test_generated_workflows(render, combo: dict[str, str]) -> None:
     repo = render(combo)
     directory = repo / ".github" / "workflows"
     names = {p.name for p in directory.iterdir()}
-    expected = GENERATED_WORKFLOWS | ({"monitor.yml"} if combo["monitoring"] == "yes" else set())
+    expected = (
+        GENERATED_WORKFLOWS
+        | ({"monitor.yml"} if combo["monitoring"] == "yes" else set())
+        | ({"batch-run.yml"} if combo["deployment"] == "batch" else set())
+    )
     assert names == expected, (
         f"missing: {sorted(expected - names)}, extra: {sorted(names - expected)}"
     )

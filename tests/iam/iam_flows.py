@@ -126,6 +126,8 @@ def run_batch_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     harness.commit("promote v1")
     ok(harness.cli("deploy", "--env", "prod", "--commit", "c2", "--pr", "2"))
     ok(harness.cli("smoke-test", "--env", "prod", "--rollback-on-failure", "--commit", "c2"))
+    for env in ("staging", "prod"):  # batch-run.yml: a run now, as the schedule would start it
+        ok(harness.cli("batch-run", "--env", env))
     if harness.project.monitoring:
         ok(harness.cli("monitor", "--env", "prod"))
     harness.fail_batch_run("staging", "ClientError: the model answered 500")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import paths
 from .errors import StepError
-from .features import FEATURES, parse_number
+from .features import FEATURES, csv_read_errors, parse_number
 
 
 def input_files(directory: Path) -> list[Path]:
@@ -48,37 +48,28 @@ def check_file(path: Path, label: str, features: Sequence[str] = FEATURES) -> li
     width = 1 + len(features)
     ids: list[str] = []
     seen: dict[str, int] = {}
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            for line, record in enumerate(csv.reader(handle), start=1):
-                where = f"{label}:{line}"
-                if not record or all(not cell.strip() for cell in record):
-                    raise StepError(f"{where}: empty line (every line is one row to score)")
-                if len(record) != width:
-                    raise StepError(
-                        f"{where}: expected {width} columns (the id, then {len(features)} "
-                        f"features), got {len(record)}"
-                    )
-                row_id = record[0].strip()
-                if not row_id:
-                    raise StepError(f"{where}: empty id (column 1)")
-                if row_id in seen:
-                    raise StepError(
-                        f"{where}: duplicate id {row_id!r} (first on line {seen[row_id]})"
-                    )
-                seen[row_id] = line
-                for name, value in zip(features, record[1:], strict=True):
-                    try:
-                        parse_number(value, name)
-                    except StepError as exc:
-                        raise StepError(f"{where}: column '{name}': {_reason(exc)}") from None
-                ids.append(row_id)
-    except OSError as exc:
-        raise StepError(f"{label}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise StepError(f"{label}: not UTF-8 text") from None
-    except csv.Error as exc:
-        raise StepError(f"{label}: malformed CSV: {exc}") from None
+    with csv_read_errors(label), path.open(newline="", encoding="utf-8") as handle:
+        for line, record in enumerate(csv.reader(handle), start=1):
+            where = f"{label}:{line}"
+            if not record or all(not cell.strip() for cell in record):
+                raise StepError(f"{where}: empty line (every line is one row to score)")
+            if len(record) != width:
+                raise StepError(
+                    f"{where}: expected {width} columns (the id, then {len(features)} "
+                    f"features), got {len(record)}"
+                )
+            row_id = record[0].strip()
+            if not row_id:
+                raise StepError(f"{where}: empty id (column 1)")
+            if row_id in seen:
+                raise StepError(f"{where}: duplicate id {row_id!r} (first on line {seen[row_id]})")
+            seen[row_id] = line
+            for name, value in zip(features, record[1:], strict=True):
+                try:
+                    parse_number(value, name)
+                except StepError as exc:
+                    raise StepError(f"{where}: column '{name}': {_reason(exc)}") from None
+            ids.append(row_id)
     if not ids:
         raise StepError(f"{label}:1: empty file (nothing to score)")
     return ids

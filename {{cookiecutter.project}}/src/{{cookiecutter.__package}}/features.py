@@ -7,9 +7,10 @@ file, line and column, and so preprocess can write values back exactly as it rea
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,6 +112,20 @@ def parse_label(value: str, where: str) -> str:
     raise StepError(f"{where}: target must be one of {expected}, got {value!r}")
 
 
+@contextlib.contextmanager
+def csv_read_errors(label: object) -> Iterator[None]:
+    """What reading a CSV file can raise, as one StepError line naming ``label`` (the file, or
+    its S3 URI): the training data and the batch inputs are read alike."""
+    try:
+        yield
+    except OSError as exc:
+        raise StepError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise StepError(f"{label}: not UTF-8 text") from None
+    except csv.Error as exc:
+        raise StepError(f"{label}: malformed CSV: {exc}") from None
+
+
 def read_labelled_csv(path: Path, features: Sequence[str] = FEATURES) -> list[list[str]]:
     """Rows of ``path`` as strings in ``(target, *features)`` order, every value checked.
 
@@ -119,43 +134,36 @@ def read_labelled_csv(path: Path, features: Sequence[str] = FEATURES) -> list[li
     training. Values are kept as the file spells them; only the target is normalised.
     """
     columns = (TARGET, *features)
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            header = [name.strip() for name in next(reader, [])]
-            if not header:
-                raise StepError(f"{path}: empty file, expected a header row")
-            missing = [name for name in columns if name not in header]
-            if missing:
-                raise StepError(f"{path}: missing column(s) {', '.join(missing)}")
-            unexpected = [name for name in header if name not in columns]
-            if unexpected:
+    with csv_read_errors(path), path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        if not header:
+            raise StepError(f"{path}: empty file, expected a header row")
+        missing = [name for name in columns if name not in header]
+        if missing:
+            raise StepError(f"{path}: missing column(s) {', '.join(missing)}")
+        unexpected = [name for name in header if name not in columns]
+        if unexpected:
+            raise StepError(
+                f"{path}: unexpected column(s) {', '.join(unexpected)}; the model's columns "
+                f"are '{TARGET}' and the features listed in features.py"
+            )
+        if len(set(header)) != len(header):
+            raise StepError(f"{path}: duplicate column names in the header")
+        order = [header.index(name) for name in columns]
+        rows = []
+        for line, record in enumerate(reader, start=2):
+            if not record or all(not cell.strip() for cell in record):
+                continue
+            if len(record) != len(header):
                 raise StepError(
-                    f"{path}: unexpected column(s) {', '.join(unexpected)}; the model's columns "
-                    f"are '{TARGET}' and the features listed in features.py"
+                    f"{path}: line {line}: expected {len(header)} values, got {len(record)}"
                 )
-            if len(set(header)) != len(header):
-                raise StepError(f"{path}: duplicate column names in the header")
-            order = [header.index(name) for name in columns]
-            rows = []
-            for line, record in enumerate(reader, start=2):
-                if not record or all(not cell.strip() for cell in record):
-                    continue
-                if len(record) != len(header):
-                    raise StepError(
-                        f"{path}: line {line}: expected {len(header)} values, got {len(record)}"
-                    )
-                row = [record[i] for i in order]
-                row[0] = parse_label(row[0], f"{path}: line {line}, column '{TARGET}'")
-                for name, value in zip(features, row[1:], strict=True):
-                    parse_number(value, f"{path}: line {line}, column '{name}'")
-                rows.append(row)
-    except OSError as exc:
-        raise StepError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise StepError(f"{path}: not UTF-8 text") from None
-    except csv.Error as exc:
-        raise StepError(f"{path}: malformed CSV: {exc}") from None
+            row = [record[i] for i in order]
+            row[0] = parse_label(row[0], f"{path}: line {line}, column '{TARGET}'")
+            for name, value in zip(features, row[1:], strict=True):
+                parse_number(value, f"{path}: line {line}, column '{name}'")
+            rows.append(row)
     if not rows:
         raise StepError(f"{path}: no data rows")
     return rows

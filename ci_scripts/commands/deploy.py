@@ -12,7 +12,7 @@ is judged against the manifest's limits (ci_scripts.shadow); one that breaks a l
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 
@@ -100,19 +100,27 @@ def served_prod_before(
     return found
 
 
+class ProdGate(NamedTuple):
+    """Why prod may take a version, and whether it is new to prod (a promotion from staging)."""
+
+    why: str
+    new_to_prod: bool
+
+
 def require_prod_gate(
     project: ProjectConfig,
     backend: Backend,
     version: ModelVersion,
     running: EndpointState | None,
     manifest: manifests.Manifest,
-) -> str:
+) -> ProdGate:
     """Prod's rule (DESIGN "Approval semantics"); why this version may go to prod.
 
     An Approved version only, and then one of: prod runs it already (a re-apply or a
     configuration change), it served prod before (a rollback by ``git revert``, a restore after
-    a failed smoke test), or staging serves it healthy now (a promotion). A version that never
-    went through staging is refused.
+    a failed smoke test), or staging serves it healthy now (a promotion: the only case new to
+    prod, and so the only one a shadow test judges). A version that never went through staging
+    is refused.
     """
     where = manifest.at("model_version")
     if version.approval_status != "Approved":
@@ -121,10 +129,11 @@ def require_prod_gate(
             "only Approved versions (merge its staging pull request first)"
         )
     if running is not None and running.model_version == version.version:
-        return f"prod runs version {version.version} already"
+        return ProdGate(f"prod runs version {version.version} already", new_to_prod=False)
     before = served_prod_before(project, running, manifest)
     if version.version in before:
-        return f"version {version.version} served prod before ({before[version.version]})"
+        why = f"version {version.version} served prod before ({before[version.version]})"
+        return ProdGate(why, new_to_prod=False)
     staging = backend.describe_endpoint("staging")
     if staging is None:
         raise CIError(
@@ -138,7 +147,7 @@ def require_prod_gate(
             f"{staging.name} runs {serving}, status {staging.status}) and never served prod; "
             "deploy staging first"
         )
-    return f"staging serves version {version.version} healthy"
+    return ProdGate(f"staging serves version {version.version} healthy", new_to_prod=True)
 
 
 def running_type(running: EndpointState | None) -> str | None:
@@ -191,10 +200,11 @@ def deploy_manifest(
     running = backend.describe_endpoint(env)
     refuse_if_busy(env, running)
     refuse_switch(manifest, running)
-    gate = ""
+    new_to_prod = False
     if env == "prod":
         gate = require_prod_gate(project, backend, version, running, manifest)
-        typer.echo(f"prod: {gate}")
+        typer.echo(f"prod: {gate.why}")
+        new_to_prod = gate.new_to_prod
     if version.approval_status == "PendingManualApproval":
         description = approval_description(commit, pr, reason)
         version = backend.set_approval(version.group, version.version, "Approved", description)
@@ -203,7 +213,7 @@ def deploy_manifest(
     desired[SOURCE_KEY] = {"commit": commit, "pull_request": pr}
     try:
         if env == "prod":
-            shadow_gate(project, backend, manifest, version, running, reason, gate)
+            shadow_gate(project, backend, manifest, version, running, reason, new_to_prod)
         state = backend.deploy(env, desired, version)
     finally:
         if env == "prod":
@@ -216,10 +226,9 @@ def deploy_manifest(
             f"v{state.model_version} with status {state.status}{reason_text}"
         )
     changed = running is None or running != state
-    if batch:
-        noun, serving = "batch", "scores with"
-    else:
-        noun, serving = "endpoint", "serving"
+    noun, serving, serves = (
+        ("batch", "scores with", "scores with") if batch else ("endpoint", "serving", "serves")
+    )
     if changed:
         typer.echo(f"{env}: {noun} {state.name} InService, {serving} version {version.version}")
         if state.config.get("rollout"):  # canary or all at once (ci_scripts.canary)
@@ -228,8 +237,7 @@ def deploy_manifest(
             typer.echo(f"{env}: pruned {line} (no rollback needs it)")
     else:
         typer.echo(
-            f"{env}: {noun} {state.name} already {'scores with' if noun == 'batch' else 'serves'}"
-            f" version {version.version}; no change"
+            f"{env}: {noun} {state.name} already {serves} version {version.version}; no change"
         )
     write_outputs(
         endpoint=state.name, version=version.version, changed=changed, url=state.url, deployed=True
@@ -244,7 +252,7 @@ def shadow_gate(
     version: ModelVersion,
     running: EndpointState | None,
     reason: str,
-    gate: str,
+    new_to_prod: bool,
 ) -> None:
     """``deployment.shadow``: the candidate shadows prod's traffic before prod switches.
 
@@ -258,11 +266,12 @@ def shadow_gate(
     if not policy.enabled:
         return
     skip = ""
-    if reason not in ("merge", UNCOMMITTED) or "served prod before" in gate:
+    runs_already = running is not None and running.model_version == version.version
+    if reason not in ("merge", UNCOMMITTED) or not (new_to_prod or runs_already):
         skip = f"version {version.version} served prod before; it returns without one"
     elif running is None or running.status != SERVING or running.model_version is None:
         skip = "nothing serves prod yet, so there is no live traffic to shadow"
-    elif running.model_version == version.version:
+    elif runs_already:
         skip = f"prod runs version {version.version} already"
     if skip:
         typer.echo(f"prod: shadow test skipped: {skip}")

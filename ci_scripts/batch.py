@@ -24,7 +24,7 @@ import math
 from dataclasses import asdict
 from typing import Any
 
-from ci_scripts.backends.base import BatchRun
+from ci_scripts.backends.base import BatchRun, EndpointState
 from ci_scripts.errors import CIError
 
 OUTPUT_SUFFIX = ".out"  # SageMaker batch transform's output naming: <input key>.out
@@ -65,6 +65,11 @@ def prefixes(manifest: dict[str, Any]) -> tuple[str, str]:
 
 def is_batch(manifest: dict[str, Any]) -> bool:
     return (manifest.get("endpoint") or {}).get("type") == "batch"
+
+
+def runs_batch(state: EndpointState | None) -> bool:
+    """``state`` (describe_endpoint's answer) is a batch job's, not an endpoint's."""
+    return state is not None and state.config.get("type") == "batch"
 
 
 def describe_policy(manifest: dict[str, Any]) -> str:

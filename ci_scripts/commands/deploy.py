@@ -19,6 +19,7 @@ import typer
 from ci_scripts import gitinfo
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend, EndpointState, ModelVersion
+from ci_scripts.batch import runs_batch
 from ci_scripts.commands import retention
 from ci_scripts.errors import CIError
 from ci_scripts.github import append_step_summary, write_outputs
@@ -218,7 +219,7 @@ def deploy_manifest(
     finally:
         if env == "prod":
             backend.release_shadow(env)  # a failed shadow's candidate, unless deploy took it
-    batch = state.config.get("type") == "batch"  # a failed last run is the run's, not deploy's
+    batch = runs_batch(state)  # a failed last run is the run's, not deploy's
     if state.model_version != version.version or (state.status != SERVING and not batch):
         reason_text = f": {state.failure_reason}" if state.failure_reason else ""
         raise CIError(

@@ -36,6 +36,7 @@ import typer
 from ci_scripts import gitinfo
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend, EndpointState
+from ci_scripts.batch import runs_batch
 from ci_scripts.commands.deploy import SERVING, deploy_manifest
 from ci_scripts.errors import CIError
 from ci_scripts.model_contract import ModelContract
@@ -166,7 +167,7 @@ def restore_previous(
     env = manifest.env
     state = backend.describe_endpoint(env)
     name = state.name if state else project.endpoint_name(env)  # a batch job's own name
-    batch = state is not None and state.config.get("type") == "batch"
+    batch = runs_batch(state)
     noun, serves = ("batch", "scores with") if batch else ("endpoint", "serves")
     previous = state.config.get("previous_version") if state else None
     if not isinstance(previous, int) or (state and previous == state.model_version):
@@ -216,7 +217,7 @@ def check(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest
     env = manifest.env
     settings = manifest.effective["smoke_test"]
     state = backend.describe_endpoint(env)
-    if state is not None and state.config.get("type") == "batch":
+    if runs_batch(state):
         check_batch(project, backend, manifest, state)
         return
     if state is None or state.status != SERVING:

@@ -26,6 +26,7 @@ import typer
 from ci_scripts import cost
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend, EndpointState, ModelVersion
+from ci_scripts.batch import runs_batch
 from ci_scripts.errors import CIError, DriftError
 from ci_scripts.github import append_step_summary
 from ci_scripts.model_contract import load as load_contract
@@ -95,7 +96,7 @@ def collect_env(project: ProjectConfig, backend: Backend, env: str) -> EnvStatus
         state, error = backend.describe_endpoint(env), ""
     except CIError as exc:  # e.g. no read access to another account: show the rest
         state, error = None, str(exc)
-    batch = bool(state and state.config.get("type") == "batch")
+    batch = runs_batch(state)
     # A batch job keeps its version when a run fails (the next run scores with it again);
     # an endpoint that failed serves nothing.
     serving = state is not None and (batch or state.status in SERVING_STATUSES)

@@ -34,6 +34,7 @@ from ci_scripts.backends.local.endpoints import LocalEndpoints
 from ci_scripts.backends.local.pipeline import LocalPipelineRunner
 from ci_scripts.backends.local.registry import SqliteRegistry
 from ci_scripts.backends.local.state import LocalState
+from ci_scripts.batch import is_batch
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
@@ -107,7 +108,7 @@ class LocalBackend(ComposedBackend):
                 f"{version.arn}: belongs to group {version.group!r}, not "
                 f"{self.project.model_package_group!r}"
             )
-        if (manifest.get("endpoint") or {}).get("type") == "batch":
+        if is_batch(manifest):
             return self.batch.deploy(env, manifest, version)
         return self.endpoints.deploy(env, manifest, version)
 

@@ -44,7 +44,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from pipelines import sdk
-from pipelines.pipeline import PROCESSING, _input, _job_retries, print_definition
+from pipelines.pipeline import PROCESSING, _input, _job_retries, _processor, print_definition
 from pipelines.settings import PipelineSettings
 
 if TYPE_CHECKING:
@@ -108,7 +108,6 @@ def with_instance_count_parameter(parsed: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -> Pipeline:
-    from sagemaker.core.processing import Processor
     from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
     from sagemaker.core.transformer import Transformer
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
@@ -123,18 +122,14 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
         )
         for key, default in PARAMETERS.items()
     }
-    checker = Processor(
-        role=settings.role_arn,
-        image_uri=settings.image_uri,
-        # through the package's dispatcher: a bad file's line becomes the job's ExitMessage
-        entrypoint=["python", "-m", settings.package, "batch_check"],
-        instance_count=1,
+    # through the package's dispatcher: a bad file's line becomes the job's ExitMessage
+    checker = _processor(
+        settings,
+        session,
+        None,
+        "batch_check",
         instance_type=settings.processing_instance_type,
-        max_runtime_in_seconds=settings.max_runtime_seconds,
-        base_job_name=f"{settings.project}-batch-check",
-        volume_kms_key=settings.kms_key,
-        output_kms_key=settings.kms_key,
-        sagemaker_session=session,
+        job_name="batch-check",
     )
     summary = ProcessingOutput(
         output_name=CHECK_OUTPUT,
@@ -200,24 +195,19 @@ def _capture_step(
     settings: PipelineSettings, session: Any, params: dict[str, Any], transform: Any
 ) -> Any:
     """CaptureEnabled: ``CaptureUri`` set -> Capture (the run's rows as capture records)."""
-    from sagemaker.core.processing import Processor
     from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
     from sagemaker.core.workflow.conditions import ConditionEquals, ConditionNot
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
     from sagemaker.mlops.workflow import CacheConfig, ConditionStep, ProcessingStep
 
-    capturer = Processor(
-        role=settings.role_arn,
-        image_uri=settings.image_uri,
-        entrypoint=["python", "-m", settings.package, "batch_capture"],
-        instance_count=1,
+    capturer = _processor(
+        settings,
+        session,
+        None,
+        "batch_capture",
         instance_type=settings.processing_instance_type,
-        max_runtime_in_seconds=settings.max_runtime_seconds,
-        base_job_name=f"{settings.project}-batch-capture",
-        volume_kms_key=settings.kms_key,
-        output_kms_key=settings.kms_key,
-        sagemaker_session=session,
+        job_name="batch-capture",
     )
     records = ProcessingOutput(
         output_name="capture",

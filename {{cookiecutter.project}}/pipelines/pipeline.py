@@ -238,8 +238,11 @@ def _processor(
     *,
     instance_type: Any = None,
     environment: dict[str, Any] | None = None,
+    job_name: str | None = None,
 ) -> Any:
-    """A processing job running ``python -m <package> <command>`` in the project's image."""
+    """A processing job running ``python -m <package> <command>`` in the project's image
+    (``job_name``: the job name's part after the project, for commands a job name cannot spell,
+    such as ``batch_check``: job names take no underscore)."""
     from sagemaker.core.processing import Processor
 
     return Processor(
@@ -250,7 +253,7 @@ def _processor(
         instance_type=instance_type if params is None else params.processing_instance_type,
         env=environment,
         max_runtime_in_seconds=settings.max_runtime_seconds,
-        base_job_name=f"{settings.project}-{command}",
+        base_job_name=f"{settings.project}-{job_name or command}",
         volume_kms_key=settings.kms_key,
         output_kms_key=settings.kms_key,
         sagemaker_session=session,

@@ -1,6 +1,6 @@
 """The image tag: a hash of exactly what goes into the image.
 
-Tagging by content (Dockerfile, src/, pyproject.toml, uv.lock) instead of by commit means a push
+Tagging by content (Dockerfile, src/, ci_scripts/, pyproject.toml, uv.lock) instead of by commit means a push
 that only touches the manifests or the pipeline reuses the image already in ECR, and the training
 workflow can name the image without asking the build workflow.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ci_scripts.errors import CIError
 
-IMAGE_INPUTS = ("Dockerfile", "pyproject.toml", "uv.lock", "src")
+IMAGE_INPUTS = ("Dockerfile", "pyproject.toml", "uv.lock", "src", "ci_scripts")
 _SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 _SKIP_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 _SKIP_NAMES = frozenset({".DS_Store"})

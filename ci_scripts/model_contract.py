@@ -1,12 +1,13 @@
-"""What the model declares about itself, read from the model repo's ``src/<package>/model.py``.
+"""What the model declares about itself, read from the model repo's ``src/<package>/model.py``
+and ``schema.py``.
 
 ci_scripts assumes nothing about the model: the smoke test checks answers against the JSON Schema
-the model declares (``PREDICTION_SCHEMA``), status and the proposal PRs show its primary metric by
-name, and ``monitoring.quality.max_metric_drop`` in deploy/*.json accepts the names in its
-``METRICS`` (defaults: its ``MAX_METRIC_DROP``). model.py is the one source of these facts; the
-pipeline reads the same file (pipelines/settings.py). Its module level imports the standard
-library only, so loading it here is cheap. A repo without model.py (the template's own tests'
-stand-ins) gets the binary-classification declarations the template ships.
+its problem type and classes give (ci_scripts.problem_types), status and the proposal PRs show
+its primary metric by name, and ``monitoring.quality.max_metric_drop`` in deploy/*.json accepts
+the names in its ``METRICS`` (defaults: its ``MAX_METRIC_DROP``). Those two files are the one
+source of these facts; the pipeline's settings read them through here too. Their module level
+imports the standard library only, so loading them is cheap. A repo without model.py (the
+template's own tests' stand-ins) gets the binary-classification declarations the template ships.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def load(project: ProjectConfig) -> ModelContract:
 def _read(path: Path, root: Path) -> ModelContract:
     rel = path.relative_to(root).as_posix()
     module = _import(path, rel)
+    schema_path = path.with_name("schema.py")
+    schema = _import(schema_path, schema_path.relative_to(root).as_posix())
 
     def attr(name: str, kind: type | tuple[type, ...]) -> Any:
         value = getattr(module, name, None)
@@ -85,22 +88,34 @@ def _read(path: Path, root: Path) -> ModelContract:
 
     kind = attr("PROBLEM_TYPE", str)
     try:
-        problem_types.get(kind)
+        problem = problem_types.get(kind)
     except ValueError as exc:
         raise CIError(f"{rel}: PROBLEM_TYPE: {exc}") from None
     metrics = tuple(attr("METRICS", tuple))
     primary = attr("PRIMARY_METRIC", str)
     if primary not in metrics:
         raise CIError(f"{rel}: PRIMARY_METRIC {primary!r} is not one of METRICS")
-    classes = getattr(module, "CLASSES", None)
+    classes = getattr(schema, "CLASSES", None)
     if classes is not None and not (
         isinstance(classes, tuple) and all(isinstance(c, int) for c in classes)
     ):
-        raise CIError(f"{rel}: CLASSES must be a tuple of integer labels, or None")
+        raise CIError(f"{schema_path.name}: CLASSES must be a tuple of integer labels, or None")
+    if (classes is None) is problem.classification:
+        raise CIError(
+            f"{schema_path.name}: CLASSES must be {'a tuple' if classes is None else 'None'}"
+            f" for PROBLEM_TYPE {kind!r}"
+        )
     drops = dict(getattr(module, "MAX_METRIC_DROP", None) or {})
     unknown = sorted(set(drops) - set(metrics))
     if unknown:
         raise CIError(f"{rel}: MAX_METRIC_DROP names {', '.join(unknown)}, not in METRICS")
+    defaults = problem_types.Labels()
+    labels = problem_types.Labels(
+        classes=classes,
+        positive_class=getattr(module, "POSITIVE_CLASS", (classes or (0, 1))[-1]),
+        probability_threshold=float(getattr(module, "PROBABILITY_THRESHOLD", 0.5)),
+        value_range=tuple(getattr(module, "VALUE_RANGE", defaults.value_range)),
+    )
     return ModelContract(
         source=rel,
         problem_type=kind,
@@ -110,7 +125,7 @@ def _read(path: Path, root: Path) -> ModelContract:
         threshold=float(attr("THRESHOLD", (int, float))),
         classes=classes,
         max_metric_drop={name: float(value) for name, value in drops.items()},
-        prediction_schema=attr("PREDICTION_SCHEMA", dict),
+        prediction_schema=problem.prediction_schema(labels),
     )
 
 

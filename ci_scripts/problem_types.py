@@ -1,15 +1,26 @@
-"""What each of SageMaker's problem types means for monitoring: metrics, directions, parsers.
+"""What each of SageMaker's problem types means: its answers, metrics, directions and parsers.
 
-The template renders a model of one of three problem types (the ``problem_type`` prompt, the
-generated ``src/<package>/model.py``'s ``PROBLEM_TYPE``), named as SageMaker names them in its
-model-quality reports: ``binary_classification``, ``multiclass_classification``, ``regression``.
-The model's own metrics are model.py's; this module holds the standard set for each type, the way
-the model quality monitor computes them on live traffic (captured answers joined with ground
-truth) with sklearn's definitions, so a live metric is comparable with the registered one of the
-same name. The default set of each type is exactly what model.py ships for it.
+The one place the platform keeps problem-type logic. A model repo declares its problem type
+(``PROBLEM_TYPE`` in src/<package>/model.py: ``binary_classification``,
+``multiclass_classification`` or ``regression``, as SageMaker names them in its model-quality
+reports) and its labels (src/<package>/schema.py: ``CLASSES``; model.py may tune
+``POSITIVE_CLASS``, ``PROBABILITY_THRESHOLD`` or a regression's ``VALUE_RANGE``). Everything that
+follows from those is here, read by both sides of the platform:
 
-A captured answer is one object per row as ``model.response`` writes it: ``label`` and
-``probability`` (binary), ``label`` and ``probabilities`` (multiclass), ``value`` (regression).
+- the container (ci_scripts/runtime): how an estimator's output becomes the JSON answer
+  ``/invocations`` returns (``predict``, ``response``), the JSON Schema of that answer, the one
+  value per answer prediction drift compares, how the monitor reads an answer back from a capture
+  and the ground truth joined with it, and the standard metrics (sklearn's definitions) that
+  evaluate and live model quality both compute, so a live metric means what the registered one
+  means;
+- the CLI (smoke test, batch checks, shadow tests, ground truth, status): the answer schema, the
+  metrics' directions, the ground-truth parser.
+
+Module level imports the standard library only (the CLI imports this module); numpy and sklearn
+load inside the functions that need them.
+
+A captured answer is one object per row: ``label`` and ``probability`` (binary), ``label`` and
+``probabilities`` (multiclass), ``value`` (regression).
 """
 
 from __future__ import annotations
@@ -17,19 +28,40 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT = "binary_classification"
 
 
 @dataclass(frozen=True)
+class Labels:
+    """What a model declares about its target, which its answers follow.
+
+    ``classes``: the target's values (None for a regression); ``positive_class``: the binary
+    class whose probability is reported and scored; ``probability_threshold``: the probability of
+    it at or above which the label is the positive class; ``value_range``: what a sane regression
+    prediction lies within (the smoke test checks live answers against it).
+    """
+
+    classes: tuple[Any, ...] | None = (0, 1)
+    positive_class: Any = 1
+    probability_threshold: float = 0.5
+    value_range: tuple[float, float] = (-1e12, 1e12)
+
+
+@dataclass(frozen=True)
 class ProblemType:
-    """One of SageMaker's problem types and how its live quality is measured."""
+    """One of SageMaker's problem types and how the platform reads and scores its answers."""
 
     name: str
     sagemaker_name: str  # ModelQualityJobInput ProblemType
-    metrics: Mapping[str, bool]  # metric -> higher is better
+    metrics: Mapping[str, bool]  # the standard metrics -> higher is better
     classification: bool
+    answer_fields: tuple[str, ...]  # the fields of an answer the metrics need
+    drift_kind: str  # "numerical" or "categorical": the one value prediction drift compares
 
     @property
     def report_key(self) -> str:
@@ -45,6 +77,106 @@ class ProblemType:
         """Direction of ``metric`` (names outside the standard set count as higher-is-better)."""
         return self.metrics.get(metric, True)
 
+    # -- answers -------------------------------------------------------------------------------
+    def prediction_schema(self, labels: Labels) -> dict[str, Any]:
+        """The JSON Schema of one answer (the smoke test checks live answers against it)."""
+        if self.name == "binary_classification":
+            return {
+                "type": "object",
+                "required": ["label", "probability"],
+                "properties": {
+                    "label": {"enum": list(labels.classes or ())},
+                    "probability": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+            }
+        if self.name == "multiclass_classification":
+            count = len(labels.classes or ())
+            return {
+                "type": "object",
+                "required": ["label", "probabilities"],
+                "properties": {
+                    "label": {"enum": list(labels.classes or ())},
+                    "probabilities": {
+                        "type": "array",
+                        "items": {"type": "number", "minimum": 0, "maximum": 1},
+                        "minItems": count,
+                        "maxItems": count,
+                    },
+                },
+            }
+        low, high = labels.value_range
+        return {
+            "type": "object",
+            "required": ["value"],
+            "properties": {"value": {"type": "number", "minimum": low, "maximum": high}},
+        }
+
+    def predict(self, estimator: Any, features: Any, labels: Labels) -> dict[str, np.ndarray]:
+        """The estimator's output on ``features`` as per-row arrays named like the answer."""
+        import numpy as np
+
+        if self.name == "regression":
+            return {"value": np.asarray(estimator.predict(features), dtype=float)}
+        probabilities = estimator.predict_proba(features)
+        known = list(estimator.classes_)
+        classes = list(labels.classes or known)
+        if self.name == "binary_classification":
+            negative = next(c for c in classes if c != labels.positive_class)
+            probability = probabilities[:, known.index(labels.positive_class)]
+            label = np.where(
+                probability >= labels.probability_threshold, labels.positive_class, negative
+            )
+            return {"label": label, "probability": probability}
+        ordered = probabilities[:, [known.index(c) for c in classes]]
+        return {"label": np.asarray(classes)[ordered.argmax(axis=1)], "probabilities": ordered}
+
+    def response(self, predicted: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+        """One JSON object per row, as :meth:`prediction_schema` describes."""
+        if self.name == "binary_classification":
+            return [
+                {"label": _plain(label), "probability": float(probability)}
+                for label, probability in zip(
+                    predicted["label"], predicted["probability"], strict=True
+                )
+            ]
+        if self.name == "multiclass_classification":
+            return [
+                {"label": _plain(label), "probabilities": [float(p) for p in row]}
+                for label, row in zip(predicted["label"], predicted["probabilities"], strict=True)
+            ]
+        return [{"value": float(value)} for value in predicted["value"]]
+
+    def drift_value(self, answer: Mapping[str, Any]) -> Any:
+        """The one value per answer prediction drift compares: the positive class's probability
+        (binary: the score, not the label), the predicted class, or the predicted value."""
+        if self.name == "binary_classification":
+            return float(answer["probability"])
+        if self.name == "multiclass_classification":
+            return _plain(answer["label"])
+        return float(answer["value"])
+
+    def answer_from_csv(self, value: float, labels: Labels) -> dict[str, Any]:
+        """A CSV answer's one number per row (the probability, the class, the value) as JSON."""
+        if self.name == "binary_classification":
+            classes = list(labels.classes or (0, 1))
+            negative = next(c for c in classes if c != labels.positive_class)
+            positive = float(value) >= labels.probability_threshold
+            return {"label": labels.positive_class if positive else negative, "probability": value}
+        if self.name == "multiclass_classification":
+            return {"label": int(value)}
+        return {"value": float(value)}
+
+    def from_answers(self, answers: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        """:meth:`predict`-shaped arrays of answers read back from a capture."""
+        import numpy as np
+
+        return {name: np.asarray([a[name] for a in answers]) for name in self.answer_fields}
+
+    def outcome(self, predicted: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The predicted target per row (label or value): what bias compares with the truth."""
+        return predicted["label" if self.classification else "value"]
+
+    # -- ground truth and answers as the CLI reads them ------------------------------------------
     def parse_truth(self, value: Any) -> float:
         """One ground-truth value: a class (an integer) or, for a regression, any number."""
         if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -59,19 +191,63 @@ class ProblemType:
             raise ValueError(f"{value!r} is not a class label (an integer)")
         return number
 
+    def parse_label(self, value: Any, labels: Labels) -> Any:
+        """One ground-truth value as the model's metrics take it: a class of ``labels.classes``,
+        or for a regression any finite number."""
+        number = self.parse_truth(value)
+        if labels.classes is None:
+            return number
+        if int(number) not in labels.classes:
+            raise ValueError(f"ground truth {value!r} is not one of the classes {labels.classes}")
+        return int(number)
+
     def parse_prediction(self, answer: Any) -> dict[str, Any]:
         """The fields of one answered row the metrics need; ValueError naming what is missing."""
         if not isinstance(answer, dict):
             raise ValueError(f"prediction {answer!r} is not an object")
-        fields = {
-            "binary_classification": ("label", "probability"),
-            "multiclass_classification": ("label",),
-            "regression": ("value",),
-        }[self.name]
-        missing = [name for name in fields if not _is_number(answer.get(name))]
+        missing = [name for name in self.answer_fields if not _is_number(answer.get(name))]
         if missing:
             raise ValueError(f"prediction {answer!r} has no number {', '.join(missing)}")
-        return {name: float(answer[name]) for name in fields}
+        return {name: float(answer[name]) for name in self.answer_fields}
+
+    # -- metrics ---------------------------------------------------------------------------------
+    def standard_metrics(
+        self, truth: np.ndarray, predicted: Mapping[str, np.ndarray], labels: Labels
+    ) -> dict[str, float]:
+        """This type's standard metrics, sklearn's definitions (zero_division=0). A metric
+        undefined on this data (AUC of a single class, r2 of one row) is NaN, never an error:
+        a window of live labels may hold one class."""
+        from sklearn import metrics as m
+
+        if self.name == "regression":
+            values = predicted["value"]
+            mse = float(m.mean_squared_error(truth, values))
+            return {
+                "mae": float(m.mean_absolute_error(truth, values)),
+                "mse": mse,
+                "rmse": math.sqrt(mse),
+                "r2": float(m.r2_score(truth, values)) if len(truth) > 1 else math.nan,
+            }
+        found = predicted["label"]
+        if self.name == "multiclass_classification":
+            weighted: dict[str, Any] = {"average": "weighted", "zero_division": 0}
+            return {
+                "accuracy": float(m.accuracy_score(truth, found)),
+                "weighted_f1": float(m.f1_score(truth, found, **weighted)),
+                "weighted_precision": float(m.precision_score(truth, found, **weighted)),
+                "weighted_recall": float(m.recall_score(truth, found, **weighted)),
+            }
+        positive: dict[str, Any] = {"pos_label": labels.positive_class, "zero_division": 0}
+        single_class = len(set(truth.tolist())) < 2
+        return {
+            "accuracy": float(m.accuracy_score(truth, found)),
+            "auc": math.nan
+            if single_class
+            else float(m.roc_auc_score(truth == labels.positive_class, predicted["probability"])),
+            "f1": float(m.f1_score(truth, found, **positive)),
+            "precision": float(m.precision_score(truth, found, **positive)),
+            "recall": float(m.recall_score(truth, found, **positive)),
+        }
 
 
 PROBLEM_TYPES: dict[str, ProblemType] = {
@@ -80,18 +256,24 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         "BinaryClassification",
         dict.fromkeys(("accuracy", "auc", "f1", "precision", "recall"), True),
         classification=True,
+        answer_fields=("label", "probability"),
+        drift_kind="numerical",
     ),
     "multiclass_classification": ProblemType(
         "multiclass_classification",
         "MulticlassClassification",
         dict.fromkeys(("accuracy", "weighted_f1", "weighted_precision", "weighted_recall"), True),
         classification=True,
+        answer_fields=("label",),
+        drift_kind="categorical",
     ),
     "regression": ProblemType(
         "regression",
         "Regression",
         {"mae": False, "mse": False, "rmse": False, "r2": True},
         classification=False,
+        answer_fields=("value",),
+        drift_kind="numerical",
     ),
 }
 
@@ -104,54 +286,16 @@ def get(name: str | None = None) -> ProblemType:
     return PROBLEM_TYPES[key]
 
 
-def compute_metrics(
-    name: str | None, truth: Sequence[float], predictions: Sequence[Mapping[str, float]]
-) -> dict[str, float]:
-    """The standard metrics of problem type ``name`` (sklearn's definitions, zero_division=0).
-
-    ``predictions`` are :meth:`ProblemType.parse_prediction` results, one per truth value. A
-    metric undefined on this data (AUC with a single class, r2 of one row) is NaN.
-    """
-    import numpy as np
-    from sklearn import metrics as m
-
-    kind = get(name)
-    y = np.asarray(truth, dtype=float)
-    if kind.name == "regression":
-        values = np.asarray([p["value"] for p in predictions], dtype=float)
-        mse = float(m.mean_squared_error(y, values))
-        return {
-            "mae": float(m.mean_absolute_error(y, values)),
-            "mse": mse,
-            "rmse": math.sqrt(mse),
-            "r2": float(m.r2_score(y, values)) if len(y) > 1 else math.nan,
-        }
-    labels = np.asarray([p["label"] for p in predictions], dtype=int)
-    y = y.astype(int)
-    if kind.name == "multiclass_classification":
-        weighted: dict[str, Any] = {"average": "weighted", "zero_division": 0}
-        return {
-            "accuracy": float(m.accuracy_score(y, labels)),
-            "weighted_f1": float(m.f1_score(y, labels, **weighted)),
-            "weighted_precision": float(m.precision_score(y, labels, **weighted)),
-            "weighted_recall": float(m.recall_score(y, labels, **weighted)),
-        }
-    scores = np.asarray([p["probability"] for p in predictions], dtype=float)
-    single_class = len(set(y.tolist())) < 2
-    return {
-        "accuracy": float(m.accuracy_score(y, labels)),
-        "auc": math.nan if single_class else float(m.roc_auc_score(y, scores)),
-        "f1": float(m.f1_score(y, labels, zero_division=0)),
-        "precision": float(m.precision_score(y, labels, zero_division=0)),
-        "recall": float(m.recall_score(y, labels, zero_division=0)),
-    }
-
-
 def worsening(name: str | None, metric: str, registered: float, live: float) -> float:
     """How much worse ``live`` is than ``registered`` (negative: better), by the direction."""
     if get(name).higher_is_better(metric):
         return registered - live
     return live - registered
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value JSON writes (a class may be an int or a string)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _is_number(value: Any) -> bool:

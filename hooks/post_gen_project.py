@@ -40,15 +40,12 @@ FACTS_FILE = Path("ci_scripts", "aws_facts.json")
 BATCH_ONLY = (
     ".github/workflows/batch-run.yml",
     "pipelines/batch.py",
-    "src/{package}/batch_check.py",
-    "src/{package}/batch_capture.py",
-    "tests/test_batch_check.py",
 )
 PRUNED_WHEN: dict[tuple[str, str], tuple[str, ...]] = {
-    ("api_gateway", "no"): ("infra/api.yml", "infra/api_handler/", "tests/test_api_handler.py"),
+    ("api_gateway", "no"): ("infra/api.yml", "infra/api_handler/"),
     ("monitoring", "no"): (".github/workflows/monitor.yml",),
-    # An endpoint has no batch files to check or turn into captures. A batch deployment uses
-    # everything else (serve.py scores its files, the monitor reads its runs): nothing to prune.
+    # An endpoint has no batch job to run or pipeline to build. A batch deployment uses
+    # everything else (serve scores its files, the monitor reads its runs): nothing to prune.
     ("deployment", "realtime"): BATCH_ONLY,
     ("deployment", "serverless"): BATCH_ONLY,
 }

@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+# tests/runtime/ tests ci_scripts.runtime inside a render (test_render.run_own_suite copies it
+# there): it needs a model repo's model and data, so it is not collected from the template.
+collect_ignore = ["runtime"]
 if str(TEMPLATE_DIR) not in sys.path:  # `scripts` and `ci_scripts` importable from any cwd
     sys.path.insert(0, str(TEMPLATE_DIR))
 # The shared kit (gitops_testkit, aws_harness, local_harness) for tests/aws, tests/ci_scripts, ...

@@ -205,7 +205,7 @@ def test_every_option_combination_renders_cfn_lint_clean_templates(bake_once):
 
 def test_api_files_exist_only_with_api_gateway(rendered):
     with_api, without = rendered["one-account"], rendered["three-accounts"]
-    for relative in ("infra/api.yml", "infra/api_handler/handler.py", "tests/test_api_handler.py"):
+    for relative in ("infra/api.yml", "infra/api_handler/handler.py"):
         assert (with_api / relative).is_file(), relative
         assert not (without / relative).exists(), relative
 

@@ -33,6 +33,7 @@ from option_matrix import (
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project}}"
+RUNTIME_SUITE = TEMPLATE_DIR / "tests" / "runtime"
 
 
 def load_hook(name: str) -> ModuleType:
@@ -258,11 +259,10 @@ def test_batch_render(bake_once, tmp_path: Path) -> None:
         )
         assert batch["output_prefix"] == batch["input_prefix"].replace("/input/", "/output/")
         assert "deployment" not in manifest  # no canary on a transform
-    package = root / "src" / COOKIECUTTER_JSON["project"].replace("-", "_")
-    assert (package / "batch_check.py").is_file() and (root / "data/batch/sample.csv").is_file()
+    assert (root / "data/batch/sample.csv").is_file()
     repo = tmp_path / "repo"
     shutil.copytree(root, repo, symlinks=True)
-    proc = run_own_suite(repo, files=("tests/test_batch_check.py",))
+    proc = run_own_suite(repo, files=("tests/runtime/test_batch_check.py",))
     assert proc.returncode == 0, failure_report(proc.stdout + proc.stderr)
 
 
@@ -280,7 +280,10 @@ def run_own_suite(
     repo: Path, timeout: float = 300, files: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     """The generated repo's own test suite (or ``files`` of it), run as its CI runs it (no
-    pytest state of ours)."""
+    pytest state of ours), together with the platform's container-code tests (tests/runtime/ of
+    the template, copied into ``repo`` as tests/runtime/: they test ci_scripts.runtime on this
+    render's model and data). ``repo`` must be a throw-away copy."""
+    shutil.copytree(RUNTIME_SUITE, repo / "tests" / "runtime", dirs_exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *files],

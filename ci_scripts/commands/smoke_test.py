@@ -1,7 +1,7 @@
 """``smoke-test --env E``: real requests with rows from the shipped dataset, checked.
 
 The rows are a seeded sample of the test split (the rows of data/dataset.csv the package's
-``preprocess.split_rows`` puts there; without that function, of the whole dataset), never the
+``preprocess.split_rows`` puts there; without a model package, of the whole dataset), never the
 first N rows, which a dataset sorted by class would make one-sided (and drifted, to a monitor).
 Each row goes alone (for a latency distribution), then all rows in one request (batch parsing).
 Every answer must be HTTP 200 with one prediction per row, each valid against the JSON Schema
@@ -25,7 +25,6 @@ import importlib
 import json
 import math
 import random
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -71,20 +70,19 @@ def _dataset_rows(path: Path) -> list[list[str]]:
 
 
 def _test_split(project: ProjectConfig, path: Path) -> list[list[str]] | None:
-    """``<package>.preprocess.split_rows(path, "test")``; None when the package has none."""
-    from ci_scripts.pipeline_module import repo_on_path
+    """The platform's ``preprocess.split_rows(path, "test")`` for the repo's schema; None when
+    the repo has no model package (a stand-in)."""
+    from ci_scripts.runtime import team
+    from ci_scripts.runtime.errors import StepError
 
-    name = f"{project.package}.preprocess"
-    with repo_on_path(project.root):
-        for loaded in [m for m in sys.modules if m.split(".")[0] == project.package]:
-            del sys.modules[loaded]  # another repo's package of the same name may be cached
+    src = project.root / "src"
+    if not (src / project.package / "schema.py").is_file():
+        return None
+    with team.bound_to(src, project.package):
         try:
-            split_rows = importlib.import_module(name).split_rows
-        except (ImportError, AttributeError):
-            return None
-        try:
+            split_rows = importlib.import_module("ci_scripts.runtime.preprocess").split_rows
             return [list(row) for row in split_rows(path, "test")]
-        except Exception as exc:  # StepError of the package: a bad dataset row
+        except StepError as exc:  # a bad dataset row, a model that will not import
             raise CIError(f"{DATASET.as_posix()}: {exc}") from exc
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from ci_scripts import batch as batching
 from ci_scripts.backends.base import BatchRun, EndpointState, ModelVersion, Registry
+from ci_scripts.backends.local import image
 from ci_scripts.backends.local.endpoints import LocalEndpoints
 from ci_scripts.backends.local.state import (
     LocalState,
@@ -233,9 +234,8 @@ class LocalBatch:
             (downloaded / key).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, downloaded / key)
         env_vars = self._env_vars(record, work)
-        package = self.project.package
         self._step(
-            [sys.executable, "-m", f"{package}.batch_check", "--label", input_uri],
+            image.command(sys.executable, "batch_check", "--label", input_uri),
             env_vars,
             work,
         )
@@ -248,7 +248,7 @@ class LocalBatch:
         self._step(
             [
                 # -P: the script's own folder (ci_scripts/backends/local) stays off sys.path
-                sys.executable, "-P", str(TRANSFORM_SCRIPT), "--package", package,
+                sys.executable, "-P", str(TRANSFORM_SCRIPT), "--runtime", image.runtime(),
                 "--model-dir", str(found), "--input", str(downloaded), "--output", str(produced),
                 "--label", input_uri, "--max-payload-mb", str(settings["max_payload_mb"]),
             ],
@@ -268,7 +268,7 @@ class LocalBatch:
         run record, not a failed run: the outputs are already published."""
         target = self.state.capture_dir(env) / f"version-{record['model_version']}" / "batch"
         command = [
-            sys.executable, "-m", f"{self.project.package}.batch_capture",
+            *image.command(sys.executable, "batch_capture"),
             "--inputs", str(work / "processing" / "input" / "batch"),
             "--outputs", str(work / "output"), "--capture", str(target),
             "--time", _now(), "--name", run_id,
@@ -283,11 +283,9 @@ class LocalBatch:
         """A step subprocess's environment: /opt/ml at ``work``, the version's own src/."""
         group, version = self.project.model_package_group, int(record["model_version"])
         src = served_code(self.state, group, version, self.project.root / "src")
-        env_vars = dict(os.environ)
+        env_vars = image.environment(src, self.project.package, os.environ)
         env_vars.update(
-            OPT_ML_ROOT=str(work),
-            OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS") or "1",
-            PYTHONPATH=os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH")) if p),
+            OPT_ML_ROOT=str(work), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS") or "1"
         )
         return env_vars
 

@@ -32,6 +32,7 @@ from typing import Any
 import ci_scripts
 from ci_scripts.backends.base import EndpointState, ModelVersion
 from ci_scripts.backends.local import canary as local_canary
+from ci_scripts.backends.local import image
 from ci_scripts.backends.local import processes as procs
 from ci_scripts.backends.local import shadow as local_shadow
 from ci_scripts.backends.local.router import INFERENCE_ID_HEADER  # recorded as inferenceId
@@ -295,7 +296,7 @@ class LocalEndpoints:
         opt_ml = self._extract_model(version)
         src = served_code(self.state, version.group, version.version, self.project.root / "src")
         port = procs.free_port()
-        env_vars = dict(os.environ)
+        env_vars = image.environment(src, self.project.package, os.environ)
         env_vars.update(
             OPT_ML_ROOT=str(opt_ml),
             SAGEMAKER_BIND_TO_PORT=str(port),
@@ -305,9 +306,8 @@ class LocalEndpoints:
             SAGEMAKER_MODEL_SERVER_WORKERS=os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or "1",
             OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS") or "1",  # as the image sets it
             PYTHONUNBUFFERED="1",
-            PYTHONPATH=os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH")) if p),
         )
-        command = [sys.executable, "-m", self.project.package, "serve"]
+        command = image.command(sys.executable, "serve")
         command += ["--host", "127.0.0.1", "--port", str(port)]
         record = procs.spawn(
             self.state,

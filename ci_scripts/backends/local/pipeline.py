@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from ci_scripts.backends.base import PipelineRun
+from ci_scripts.backends.local import image
 from ci_scripts.backends.local.cache import StepCache
 from ci_scripts.backends.local.expressions import Resolver, step_references
 from ci_scripts.backends.local.registry import SqliteRegistry
-from ci_scripts.backends.local.state import LocalState, hash_tree, read_json, write_json_atomic
+from ci_scripts.backends.local.state import LocalState, read_json, write_json_atomic
 from ci_scripts.backends.local.steps import EXECUTORS, StepContext, StepFailed, StepOutcome
 from ci_scripts.errors import CIError
 
@@ -189,7 +190,7 @@ class LocalPipelineRunner:
             resolver=resolver,
             registry=self.registry,
             cache=StepCache(self.state),
-            code_hash=hash_tree(src) if src.exists() else "no-src",
+            code_hash=image.code_hash(src),
             use_cache=self.use_cache,
         )
         run_file = self.state.run_dir(execution_id) / "run.json"

@@ -164,17 +164,18 @@ def hash_tree(path: Path) -> str:
 
 
 def keep_code(state: LocalState, src: Path, code_hash: str, group: str, version: int) -> None:
-    """Copy ``src`` to ``code/<hash>/`` (once per content) and name it in the version's
-    ``code.json``, so every later deploy of the version runs this code (:func:`served_code`)."""
+    """Copy ``src`` and the platform's code (the image's content, :mod:`.image`) to
+    ``code/<hash>/`` (once per content) and name it in the version's ``code.json``, so every
+    later deploy of the version runs this code (:func:`served_code`)."""
+    from ci_scripts.backends.local.image import copy_code  # image imports this module
+
     if not src.is_dir():
         return
     target = state.dir("code") / code_hash[:32]
     if not target.is_dir():
         scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
-            shutil.copytree(
-                src, scratch / "src", ignore=shutil.ignore_patterns("__pycache__", "*.py[co]")
-            )
+            copy_code(src, scratch / "src")
             os.rename(scratch / "src", target)
         except OSError:
             if not target.is_dir():

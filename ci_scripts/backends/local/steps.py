@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ci_scripts import model_reports
+from ci_scripts.backends.local import image
 from ci_scripts.backends.local.cache import StepCache, caching_enabled
 from ci_scripts.backends.local.expressions import Resolver, to_text
 from ci_scripts.backends.local.registry import SqliteRegistry
@@ -90,7 +91,7 @@ def run_processing(step: dict[str, Any], ctx: StepContext) -> StepOutcome:
         _local(out["S3Output"]["LocalPath"], opt_ml, work).mkdir(parents=True, exist_ok=True)
 
     app = args.get("AppSpecification") or {}
-    command = list(app.get("ContainerEntrypoint") or ["python", "-m", ctx.package])
+    command = list(app.get("ContainerEntrypoint") or image.command("python"))
     command += [to_text(a) for a in app.get("ContainerArguments") or []]
     stopping = (args.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
     _execute(ctx, name, command, args.get("Environment") or {}, work, opt_ml, stopping)
@@ -155,13 +156,13 @@ def run_training(step: dict[str, Any], ctx: StepContext) -> StepOutcome:
         (opt_ml / sub).mkdir(parents=True, exist_ok=True)
 
     algorithm = args.get("AlgorithmSpecification") or {}
-    # The image's ENTRYPOINT is `python -m <pkg>` and SageMaker passes `train` (the Dockerfile's
-    # contract); an explicit ContainerEntrypoint replaces that, as it does on SageMaker.
+    # The image's ENTRYPOINT is `python -m ci_scripts.runtime` and SageMaker passes `train`
+    # (the Dockerfile's contract); an explicit ContainerEntrypoint replaces that, as on SageMaker.
     if algorithm.get("ContainerEntrypoint"):
         command = list(algorithm["ContainerEntrypoint"])
         command += [to_text(a) for a in algorithm.get("ContainerArguments") or []]
     else:
-        command = ["python", "-m", ctx.package, "train"]
+        command = image.command("python", "train")
     stopping = (args.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
     stdout = _execute(ctx, name, command, args.get("Environment") or {}, work, opt_ml, stopping)
 
@@ -360,12 +361,9 @@ def _execute(
 ) -> str:
     """Run the container command; a non-zero exit is a StepFailed with the tail of its stderr."""
     command = [_localize_arg(arg, i, opt_ml, work) for i, arg in enumerate(command)]
-    env = dict(ctx.base_env)
+    env = image.environment(ctx.src_dir, ctx.package, ctx.base_env)
     env.update({k: to_text(v) for k, v in environment.items()})
     env["OPT_ML_ROOT"] = str(opt_ml)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ctx.src_dir), ctx.base_env.get("PYTHONPATH", "")) if p
-    )
     env["PYTHONUNBUFFERED"] = "1"
     stdout_log, stderr_log = work / "stdout.log", work / "stderr.log"
     started = time.monotonic()

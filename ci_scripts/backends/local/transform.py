@@ -1,13 +1,14 @@
 """The local stand-in of a SageMaker batch transform: the version's own serve code, in-process.
 
-Run as a script (``python transform.py ...``) with ``PYTHONPATH`` at the version's src/ copy, so
-the code that scores is the code the version was registered with, not the working tree's. It
+Run as a script (``python transform.py ...``) with ``PYTHONPATH`` at the version's code (src/ and
+the platform's, kept at registration), so the code that scores is the code the version was
+registered with, not the working tree's. It
 does what the transform job does with ``SplitType Line``, ``BatchStrategy MultiRecord``,
 ``MaxPayloadInMB``, ``Accept text/csv`` and DataProcessing ``InputFilter $[1:]``, ``JoinSource
 Input``, ``OutputFilter $[0,N+1:]`` (ci_scripts.batch): each input file is sent to the serve
 app's ``/invocations`` in mini-batches of whole lines without the id column, and each answer
-line is written after its row's id to ``<output>/<key>.out``. Standard library only (plus the
-model package): it must not import ci_scripts, which is not on its path.
+line is written after its row's id to ``<output>/<key>.out``. Standard library only, plus the
+version's own ``ci_scripts.runtime`` (the serve app): not the ci_scripts that runs the CLI.
 
 Exit status 1 with one ``error: <file>:<line>: ...`` line when the app answers anything but 200.
 """
@@ -85,15 +86,15 @@ def transform_file(app: Any, source: Path, target: Path, label: str, max_bytes: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--package", required=True)
+    parser.add_argument("--runtime", default="ci_scripts.runtime", help="the serve app's package")
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--input", type=Path, required=True, help="the downloaded input prefix")
     parser.add_argument("--output", type=Path, required=True, help="where <key>.out files go")
     parser.add_argument("--label", default="", help="the input prefix, to name files in errors")
     parser.add_argument("--max-payload-mb", type=int, default=6)
     args = parser.parse_args(argv)
-    serve = importlib.import_module(f"{args.package}.serve")
-    artifacts = importlib.import_module(f"{args.package}.model_artifacts")
+    serve = importlib.import_module(f"{args.runtime}.serve")
+    artifacts = importlib.import_module(f"{args.runtime}.model_artifacts")
     app = serve.InferenceApp(artifacts.load(args.model_dir))
     files = sorted(
         p

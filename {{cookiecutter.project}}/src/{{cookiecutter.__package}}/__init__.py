@@ -1,7 +1,8 @@
-"""{{ cookiecutter.project }}: the model's step code, one container image for every SageMaker job.
+"""{{ cookiecutter.project }}: the model (model.py) and its data (schema.py).
 
-``python -m {{ cookiecutter.__package }} preprocess|train|evaluate|serve`` runs one step (see
-``__main__``). Importing the package imports nothing heavy, so ``--help`` and error paths stay fast.
+The platform (ci_scripts/) runs them in every SageMaker job of the one image:
+``python -m ci_scripts.runtime train|serve|preprocess|...`` imports this package's model and
+schema; nothing here imports the platform's step code.
 """
 
 __version__ = "0.1.0"

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from {{ cookiecutter.__package }} import capture, drift, live_quality, metrics, model, monitor
-from {{ cookiecutter.__package }}.features import read_labelled_dir, to_arrays
+from ci_scripts.runtime import capture, drift, live_quality, metrics, model, monitor
+from ci_scripts.runtime.features import read_labelled_dir, to_arrays
 
 COLUMNS = ["size", "weight", "colour"]
 NOW = datetime.now(UTC)
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 Answer = dict[str, Any]
 
 
@@ -414,7 +414,7 @@ def test_bias_and_attribution_drift_run_on_the_real_model_and_its_reports(
     import shutil
     import tomllib
 
-    from {{ cookiecutter.__package }} import baseline, bias, explain
+    from ci_scripts.runtime import baseline, bias, explain
 
     inputs = {name: tmp_path / "input" / name for name in monitor.INPUTS}
     for folder in inputs.values():

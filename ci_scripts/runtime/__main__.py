@@ -1,8 +1,8 @@
-"""``python -m {{ cookiecutter.__package }} preprocess|train|evaluate|bias|explain|serve [options]``.
+"""``python -m ci_scripts.runtime preprocess|train|evaluate|bias|explain|serve|... [options]``.
 
 The container's ENTRYPOINT: SageMaker training runs ``<image> train``, hosting ``<image> serve``,
-and processing jobs set ContainerEntrypoint to ``python -m <package> preprocess`` (or evaluate,
-bias, explain, baseline, monitor).
+and processing jobs set ContainerEntrypoint to ``python -m ci_scripts.runtime preprocess`` (or
+evaluate, bias, explain, baseline, monitor, batch_check, batch_capture).
 Only the chosen step's module is imported, so ``--help`` and input errors stay fast. Bad input
 (StepError) ends as one ``error: ...`` line on stderr and exit status 1; for train the line also
 goes to ``$OPT_ML_ROOT/output/failure``, where SageMaker reads a training job's FailureReason, and
@@ -27,13 +27,11 @@ COMMANDS = {
     "explain": "permutation feature importance on the test split (processing job)",
     "baseline": "describe the training features for the monitor (processing job)",
     "monitor": "drift, quality, bias and attribution drift of captured traffic (processing job)",
-{%- if cookiecutter.deployment == "batch" %}
     "batch_check": "check a batch run's input files before they are scored (processing job)",
     "batch_capture": "a batch run's inputs and outputs as capture records (processing job)",
-{%- endif %}
     "serve": "answer /ping and /invocations (hosting)",
 }
-USAGE = "usage: python -m " + str(__package__) + " {" + ",".join(COMMANDS) + "} [options]"
+USAGE = "usage: python -m ci_scripts.runtime {" + ",".join(COMMANDS) + "} [options]"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

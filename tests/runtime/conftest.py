@@ -1,7 +1,10 @@
-"""Fixtures shared by the model code's tests: a throw-away /opt/ml, a trained model, the CLI.
+"""Fixtures of the platform's container-code tests: a throw-away /opt/ml, a trained model, the CLI.
 
-Every step reads its paths from ``$OPT_ML_ROOT``, so tests run the real code on the shipped
-dataset under a temporary root. Training once per session keeps the suite fast.
+These tests are the template's, not a model repo's: tests/test_runtime.py copies this folder into
+a render of each problem type (as ``tests/runtime/``) and runs it there, so the platform's step
+code is tested on every model the template renders. Every step reads its paths from
+``$OPT_ML_ROOT``, so tests run the real code on the render's dataset under a temporary root.
+Training once per session keeps the suite fast.
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.__package }} import (
+from ci_scripts.runtime import (
     model_artifacts,
     paths,
     preprocess,
+    team,
     train,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-PACKAGE = "{{ cookiecutter.__package }}"
+REPO = Path(__file__).resolve().parents[2]  # the render this folder was copied into
 DATASET = REPO / "data" / "dataset.csv"
 
 
@@ -90,19 +93,21 @@ def trained_model(trained_root: Path) -> model_artifacts.TrainedModel:
 def _cli(root: Path) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ)
     env[paths.ENV_VAR] = str(root)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
-    return [sys.executable, "-m", PACKAGE], env
+    env[team.ENV_VAR] = team.package()
+    path = [str(REPO / "src"), str(REPO), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, path))
+    return [sys.executable, "-m", "ci_scripts.runtime"], env
 
 
 @pytest.fixture
 def cli() -> Callable[[Path], tuple[list[str], dict[str, str]]]:
-    """``cli(root)`` -> ``(argv, env)`` to start ``python -m <package>`` yourself (Popen)."""
+    """``cli(root)`` -> ``(argv, env)`` to start ``python -m ci_scripts.runtime`` yourself."""
     return _cli
 
 
 @pytest.fixture
 def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
-    """``run_cli(*args, root=...)`` runs ``python -m <package> ARGS`` to completion."""
+    """``run_cli(*args, root=...)`` runs ``python -m ci_scripts.runtime ARGS`` to the end."""
 
     def run(*args: str, root: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         argv, env = _cli(root)
@@ -111,3 +116,10 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+def meets_gate(value: float) -> bool:
+    """Whether ``value`` of the primary metric passes the gate, in its direction."""
+    from ci_scripts.runtime import model
+
+    return value >= model.THRESHOLD if model.HIGHER_IS_BETTER else value <= model.THRESHOLD

@@ -1,4 +1,4 @@
-"""The dataset's columns and the CSV reading every step shares.
+"""The dataset's columns (the team's schema.py) and the CSV reading every step shares.
 
 One list of feature names, in the order the model is trained on and ``/invocations`` expects them.
 Reading goes through the ``csv`` module rather than pandas so each bad value is reported with its
@@ -14,71 +14,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import team
 from .errors import StepError
 from .model import CLASSES
 
 if TYPE_CHECKING:
     import numpy as np
 
-TARGET = "target"
-{%- if cookiecutter.problem_type == "binary_classification" %}
-# target: 1 = benign, 0 = malignant, as in sklearn's copy of the dataset (model.CLASSES)
-
-FEATURES: tuple[str, ...] = (
-    "mean_radius",
-    "mean_texture",
-    "mean_perimeter",
-    "mean_area",
-    "mean_smoothness",
-    "mean_compactness",
-    "mean_concavity",
-    "mean_concave_points",
-    "mean_symmetry",
-    "mean_fractal_dimension",
-    "radius_error",
-    "texture_error",
-    "perimeter_error",
-    "area_error",
-    "smoothness_error",
-    "compactness_error",
-    "concavity_error",
-    "concave_points_error",
-    "symmetry_error",
-    "fractal_dimension_error",
-    "worst_radius",
-    "worst_texture",
-    "worst_perimeter",
-    "worst_area",
-    "worst_smoothness",
-    "worst_compactness",
-    "worst_concavity",
-    "worst_concave_points",
-    "worst_symmetry",
-    "worst_fractal_dimension",
-)
-{%- elif cookiecutter.problem_type == "multiclass_classification" %}
-# target: the cultivar (0, 1 or 2) of each wine, as in sklearn's copy of the dataset
-
-FEATURES: tuple[str, ...] = (
-    "alcohol",
-    "malic_acid",
-    "ash",
-    "alcalinity_of_ash",
-    "magnesium",
-    "total_phenols",
-    "flavanoids",
-    "nonflavanoid_phenols",
-    "proanthocyanins",
-    "color_intensity",
-    "hue",
-    "od280_od315_of_diluted_wines",
-    "proline",
-)
-{%- else %}
-# target: disease progression one year after baseline, as in sklearn's unscaled copy
-
-FEATURES: tuple[str, ...] = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
-{%- endif %}
+_schema = team.module("schema")
+TARGET: str = _schema.TARGET
+FEATURES: tuple[str, ...] = tuple(_schema.FEATURES)
 
 
 def parse_number(value: str, where: str) -> float:
@@ -146,7 +91,7 @@ def read_labelled_csv(path: Path, features: Sequence[str] = FEATURES) -> list[li
         if unexpected:
             raise StepError(
                 f"{path}: unexpected column(s) {', '.join(unexpected)}; the model's columns "
-                f"are '{TARGET}' and the features listed in features.py"
+                f"are '{TARGET}' and the features listed in schema.py"
             )
         if len(set(header)) != len(header):
             raise StepError(f"{path}: duplicate column names in the header")

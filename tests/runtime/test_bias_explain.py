@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from {{ cookiecutter.__package }} import bias, explain
-from {{ cookiecutter.__package }}.errors import StepError
-from {{ cookiecutter.__package }}.features import FEATURES
-from {{ cookiecutter.__package }}.model import CLASSES
+from ci_scripts.runtime import bias, explain
+from ci_scripts.runtime.errors import StepError
+from ci_scripts.runtime.features import FEATURES
+from ci_scripts.runtime.model import CLASSES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIAS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["sagemaker-gitops"].get(
     "bias", {}
 )

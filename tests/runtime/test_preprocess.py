@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.__package }} import preprocess
-from {{ cookiecutter.__package }}.errors import StepError
-from {{ cookiecutter.__package }}.features import FEATURES, TARGET
-from {{ cookiecutter.__package }}.model import CLASSES
+from ci_scripts.runtime import preprocess
+from ci_scripts.runtime.errors import StepError
+from ci_scripts.runtime.features import FEATURES, TARGET
+from ci_scripts.runtime.model import CLASSES
 
 SPLITS = ("train", "validation", "test")
 
@@ -188,7 +188,7 @@ def test_cli_rejects_an_unknown_command(opt_ml_root: Path, run_cli) -> None:
 def test_a_processing_step_error_is_the_jobs_exit_message(opt_ml_root: Path, capsys) -> None:
     """The dispatcher's error line also goes to output/message: SageMaker returns it as the
     processing job's ExitMessage (status names the step and that line)."""
-    from {{ cookiecutter.__package }} import __main__, paths
+    from ci_scripts.runtime import __main__, paths
 
     assert __main__.main(["preprocess"]) == 1  # no input dataset staged
     line = capsys.readouterr().err.strip().removeprefix("error: ")

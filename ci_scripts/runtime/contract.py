@@ -99,7 +99,8 @@ def _check_hyperparameters(model: Any) -> None:
         try:
             values[name] = spec.parse(spec.other)
         except (TypeError, ValueError):
-            raise StepError(f"model.HYPERPARAMETERS[{name!r}]: other={spec.other!r} does not parse")
+            message = f"model.HYPERPARAMETERS[{name!r}]: other={spec.other!r} does not parse"
+            raise StepError(message) from None
         found = model.build_estimator(values).get_params()  # sklearn's API, a Pipeline's deep
         if not any(_same(v, values[name]) for v in found.values()):
             raise StepError(

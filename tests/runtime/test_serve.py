@@ -20,7 +20,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from conftest import meets_gate
 
 from ci_scripts.runtime import model, serve

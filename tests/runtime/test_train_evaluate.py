@@ -14,7 +14,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import meets_gate
 
 from ci_scripts.runtime import (

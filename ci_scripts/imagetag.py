@@ -1,8 +1,8 @@
 """The image tag: a hash of exactly what goes into the image.
 
 Tagging by content (Dockerfile, src/, ci_scripts/, pyproject.toml, uv.lock) instead of by
-commit means that a push that only touches the manifests or the pipeline reuses the image already in ECR, and the training
-workflow can name the image without asking the build workflow.
+commit means a push that only touches the manifests or the pipeline reuses the image already in
+ECR, and the training workflow can name the image without asking the build workflow.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ DataProcessing ``InputFilter $[1:]`` (the model never sees the id), ``JoinSource
 answer line is appended to its input line) and an ``OutputFilter`` that keeps the id and the
 prediction columns (:func:`data_processing`); locally ``backends/local/transform.py`` does the
 same with the version's own serve code. Either way :func:`check_outputs` then proves every
-input id came back once, in order, with a prediction the model's ``PREDICTION_SCHEMA`` accepts;
+input id came back once, in order, with a prediction the model's answer schema accepts;
 that count is the run's ``rows``.
 
 AWS page "Associate Prediction Results with Input Records"
@@ -161,7 +161,7 @@ def check_outputs(
                 raise CIError(f"{where}: prediction is not numeric ({exc})") from None
             error = best_match(validator.iter_errors(prediction))
             if error is not None:
-                raise CIError(f"{where}: {error.message} (PREDICTION_SCHEMA of {contract.source})")
+                raise CIError(f"{where}: {error.message} (the answer schema of {contract.source})")
             rows += 1
     return rows
 

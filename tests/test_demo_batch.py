@@ -23,8 +23,9 @@ from pathlib import Path
 from option_matrix import BATCH_COMBINATION
 from test_demo import live_pids
 
+from ci_scripts.backends.local import image
 from ci_scripts.backends.local.backend import LocalBackend
-from ci_scripts.backends.local.state import hash_tree, keep_code
+from ci_scripts.backends.local.state import keep_code
 from ci_scripts.project import ProjectConfig
 from scripts.demo import Demo
 
@@ -40,9 +41,10 @@ def train_and_register(repo: Path) -> int:
     data = root / "processing" / "input" / "data"
     data.mkdir(parents=True)
     shutil.copy(repo / "data" / "dataset.csv", data)
-    env = {**os.environ, "OPT_ML_ROOT": str(root), "PYTHONPATH": str(repo / "src")}
+    env = image.environment(repo / "src", project.package, os.environ)
+    env["OPT_ML_ROOT"] = str(root)
     for step in ("preprocess", "train"):
-        subprocess.run([sys.executable, "-m", project.package, step], env=env, check=True)
+        subprocess.run(image.command(sys.executable, step), env=env, check=True)
         for channel in ("train", "validation"):
             split = root / "processing" / channel / f"{channel}.csv"
             if split.is_file():
@@ -64,7 +66,7 @@ def train_and_register(repo: Path) -> int:
         metrics={"auc": 0.99, "accuracy": 0.95, "f1": 0.95, "precision": 0.95, "recall": 0.95},
     )
     src = repo / "src"
-    keep_code(backend.state, src, hash_tree(src), version.group, version.version)
+    keep_code(backend.state, src, image.code_hash(src), version.group, version.version)
     return version.version
 
 

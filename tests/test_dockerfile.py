@@ -47,9 +47,11 @@ def test_one_image_for_every_job(bake_once) -> None:
     dockerfile = (repo / "Dockerfile").read_text()
     package = repo.name.replace("-", "_")
     entrypoint = re.findall(r"^ENTRYPOINT (.*)$", dockerfile, re.MULTILINE)
-    assert entrypoint == [f'["python", "-m", "{package}"]']
+    assert entrypoint == ['["python", "-m", "ci_scripts.runtime"]']
+    assert re.search(rf"MODEL_PACKAGE={package}$", dockerfile, re.MULTILINE)
     assert re.search(r"^EXPOSE 8080$", dockerfile, re.MULTILINE)
     assert "accept-bind-to-port=true" in dockerfile
     # SageMaker runs its containers as root: the default must not depend on non-root mounts.
     assert re.search(r"^ARG MODEL_UID=0$", dockerfile, re.MULTILINE)
-    assert (repo / "src" / package / "__main__.py").is_file()
+    assert (repo / "ci_scripts" / "runtime" / "__main__.py").is_file()
+    assert (repo / "src" / package / "model.py").is_file()

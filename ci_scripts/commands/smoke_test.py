@@ -5,7 +5,7 @@ The rows are a seeded sample of the test split (the rows of data/dataset.csv the
 first N rows, which a dataset sorted by class would make one-sided (and drifted, to a monitor).
 Each row goes alone (for a latency distribution), then all rows in one request (batch parsing).
 Every answer must be HTTP 200 with one prediction per row, each valid against the JSON Schema
-the model declares (``PREDICTION_SCHEMA`` in src/<package>/model.py: its shape and ranges); the
+the model's problem type and classes give (ci_scripts.problem_types: shape and ranges); the
 p95 single-row latency must stay within the manifest's ``smoke_test.max_latency_ms``. Every request
 carries a fresh ``InferenceId``, as the API front sends one, so its capture can be labelled.
 
@@ -94,7 +94,7 @@ def check_answer(
     env: str, what: str, status: int, body: bytes, expected: int, contract: ModelContract
 ) -> None:
     """Raise naming ``env`` and the failed check unless ``body`` holds ``expected`` predictions,
-    each valid against the model's declared ``PREDICTION_SCHEMA``."""
+    each valid against the model's answer schema (ci_scripts.problem_types)."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
@@ -116,7 +116,7 @@ def check_answer(
             where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.path)
             raise CIError(
                 f"{prefix}: prediction {i}{where}: {error.message} "
-                f"(PREDICTION_SCHEMA of {contract.source})"
+                f"(the answer schema of {contract.source})"
             )
 
 

@@ -13,14 +13,13 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
-from gitops_testkit import answers_context, render_template_file, write_model_repo
+from gitops_testkit import write_model_repo
 
 from ci_scripts.batch import data_processing
 from ci_scripts.pipeline_module import build_definition
 from ci_scripts.project import ProjectConfig
 
 PROD = "333333333333"
-STEP_CODE = "src/{{cookiecutter.__package}}/"
 VALUES = {
     "ModelName": "churn-model-staging-v3-0123abcd",
     "InputUri": "s3://bucket/batch/staging/input/",
@@ -39,10 +38,6 @@ def definition(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = write_model_repo(
         tmp_path_factory.mktemp("batch") / "repo", pipeline="template", prod_account_id=PROD
     )
-    ctx = answers_context()
-    for name in ("features.py", "errors.py"):  # batch.py counts the features (features.py)
-        text = render_template_file(STEP_CODE + name, ctx)
-        (root / "src" / ctx["__package"] / name).write_text(text, "utf-8")
     project = ProjectConfig.load(root)
     return build_definition(project, "pipelines.batch", role_arn=project.role_arn("prod"))
 

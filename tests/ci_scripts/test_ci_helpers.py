@@ -30,7 +30,7 @@ def test_image_tag_hashes_exactly_the_image_inputs(repo: Path, tmp_path: Path) -
         "Dockerfile",
         "pyproject.toml",
         "src/churn_model/__init__.py",
-    ]
+    ]  # the stand-in repo vendors no ci_scripts/; a render's image hashes it too
 
     cache = repo / "src" / "churn_model" / "__pycache__"
     cache.mkdir()

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 import pytest
-from gitops_testkit import answers_context, render_template_file, write_model_repo
+from gitops_testkit import answers_context, write_model_repo, write_team_package
 
 from ci_scripts import model_contract, problem_types
 from ci_scripts.commands import smoke_test
@@ -21,15 +21,13 @@ from ci_scripts.manifest import load as load_manifest
 from ci_scripts.project import ProjectConfig
 
 PROBLEM_TYPES = list(problem_types.PROBLEM_TYPES)
-MODEL_FILE = "src/{{cookiecutter.__package}}/model.py"
 
 
 def repo_for(root: Path, problem_type: str) -> ProjectConfig:
     """A model repo whose model.py is the template's, rendered for ``problem_type``."""
     repo = write_model_repo(root, pipeline="none", problem_type=problem_type)
     ctx = answers_context(problem_type=problem_type)
-    model_py = repo / "src" / ctx["__package"] / "model.py"
-    model_py.write_text(render_template_file(MODEL_FILE, ctx), "utf-8")
+    write_team_package(repo / "src" / ctx["__package"], ctx)
     return ProjectConfig.load(repo)
 
 
@@ -47,20 +45,13 @@ def test_the_contract_is_what_model_py_declares(tmp_path: Path, kind: str) -> No
 
 
 @pytest.mark.parametrize("kind", PROBLEM_TYPES)
-def test_every_metrics_direction_is_the_same_in_model_py_and_ci_scripts(
-    tmp_path: Path, kind: str
-) -> None:
-    """The monitor judges live drops by model.py's ``higher_is_better``; ci_scripts' constraints
-    and tables by problem_types': one direction per metric, or a drop is missed on one side."""
-    import runpy
-
-    project = repo_for(tmp_path, kind)
-    declared = runpy.run_path(str(model_contract.model_file(project)))
+def test_the_declared_direction_is_the_problem_types(tmp_path: Path, kind: str) -> None:
+    """The gate follows model.py's ``HIGHER_IS_BETTER``; the monitor, constraints and tables
+    follow problem_types': one direction for the primary metric, or a drop is missed."""
+    contract = model_contract.load(repo_for(tmp_path, kind))
     standard = problem_types.get(kind)
-    directions = {name: declared["higher_is_better"](name) for name in declared["METRICS"]}
-    assert directions == {name: standard.higher_is_better(name) for name in declared["METRICS"]}
-    assert directions == dict(standard.metrics)
-    assert declared["HIGHER_IS_BETTER"] == directions[declared["PRIMARY_METRIC"]]
+    assert contract.higher_is_better == standard.higher_is_better(contract.primary_metric)
+    assert set(contract.metrics) <= set(standard.metrics)
 
 
 def test_a_repo_without_model_py_gets_the_binary_defaults(tmp_path: Path) -> None:
@@ -128,7 +119,7 @@ def test_the_smoke_test_checks_answers_against_the_models_schema(
     with pytest.raises(CIError, match="smoke-test staging: row 1: ") as caught:
         smoke_test.check_answer("staging", "row 1", 200, answer(prediction), 1, contract)
     assert message in str(caught.value)
-    assert "PREDICTION_SCHEMA of src/" in str(caught.value)
+    assert "answer schema of src/" in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -157,21 +148,23 @@ def test_the_smoke_test_samples_rows_with_a_seed_not_the_first_ones(tmp_path: Pa
     assert len(smoke_test.feature_rows(dataset, 1000, project)) == len(in_file)
 
 
-def test_compute_metrics_are_sklearns() -> None:
+def test_standard_metrics_are_sklearns() -> None:
+    import numpy as np
     from sklearn import metrics
 
-    truth = [150.0, 80.0, 200.0, 120.0]
-    values = [140.0, 95.0, 180.0, 130.0]
-    got = problem_types.compute_metrics("regression", truth, [{"value": v} for v in values])
+    labels = problem_types.Labels(classes=None)
+    truth, values = np.array([150.0, 80.0, 200.0, 120.0]), np.array([140.0, 95.0, 180.0, 130.0])
+    got = problem_types.get("regression").standard_metrics(truth, {"value": values}, labels)
     assert got["rmse"] == pytest.approx(math.sqrt(metrics.mean_squared_error(truth, values)))
     assert got["r2"] == pytest.approx(metrics.r2_score(truth, values))
-    labels, truth3 = [0, 1, 2, 2], [0, 1, 1, 2]
-    got = problem_types.compute_metrics(
-        "multiclass_classification", truth3, [{"label": v} for v in labels]
-    )
-    assert got["weighted_f1"] == pytest.approx(metrics.f1_score(truth3, labels, average="weighted"))
-    binary = problem_types.compute_metrics(
-        None, [1, 1], [{"label": 1, "probability": 0.9}, {"label": 0, "probability": 0.2}]
+    found, truth3 = np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2])
+    multiclass = problem_types.get("multiclass_classification")
+    got = multiclass.standard_metrics(truth3, {"label": found}, problem_types.Labels((0, 1, 2)))
+    assert got["weighted_f1"] == pytest.approx(metrics.f1_score(truth3, found, average="weighted"))
+    binary = problem_types.get("binary_classification").standard_metrics(
+        np.array([1, 1]),
+        {"label": np.array([1, 0]), "probability": np.array([0.9, 0.2])},
+        problem_types.Labels(),
     )
     assert math.isnan(binary["auc"])  # undefined on a single class
 

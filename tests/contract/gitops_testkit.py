@@ -226,8 +226,7 @@ def write_model_repo(root: Path, *, pipeline: str = "stub", **answers: str) -> P
             for source in (TEMPLATE_PROJECT / "pipelines").glob("*.py"):
                 (root / "pipelines" / source.name).write_text(source.read_text("utf-8"), "utf-8")
             # the pipeline reads the model's declarations (hyperparameters, metrics, gate)
-            model_py = render_template_file("src/{{cookiecutter.__package}}/model.py", ctx)
-            (package / "model.py").write_text(model_py, "utf-8")
+            write_team_package(package, ctx)
         else:
             (root / "pipelines" / "__init__.py").write_text("", "utf-8")
             (root / "pipelines" / "pipeline.py").write_text(STUB_PIPELINE, "utf-8")
@@ -306,27 +305,30 @@ class BackendHarness(ABC):
 HarnessFactory = Callable[..., Any]
 
 
-STEP_CODE = TEMPLATE_PROJECT / "src" / "{{cookiecutter.__package}}"
+TEAM_PACKAGE = "src/{{cookiecutter.__package}}"
+TEAM_FILES = ("__init__.py", "model.py", "schema.py")
+
+
+def write_team_package(package_dir: Path, ctx: dict[str, str]) -> None:
+    """The template's team package (model.py, schema.py: they hold jinja) rendered for ``ctx``."""
+    package_dir.mkdir(parents=True, exist_ok=True)
+    for name in TEAM_FILES:
+        text = render_template_file(f"{TEAM_PACKAGE}/{name}", ctx)
+        (package_dir / name).write_text(text, "utf-8")
 
 
 def template_step_module(name: str) -> ModuleType:
-    """A module of the template's step code (src/<package>/), rendered for the default answers
-    (model.py and features.py hold jinja) into a temporary package and imported."""
+    """A module of the platform's step code (ci_scripts.runtime) bound to the template's model
+    and schema, rendered for the default answers into a temporary package. The binding
+    ($MODEL_PACKAGE) stays for the session: the step code imports more of itself lazily."""
+    import os
     import tempfile
 
     package = "template_step_code"
     if package not in sys.modules:
-        rendered = Path(tempfile.mkdtemp(prefix="step-code-")) / package
-        rendered.mkdir()
-        ctx = answers_context()
-        for source in STEP_CODE.glob("*.py"):
-            relpath = source.relative_to(TEMPLATE_PROJECT).as_posix()
-            (rendered / source.name).write_text(render_template_file(relpath, ctx), "utf-8")
-        spec = importlib.util.spec_from_file_location(
-            package, rendered / "__init__.py", submodule_search_locations=[str(rendered)]
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[package] = module
-        spec.loader.exec_module(module)
-    return importlib.import_module(f"{package}.{name}")
+        parent = Path(tempfile.mkdtemp(prefix="step-code-"))
+        write_team_package(parent / package, answers_context())
+        sys.path.insert(0, str(parent))
+        os.environ["MODEL_PACKAGE"] = package
+        importlib.import_module(package)
+    return importlib.import_module(f"ci_scripts.runtime.{name}")

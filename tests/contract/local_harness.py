@@ -32,9 +32,10 @@ from ci_scripts.project import ProjectConfig
 
 FAKE_STEP_CODE = Path(__file__).resolve().parents[1] / "local" / "fake_step_code.py"
 FAKE_BATCH_SERVE = Path(__file__).resolve().parents[1] / "local" / "fake_batch_serve.py"
-# deployment=batch: the package's real batch modules (and what they import) score the files the
-# fake serve code answers for; the shipped dataset has the real features, for the smoke test.
-BATCH_MODULES = ("batch_check", "batch_capture", "capture", "paths", "errors", "features", "model")
+# deployment=batch: the platform's real batch steps (ci_scripts.runtime, reading the rendered model
+# and schema) check and capture the files the fake serve code answers for; the shipped dataset has
+# the real features, for the smoke test.
+BATCH_MODULES = ("model", "schema")
 DEFAULT_METRICS = {"auc": 0.95, "accuracy": 0.91, "f1": 0.9, "precision": 0.89, "recall": 0.92}
 
 
@@ -108,7 +109,8 @@ class LocalHarness(BackendHarness):
 
 
 def write_batch_code(root: Path, package: str, answers: dict[str, str]) -> None:
-    """The real batch_check/batch_capture (rendered), the fake serve, the real dataset."""
+    """The rendered model and schema (the real batch steps read them), the fake serve, the real
+    dataset."""
     ctx = answers_context(**answers)
     for name in BATCH_MODULES:
         text = render_template_file(f"src/{{{{cookiecutter.__package}}}}/{name}.py", ctx)
@@ -124,6 +126,8 @@ def local_harness(tmp_path: Path, monkeypatch: Any, **answers: str) -> Iterator[
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT", "10")
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "0.3")  # short canary windows
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_SHADOW_SECONDS", "0.3")  # and shadow windows
+    # The image's ENTRYPOINT module: the stand-in step code written as the package's __main__.
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_RUNTIME", answers_context(**answers)["__package"])
     harness = LocalHarness(tmp_path / "repo", **answers)
     try:
         yield harness

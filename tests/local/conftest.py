@@ -24,6 +24,8 @@ def backend(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBacken
     """A LocalBackend on ``repo``; every process it started is stopped afterwards (asserted)."""
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT", "5")
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "0.3")  # short canary windows
+    # The image's ENTRYPOINT module: the stand-in step code (fake_step_code.py as __main__).
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_RUNTIME", "churn_model")
     local = LocalBackend(ProjectConfig.load(repo))
     try:
         yield local

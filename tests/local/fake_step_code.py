@@ -1,8 +1,10 @@
 """Stand-in step code for local-backend tests: the container contract, standard library only.
 
-Copied into a test repo as ``src/<package>/__main__.py``, it honours the same contract as the
-generated step code (``python -m <package> preprocess|train|evaluate|serve``, /opt/ml paths under
+Copied into a test repo as ``src/<package>/__main__.py`` and named the local image's ENTRYPOINT
+module (``$CI_SCRIPTS_LOCAL_RUNTIME``), it honours the same contract as the platform's step code
+(``python -m ci_scripts.runtime preprocess|train|evaluate|serve``, /opt/ml paths under
 ``$OPT_ML_ROOT``) but starts in milliseconds, so the tests exercise the backend, not scikit-learn.
+The batch steps (batch_check, batch_capture) are the platform's own, run as they are.
 Knobs for failure tests: hyperparameter ``fail=true`` makes train fail; a model whose ``serve``
 field is ``crash`` exits at start, ``unhealthy`` answers /ping with 500, ``errors`` passes /ping
 but answers every /invocations with 500, ``slow`` answers after 50 ms, ``empty`` answers 200
@@ -113,5 +115,9 @@ if __name__ == "__main__":
     command, rest = sys.argv[1], sys.argv[2:]
     if command == "serve":
         serve(rest)
+    elif command in ("batch_check", "batch_capture"):
+        from ci_scripts.runtime.__main__ import main
+
+        sys.exit(main(sys.argv[1:]))
     else:
         {"preprocess": preprocess, "train": train, "evaluate": evaluate}[command]()

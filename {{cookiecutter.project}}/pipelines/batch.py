@@ -79,8 +79,8 @@ def output_filter(feature_count: int) -> str:
 
 
 def feature_count(settings: PipelineSettings) -> int:
-    """How many features a row has (``<package>.features.FEATURES``: the training order)."""
-    return len(importlib.import_module(f"{settings.package}.features").FEATURES)
+    """How many features a row has (``<package>.schema.FEATURES``: the training order)."""
+    return len(importlib.import_module(f"{settings.package}.schema").FEATURES)
 
 
 def definition(settings: PipelineSettings) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def test_the_check_runs_batch_check_on_the_input_first(definition: dict[str, Any
     request = {"ProcessingJobName": "pipelines-abc-CheckInput", **_resolve(arguments)}
     _validate("CreateProcessingJob", request)
     entrypoint = arguments["AppSpecification"]["ContainerEntrypoint"]
-    assert entrypoint == ["python", "-m", "churn_model", "batch_check"]
+    assert entrypoint == ["python", "-m", "ci_scripts.runtime", "batch_check"]
     assert arguments["AppSpecification"]["ContainerArguments"] == [
         "--label",
         {"Get": "Parameters.InputUri"},
@@ -171,7 +171,7 @@ def test_capture_runs_after_the_transform_only_when_asked(definition: dict[str, 
     arguments = capture["Arguments"]
     _validate("CreateProcessingJob", {"ProcessingJobName": "p-Capture", **_resolve(arguments)})
     entrypoint = arguments["AppSpecification"]["ContainerEntrypoint"]
-    assert entrypoint == ["python", "-m", "churn_model", "batch_capture"]
+    assert entrypoint == ["python", "-m", "ci_scripts.runtime", "batch_capture"]
     sources = {i["InputName"]: i["S3Input"] for i in arguments["ProcessingInputs"]}
     assert sources["batch_input"]["S3Uri"] == {"Get": "Parameters.InputUri"}
     assert sources["batch_output"]["S3Uri"] == {"Get": "Parameters.OutputUri"}

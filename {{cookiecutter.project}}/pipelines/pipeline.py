@@ -248,7 +248,7 @@ def _processor(
     return Processor(
         role=settings.role_arn,
         image_uri=settings.image_uri,
-        entrypoint=["python", "-m", settings.package, command],
+        entrypoint=["python", "-m", "ci_scripts.runtime", command],
         instance_count=1,
         instance_type=instance_type if params is None else params.processing_instance_type,
         env=environment,

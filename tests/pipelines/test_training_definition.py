@@ -1,26 +1,33 @@
-"""The pipeline definition: the steps, how data flows between them, the gate, and that building it
-needs neither AWS nor a network.
+"""The training pipeline definition of a rendered repo (its pipelines/pipeline.py composing
+ci_scripts.pipelines.steps): the steps, how data flows between them, the gate, and that building
+it needs neither AWS nor a network.
 
-The definition is built once for the module (importing the SageMaker SDK takes seconds) with
-every socket refused, so a build that reaches for the network fails here, not in CI without
-credentials or in the local backend.
+The definition is built once per problem type's render (importing the SageMaker SDK takes
+seconds) with every socket refused, so a build that reaches for the network fails here, not in
+CI without credentials or in the local backend.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import re
 import socket
+import sys
 import threading
 import tomllib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
+from option_matrix import PROBLEM_TYPES, problem_type_answers
 
-from pipelines import sdk
-from pipelines.pipeline import (
+from ci_scripts.pipeline_module import build_definition, repo_on_path
+from ci_scripts.pipelines import sdk
+from ci_scripts.pipelines.settings import PipelineSettings
+from ci_scripts.pipelines.steps import (
     CHECK_BIAS,
     CHECK_METRIC,
     DATA_BASELINE,
@@ -32,17 +39,11 @@ from pipelines.pipeline import (
     PREPROCESS,
     REGISTER_MODEL,
     TRAIN,
-    PipelineSettings,
-    definition,
-    main,
+    print_definition,
     quality_metric_path,
 )
-from pipelines.settings import PipelineConfigError
+from ci_scripts.project import ProjectConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-TABLE = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
-    "sagemaker-gitops"
-]
 EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
 
 
@@ -53,14 +54,44 @@ def preprocess_output(name: str) -> dict[str, str]:
 MODEL_ARTIFACTS = {"Get": f"Steps.{TRAIN}.ModelArtifacts.S3ModelArtifacts"}
 
 
-@pytest.fixture(scope="module")
-def settings() -> PipelineSettings:
-    return PipelineSettings.from_pyproject(ROOT)
+@pytest.fixture(scope="module", params=PROBLEM_TYPES)
+def root(request: pytest.FixtureRequest, bake_once) -> Path:
+    """A rendered repo per problem type (the default one's is the default render)."""
+    return bake_once(**problem_type_answers(request.param))
 
 
 @pytest.fixture(scope="module")
-def model(settings: PipelineSettings) -> Any:
-    return importlib.import_module(f"{settings.package}.model")
+def table(root: Path) -> dict[str, Any]:
+    text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)["tool"]["sagemaker-gitops"]
+
+
+@pytest.fixture(scope="module")
+def project(root: Path) -> ProjectConfig:
+    return ProjectConfig.load(root)
+
+
+@pytest.fixture(scope="module")
+def settings(project: ProjectConfig) -> PipelineSettings:
+    return PipelineSettings.from_project(project)
+
+
+def repo_module(root: Path, package: str, name: str) -> ModuleType:
+    """``<package>.<name>`` of the render at ``root``, fresh (every render's package has the
+    same name); the step code's new home, ``ci_scripts.runtime.<name>``, when it has one."""
+    try:
+        return importlib.import_module(f"ci_scripts.runtime.{name}")
+    except ImportError:
+        pass
+    with repo_on_path(root):
+        for loaded in [m for m in sys.modules if m.split(".")[0] == package]:
+            del sys.modules[loaded]
+        return importlib.import_module(f"{package}.{name}")
+
+
+@pytest.fixture(scope="module")
+def model(root: Path, settings: PipelineSettings) -> Any:
+    return repo_module(root, settings.package, "model")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +106,7 @@ def primary(settings: PipelineSettings) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def build(settings: PipelineSettings) -> tuple[dict[str, Any], list[object]]:
+def build(project: ProjectConfig) -> tuple[dict[str, Any], list[object]]:
     """(definition, every network connection attempted while building it)."""
     attempts: list[object] = []
 
@@ -91,7 +122,7 @@ def build(settings: PipelineSettings) -> tuple[dict[str, Any], list[object]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(socket, "getaddrinfo", refuse_lookup)
         patch.setattr(socket.socket, "connect", refuse_connect)
-        doc = definition(settings)
+        doc = build_definition(project, image_tag="latest")
         # The SDK sends telemetry from background threads: let them finish inside the guard.
         for thread in set(threading.enumerate()) - threads_before:
             thread.join(timeout=10)
@@ -152,13 +183,13 @@ def test_steps_run_in_order_and_the_gate_branches_to_register_or_fail(doc) -> No
     assert [(s["Name"], s["Type"]) for s in gate["ElseSteps"]] == [(METRIC_BELOW_THRESHOLD, "Fail")]
 
 
-def test_parameters_and_their_defaults(doc, settings, model) -> None:
+def test_parameters_and_their_defaults(doc, table, model) -> None:
     params = {p["Name"]: (p["Type"], p["DefaultValue"]) for p in doc["Parameters"]}
-    bucket, project = TABLE["artifact_bucket"], TABLE["project"]
+    bucket, project = table["artifact_bucket"], table["project"]
     assert params == {
         "InputDataUrl": ("String", f"s3://{bucket}/{project}/data/dataset.csv"),
-        "ProcessingInstanceType": ("String", TABLE["processing_instance_type"]),
-        "TrainingInstanceType": ("String", TABLE["training_instance_type"]),
+        "ProcessingInstanceType": ("String", table["processing_instance_type"]),
+        "TrainingInstanceType": ("String", table["training_instance_type"]),
         "MetricThreshold": ("Float", model.THRESHOLD),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
     }
@@ -181,12 +212,14 @@ def test_job_steps_are_cached_and_retried(doc, name) -> None:
         (EXPLAIN, "explain"),
     ],
 )
-def test_processing_steps_run_the_project_image(doc, settings, name, command) -> None:
+def test_processing_steps_run_the_runtime_in_the_project_image(
+    doc, settings, name, command
+) -> None:
     args = step(doc, name)["Arguments"]
     app = {k: v for k, v in args["AppSpecification"].items() if k != "ContainerArguments"}
     assert app == {
         "ImageUri": settings.image_uri,
-        "ContainerEntrypoint": ["python", "-m", TABLE["package"], command],
+        "ContainerEntrypoint": ["python", "-m", "ci_scripts.runtime", command],
     }
     assert args["ProcessingResources"]["ClusterConfig"]["InstanceType"] == {
         "Get": "Parameters.ProcessingInstanceType"
@@ -194,7 +227,7 @@ def test_processing_steps_run_the_project_image(doc, settings, name, command) ->
     assert args["RoleArn"] == settings.role_arn
 
 
-def test_preprocess_reads_the_input_parameter_and_writes_splits_per_execution(doc) -> None:
+def test_preprocess_reads_the_input_parameter_and_writes_splits_per_execution(doc, table) -> None:
     preprocess = step(doc, PREPROCESS)
     assert inputs_by_name(preprocess) == {
         "data": ({"Get": "Parameters.InputDataUrl"}, "/opt/ml/processing/input/data")
@@ -207,7 +240,7 @@ def test_preprocess_reads_the_input_parameter_and_writes_splits_per_execution(do
         join = out["S3Uri"]["Std:Join"]
         assert join["On"] == "/"
         assert join["Values"] == [
-            f"s3://{TABLE['artifact_bucket']}/{TABLE['project']}/pipeline-runs",
+            f"s3://{table['artifact_bucket']}/{table['project']}/pipeline-runs",
             EXECUTION_ID,
             PREPROCESS,
             name,
@@ -237,17 +270,17 @@ def test_train_consumes_the_preprocess_splits(doc, settings) -> None:
             assert re.search(metric["Regex"], line).group(1) == value
 
 
-def test_hyperparameters_are_strings_the_train_step_accepts(doc, settings) -> None:
+def test_hyperparameters_are_strings_the_train_step_accepts(doc, root, settings) -> None:
     sent = step(doc, TRAIN)["Arguments"]["HyperParameters"]
     assert sent == dict(settings.hyperparameters)
     assert all(isinstance(value, str) for value in sent.values())
-    train = importlib.import_module(f"{settings.package}.train")
+    train = repo_module(root, settings.package, "train")
     assert set(sent) <= set(train.HYPERPARAMETERS)
     train.parse_hyperparameters(sent, "pipeline definition")  # raises on a value it rejects
 
 
-def test_metric_names_match_what_the_step_code_computes(settings, model) -> None:
-    metrics = importlib.import_module(f"{settings.package}.metrics")
+def test_metric_names_match_what_the_step_code_computes(root, settings, model) -> None:
+    metrics = repo_module(root, settings.package, "metrics")
     assert settings.metrics == model.METRICS
     assert (settings.primary_metric, settings.higher_is_better) == (
         model.PRIMARY_METRIC,
@@ -308,8 +341,8 @@ def test_failure_names_the_metric_its_value_and_the_threshold(doc, settings, pri
     assert {"Get": "Parameters.MetricThreshold"} in message
 
 
-def test_bias_gets_the_facet_and_positive_outcome_of_pyproject(doc) -> None:
-    bias = TABLE.get("bias") or {}
+def test_bias_gets_the_facet_and_positive_outcome_of_pyproject(doc, table) -> None:
+    bias = table.get("bias") or {}
     arguments = step(doc, CHECK_BIAS)["Arguments"]["AppSpecification"].get("ContainerArguments")
     if bias.get("facet"):
         assert arguments == [
@@ -322,9 +355,9 @@ def test_bias_gets_the_facet_and_positive_outcome_of_pyproject(doc) -> None:
         assert not arguments
 
 
-def test_register_creates_a_pending_version_with_metrics_and_metadata(doc, settings) -> None:
+def test_register_creates_a_pending_version_with_metrics_and_metadata(doc, table, settings) -> None:
     args = step(doc, REGISTER_MODEL)["Arguments"]
-    assert args["ModelPackageGroupName"] == TABLE["model_package_group"]
+    assert args["ModelPackageGroupName"] == table["model_package_group"]
     assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
     spec = args["InferenceSpecification"]
     assert [(c["Image"], c["ModelDataUrl"]) for c in spec["Containers"]] == [
@@ -344,37 +377,22 @@ def test_register_creates_a_pending_version_with_metrics_and_metadata(doc, setti
     }
 
 
-def test_settings_come_from_the_pyproject_table(settings) -> None:
-    dev, region, repository = TABLE["accounts"]["dev"], TABLE["region"], TABLE["ecr_repository"]
-    assert settings.role_arn == f"arn:aws:iam::{dev}:role/{TABLE['sagemaker_role']}"
-    assert settings.default_bucket == TABLE["artifact_bucket"]
-    assert settings.image_uri == f"{dev}.dkr.ecr.{region}.amazonaws.com/{repository}:latest"
-    assert (settings.pipeline_name, settings.model_package_group, settings.package) == (
-        TABLE["pipeline_name"],
-        TABLE["model_package_group"],
-        TABLE["package"],
-    )
-
-
-def test_a_missing_setting_is_named(tmp_path) -> None:
-    table = {k: v for k, v in TABLE.items() if k != "artifact_bucket"}
-    with pytest.raises(PipelineConfigError, match=r"\.artifact_bucket is missing"):
-        PipelineSettings.from_table(table)
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
-    with pytest.raises(PipelineConfigError, match=r"missing \[tool\.sagemaker-gitops\]"):
-        PipelineSettings.from_pyproject(tmp_path)
-
-
-def test_the_offline_session_refuses_aws_calls_by_name() -> None:
-    client = sdk.offline_boto_session(TABLE["region"]).client("s3")
+def test_the_offline_session_refuses_aws_calls_by_name(settings) -> None:
+    client = sdk.offline_boto_session(settings.region).client("s3")
     with pytest.raises(sdk.OfflineBuildError, match=r"^s3\.ListBuckets: "):
         client.list_buckets()
 
 
-def test_cli_prints_the_same_definition_for_another_image(doc, settings, capsys) -> None:
-    """One more build, through the CLI: deterministic, and the image comes from the caller."""
+def test_cli_prints_the_same_definition_for_another_image(doc, root, settings, capsys) -> None:
+    """One more build, through ``python -m pipelines.pipeline``'s function: deterministic, and
+    the image comes from the caller."""
     image = settings.image_uri.rsplit(":", 1)[0] + ":0123456789abcdef"
-    assert main(["--root", str(ROOT), "--image-uri", image]) == 0
+    with repo_on_path(root):
+        from ci_scripts.pipeline_module import load_module
+
+        pipeline = load_module(root)
+        argv = ["--root", str(root), "--image-uri", image]
+        assert print_definition(argv, "pipelines.pipeline", pipeline.definition) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(json.dumps(doc).replace(settings.image_uri, image))
 
@@ -427,26 +445,30 @@ def test_register_attaches_baseline_bias_and_explainability(doc) -> None:
         ]
 
 
-KMS_KEY = "arn:aws:kms:{{ cookiecutter.aws_region }}:{{ cookiecutter.dev_account_id }}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+def kms_key(project: ProjectConfig) -> str:
+    return (
+        f"arn:aws:kms:{project.region}:{project.accounts['dev']}:key/"
+        "1234abcd-12ab-34cd-56ef-1234567890ab"
+    )
 
 
 def test_without_a_kms_key_no_job_names_one(doc) -> None:
     assert "KmsKeyId" not in json.dumps(doc)
 
 
-def test_the_kms_key_encrypts_every_job_volume_and_output(settings) -> None:
+def test_the_kms_key_encrypts_every_job_volume_and_output(project) -> None:
     """kms_key_arn from [tool.sagemaker-gitops]: every processing and training job's storage
     volume and S3 output use it (one more build, with the key)."""
-    table = {**TABLE, "kms_key_arn": KMS_KEY}
-    keyed = definition(PipelineSettings.from_table(table))
+    key = kms_key(project)
+    keyed = build_definition(dataclasses.replace(project, kms_key_arn=key))
     jobs = [s for s in all_steps(keyed).values() if s["Type"] in {"Processing", "Training"}]
     jobs += [s for s in all_steps(keyed).values() if s["Type"] == "QualityCheck"]
     assert len(jobs) >= 5
     for job in jobs:
         arguments = job["Arguments"]
         if job["Type"] == "Training":
-            assert arguments["ResourceConfig"]["VolumeKmsKeyId"] == KMS_KEY
-            assert arguments["OutputDataConfig"]["KmsKeyId"] == KMS_KEY
+            assert arguments["ResourceConfig"]["VolumeKmsKeyId"] == key
+            assert arguments["OutputDataConfig"]["KmsKeyId"] == key
         else:
-            assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KMS_KEY
-            assert arguments["ProcessingOutputConfig"]["KmsKeyId"] == KMS_KEY
+            assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
+            assert arguments["ProcessingOutputConfig"]["KmsKeyId"] == key

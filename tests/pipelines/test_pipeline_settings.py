@@ -30,13 +30,14 @@ def table(root: Path) -> dict[str, Any]:
 
 
 def copy_repo(root: Path, target: Path, pyproject: str | None = None) -> Path:
-    """pyproject.toml (or ``pyproject``) and model.py of ``root`` under ``target``."""
+    """pyproject.toml (or ``pyproject``) and the model's declarations of ``root`` under
+    ``target``."""
     target.mkdir(parents=True, exist_ok=True)
     text = (root / "pyproject.toml").read_text(encoding="utf-8")
     (target / "pyproject.toml").write_text(pyproject or text, encoding="utf-8")
-    for model in root.glob("src/*/model.py"):
-        (target / model.relative_to(root)).parent.mkdir(parents=True)
-        (target / model.relative_to(root)).write_text(model.read_text("utf-8"), "utf-8")
+    for declared in [*root.glob("src/*/model.py"), *root.glob("src/*/schema.py")]:
+        (target / declared.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
+        (target / declared.relative_to(root)).write_text(declared.read_text("utf-8"), "utf-8")
     return target
 
 

@@ -43,6 +43,7 @@ from ci_scripts.pipelines.steps import (
     quality_metric_path,
 )
 from ci_scripts.project import ProjectConfig
+from ci_scripts.runtime import team
 
 EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
 
@@ -76,22 +77,18 @@ def settings(project: ProjectConfig) -> PipelineSettings:
     return PipelineSettings.from_project(project)
 
 
-def repo_module(root: Path, package: str, name: str) -> ModuleType:
-    """``<package>.<name>`` of the render at ``root``, fresh (every render's package has the
-    same name); the step code's new home, ``ci_scripts.runtime.<name>``, when it has one."""
-    try:
-        return importlib.import_module(f"ci_scripts.runtime.{name}")
-    except ImportError:
-        pass
+def model_module(root: Path, package: str) -> ModuleType:
+    """``<package>.model`` of the render at ``root``, fresh (every render's package has the same
+    name)."""
     with repo_on_path(root):
         for loaded in [m for m in sys.modules if m.split(".")[0] == package]:
             del sys.modules[loaded]
-        return importlib.import_module(f"{package}.{name}")
+        return importlib.import_module(f"{package}.model")
 
 
 @pytest.fixture(scope="module")
 def model(root: Path, settings: PipelineSettings) -> Any:
-    return repo_module(root, settings.package, "model")
+    return model_module(root, settings.package)
 
 
 @pytest.fixture(scope="module")
@@ -274,21 +271,23 @@ def test_hyperparameters_are_strings_the_train_step_accepts(doc, root, settings)
     sent = step(doc, TRAIN)["Arguments"]["HyperParameters"]
     assert sent == dict(settings.hyperparameters)
     assert all(isinstance(value, str) for value in sent.values())
-    train = repo_module(root, settings.package, "train")
-    assert set(sent) <= set(train.HYPERPARAMETERS)
-    train.parse_hyperparameters(sent, "pipeline definition")  # raises on a value it rejects
+    with team.bound_to(root / "src", settings.package):  # the runtime, on this render's model
+        train = importlib.import_module("ci_scripts.runtime.train")
+        assert set(sent) <= set(train.HYPERPARAMETERS)
+        train.parse_hyperparameters(sent, "pipeline definition")  # raises on a value it rejects
 
 
 def test_metric_names_match_what_the_step_code_computes(root, settings, model) -> None:
-    metrics = repo_module(root, settings.package, "metrics")
     assert settings.metrics == model.METRICS
     assert (settings.primary_metric, settings.higher_is_better) == (
         model.PRIMARY_METRIC,
         model.HIGHER_IS_BETTER,
     )
-    report = metrics.model_quality_report(
-        {name: 0.5 + i / 10 for i, name in enumerate(model.METRICS)}
-    )
+    with team.bound_to(root / "src", settings.package):
+        metrics = importlib.import_module("ci_scripts.runtime.metrics")
+        report = metrics.model_quality_report(
+            {name: 0.5 + i / 10 for i, name in enumerate(model.METRICS)}
+        )
     value: Any = report
     for key in quality_metric_path(settings).split("."):
         value = value[key]

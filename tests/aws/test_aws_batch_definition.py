@@ -1,4 +1,5 @@
-"""pipelines/batch.py: the batch scoring pipeline's definition, checked against botocore.
+"""ci_scripts/pipelines/batch.py: the batch scoring pipeline's definition, checked against
+botocore.
 
 Each step's Arguments are the request SageMaker Pipelines sends for it (CreateProcessingJob,
 CreateTransformJob minus the job name); with every ``{"Get": "Parameters.X"}`` replaced by a
@@ -15,7 +16,7 @@ import pytest
 from botocore.validate import ParamValidator
 from gitops_testkit import write_model_repo
 
-from ci_scripts.batch import data_processing
+from ci_scripts.batch import BATCH_MODULE, data_processing
 from ci_scripts.pipeline_module import build_definition
 from ci_scripts.project import ProjectConfig
 
@@ -39,7 +40,7 @@ def definition(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         tmp_path_factory.mktemp("batch") / "repo", pipeline="template", prod_account_id=PROD
     )
     project = ProjectConfig.load(root)
-    return build_definition(project, "pipelines.batch", role_arn=project.role_arn("prod"))
+    return build_definition(project, BATCH_MODULE, role_arn=project.role_arn("prod"))
 
 
 def _resolve(value: Any) -> Any:
@@ -123,7 +124,7 @@ def test_the_check_runs_batch_check_on_the_input_first(definition: dict[str, Any
     request = {"ProcessingJobName": "pipelines-abc-CheckInput", **_resolve(arguments)}
     _validate("CreateProcessingJob", request)
     entrypoint = arguments["AppSpecification"]["ContainerEntrypoint"]
-    assert entrypoint == ["python", "-m", "churn_model", "batch_check"]
+    assert entrypoint == ["python", "-m", "ci_scripts.runtime", "batch_check"]
     assert arguments["AppSpecification"]["ContainerArguments"] == [
         "--label",
         {"Get": "Parameters.InputUri"},
@@ -171,7 +172,7 @@ def test_capture_runs_after_the_transform_only_when_asked(definition: dict[str, 
     arguments = capture["Arguments"]
     _validate("CreateProcessingJob", {"ProcessingJobName": "p-Capture", **_resolve(arguments)})
     entrypoint = arguments["AppSpecification"]["ContainerEntrypoint"]
-    assert entrypoint == ["python", "-m", "churn_model", "batch_capture"]
+    assert entrypoint == ["python", "-m", "ci_scripts.runtime", "batch_capture"]
     sources = {i["InputName"]: i["S3Input"] for i in arguments["ProcessingInputs"]}
     assert sources["batch_input"]["S3Uri"] == {"Get": "Parameters.InputUri"}
     assert sources["batch_output"]["S3Uri"] == {"Get": "Parameters.OutputUri"}

@@ -43,8 +43,9 @@ demo-rollback: $(DEMO_STAMP)  ## the loop, then a broken version whose canary fa
 demo-quality: $(STAMP)  ## the loop, then labelled prod traffic: a quality drop with no data drift
 	@$(BIN)/python -m scripts.demo --scenario quality $(DEMO_ARGS)
 
-# A deployment=batch render has other pipeline code (pipelines/batch.py) than the default render
-# whose training definition ships prebuilt, so the CLI builds it with the SDK: the full install.
+# A deployment=batch render also builds the platform's batch pipeline (ci_scripts/pipelines/batch.py),
+# which, unlike the default render's training definition, ships no prebuilt copy: the CLI builds
+# it with the SDK, so the full install.
 demo-batch: $(STAMP)  ## the loop for deployment=batch: batch jobs in staging and prod, no endpoints
 	@$(BIN)/python -m scripts.demo --scenario batch $(DEMO_ARGS)
 

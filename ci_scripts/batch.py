@@ -27,6 +27,9 @@ from typing import Any
 from ci_scripts.backends.base import BatchRun, EndpointState
 from ci_scripts.errors import CIError
 
+# The batch scoring pipeline: the platform's own (CheckInput -> Transform -> Capture), which
+# validate builds and the aws backend upserts as <project>-<env>-batch.
+BATCH_MODULE = "ci_scripts.pipelines.batch"
 OUTPUT_SUFFIX = ".out"  # SageMaker batch transform's output naming: <input key>.out
 SMOKE_SUFFIX = "_smoke/"
 RUN_STATUSES = ("Executing", "Succeeded", "Failed", "Stopped")

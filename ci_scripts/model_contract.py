@@ -5,9 +5,10 @@ ci_scripts assumes nothing about the model: the smoke test checks answers agains
 its problem type and classes give (ci_scripts.problem_types), status and the proposal PRs show
 its primary metric by name, and ``monitoring.quality.max_metric_drop`` in deploy/*.json accepts
 the names in its ``METRICS`` (defaults: its ``MAX_METRIC_DROP``). Those two files are the one
-source of these facts; the pipeline's settings read them through here too. Their module level
-imports the standard library only, so loading them is cheap. A repo without model.py (the
-template's own tests' stand-ins) gets the binary-classification declarations the template ships.
+source of these facts; the pipeline's settings (ci_scripts/pipelines/settings.py) are built
+from this contract, hyperparameter defaults included. Their module level imports the standard
+library only, so loading them is cheap. A repo without model.py (the template's own tests'
+stand-ins) gets the binary-classification declarations the template ships.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class ModelContract:
     higher_is_better: bool = True
     threshold: float = 0.9
     classes: tuple[int, ...] | None = (0, 1)  # the target's values; None for a regression
+    # HYPERPARAMETERS' defaults by name: what the pipeline passes to `train` unless
+    # [tool.sagemaker-gitops.hyperparameters] overrides them.
+    hyperparameters: dict[str, str] = field(default_factory=dict)
     max_metric_drop: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(_BINARY.metrics, 0.05)
     )
@@ -118,6 +122,7 @@ def _read(path: Path, root: Path) -> ModelContract:
     )
     return ModelContract(
         source=rel,
+        hyperparameters=_hyperparameter_defaults(module, rel),
         problem_type=kind,
         metrics=metrics,
         primary_metric=primary,
@@ -127,6 +132,16 @@ def _read(path: Path, root: Path) -> ModelContract:
         max_metric_drop={name: float(value) for name, value in drops.items()},
         prediction_schema=problem.prediction_schema(labels),
     )
+
+
+def _hyperparameter_defaults(module: Any, rel: str) -> dict[str, str]:
+    """``{name: spec.default for name, spec in HYPERPARAMETERS.items()}``."""
+    specs = getattr(module, "HYPERPARAMETERS", None)
+    if specs is None:
+        return {}
+    if not isinstance(specs, dict) or not all(hasattr(spec, "default") for spec in specs.values()):
+        raise CIError(f"{rel}: HYPERPARAMETERS must map each name to a spec with a default")
+    return {str(name): spec.default for name, spec in specs.items()}
 
 
 def _import(path: Path, rel: str) -> Any:

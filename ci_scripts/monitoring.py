@@ -1,7 +1,7 @@
 """The repo's own monitor, seen from ci_scripts: names, the run's parameters, reading its results.
 
 The monitor is step code of the model repo (src/<package>/monitor.py) run by the monitoring
-pipeline (pipelines/monitoring.py), one per environment, ``<project>-<env>-monitor``:
+pipeline (ci_scripts/pipelines/monitoring.py), one per environment, ``<project>-<env>-monitor``:
 
 - **where it runs**: in the account that hosts the environment's endpoint (in a single-account
   set-up, that one account). ``deploy --env E`` is what changes what E serves, and it holds E's
@@ -35,7 +35,7 @@ METRICS_FILE = "metrics.json"
 SCHEMA_CHECKS = frozenset({"missing_column_check", "extra_column_check"})
 MISSING_COLUMN_CHECK = "missing_column_check"
 EXTRA_COLUMN_CHECK = "extra_column_check"
-MONITORING_MODULE = "pipelines.monitoring"
+MONITORING_MODULE = "ci_scripts.pipelines.monitoring"
 # SageMaker's and Scheduler's limit on a pipeline parameter value (botocore: String1024,
 # SageMakerPipelineParameterValue)
 MAX_PARAMETER_LENGTH = 1024

@@ -1,9 +1,11 @@
-"""Import the model repo's ``pipelines/pipeline.py`` and build its definition.
+"""Build a pipeline definition: the model repo's ``pipelines/pipeline.py`` or a platform one.
 
-The pipeline module is the model team's code; ci_scripts only needs ``definition(settings)``
-(a JSON-able dict, built without an AWS account). Settings come from the module itself
-(``PipelineSettings.from_pyproject``), so the pipeline owns how it reads the project's facts; the
-image tag ci_scripts computes (the hash of the image's inputs) is passed in.
+The training pipeline module is the model team's code (composing ci_scripts.pipelines.steps);
+the monitoring and batch pipelines are the platform's (``ci_scripts.pipelines.monitoring`` /
+``.batch``). ci_scripts only needs a module's ``definition(settings)`` (a JSON-able dict, built
+without an AWS account). Settings are the module's ``PipelineSettings`` built from the project
+(``from_project``: ProjectConfig and the model's declarations); the image tag ci_scripts computes
+(the hash of the image's inputs) is passed in.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ci_scripts.imagetag import image_tag
 from ci_scripts.project import ProjectConfig
 
 PIPELINE_FILE = Path("pipelines") / "pipeline.py"
+PLATFORM_PREFIX = "ci_scripts."  # a module of the platform, not of the model repo
 
 
 @contextmanager
@@ -42,9 +45,17 @@ def module_file(module: str) -> Path:
 
 
 def load_module(root: Path, module: str = "pipelines.pipeline") -> ModuleType:
-    """Import ``module`` (``pipelines.pipeline`` or ``pipelines.monitoring``) from ``root``
-    (call inside :func:`repo_on_path`), fresh."""
+    """Import ``module`` (``pipelines.pipeline``) from ``root``, fresh, or a platform module
+    (``ci_scripts.pipelines.monitoring``) as installed (call inside :func:`repo_on_path`)."""
     file = module_file(module)
+    if module.startswith(PLATFORM_PREFIX):
+        package = _package_name(root)
+        for name in [m for m in sys.modules if m.split(".")[0] == package]:
+            del sys.modules[name]  # another repo's package may be cached (tests)
+        try:
+            return importlib.import_module(module)
+        except Exception as exc:
+            raise CIError(f"{file.as_posix()}: import failed: {type(exc).__name__}: {exc}") from exc
     if not (root / file).is_file():
         raise CIError(f"{file.as_posix()}: not found under {root}")
     package = _package_name(root)
@@ -65,18 +76,26 @@ def _package_name(root: Path) -> str:
 
 
 def settings_for(module: ModuleType, project: ProjectConfig, **overrides: Any) -> Any:
-    """The settings object ``module`` wants, read from ``project``'s pyproject.toml.
+    """The settings object ``module`` wants, for ``project``.
 
-    The template's pipeline reads its own settings (``PipelineSettings.from_pyproject(root,
-    image_tag=...)``); a module without that gets the ProjectConfig itself.
+    The template's pipelines take ``ci_scripts.pipelines.settings.PipelineSettings``
+    (``from_project(project, image_tag=...)``: the one reading of the project's facts and the
+    model's declarations, whose errors name the key or file); a module whose ``PipelineSettings``
+    has only ``from_pyproject(root, ...)`` gets that; a module without either gets the
+    ProjectConfig itself.
     """
     settings_cls = getattr(module, "PipelineSettings", None)
-    if settings_cls is None or not hasattr(settings_cls, "from_pyproject"):
-        return project
+    file = module_file(module.__name__).as_posix()
     try:
-        return settings_cls.from_pyproject(project.root, **overrides)
-    except (ValueError, TypeError) as exc:  # PipelineConfigError is a ValueError
-        raise CIError(f"{PIPELINE_FILE.as_posix()}: settings: {exc}") from exc
+        if hasattr(settings_cls, "from_project"):
+            return settings_cls.from_project(project, **overrides)
+        if hasattr(settings_cls, "from_pyproject"):
+            return settings_cls.from_pyproject(project.root, **overrides)
+    except CIError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise CIError(f"{file}: settings: {exc}") from exc
+    return project
 
 
 def build_definition(

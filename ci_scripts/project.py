@@ -38,6 +38,15 @@ class ProjectConfig:
     template_version: str = "unknown"
     github_repository: str = ""
     kms_key_arn: str = ""
+    processing_instance_type: str = "ml.m5.large"
+    training_instance_type: str = "ml.m5.large"
+    # [tool.sagemaker-gitops.hyperparameters]: override model.py's defaults (as strings: SageMaker
+    # passes hyperparameters to the container as strings, whatever TOML typed them).
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    # [tool.sagemaker-gitops.bias]: the facet feature and its positive outcome; no facet = no
+    # facet-specific bias report arguments.
+    bias_facet: str = ""
+    bias_positive_outcome: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -85,10 +94,13 @@ class ProjectConfig:
                     f"{path}: [tool.sagemaker-gitops].kms_key_arn is in {match['region']}, not"
                     f" in the project's region {table['region']} (KMS keys are regional)"
                 )
-        known = set(cls.__dataclass_fields__) - {"root", "extra"}
+        tables = {k: table.pop(k) for k in ("hyperparameters", "bias") if k in table}
+        typed = {"root", "extra", "hyperparameters", "bias_facet", "bias_positive_outcome"}
+        known = set(cls.__dataclass_fields__) - typed
         return cls(
             root=root,
             **{k: v for k, v in table.items() if k in known},
+            **_tables(path, tables),
             extra={k: v for k, v in table.items() if k not in known},
         )
 
@@ -133,3 +145,28 @@ class ProjectConfig:
             f"arn:aws:sagemaker:{self.region}:{self.accounts['dev']}:"
             f"model-package/{self.model_package_group if group is None else group}/{version}"
         )
+
+
+def _tables(path: Path, tables: dict[str, object]) -> dict[str, object]:
+    """The ``hyperparameters`` and ``bias`` sub-tables, checked and typed."""
+    values: dict[str, object] = {}
+    extra = tables.get("hyperparameters", {})
+    if not isinstance(extra, dict):
+        raise CIError(f"{path}: [tool.sagemaker-gitops].hyperparameters: expected a table")
+    values["hyperparameters"] = {str(k): as_string(v) for k, v in extra.items()}
+    bias = tables.get("bias", {})
+    if not isinstance(bias, dict):
+        raise CIError(f"{path}: [tool.sagemaker-gitops].bias: expected a table")
+    if bias.get("facet"):
+        if "positive_outcome" not in bias:
+            raise CIError(f"{path}: [tool.sagemaker-gitops.bias].positive_outcome is missing")
+        values["bias_facet"] = str(bias["facet"])
+        values["bias_positive_outcome"] = as_string(bias["positive_outcome"])
+    return values
+
+
+def as_string(value: object) -> str:
+    """A TOML value as SageMaker passes it to a container: a string (booleans in lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -37,15 +37,12 @@ FACTS_FILE = Path("ci_scripts", "aws_facts.json")
 # (option, answer) -> paths (relative to the project root; a trailing "/" marks a directory)
 # removed when that answer is given.
 # removed when that answer is given; ``{package}`` stands for the Python package.
-BATCH_ONLY = (
-    ".github/workflows/batch-run.yml",
-    "pipelines/batch.py",
-)
+BATCH_ONLY = (".github/workflows/batch-run.yml",)
 PRUNED_WHEN: dict[tuple[str, str], tuple[str, ...]] = {
     ("api_gateway", "no"): ("infra/api.yml", "infra/api_handler/"),
     ("monitoring", "no"): (".github/workflows/monitor.yml",),
-    # An endpoint has no batch job to run or pipeline to build. A batch deployment uses
-    # everything else (serve scores its files, the monitor reads its runs): nothing to prune.
+    # An endpoint has no batch job to run (the batch pipeline is ci_scripts'). A batch deployment
+    # uses everything else (serve scores its files, the monitor reads its runs): nothing to prune.
     ("deployment", "realtime"): BATCH_ONLY,
     ("deployment", "serverless"): BATCH_ONLY,
 }

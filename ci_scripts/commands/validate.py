@@ -15,7 +15,7 @@ import typer
 from ci_scripts import batch as batching
 from ci_scripts import canary
 from ci_scripts import manifest as manifests
-from ci_scripts.pipeline_module import PIPELINE_FILE, build_definition
+from ci_scripts.pipeline_module import PIPELINE_FILE, build_definition, module_file
 from ci_scripts.project import ENVIRONMENTS, ProjectConfig
 from ci_scripts.shadow import ShadowPolicy
 
@@ -51,7 +51,7 @@ def run(project: ProjectConfig) -> None:
             typer.echo(f"warning: {manifest.label}: {warning}", err=True)
     modules = [(PIPELINE_FILE.as_posix(), "pipelines.pipeline")]
     if project.deployment == "batch":  # what deploy upserts as <project>-<env>-batch
-        modules.append(("pipelines/batch.py", "pipelines.batch"))
+        modules.append((module_file(batching.BATCH_MODULE).as_posix(), batching.BATCH_MODULE))
     for file, module in modules:
         definition = build_definition(project, module)
         steps = [str(step.get("Name", "?")) for step in definition["Steps"]]

@@ -331,15 +331,18 @@ def test_validate_builds_the_batch_definition_too(batch: AwsHarness) -> None:
     assert "pipelines/batch.py: definition builds (2 steps: CheckInput, Transform)" in result.output
 
 
-def test_the_monitor_job_runs_as_the_serving_accounts_role(tmp_path: Path) -> None:
+def test_the_monitor_job_runs_as_the_serving_accounts_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A pipeline in prod's account cannot hand its job the dev account's role: the monitoring
     definition is built with the hosting account's execution role (as the batch one is)."""
-    from gitops_testkit import write_model_repo
+    from gitops_testkit import use_stub_platform_pipelines, write_model_repo
 
     from ci_scripts.backends.aws.monitoring import AwsMonitor
     from ci_scripts.backends.aws.session import AwsClients
     from ci_scripts.project import ProjectConfig
 
+    use_stub_platform_pipelines(monkeypatch)
     root = write_model_repo(tmp_path / "repo", deployment="batch", prod_account_id="333333333333")
     project = ProjectConfig.load(root)
     prod_role = "arn:aws:iam::333333333333:role/churn-model-sagemaker-execution"

@@ -1,4 +1,5 @@
-"""pipelines/batch.py: the batch scoring pipeline's definition, checked against botocore.
+"""ci_scripts/pipelines/batch.py: the batch scoring pipeline's definition, checked against
+botocore.
 
 Each step's Arguments are the request SageMaker Pipelines sends for it (CreateProcessingJob,
 CreateTransformJob minus the job name); with every ``{"Get": "Parameters.X"}`` replaced by a
@@ -15,7 +16,7 @@ import pytest
 from botocore.validate import ParamValidator
 from gitops_testkit import write_model_repo
 
-from ci_scripts.batch import data_processing
+from ci_scripts.batch import BATCH_MODULE, data_processing
 from ci_scripts.pipeline_module import build_definition
 from ci_scripts.project import ProjectConfig
 
@@ -39,7 +40,7 @@ def definition(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         tmp_path_factory.mktemp("batch") / "repo", pipeline="template", prod_account_id=PROD
     )
     project = ProjectConfig.load(root)
-    return build_definition(project, "pipelines.batch", role_arn=project.role_arn("prod"))
+    return build_definition(project, BATCH_MODULE, role_arn=project.role_arn("prod"))
 
 
 def _resolve(value: Any) -> Any:

@@ -16,8 +16,8 @@ moto (in-process ``mock_aws``) provides almost every call. Two it lacks are answ
   publishes the window's metrics (put_metric_data) and writes both variants' data capture to S3
   as SageMaker would, as scripted by ``seed_shadow_candidate``.
 moto runs no pipeline, so a batch pipeline's (``<project>-<env>-batch``) successful execution
-does here what its Transform step does on AWS (pipelines/batch.py): for each input file under
-the run's InputUri, ``<OutputUri><key>.out`` with ``<id>,<transform_answer>`` per line.
+does here what its Transform step does on AWS (ci_scripts.pipelines.batch): for each input file
+under the run's InputUri, ``<OutputUri><key>.out`` with ``<id>,<transform_answer>`` per line.
 
 moto's ListPipelineExecutions ignores SortBy/SortOrder/MaxResults (it lists in creation order);
 SageMaker sorts (API_ListPipelineExecutions): the answer is sorted as asked after the call.
@@ -45,7 +45,13 @@ import botocore.loaders
 import botocore.session
 import requests
 from botocore.awsrequest import AWSResponse
-from gitops_testkit import MOTO_ACCOUNT, REGION, BackendHarness, write_model_repo
+from gitops_testkit import (
+    MOTO_ACCOUNT,
+    REGION,
+    BackendHarness,
+    use_stub_platform_pipelines,
+    write_model_repo,
+)
 from moto import mock_aws
 from moto.sagemaker.models import sagemaker_backends
 
@@ -624,5 +630,7 @@ def aws_harness(
         monkeypatch.setenv(key, value)
     for key in ("GITHUB_SHA", "GITHUB_REF", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
+    if answers.get("pipeline", "stub") == "stub":
+        use_stub_platform_pipelines(monkeypatch)
     with mock_aws():
         yield (harness_class or AwsHarness)(tmp_path / "repo", **answers)

@@ -142,7 +142,10 @@ def write_dataset(path: Path, rows: int = 30) -> None:
             )
 
 
-STUB_MONITORING = '''"""Test stand-in for the template's monitoring pipeline (no SDK)."""
+# The platform's monitoring and batch pipelines (ci_scripts.pipelines.monitoring / .batch) need the
+# SDK and run the real runtime: the harnesses build these stand-ins instead, written into the
+# repo as pipelines/monitoring.py and pipelines/batch.py (see use_stub_platform_pipelines).
+STUB_MONITORING = '''"""Test stand-in for the platform's monitoring pipeline (no SDK)."""
 from pipelines.pipeline import PipelineSettings  # the same settings, as the template's
 
 
@@ -159,8 +162,8 @@ def definition(settings):
 '''
 
 
-# Stands in for the template's pipelines/batch.py (same parameters and steps, no SDK).
-STUB_BATCH = '''"""Test stand-in for the template's batch pipeline (no SDK)."""
+# Stands in for ci_scripts/pipelines/batch.py (same parameters and steps, no SDK).
+STUB_BATCH = '''"""Test stand-in for the platform's batch pipeline (no SDK)."""
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,11 +201,27 @@ def definition(settings):
 '''
 
 
+STUB_MONITORING_MODULE = "pipelines.monitoring"
+STUB_BATCH_MODULE = "pipelines.batch"
+
+
+def use_stub_platform_pipelines(monkeypatch: Any) -> None:
+    """Build the stand-ins of a stub repo (:func:`write_model_repo`) where ci_scripts builds its
+    monitoring and batch pipelines (the only seam: the module each is built from)."""
+    import ci_scripts.batch
+    import ci_scripts.monitoring
+
+    monkeypatch.setattr(ci_scripts.monitoring, "MONITORING_MODULE", STUB_MONITORING_MODULE)
+    monkeypatch.setattr(ci_scripts.batch, "BATCH_MODULE", STUB_BATCH_MODULE)
+
+
 def write_model_repo(root: Path, *, pipeline: str = "stub", **answers: str) -> Path:
     """A model repo as the template renders it, trimmed to what ci_scripts reads; committed.
 
-    ``pipeline="stub"`` writes :data:`STUB_PIPELINE`; ``"template"`` copies the template's real
-    pipelines/ package (needs the sagemaker SDK); ``"none"`` writes no pipeline.
+    ``pipeline="stub"`` writes :data:`STUB_PIPELINE` (and the stand-ins of the platform's
+    monitoring and batch pipelines: :func:`use_stub_platform_pipelines`); ``"template"`` copies
+    the template's real pipelines/ package (needs the sagemaker SDK); ``"none"`` writes no
+    pipeline.
     """
     ctx = answers_context(**answers)
     root.mkdir(parents=True, exist_ok=True)

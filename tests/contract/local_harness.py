@@ -22,6 +22,7 @@ from gitops_testkit import (
     answers_context,
     git,
     render_template_file,
+    use_stub_platform_pipelines,
     write_model_repo,
 )
 
@@ -128,6 +129,7 @@ def local_harness(tmp_path: Path, monkeypatch: Any, **answers: str) -> Iterator[
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_SHADOW_SECONDS", "0.3")  # and shadow windows
     # The image's ENTRYPOINT module: the stand-in step code written as the package's __main__.
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_RUNTIME", answers_context(**answers)["__package"])
+    use_stub_platform_pipelines(monkeypatch)
     harness = LocalHarness(tmp_path / "repo", **answers)
     try:
         yield harness

@@ -8,9 +8,9 @@ makes reads only):
 - the SageMaker Model ``<project>-<E>-v<version>-<hash>`` created from the approved model package
   (CreateTransformJob takes a model name, not a package: API_CreateTransformJob, ModelName), named
   like an endpoint's models so teardown and prune find them the same way;
-- the pipeline ``<project>-<E>-batch`` (pipelines/batch.py: CheckInput -> Transform), run as the
-  account's SageMaker execution role, tagged with the version it scores with, the commit and
-  pull request that asked for it and the version before (what a restore puts back);
+- the pipeline ``<project>-<E>-batch`` (ci_scripts.pipelines.batch: CheckInput -> Transform),
+  run as the account's SageMaker execution role, tagged with the version it scores with, the
+  commit and pull request that asked for it and the version before (what a restore puts back);
 - the EventBridge Scheduler schedule ``<project>-<E>-batch`` on ``batch.schedule`` (UTC), whose
   target starts the pipeline with E's parameters (SageMakerPipelineParameters) through the role
   ``<project>-<E>-batch-scheduler``, which may start only that pipeline (infra/bootstrap.yml).
@@ -53,7 +53,6 @@ from ci_scripts.backends.base import BatchRun, EndpointState, ModelVersion
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
-BATCH_MODULE = "pipelines.batch"
 # SageMaker refuses DeletePipeline while an execution runs (API_DeletePipeline).
 RUNNING = frozenset({"Executing", "Stopping"})
 # run_batch reads the inputs and outputs back to check the join (every id once, in order, with a
@@ -271,11 +270,14 @@ class AwsBatchHost:
         """Make ``env``'s batch job score with ``version``; reads only when nothing changed."""
         self.endpoints.require_account(env)
         desired = desired_batch(self.project, env, manifest, version)
+        from ci_scripts import batch as batching
         from ci_scripts.pipeline_module import build_definition
 
         # Built before any change: a definition that cannot be built changes nothing.
         body = json.dumps(
-            build_definition(self.project, BATCH_MODULE, role_arn=self.project.role_arn(env)),
+            build_definition(
+                self.project, batching.BATCH_MODULE, role_arn=self.project.role_arn(env)
+            ),
             sort_keys=True,
         )
         current = self._pipeline(env)

@@ -3,8 +3,9 @@
 ``deploy --env E`` (E's deploy role, in the account that hosts E; ci_scripts.monitoring says why
 there) keeps three things in step with what E serves, after the endpoint is updated:
 
-- the SageMaker pipeline ``<project>-<env>-monitor`` (pipelines/monitoring.py; CreatePipeline /
-  UpdatePipeline only when its definition changed), run as the account's SageMaker execution role;
+- the SageMaker pipeline ``<project>-<env>-monitor`` (ci_scripts.pipelines.monitoring;
+  CreatePipeline / UpdatePipeline only when its definition changed), run as the account's
+  SageMaker execution role;
 - the EventBridge Scheduler schedule ``<project>-<env>-monitor`` on ``monitoring.schedule``,
   whose target starts that pipeline with E's parameters (the served version's baseline, reports
   and model, the manifest's thresholds) through the scheduler role; a changed threshold or
@@ -84,7 +85,7 @@ class AwsMonitor:
         self, env: str, manifest: dict[str, Any], version: ModelVersion, definition: Any = None
     ) -> str:
         """Return what was done (one line). ``definition`` (the monitoring pipeline's JSON) is
-        built from pipelines/monitoring.py when not given."""
+        built from ci_scripts/pipelines/monitoring.py when not given."""
         schedule = monitoring.schedule_name(self.project, env)
         if not self.project.monitoring:
             return "no monitor (the project was generated with monitoring=no)"

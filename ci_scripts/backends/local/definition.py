@@ -1,7 +1,8 @@
 """The pipeline definition the local backend runs: the real one, built once per content.
 
 Building it means importing the sagemaker SDK (several seconds), yet it is a pure function of
-``pipelines/``, ``pyproject.toml`` and the SDK version. So the JSON is cached under that content
+the repo's ``pipelines/``, ``pyproject.toml`` and model declarations, ci_scripts' own
+``pipelines/`` and the SDK version. So the JSON is cached under that content
 hash, in ``.mlops/cache/`` and in a per-user cache (``$CI_SCRIPTS_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/sagemaker-gitops``, else ``~/.cache/sagemaker-gitops``) that a freshly rendered
 repo with the same pipeline code also hits. Change any input and it is rebuilt.
@@ -42,14 +43,17 @@ def user_cache_dir() -> Path:
 
 
 def code_key(root: Path, module: str = "pipelines.pipeline") -> str:
-    """Hash of the repo's side of ``module``'s definition: ``pipelines/``, ``pyproject.toml`` and
-    the ci_scripts code that builds it (``make demo`` checks its shipped definition against
-    this)."""
+    """Hash of what ``module``'s definition is built from, but the SDK: the repo's
+    ``pipelines/``, ``pyproject.toml`` and model declarations, and the ci_scripts code that
+    builds it (``ci_scripts/pipelines/``, pipeline_module.py). ``make demo`` checks its shipped
+    definition against this."""
     h = hashlib.sha256(module.encode())
     # model.py declares what the definition is built from (metrics, gate, hyperparameters)
     for part in (root / "pipelines", root / "pyproject.toml", *sorted(root.glob("src/*/model.py"))):
         h.update(hash_tree(part).encode() if part.exists() else b"-")
-    builder = Path(__file__).resolve().parent.parent / "pipeline_module.py"
+    platform = Path(__file__).resolve().parents[2]  # the running ci_scripts
+    h.update(hash_tree(platform / "pipelines").encode())
+    builder = platform / "pipeline_module.py"
     h.update(builder.read_bytes() if builder.exists() else b"")
     return h.hexdigest()[:32]
 

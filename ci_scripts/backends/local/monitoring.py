@@ -1,7 +1,7 @@
 """The monitor on this machine: the monitoring pipeline run through the local interpreter.
 
 There is no scheduler locally, so ``monitor`` (and ``monitor --quality``) runs the environment's
-monitoring pipeline now: the same definition the aws backend upserts (pipelines/monitoring.py),
+monitoring pipeline now: the definition the aws backend upserts (ci_scripts.pipelines.monitoring),
 with the same parameters EventBridge Scheduler sends there (ci_scripts.monitoring.parameters),
 through :class:`LocalPipelineRunner`, so the monitor step code runs as a subprocess under
 /opt/ml conventions like every other step. What the local router captured for the served

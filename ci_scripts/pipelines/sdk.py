@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import boto3
     from sagemaker.core.workflow.pipeline_context import PipelineSession
 
-# The SDK modules pipeline.py uses; importing them takes a few seconds, so only on demand.
+# The SDK modules the pipelines use; importing them takes a few seconds, so only on demand.
 SDK_MODULES = (
     "sagemaker.core.workflow.pipeline_context",
     "sagemaker.mlops.workflow",

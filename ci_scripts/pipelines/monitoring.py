@@ -1,4 +1,4 @@
-"""The monitoring pipeline: one Processing step (``python -m <package> monitor``) per run.
+"""The monitoring pipeline: one Processing step (``python -m ci_scripts.runtime monitor``) per run.
 
 One definition serves every environment: ci_scripts upserts it as ``<project>-<env>-monitor``
 when ``deploy --env E`` changes what E serves, and EventBridge Scheduler starts it on the
@@ -12,7 +12,10 @@ The instance type is the project's ``processing_instance_type`` (parameter
 ProcessingInstanceType). Reports land under ``<ReportsUrl>/<execution id>/``; the state the next
 run reads is written back to ``StateUrl``.
 
-    python -m pipelines.monitoring [--root .] [--image-uri URI]   # print the definition JSON
+It is the platform's alone: ci_scripts builds it from the project's settings (no file of the
+model repo takes part).
+
+    python -m ci_scripts.pipelines.monitoring [--root .] [--image-uri URI]   # print the JSON
 """
 
 from __future__ import annotations
@@ -21,16 +24,22 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from pipelines import sdk
-from pipelines.pipeline import PROCESSING, _input, _job_retries, _processor, print_definition
-from pipelines.settings import PipelineSettings
+from ci_scripts.pipelines import sdk
+from ci_scripts.pipelines.settings import PipelineSettings
+from ci_scripts.pipelines.steps import (
+    PROCESSING,
+    job_retries,
+    print_definition,
+    processing_input,
+    processor,
+)
 
 if TYPE_CHECKING:
     import boto3
     from sagemaker.mlops.workflow import Pipeline
 
 MONITOR = "Monitor"
-# Parameter name -> the monitor input it feeds (src/<package>/monitor.py INPUTS)
+# Parameter name -> the monitor input it feeds (the runtime's monitor INPUTS)
 INPUT_PARAMETERS = {
     "CaptureUrl": "capture",
     "GroundTruthUrl": "groundtruth",
@@ -84,7 +93,7 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
             ),
         )
 
-    processor = _processor(
+    monitor = processor(
         settings,
         session,
         None,
@@ -92,9 +101,9 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
         instance_type=instance_type,
         environment={"MONITOR_CONFIG": config},
     )
-    step_args = processor.run(
+    step_args = monitor.run(
         inputs=[
-            _input(folder, inputs[parameter], f"{PROCESSING}/input/{folder}")
+            processing_input(folder, inputs[parameter], f"{PROCESSING}/input/{folder}")
             for parameter, folder in INPUT_PARAMETERS.items()
         ],
         outputs=[
@@ -109,7 +118,7 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
         name=MONITOR,
         step_args=step_args,
         cache_config=CacheConfig(enable_caching=False),  # every run must see the new traffic
-        retry_policies=_job_retries(),
+        retry_policies=job_retries(),
     )
     return Pipeline(
         name=name or f"{settings.project}-monitor",
@@ -122,7 +131,7 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
 
 def main(argv: list[str] | None = None) -> int:
     """Print the monitoring definition JSON, built offline from ``<root>/pyproject.toml``."""
-    return print_definition(argv, "pipelines.monitoring", definition)
+    return print_definition(argv, "ci_scripts.pipelines.monitoring", definition)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
-"""The batch scoring pipeline: CheckInput (``<package> batch_check``) -> Transform -> Capture
-(``<package> batch_capture``, when the monitor watches the environment).
+"""The batch scoring pipeline: CheckInput (``batch_check``) -> Transform -> Capture
+(``batch_capture``, when the monitor watches the environment), the processing steps run as
+``python -m ci_scripts.runtime <command>`` in the project's image.
 
 One definition serves every environment: with ``deployment=batch``, ``deploy --env E`` upserts it
 as ``<project>-<env>-batch`` in the account that hosts E, next to the SageMaker Model it created
 from the approved package, and EventBridge Scheduler starts it on the manifest's
 ``batch.schedule`` with E's parameter values (``ci_scripts batch-run`` starts it by hand):
 
-- **CheckInput** (``python -m <package> batch_check``) reads every object under ``InputUri``
+- **CheckInput** (``batch_check``) reads every object under ``InputUri``
   (at /opt/ml/processing/input/batch/) and fails on the first bad line with
   ``<InputUri><key>:<line>: <reason>`` (also the job's ExitMessage); it writes only its
   ``summary.json`` (rows per file), under ``<CheckUri>/<execution id>/``, never under
@@ -33,7 +34,10 @@ No step is cached: a run must read the input as it is now. The transform's insta
 count, its payload size and concurrency are parameters (the manifest's), so a manifest change is a
 schedule update, never a new definition.
 
-    python -m pipelines.batch [--root .] [--image-uri URI]   # print the definition JSON
+It is the platform's alone: ci_scripts builds it from the project's settings (no file of the
+model repo takes part but the feature list, for the output filter).
+
+    python -m ci_scripts.pipelines.batch [--root .] [--image-uri URI]   # print the JSON
 """
 
 from __future__ import annotations
@@ -43,9 +47,15 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from pipelines import sdk
-from pipelines.pipeline import PROCESSING, _input, _job_retries, _processor, print_definition
-from pipelines.settings import PipelineSettings
+from ci_scripts.pipelines import sdk
+from ci_scripts.pipelines.settings import PipelineSettings
+from ci_scripts.pipelines.steps import (
+    PROCESSING,
+    job_retries,
+    print_definition,
+    processing_input,
+    processor,
+)
 
 if TYPE_CHECKING:
     import boto3
@@ -122,8 +132,8 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
         )
         for key, default in PARAMETERS.items()
     }
-    # through the package's dispatcher: a bad file's line becomes the job's ExitMessage
-    checker = _processor(
+    # through the runtime's dispatcher: a bad file's line becomes the job's ExitMessage
+    checker = processor(
         settings,
         session,
         None,
@@ -144,12 +154,12 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
     check = ProcessingStep(
         name=CHECK_INPUT,
         step_args=checker.run(
-            inputs=[_input("batch", params["InputUri"], f"{PROCESSING}/input/batch")],
+            inputs=[processing_input("batch", params["InputUri"], f"{PROCESSING}/input/batch")],
             outputs=[summary],
             arguments=["--label", params["InputUri"]],  # errors name s3://.../<key>:<line>
         ),
         cache_config=CacheConfig(enable_caching=False),
-        retry_policies=_job_retries(),
+        retry_policies=job_retries(),
     )
     transformer = Transformer(
         model_name=params["ModelName"],
@@ -179,7 +189,7 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
         ),
         depends_on=[check],  # a bad input file fails the run before any output is written
         cache_config=CacheConfig(enable_caching=False),
-        retry_policies=_job_retries(),
+        retry_policies=job_retries(),
     )
     capture = _capture_step(settings, session, params, transform)
     return Pipeline(
@@ -201,7 +211,7 @@ def _capture_step(
     from sagemaker.core.workflow.functions import Join
     from sagemaker.mlops.workflow import CacheConfig, ConditionStep, ProcessingStep
 
-    capturer = _processor(
+    capturer = processor(
         settings,
         session,
         None,
@@ -223,13 +233,17 @@ def _capture_step(
         name=CAPTURE,
         step_args=capturer.run(
             inputs=[
-                _input("batch_input", params["InputUri"], f"{PROCESSING}/input/batch_input"),
-                _input("batch_output", params["OutputUri"], f"{PROCESSING}/input/batch_output"),
+                processing_input(
+                    "batch_input", params["InputUri"], f"{PROCESSING}/input/batch_input"
+                ),
+                processing_input(
+                    "batch_output", params["OutputUri"], f"{PROCESSING}/input/batch_output"
+                ),
             ],
             outputs=[records],
         ),
         cache_config=CacheConfig(enable_caching=False),
-        retry_policies=_job_retries(),
+        retry_policies=job_retries(),
     )
     return ConditionStep(
         name=CAPTURE_ENABLED,
@@ -242,7 +256,7 @@ def _capture_step(
 
 def main(argv: list[str] | None = None) -> int:
     """Print the batch definition JSON, built offline from ``<root>/pyproject.toml``."""
-    return print_definition(argv, "pipelines.batch", definition)
+    return print_definition(argv, "ci_scripts.pipelines.batch", definition)
 
 
 if __name__ == "__main__":

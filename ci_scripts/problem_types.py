@@ -3,10 +3,11 @@
 The template renders a model of one of three problem types (the ``problem_type`` prompt, the
 generated ``src/<package>/model.py``'s ``PROBLEM_TYPE``), named as SageMaker names them in its
 model-quality reports: ``binary_classification``, ``multiclass_classification``, ``regression``.
-The model's own metrics are model.py's; this module holds the standard set for each type, the way
-the model quality monitor computes them on live traffic (captured answers joined with ground
-truth) with sklearn's definitions, so a live metric is comparable with the registered one of the
-same name. The default set of each type is exactly what model.py ships for it.
+The model's own metrics are model.py's; this module holds the standard set for each type (names
+and directions), which the model quality monitor computes on live traffic (captured answers
+joined with ground truth) with sklearn's definitions, so a live metric is comparable with the
+registered one of the same name. It imports no sklearn: the CLI stays light. The default set of
+each type is exactly what model.py ships for it.
 
 A captured answer is one object per row as ``model.response`` writes it: ``label`` and
 ``probability`` (binary), ``label`` and ``probabilities`` (multiclass), ``value`` (regression).
@@ -15,7 +16,7 @@ A captured answer is one object per row as ``model.response`` writes it: ``label
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,49 +103,6 @@ def get(name: str | None = None) -> ProblemType:
     if key not in PROBLEM_TYPES:
         raise ValueError(f"problem type {key!r} is not one of {', '.join(PROBLEM_TYPES)}")
     return PROBLEM_TYPES[key]
-
-
-def compute_metrics(
-    name: str | None, truth: Sequence[float], predictions: Sequence[Mapping[str, float]]
-) -> dict[str, float]:
-    """The standard metrics of problem type ``name`` (sklearn's definitions, zero_division=0).
-
-    ``predictions`` are :meth:`ProblemType.parse_prediction` results, one per truth value. A
-    metric undefined on this data (AUC with a single class, r2 of one row) is NaN.
-    """
-    import numpy as np
-    from sklearn import metrics as m
-
-    kind = get(name)
-    y = np.asarray(truth, dtype=float)
-    if kind.name == "regression":
-        values = np.asarray([p["value"] for p in predictions], dtype=float)
-        mse = float(m.mean_squared_error(y, values))
-        return {
-            "mae": float(m.mean_absolute_error(y, values)),
-            "mse": mse,
-            "rmse": math.sqrt(mse),
-            "r2": float(m.r2_score(y, values)) if len(y) > 1 else math.nan,
-        }
-    labels = np.asarray([p["label"] for p in predictions], dtype=int)
-    y = y.astype(int)
-    if kind.name == "multiclass_classification":
-        weighted: dict[str, Any] = {"average": "weighted", "zero_division": 0}
-        return {
-            "accuracy": float(m.accuracy_score(y, labels)),
-            "weighted_f1": float(m.f1_score(y, labels, **weighted)),
-            "weighted_precision": float(m.precision_score(y, labels, **weighted)),
-            "weighted_recall": float(m.recall_score(y, labels, **weighted)),
-        }
-    scores = np.asarray([p["probability"] for p in predictions], dtype=float)
-    single_class = len(set(y.tolist())) < 2
-    return {
-        "accuracy": float(m.accuracy_score(y, labels)),
-        "auc": math.nan if single_class else float(m.roc_auc_score(y, scores)),
-        "f1": float(m.f1_score(y, labels, zero_division=0)),
-        "precision": float(m.precision_score(y, labels, zero_division=0)),
-        "recall": float(m.recall_score(y, labels, zero_division=0)),
-    }
 
 
 def worsening(name: str | None, metric: str, registered: float, live: float) -> float:

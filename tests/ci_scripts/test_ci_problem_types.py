@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -155,25 +154,6 @@ def test_the_smoke_test_samples_rows_with_a_seed_not_the_first_ones(tmp_path: Pa
     assert len(set(map(tuple, first))) == 5 and all(row in in_file for row in first)
     assert first != in_file[:5]  # a dataset sorted by class would give one-sided rows
     assert len(smoke_test.feature_rows(dataset, 1000, project)) == len(in_file)
-
-
-def test_compute_metrics_are_sklearns() -> None:
-    from sklearn import metrics
-
-    truth = [150.0, 80.0, 200.0, 120.0]
-    values = [140.0, 95.0, 180.0, 130.0]
-    got = problem_types.compute_metrics("regression", truth, [{"value": v} for v in values])
-    assert got["rmse"] == pytest.approx(math.sqrt(metrics.mean_squared_error(truth, values)))
-    assert got["r2"] == pytest.approx(metrics.r2_score(truth, values))
-    labels, truth3 = [0, 1, 2, 2], [0, 1, 1, 2]
-    got = problem_types.compute_metrics(
-        "multiclass_classification", truth3, [{"label": v} for v in labels]
-    )
-    assert got["weighted_f1"] == pytest.approx(metrics.f1_score(truth3, labels, average="weighted"))
-    binary = problem_types.compute_metrics(
-        None, [1, 1], [{"label": 1, "probability": 0.9}, {"label": 0, "probability": 0.2}]
-    )
-    assert math.isnan(binary["auc"])  # undefined on a single class
 
 
 def test_worsening_follows_the_metrics_direction() -> None:

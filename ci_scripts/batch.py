@@ -32,7 +32,6 @@ from ci_scripts.errors import CIError
 BATCH_MODULE = "ci_scripts.pipelines.batch"
 OUTPUT_SUFFIX = ".out"  # SageMaker batch transform's output naming: <input key>.out
 SMOKE_SUFFIX = "_smoke/"
-RUN_STATUSES = ("Executing", "Succeeded", "Failed", "Stopped")
 
 
 def output_filter(n_features: int) -> str:

@@ -1,16 +1,15 @@
-"""Finish the rendered model repo: prune what the options exclude, vendor ci_scripts, git init.
+"""Finish the rendered model repo: prune what the options exclude, git init.
 
 Runs with cwd = the rendered project, under whatever Python runs cookiecutter or cruft: standard
-library only. Any failure prints one ``error: ...`` line and exits 1, and cookiecutter then removes
-the half-made project; git problems are the exception (the project is complete without a commit),
-they only warn.
+library only. It needs nothing but the rendered project: pre_gen_project, the one hook that
+locates the template, has already vendored ci_scripts/ into it. Any failure prints one
+``error: ...`` line and exits 1, and cookiecutter then removes the half-made project; git problems
+are the exception (the project is complete without a commit), they only warn.
 
 - Tool caches (``CACHE_DIRS``) copied from a used template working tree are dropped.
 - deployment=batch gets ``data/batch/sample.csv``, a batch input written from the dataset.
 - Pruning is driven by ``PRUNED_WHEN`` alone. A listed path that the render did not produce is an
   error, so the table cannot silently rot when a file is renamed.
-- ``ci_scripts/`` exists once, at the template root; it is copied here so the generated workflows
-  can run ``python -m ci_scripts`` from the repo root.
 - ``git init -b main`` + one commit "Initial commit from sagemaker-gitops <version>". When git has
   no identity configured, the commit is made as the ``author`` answer with the address
   ``<github_owner>@users.noreply.github.com`` (a note says how to re-author it). Under cruft, git is
@@ -31,8 +30,6 @@ from pathlib import Path
 # cookiecutter renders this file before running it; jsonify escapes every quote and backslash.
 ANSWERS_JSON = r"""{{ cookiecutter | jsonify }}"""
 # {% raw %} Jinja stops here: the rest of this file reaches Python exactly as written.
-
-FACTS_FILE = Path("ci_scripts", "aws_facts.json")
 
 # (option, answer) -> paths (relative to the project root; a trailing "/" marks a directory)
 # removed when that answer is given.
@@ -58,9 +55,6 @@ TARGET = "target"
 # Tool caches a template working tree may hold (someone ran ruff or pytest in it): never output.
 CACHE_DIRS = ("__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache")
 
-VENDORED = "ci_scripts"
-VENDOR_IGNORE = shutil.ignore_patterns("__pycache__", "*.py[co]")
-
 # Variables that point git at another repository (set, e.g., when this runs inside a git hook).
 GIT_REPO_ENV = (
     "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
@@ -71,48 +65,6 @@ GIT_REPO_ENV = (
 
 class HookError(Exception):
     """A failure that must stop the render (cookiecutter then deletes the project)."""
-
-
-def find_template_dir(answers: dict) -> Path:
-    """The template checkout this render comes from (same code in both hooks: a test checks).
-
-    cookiecutter and cruft both run hooks inside ``work_in(repo_dir)``, so the parent process's
-    working directory is the template that is being rendered; it is read first because it cannot be
-    stale. ``_repo_dir`` (set by cookiecutter, not by cruft) is the fallback where the parent's
-    cwd cannot be read.
-    """
-    candidates = [_parent_cwd(), answers.get("_repo_dir")]
-    for candidate in candidates:
-        if candidate and _is_template_dir(Path(candidate)):
-            return Path(candidate).resolve()
-    raise RuntimeError(
-        f"{FACTS_FILE.as_posix()}: cannot locate the template directory (parent process cwd: "
-        f"{candidates[0]!r}, _repo_dir: {candidates[1]!r}); render with cookiecutter or cruft"
-    )
-
-
-def _is_template_dir(path: Path) -> bool:
-    return (path / "cookiecutter.json").is_file() and (path / FACTS_FILE).is_file()
-
-
-def _parent_cwd() -> str | None:
-    """The cwd of the process that ran this hook: /proc on Linux, lsof elsewhere (macOS)."""
-    ppid = os.getppid()
-    try:
-        return os.readlink(f"/proc/{ppid}/cwd")
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(
-            ["lsof", "-a", "-p", str(ppid), "-d", "cwd", "-Fn"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return next((line[1:] for line in out.splitlines() if line.startswith("n")), None)
 
 
 def prune(project_dir: Path, answers: dict) -> list[str]:
@@ -173,18 +125,6 @@ def _remove_empty_parents(directory: Path, stop: Path) -> None:
         directory = directory.parent
 
 
-def vendor_ci_scripts(template_dir: Path, project_dir: Path) -> None:
-    """Copy the template's single ci_scripts package into the project (no bytecode)."""
-    source, target = template_dir / VENDORED, project_dir / VENDORED
-    if not (source / "__init__.py").is_file():
-        raise HookError(f"{source}: the template has no {VENDORED} package to vendor")
-    if target.exists():
-        raise HookError(
-            f"{VENDORED}/: the render already has one; it must exist only at the template root"
-        )
-    shutil.copytree(source, target, ignore=VENDOR_IGNORE)
-
-
 def init_git(project_dir: Path, answers: dict) -> None:
     """git init + one commit; problems only warn (the project itself is already complete)."""
     if "_commit" in answers:  # cruft sets _commit; cookiecutter never does
@@ -240,12 +180,10 @@ def main() -> int:
     try:
         answers = json.loads(ANSWERS_JSON)
         project_dir = Path.cwd()
-        template_dir = find_template_dir(answers)
         remove_caches(project_dir)
         prune(project_dir, answers)
         if answers["deployment"] == "batch":
             write_batch_sample(project_dir)
-        vendor_ci_scripts(template_dir, project_dir)
     except (HookError, RuntimeError, OSError, ValueError, KeyError) as exc:
         print(f"error: post_gen_project: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1

@@ -1,9 +1,16 @@
-"""Refuse a bad answer before anything is written.
+"""Refuse a bad answer before anything is written; then vendor ci_scripts into the project.
 
 Runs under whatever Python runs cookiecutter (``uvx cookiecutter``, ``pipx run cookiecutter``,
 cruft): standard library only. On the first bad answer it prints ONE line,
 ``error: <field>='<value>': <rule>``, and exits 1; cookiecutter then removes the project
 directory it created for the hook, so nothing is left behind.
+
+With every answer accepted, it copies the template's ``ci_scripts/`` into the (still empty)
+project directory and writes ``ci_scripts/VENDORED.sha256``, the record ``ci_scripts validate``
+checks the copy against (written by ``ci_scripts/vendored.py``, loaded from the template by path).
+This is the one hook that needs the template directory: cookiecutter runs each hook as a lone
+rendered temp file (a hook cannot import a sibling module, cookiecutter issue #824), so locating
+the template lives here only and post_gen_project works on the rendered project alone.
 
 Facts from AWS (SageMaker regions, instance types per job kind, name limits) come from
 ``ci_scripts/aws_facts.json`` in the template (vendored with ci_scripts, which checks
@@ -14,11 +21,13 @@ The hook itself runs from a rendered temp copy, so the template directory is loc
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import json
 import keyword
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -30,6 +39,9 @@ ANSWERS_JSON = r"""{{ cookiecutter | jsonify }}"""
 # {% raw %} Jinja stops here: the rest of this file reaches Python exactly as written.
 
 FACTS_FILE = Path("ci_scripts", "aws_facts.json")
+VENDORED = "ci_scripts"
+VENDOR_IGNORE = shutil.ignore_patterns("__pycache__", "*.py[co]")
+RECORD_MODULE = Path(VENDORED, "vendored.py")
 
 ACCOUNT_FIELDS = ("dev_account_id", "staging_account_id", "prod_account_id")
 INSTANCE_TYPE_FIELDS = {  # field -> (facts key, what AWS accepts it for)
@@ -79,7 +91,7 @@ class Refused(Exception):
 
 
 def find_template_dir(answers: dict) -> Path:
-    """The template checkout this render comes from (same code in both hooks: a test checks).
+    """The template checkout this render comes from.
 
     cookiecutter and cruft both run hooks inside ``work_in(repo_dir)``, so the parent process's
     working directory is the template that is being rendered; it is read first because it cannot be
@@ -341,6 +353,32 @@ def validate(answers: dict, facts: dict, options: dict) -> None:
     check_combinations(answers)
 
 
+def vendor_ci_scripts(template_dir: Path, project_dir: Path, version: str) -> Path:
+    """Copy the template's single ci_scripts package into the project (no bytecode) and write
+    its record; the path of the record."""
+    source, target = template_dir / VENDORED, project_dir / VENDORED
+    if not (source / "__init__.py").is_file():
+        raise RuntimeError(f"{source}: the template has no {VENDORED} package to vendor")
+    rendered = [p / VENDORED for p in template_dir.glob("{{*}}") if (p / VENDORED).exists()]
+    if rendered or target.exists():
+        raise RuntimeError(
+            f"{VENDORED}/: the render already has one; it must exist only at the template root"
+        )
+    shutil.copytree(source, target, ignore=VENDOR_IGNORE)
+    return _load_module(template_dir / RECORD_MODULE).write_record(target, version)
+
+
+def _load_module(path: Path):
+    """Load one standard-library-only module of the template by path (no package, no bytecode)."""
+    sys.dont_write_bytecode = True  # nothing written into the template checkout
+    spec = importlib.util.spec_from_file_location(f"_template_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"{path}: cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main() -> int:
     try:
         answers = json.loads(ANSWERS_JSON)
@@ -348,6 +386,7 @@ def main() -> int:
         facts = json.loads((template_dir / FACTS_FILE).read_text(encoding="utf-8"))
         options = json.loads((template_dir / "cookiecutter.json").read_text(encoding="utf-8"))
         validate(answers, facts, options)
+        vendor_ci_scripts(template_dir, Path.cwd(), answers["__template_version"])
     except Refused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -194,8 +194,8 @@ class Demo:
         this very pipeline code (scripts/demo_definition.json), as the definition cache would."""
         if sdk_installed():
             return ""  # the CLI builds it with the SDK (and caches it per user)
-        from ci_scripts.backends.local.definition import code_key, seed_definition
-        from ci_scripts.backends.local.state import LocalState
+        from ci_scripts.backends.local.definition import code_key, definition_key
+        from ci_scripts.backends.local.state import LocalState, write_json_atomic
 
         shipped = json.loads(SHIPPED_DEFINITION.read_text(encoding="utf-8"))
         if shipped.get("code_key") != code_key(self.repo):
@@ -204,7 +204,9 @@ class Demo:
                 "code than this render's; run `make demo-definition` (installs the sagemaker SDK "
                 "and rebuilds it)"
             )
-        seed_definition(self.repo, LocalState(self.repo), shipped["definition"])
+        # Stored where the local backend caches what a build of this repo's pipeline gives.
+        cache = LocalState(self.repo).dir("cache") / f"definition-{definition_key(self.repo)}.json"
+        write_json_atomic(cache, shipped["definition"])
         sdk = shipped.get("sdk", {}).get("sagemaker", "?")
         return f"; pipeline definition as sagemaker {sdk} builds it ({SHIPPED_DEFINITION.name})"
 

@@ -223,16 +223,28 @@ def _functions(path: Path) -> dict[str, str]:
     return {node.name: ast.dump(node) for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 
-def test_both_hooks_locate_the_template_with_the_same_code():
-    """The hooks run as standalone temp files, so this code is duplicated; keep the copies equal."""
+def test_only_the_pre_gen_hook_locates_the_template():
+    """cookiecutter runs each hook as a lone temp file (no shared module): one hook needs the
+    template, so the code that finds it exists once."""
     pre, post = _functions(HOOKS / "pre_gen_project.py"), _functions(HOOKS / "post_gen_project.py")
-    for name in ("find_template_dir", "_is_template_dir", "_parent_cwd"):
-        assert pre[name] == post[name], f"{name} differs between the two hooks"
+    for name in ("find_template_dir", "_is_template_dir", "_parent_cwd", "vendor_ci_scripts"):
+        assert name in pre and name not in post, name
 
 
-@pytest.mark.parametrize("hook", ["pre_gen_project.py", "post_gen_project.py"])
+def test_pre_gen_vendors_ci_scripts_with_its_record(tmp_path, monkeypatch):
+    monkeypatch.chdir(TEMPLATE_DIR)
+    assert run_pre_gen(tmp_path / "p")
+    vendored = tmp_path / "p" / "ci_scripts"
+    assert (vendored / "__init__.py").is_file() and (vendored / "VENDORED.sha256").is_file()
+    assert not list(vendored.rglob("__pycache__"))
+
+
+@pytest.mark.parametrize(
+    "hook", ["pre_gen_project.py", "post_gen_project.py", "../ci_scripts/vendored.py"]
+)
 def test_hooks_use_only_the_standard_library(hook):
-    """Users run `uvx cookiecutter`: the hook's Python has cookiecutter and nothing else."""
+    """Users run `uvx cookiecutter`: the hook's Python has cookiecutter and nothing else (and
+    pre_gen_project loads ci_scripts/vendored.py from the template)."""
     import sys
 
     tree = ast.parse((HOOKS / hook).read_text("utf-8"))

@@ -137,7 +137,10 @@ def test_deploy_changes_need_a_code_owner_and_last_push_approval(bake_once) -> N
         for line in (repo / ".github" / "CODEOWNERS").read_text("utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert ["/deploy/", f"@{owner}"] in owners and ["/.github/", f"@{owner}"] in owners
+    owned = ("/deploy/", "/.github/", "/infra/", "/ci_scripts/")
+    for path in (*owned, "/pyproject.toml", "/uv.lock", "/Dockerfile"):
+        assert [path, f"@{owner}"] in owners, f"CODEOWNERS does not cover {path}"
+        assert (repo / path.strip("/")).exists(), f"CODEOWNERS names {path}, the render has none"
     readme = (repo / "README.md").read_text("utf-8")
     protection = re.search(
         r"branches/main/protection\" --input - <<'JSON'\n(.*?)\nJSON", readme, re.S

@@ -5,6 +5,9 @@ project's), and the pipeline definition builds. Each manifest's rollout is state
 at once, ci_scripts.canary), so a fleet too small to canary is said before any deploy, and so is
 prod's shadow test policy (ci_scripts.shadow); a batch manifest's policy (what each run scores,
 where, when) is stated instead.
+The vendored platform is checked first: each ci_scripts/ file changed, added or removed since the
+template vendored it (ci_scripts.vendored) is named on its own line, and validate fails; a repo
+rendered before the record existed gets a warning.
 The first failure exits non-zero naming it.
 """
 
@@ -13,14 +16,41 @@ from __future__ import annotations
 import typer
 
 from ci_scripts import batch as batching
-from ci_scripts import canary
+from ci_scripts import canary, vendored
 from ci_scripts import manifest as manifests
+from ci_scripts.errors import CIError
 from ci_scripts.pipeline_module import PIPELINE_FILE, build_definition, module_file
 from ci_scripts.project import ENVIRONMENTS, ProjectConfig
 from ci_scripts.shadow import ShadowPolicy
 
 
+def check_vendored(project: ProjectConfig) -> None:
+    """ci_scripts/ against the record the template wrote when it vendored it."""
+    package = project.root / "ci_scripts"
+    if not package.is_dir():  # run from an installed ci_scripts: nothing vendored to check
+        return
+    if not (package / vendored.RECORD).is_file():
+        typer.echo(
+            f"warning: ci_scripts/{vendored.RECORD}: missing (rendered by a sagemaker-gitops "
+            "release before it was written), so local edits to ci_scripts/ cannot be named; "
+            "`cruft update` writes it",
+            err=True,
+        )
+        return
+    try:
+        version, found = vendored.problems(package)
+    except (OSError, ValueError) as exc:
+        raise CIError(str(exc)) from None
+    if not found:
+        typer.echo(f"ci_scripts/: as sagemaker-gitops {version} vendored it")
+        return
+    for name, change in found[:-1]:  # one line per file; the last one is the error raised
+        typer.echo(f"error: {vendored.mismatch_message(name, change, version)}", err=True)
+    raise CIError(vendored.mismatch_message(*found[-1], version))
+
+
 def run(project: ProjectConfig) -> None:
+    check_vendored(project)
     for env in ENVIRONMENTS:
         manifest = manifests.load(project, env)
         version = manifest.model_version

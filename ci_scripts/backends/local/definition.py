@@ -70,13 +70,6 @@ def definition_key(root: Path, module: str = "pipelines.pipeline") -> str:
     return h.hexdigest()[:32]
 
 
-def seed_definition(root: Path, state: LocalState, definition: dict[str, Any]) -> Path:
-    """Store an untagged ``definition`` as the cached one of ``root`` (what a build gives)."""
-    path = state.dir("cache") / f"definition-{definition_key(root)}.json"
-    write_json_atomic(path, definition)
-    return path
-
-
 def load_definition(
     project: ProjectConfig, state: LocalState, module: str = "pipelines.pipeline"
 ) -> tuple[dict[str, Any], bool]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,3 +103,19 @@ def test_manifest_spec_reads_the_effective_manifest(tmp_path) -> None:
     found = manifests.Manifest("staging", path, "deploy/staging.json", raw, effective)
     assert found.spec.endpoint.serverless.memory_size_mb == 2048
     assert found.spec.monitoring.quality.max_metric_drop == {"f1": 0.05}
+
+
+def test_no_reader_restates_a_schema_default() -> None:
+    """``x.get("canary_percent", 10)`` and the like would be a second source of a default:
+    read ``manifest.spec(...)`` (or ``Manifest.spec``) instead."""
+    keys = {path[-1] for path in _defaults(manifests.load_schema())}
+    names = "|".join(sorted(keys))
+    pattern = re.compile(r"""\.get\(\s*["'](""" + names + r""")["']\s*,""")
+    package = Path(manifests.__file__).parent
+    found = [
+        f"{path.relative_to(package.parent)}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []

@@ -26,6 +26,7 @@ from typing import Any
 
 from ci_scripts.backends.base import BatchRun, EndpointState
 from ci_scripts.errors import CIError
+from ci_scripts.manifest import Batch, spec
 
 # The batch scoring pipeline: the platform's own (CheckInput -> Transform -> Capture), which
 # validate builds and the aws backend upserts as <project>-<env>-batch.
@@ -61,12 +62,14 @@ def smoke_prefix(output_prefix: str) -> str:
 
 def prefixes(manifest: dict[str, Any]) -> tuple[str, str]:
     """``(input_prefix, output_prefix)`` of a defaulted batch manifest."""
-    batch = manifest.get("batch") or {}
-    return batch["input_prefix"], batch["output_prefix"]
+    batch = spec(manifest).batch
+    if batch is None:
+        raise KeyError("batch")
+    return batch.input_prefix, batch.output_prefix
 
 
 def is_batch(manifest: dict[str, Any]) -> bool:
-    return (manifest.get("endpoint") or {}).get("type") == "batch"
+    return spec(manifest).endpoint.type == "batch"
 
 
 def runs_batch(state: EndpointState | None) -> bool:
@@ -76,11 +79,12 @@ def runs_batch(state: EndpointState | None) -> bool:
 
 def describe_policy(manifest: dict[str, Any]) -> str:
     """What validate says a batch manifest does (from the manifest alone)."""
-    endpoint, batch = manifest.get("endpoint") or {}, manifest.get("batch") or {}
+    view = spec(manifest)
+    endpoint, batch = view.endpoint, view.batch or Batch.of({})
     return (
-        f"each run scores every file under {batch.get('input_prefix')} into "
-        f"{batch.get('output_prefix')}<key>.out on {endpoint.get('initial_instance_count', 1)} x "
-        f"{endpoint.get('instance_type')}, started {batch.get('schedule')} (UTC) by EventBridge "
+        f"each run scores every file under {batch.input_prefix} into "
+        f"{batch.output_prefix}<key>.out on {endpoint.initial_instance_count} x "
+        f"{endpoint.instance_type}, started {batch.schedule} (UTC) by EventBridge "
         "Scheduler (locally no scheduler: `ci_scripts batch-run`); a bad input file fails the run "
         "before anything is written; a new version scores from the next run on (no canary)"
     )

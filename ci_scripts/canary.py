@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ci_scripts.manifest import spec
+
 # A production fleet survives the loss of an instance or of an Availability Zone only with two or
 # more instances: AWS advises deploying multiple instances for each production endpoint, which
 # SageMaker spreads across Availability Zones
@@ -80,34 +82,34 @@ def manifest_plan(manifest: dict[str, Any], running_instances: int | None = None
     keeps the running fleet, else over ``endpoint.initial_instance_count``. Serverless endpoints
     have no instances to canary on (deployment guardrails exclude them): all at once, 0 instances.
     """
-    endpoint = manifest.get("endpoint") or {}
-    policy = manifest.get("deployment") or {}
-    percent = int(policy.get("canary_percent", 10))
-    wait = int(policy.get("canary_wait_seconds", 300))
-    if endpoint.get("type") != "realtime":
+    view = spec(manifest)
+    percent = view.deployment.canary_percent
+    wait = view.deployment.canary_wait_seconds
+    if view.endpoint.type != "realtime":
         return CanaryPlan(0, 0, canary_percent=percent, wait_seconds=wait)
-    instances = running_instances or int(endpoint.get("initial_instance_count", 1))
+    instances = running_instances or view.endpoint.initial_instance_count
     return plan(instances, percent, wait)
 
 
 def describe_manifest(manifest: dict[str, Any]) -> str:
     """What validate says about a manifest's rollout (from the manifest alone)."""
-    endpoint = manifest.get("endpoint") or {}
-    if endpoint.get("type") != "realtime":
+    endpoint = spec(manifest).endpoint
+    if endpoint.type != "realtime":
         return "all at once behind alarms: serverless (no instances to canary on)"
     text = manifest_plan(manifest).describe()
-    if endpoint.get("autoscaling") is not None:
+    if endpoint.autoscaling is not None:
         text += " (with autoscaling: computed again from the running fleet at deploy)"
     return text
 
 
 def production_warning(env: str, manifest: dict[str, Any]) -> str:
     """A warning when prod runs on fewer instances than survive an Availability Zone, else ""."""
-    endpoint = manifest.get("endpoint") or {}
-    if env != "prod" or endpoint.get("type") != "realtime":
+    endpoint = spec(manifest).endpoint
+    if env != "prod" or endpoint.type != "realtime":
         return ""
-    floor = int((endpoint.get("autoscaling") or {}).get("min_capacity", MIN_PRODUCTION_INSTANCES))
-    fewest = min(int(endpoint.get("initial_instance_count", 1)), floor)
+    scaling = endpoint.autoscaling  # without autoscaling the fleet stays at its initial count
+    floor = scaling.min_capacity if scaling is not None else MIN_PRODUCTION_INSTANCES
+    fewest = min(endpoint.initial_instance_count, floor)
     if fewest >= MIN_PRODUCTION_INSTANCES:
         return ""
     return (

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ci_scripts.manifest import spec
+
 HOURS_PER_MONTH = 730
 
 
@@ -52,25 +54,25 @@ class Capacity:
 
 def capacity(manifest: dict[str, Any]) -> Capacity:
     """The capacity of an effective manifest (schema defaults filled in)."""
-    endpoint = manifest.get("endpoint") or {}
-    if endpoint.get("type") == "batch":
-        count = int(endpoint.get("initial_instance_count", 1))
+    endpoint = spec(manifest).endpoint
+    if endpoint.type == "batch":
+        count = endpoint.initial_instance_count
         return Capacity(
             kind="batch",
-            instance_type=str(endpoint.get("instance_type", "")),
+            instance_type=endpoint.instance_type,
             min_instances=count,
             max_instances=count,
         )
-    if endpoint.get("type") != "realtime":
+    if endpoint.type != "realtime":
         return Capacity(kind="serverless")
-    initial = int(endpoint.get("initial_instance_count", 1))
-    scaling = endpoint.get("autoscaling")
+    initial = endpoint.initial_instance_count
+    scaling = endpoint.autoscaling
     low, high = initial, initial
     if scaling is not None:
-        low, high = int(scaling.get("min_capacity", 1)), int(scaling.get("max_capacity", 2))
+        low, high = scaling.min_capacity, scaling.max_capacity
     return Capacity(
         kind="realtime",
-        instance_type=str(endpoint.get("instance_type", "")),
+        instance_type=endpoint.instance_type,
         min_instances=low,
         max_instances=high,
     )

@@ -2,6 +2,9 @@
 
 The JSON schema is the one source of truth for both the rules and the defaults: a field left out
 of a manifest takes the schema's ``default``, so no command or backend carries its own copy.
+Code reads a manifest through one typed view, ``spec(manifest)`` (``Manifest.spec``): frozen
+dataclasses whose fields are the schema's properties, and whose values for fields left out are
+the schema's ``default`` keywords (read from the schema, never restated in Python).
 Errors name the file and the JSON path, e.g.
 ``deploy/prod.json: $.endpoint.instance_type: 'm5' does not match '^ml\\.…'``.
 """
@@ -13,11 +16,13 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ci_scripts import manifest_rules
 from ci_scripts.errors import CIError
@@ -59,6 +64,11 @@ class Manifest:
     def at(self, *keys: str) -> str:
         """``deploy/x.json: $.a.b`` for messages about one field."""
         return f"{self.label}: $." + ".".join(keys)
+
+    @property
+    def spec(self) -> Spec:
+        """The typed view of the effective manifest."""
+        return spec(self.effective)
 
 
 @cache
@@ -153,6 +163,198 @@ def _check_metric_names(effective: dict[str, Any], label: str, project: ProjectC
                 f"model; {contract.source} names {', '.join(contract.metrics)}"
             )
     quality["max_metric_drop"] = {**contract.max_metric_drop, **given}
+
+
+# -- the typed view ----------------------------------------------------------------------------
+class _Section:
+    """One object of a manifest as a frozen dataclass: each field is the property of the same
+    name at ``PATH`` in the schema. A property the data leaves out takes the schema's
+    ``default`` (a copy); without one it is None, except an object section, which is then read
+    from ``{}`` (so ``spec({}).endpoint.type`` is None, not an AttributeError) unless its field
+    is annotated ``X | None`` (autoscaling, batch: absent means "none"). Integer fields are
+    ``int`` (the schema's "integer" admits 2.0); numbers stay as written (int or float).
+    """
+
+    PATH: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any] | None) -> Self:
+        """The view of ``data``, the object at ``PATH`` of a manifest (defaulted or not)."""
+        return _build(cls, data, _schema_at(cls.PATH))
+
+
+@cache
+def _schema_at(path: tuple[str, ...]) -> dict[str, Any]:
+    node = load_schema()
+    for key in path:
+        node = node["properties"][key]
+    return node
+
+
+@cache
+def _plan(cls: type) -> tuple[tuple[str, Any, type | None, bool], ...]:
+    """``(name, type, section class or None, optional)`` of each field of ``cls``."""
+    hints = typing.get_type_hints(cls)
+    plan = []
+    for f in fields(cls):
+        hint = hints[f.name]
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        optional = type(None) in args
+        args = tuple(a for a in args if a is not type(None))
+        section = next((a for a in args if isinstance(a, type) and is_dataclass(a)), None)
+        plan.append((f.name, args[0], section, optional))
+    return tuple(plan)
+
+
+def _build(cls: type, data: Mapping[str, Any] | None, schema: dict[str, Any]) -> Any:
+    data = data or {}
+    properties = schema["properties"]
+    values: dict[str, Any] = {}
+    for name, kind, section, optional in _plan(cls):
+        prop = properties[name]
+        if name in data:
+            value = data[name]
+        elif "default" in prop:
+            value = copy.deepcopy(prop["default"])
+        else:
+            value = {} if section is not None and not optional else None
+        if value is not None:
+            if section is not None:
+                value = _build(section, value, prop)
+            elif kind is int and not isinstance(value, bool):
+                value = int(value)
+            elif typing.get_origin(kind) is dict:
+                value = dict(value)
+        values[name] = value
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class Autoscaling(_Section):
+    PATH = ("endpoint", "autoscaling")
+    min_capacity: int
+    max_capacity: int
+    target_invocations_per_instance: int
+
+
+@dataclass(frozen=True)
+class Serverless(_Section):
+    PATH = ("endpoint", "serverless")
+    memory_size_mb: int
+    max_concurrency: int
+
+
+@dataclass(frozen=True)
+class Endpoint(_Section):
+    PATH = ("endpoint",)
+    type: str  # required by the schema: None only in a dict that never met it
+    instance_type: str
+    initial_instance_count: int
+    autoscaling: Autoscaling | None  # None: no autoscaling
+    serverless: Serverless
+
+
+@dataclass(frozen=True)
+class DataCapture(_Section):
+    PATH = ("data_capture",)
+    enabled: bool
+    sampling_percentage: int
+
+
+@dataclass(frozen=True)
+class Alarms(_Section):
+    PATH = ("deployment", "alarms")
+    max_5xx_errors: int
+    max_model_latency_ms: int
+
+
+@dataclass(frozen=True)
+class ShadowLimits(_Section):
+    PATH = ("deployment", "shadow", "limits")
+    max_error_rate: float
+    max_latency_increase_ms: float
+    min_agreement: float
+    agreement_tolerance: float
+
+
+@dataclass(frozen=True)
+class Shadow(_Section):
+    PATH = ("deployment", "shadow")
+    enabled: bool
+    duration_minutes: int
+    min_requests: int
+    limits: ShadowLimits
+
+
+@dataclass(frozen=True)
+class Deployment(_Section):
+    PATH = ("deployment",)
+    canary_percent: int
+    canary_wait_seconds: int
+    termination_wait_seconds: int
+    alarms: Alarms
+    shadow: Shadow
+
+
+@dataclass(frozen=True)
+class Quality(_Section):
+    PATH = ("monitoring", "quality")
+    max_metric_drop: dict[str, float]  # load() adds the model's MAX_METRIC_DROP for the rest
+    min_labelled_rows: int
+    min_coverage: float
+    label_window_hours: float
+    max_bias_drift: float
+    min_attribution_ndcg: float
+
+
+@dataclass(frozen=True)
+class Monitoring(_Section):
+    PATH = ("monitoring",)
+    schedule: str
+    drift_threshold: float
+    psi_threshold: float
+    significance: float
+    quality: Quality
+
+
+@dataclass(frozen=True)
+class Batch(_Section):
+    PATH = ("batch",)
+    input_prefix: str
+    output_prefix: str
+    schedule: str
+    content_type: str
+    id_column: str
+    max_payload_mb: int
+    max_concurrent_transforms: int
+
+
+@dataclass(frozen=True)
+class SmokeTest(_Section):
+    PATH = ("smoke_test",)
+    rows: int
+    max_latency_ms: int
+
+
+@dataclass(frozen=True)
+class Spec(_Section):
+    """The typed view of a whole manifest (``$schema`` aside)."""
+
+    PATH = ()
+    environment: str
+    model_package_group: str
+    model_version: int | None
+    endpoint: Endpoint
+    data_capture: DataCapture
+    deployment: Deployment
+    monitoring: Monitoring
+    batch: Batch | None  # None: not a batch deployment
+    smoke_test: SmokeTest
+
+
+def spec(manifest: Mapping[str, Any]) -> Spec:
+    """The typed view of ``manifest`` (effective, or as written: the schema fills the rest)."""
+    return Spec.of(manifest)
 
 
 # Settings an endpoint reports back, keyed by JSON path (``status`` compares them with git).

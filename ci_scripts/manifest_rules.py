@@ -60,14 +60,16 @@ def batch_refusals(
     serverless memory means nothing to a transform job. Its outputs must not land under its
     inputs (the next run would score them as inputs).
     """
-    endpoint = effective.get("endpoint", {})
-    kind = endpoint.get("type")
+    from ci_scripts.manifest import spec
+
+    view = spec(effective)
+    kind = view.endpoint.type
     if kind != "batch":
-        if "batch" in effective:
+        if view.batch is not None:
             return [("batch", f"only for endpoint.type 'batch' (this one is {kind!r})")]
         return []
     found: list[tuple[str, str]] = []
-    instance_type = endpoint.get("instance_type")
+    instance_type = view.endpoint.instance_type
     if instance_type not in transform_instance_types():
         found.append(
             (
@@ -83,8 +85,8 @@ def batch_refusals(
             found.append(
                 (f"endpoint.{key}", "makes no sense for endpoint.type 'batch' (no endpoint runs)")
             )
-    batch = effective.get("batch", {})
-    inputs, outputs = batch.get("input_prefix", ""), batch.get("output_prefix", "")
+    assert view.batch is not None  # the schema requires it on endpoint.type batch
+    inputs, outputs = view.batch.input_prefix, view.batch.output_prefix
     if outputs.startswith(inputs) or inputs.startswith(outputs):
         found.append(
             (
@@ -99,10 +101,13 @@ def batch_refusals(
 def refusals(effective: dict[str, Any], raw: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """``(json path, reason)`` for every rule a schema-valid, defaulted manifest breaks
     (``raw``, the manifest as written, tells a written field from a schema default)."""
+    from ci_scripts.manifest import spec
+
     found: list[tuple[str, str]] = batch_refusals(effective, raw)
-    endpoint = effective.get("endpoint", {})
-    if endpoint.get("type") == "realtime":
-        instance_type = endpoint.get("instance_type")
+    view = spec(effective)
+    endpoint = view.endpoint
+    if endpoint.type == "realtime":
+        instance_type = endpoint.instance_type
         if instance_type not in endpoint_instance_types():
             found.append(
                 (
@@ -111,19 +116,19 @@ def refusals(effective: dict[str, Any], raw: dict[str, Any] | None = None) -> li
                     "(ci_scripts/aws_facts.json, from botocore)",
                 )
             )
-        scaling = endpoint.get("autoscaling")
-        if scaling and scaling.get("min_capacity", 1) > scaling.get("max_capacity", 2):
+        scaling = endpoint.autoscaling
+        if scaling and scaling.min_capacity > scaling.max_capacity:
             found.append(
                 (
                     "endpoint.autoscaling.min_capacity",
-                    f"{scaling['min_capacity']} is above max_capacity {scaling['max_capacity']}",
+                    f"{scaling.min_capacity} is above max_capacity {scaling.max_capacity}",
                 )
             )
-        percent = effective.get("deployment", {}).get("canary_percent", 10)
+        percent = view.deployment.canary_percent
         # The fleet a canary starts on: autoscaling's upper bound when it may grow that far.
         # Any realtime fleet may reach two instances (a count change, autoscaling), and the
         # canary is a share of it: judge the percentage on the smallest fleet that canaries.
-        fleet = max(2, endpoint.get("initial_instance_count", 1))
+        fleet = max(2, endpoint.initial_instance_count)
         reason = canary_refusal(percent, fleet)
         if reason:
             found.append(("deployment.canary_percent", reason))
@@ -140,15 +145,17 @@ def shadow_refusals(effective: dict[str, Any]) -> list[tuple[str, str]]:
     The comparison pairs the live and shadow answers captured by data capture, so capture must
     be on; and the test runs before prod switches only.
     """
-    shadow = (effective.get("deployment") or {}).get("shadow") or {}
-    if not shadow.get("enabled"):
+    from ci_scripts.manifest import spec
+
+    view = spec(effective)
+    if not view.deployment.shadow.enabled:
         return []
     path = "deployment.shadow.enabled"
-    if effective.get("environment") != "prod":
+    if view.environment != "prod":
         return [
             (path, "true, but the shadow test runs only before prod switches (deploy/prod.json)")
         ]
-    kind = (effective.get("endpoint") or {}).get("type")
+    kind = view.endpoint.type
     if kind != "realtime":
         where = "a batch job (no endpoint)" if kind == "batch" else f"a {kind} endpoint"
         return [
@@ -158,8 +165,8 @@ def shadow_refusals(effective: dict[str, Any]) -> list[tuple[str, str]]:
                 "endpoint",
             )
         ]
-    capture = effective.get("data_capture") or {}
-    if not capture.get("enabled") or not capture.get("sampling_percentage"):
+    capture = view.data_capture
+    if not capture.enabled or not capture.sampling_percentage:
         return [
             (
                 path,

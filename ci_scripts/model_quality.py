@@ -55,23 +55,20 @@ def ground_truth_line(inference_id: str, labels: Sequence[float] | float) -> str
 # -- settings and results -----------------------------------------------------------------------
 def settings(manifest: dict[str, Any]) -> dict[str, Any]:
     """``monitoring.quality`` of ``manifest`` over the schema's defaults (the one source)."""
-    from ci_scripts.manifest import load_schema
+    from ci_scripts.manifest import spec
 
-    schema = load_schema()["properties"]["monitoring"]["properties"]["quality"]["properties"]
-    quality = (manifest.get("monitoring") or {}).get("quality") or {}
+    quality = spec(manifest).monitoring.quality
     # manifest.load fills in the model's MAX_METRIC_DROP (model_contract); a manifest that did
     # not pass through it gets the template's binary-classification defaults.
     from ci_scripts.model_contract import ModelContract
 
     defaults = ModelContract(source="default").max_metric_drop
     return {
-        "max_metric_drop": defaults | dict(quality.get("max_metric_drop") or {}),
-        "min_labelled_rows": int(
-            quality.get("min_labelled_rows", schema["min_labelled_rows"]["default"])
-        ),
-        "min_coverage": float(quality.get("min_coverage", schema["min_coverage"]["default"])),
+        "max_metric_drop": defaults | quality.max_metric_drop,
+        "min_labelled_rows": quality.min_labelled_rows,
+        "min_coverage": float(quality.min_coverage),
         **{
-            key: float(quality.get(key, schema[key]["default"]))
+            key: float(getattr(quality, key))
             for key in ("label_window_hours", "max_bias_drift", "min_attribution_ndcg")
         },
     }

@@ -88,15 +88,12 @@ def capture_prefix(project: ProjectConfig, env: str) -> str:
 
 def settings(manifest: dict[str, Any]) -> dict[str, Any]:
     """``monitoring`` of ``manifest`` over the schema's defaults (the one source of them)."""
-    from ci_scripts.manifest import load_schema
+    from dataclasses import fields
 
-    schema = load_schema()["properties"]["monitoring"]["properties"]
-    given = manifest.get("monitoring") or {}
-    top = {
-        key: given.get(key, spec["default"])
-        for key, spec in schema.items()
-        if key != "quality" and "default" in spec
-    }
+    from ci_scripts.manifest import spec
+
+    view = spec(manifest).monitoring
+    top = {f.name: getattr(view, f.name) for f in fields(view) if f.name != "quality"}
     return {**top, "quality": mq.settings(manifest)}
 
 

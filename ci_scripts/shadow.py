@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ci_scripts import problem_types
+from ci_scripts.manifest import spec
 
 SHADOW_PATH = "deployment.shadow"
 
@@ -41,16 +42,16 @@ class ShadowPolicy:
 
     @classmethod
     def from_manifest(cls, effective: dict[str, Any]) -> ShadowPolicy:
-        shadow = (effective.get("deployment") or {}).get("shadow") or {}
-        limits = shadow.get("limits") or {}
+        shadow = spec(effective).deployment.shadow
+        limits = shadow.limits
         return cls(
-            enabled=bool(shadow.get("enabled")),
-            duration_minutes=int(shadow["duration_minutes"]),
-            min_requests=int(shadow["min_requests"]),
-            max_error_rate=float(limits["max_error_rate"]),
-            max_latency_increase_ms=float(limits["max_latency_increase_ms"]),
-            min_agreement=float(limits["min_agreement"]),
-            agreement_tolerance=float(limits["agreement_tolerance"]),
+            enabled=shadow.enabled,
+            duration_minutes=shadow.duration_minutes,
+            min_requests=shadow.min_requests,
+            max_error_rate=float(limits.max_error_rate),
+            max_latency_increase_ms=float(limits.max_latency_increase_ms),
+            min_agreement=float(limits.min_agreement),
+            agreement_tolerance=float(limits.agreement_tolerance),
         )
 
     def describe(self, env: str = "prod") -> str:

@@ -213,7 +213,7 @@ def recheck(
 
 def check(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest) -> None:
     env = manifest.env
-    settings = manifest.effective["smoke_test"]
+    settings = manifest.spec.smoke_test
     state = backend.describe_endpoint(env)
     if runs_batch(state):
         check_batch(project, backend, manifest, state)
@@ -221,7 +221,7 @@ def check(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest
     if state is None or state.status != SERVING:
         status = state.status if state else "missing"
         raise CIError(f"smoke-test {env}: endpoint {project.endpoint_name(env)} is {status}")
-    rows = feature_rows(project.root / DATASET, settings["rows"], project)
+    rows = feature_rows(project.root / DATASET, settings.rows, project)
     contract = load_contract(project)
     latencies = []
     for i, row in enumerate(rows):
@@ -232,7 +232,7 @@ def check(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest
     status, body = backend.invoke(env, to_csv(rows), "text/csv", inference_id=new_id())
     check_answer(env, f"batch of {len(rows)} rows", status, body, len(rows), contract)
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-    limit = settings["max_latency_ms"]
+    limit = settings.max_latency_ms
     if p95 > limit:
         raise CIError(
             f"smoke-test {env}: latency p95 {p95:.0f} ms exceeds {limit} ms "
@@ -262,7 +262,7 @@ def check_batch(
     from ci_scripts import batch as batching
 
     env = manifest.env
-    rows = feature_rows(project.root / DATASET, manifest.effective["smoke_test"]["rows"], project)
+    rows = feature_rows(project.root / DATASET, manifest.spec.smoke_test.rows, project)
     input_prefix, output_prefix = batching.prefixes(manifest.effective)
     scratch_in, scratch_out = (
         batching.smoke_prefix(input_prefix),

@@ -63,9 +63,7 @@ def run(project: ProjectConfig) -> None:
         if env == "prod":
             policy = ShadowPolicy.from_manifest(manifest.effective)
             typer.echo(f"{manifest.label}: shadow test: {policy.describe(env)}")
-            sampling = int(
-                (manifest.effective.get("data_capture") or {}).get("sampling_percentage", 0)
-            )
+            sampling = manifest.spec.data_capture.sampling_percentage
             if policy.enabled and sampling < 100:
                 typer.echo(
                     f"warning: {manifest.label}: $.deployment.shadow pairs captured requests "

@@ -31,6 +31,7 @@ from ci_scripts.backends.base import (
 from ci_scripts.backends.composed import ComposedBackend
 from ci_scripts.batch import is_batch
 from ci_scripts.errors import CIError
+from ci_scripts.manifest import spec
 from ci_scripts.project import ProjectConfig
 
 if TYPE_CHECKING:
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 
 
 def _realtime(manifest: dict[str, Any]) -> bool:
-    return (manifest.get("endpoint") or {}).get("type", "realtime") == "realtime"
+    kind = spec(manifest).endpoint.type
+    return kind is None or kind == "realtime"  # not said: look for autoscaling too (teardown)
 
 
 class AwsBackend(ComposedBackend):

@@ -51,6 +51,7 @@ from ci_scripts.backends.aws.upserts import (
 )
 from ci_scripts.backends.base import BatchRun, EndpointState, ModelVersion
 from ci_scripts.errors import CIError
+from ci_scripts.manifest import spec
 from ci_scripts.project import ProjectConfig
 
 # SageMaker refuses DeletePipeline while an execution runs (API_DeletePipeline).
@@ -102,19 +103,22 @@ def desired_batch(
     ``manifest`` is the effective one (schema defaults filled in): ``batch`` holds the prefixes,
     the schedule and the transform's limits, ``endpoint`` the instance type and count.
     """
-    endpoint, batch = manifest["endpoint"], manifest.get("batch") or {}
+    view = spec(manifest)
+    endpoint, batch = view.endpoint, view.batch
+    if batch is None:
+        raise KeyError("batch")  # the schema requires it on endpoint.type batch
     content = {"model_package": version.arn, "role": project.role_arn(env)}
     digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
     suffix = f"-v{version.version}-{digest}"
     model_name = project.endpoint_name(env)[: MAX_NAME - len(suffix)].rstrip("-") + suffix
     parameters = {
         "ModelName": model_name,
-        "InputUri": str(batch["input_prefix"]),
-        "OutputUri": str(batch["output_prefix"]),
-        "InstanceType": str(endpoint["instance_type"]),
-        "InstanceCount": str(int(endpoint.get("initial_instance_count", 1))),
-        "MaxPayloadInMB": str(int(batch["max_payload_mb"])),
-        "MaxConcurrentTransforms": str(int(batch["max_concurrent_transforms"])),
+        "InputUri": str(batch.input_prefix),
+        "OutputUri": str(batch.output_prefix),
+        "InstanceType": str(endpoint.instance_type),
+        "InstanceCount": str(endpoint.initial_instance_count),
+        "MaxPayloadInMB": str(batch.max_payload_mb),
+        "MaxConcurrentTransforms": str(batch.max_concurrent_transforms),
         "CheckUri": check_prefix(project, env),
         "CaptureUri": capture_uri(project, env, manifest),
     }
@@ -138,7 +142,7 @@ def desired_batch(
         version=version,
         model_name=model_name,
         parameters=parameters,
-        schedule=str(batch["schedule"]),
+        schedule=str(batch.schedule),
         tags=[{"Key": TAG + k, "Value": v} for k, v in tags.items()],
     )
 
@@ -149,7 +153,7 @@ def capture_uri(project: ProjectConfig, env: str, manifest: dict[str, Any]) -> s
     (no Capture step) unless the monitor watches the environment."""
     from ci_scripts import monitoring
 
-    if not (project.monitoring and (manifest.get("data_capture") or {}).get("enabled")):
+    if not (project.monitoring and spec(manifest).data_capture.enabled):
         return ""
     return f"{monitoring.capture_prefix(project, env)}/batch"
 

@@ -32,6 +32,7 @@ from ci_scripts.backends.aws.guardrails import (
 from ci_scripts.backends.aws.session import AwsClients
 from ci_scripts.backends.base import EndpointState, ModelVersion
 from ci_scripts.errors import CIError
+from ci_scripts.manifest import spec
 from ci_scripts.project import ProjectConfig
 
 TAG = "sagemaker-gitops:"
@@ -71,20 +72,19 @@ class DesiredEndpoint:
 
 
 def production_variant(manifest: dict[str, Any]) -> dict[str, Any]:
-    endpoint = manifest["endpoint"]
-    if endpoint["type"] == "serverless":
-        serverless = endpoint.get("serverless", {})
+    endpoint = spec(manifest).endpoint
+    if endpoint.type == "serverless":
         return {
             "VariantName": VARIANT,
             "ServerlessConfig": {
-                "MemorySizeInMB": int(serverless.get("memory_size_mb", 2048)),
-                "MaxConcurrency": int(serverless.get("max_concurrency", 5)),
+                "MemorySizeInMB": endpoint.serverless.memory_size_mb,
+                "MaxConcurrency": endpoint.serverless.max_concurrency,
             },
         }
     return {
         "VariantName": VARIANT,
-        "InstanceType": endpoint["instance_type"],
-        "InitialInstanceCount": int(endpoint.get("initial_instance_count", 1)),
+        "InstanceType": endpoint.instance_type,
+        "InitialInstanceCount": endpoint.initial_instance_count,
         "InitialVariantWeight": 1.0,
     }
 
@@ -94,12 +94,12 @@ def data_capture_config(
 ) -> dict[str, Any] | None:
     """Capture requests and responses to s3://<capture bucket>/datacapture/<env> (realtime):
     the serving account's own bucket, replicated into dev (ProjectConfig.capture_bucket)."""
-    capture = manifest.get("data_capture", {})
-    if not capture.get("enabled", True) or manifest["endpoint"]["type"] == "serverless":
+    view = spec(manifest)
+    if not view.data_capture.enabled or view.endpoint.type == "serverless":
         return None  # SageMaker serverless endpoints do not support data capture
     config: dict[str, Any] = {
         "EnableCapture": True,
-        "InitialSamplingPercentage": int(capture.get("sampling_percentage", 100)),
+        "InitialSamplingPercentage": view.data_capture.sampling_percentage,
         "DestinationS3Uri": f"s3://{project.capture_bucket(env)}/datacapture/{env}",
         "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
         "CaptureContentTypeHeader": {

@@ -7,6 +7,7 @@ arguments; the endpoint host applies them. Changing the rollout policy means cha
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -14,6 +15,7 @@ from botocore.exceptions import ClientError
 from ci_scripts import canary
 from ci_scripts.backends.aws.errors import aws_errors
 from ci_scripts.backends.aws.session import AwsClients
+from ci_scripts.manifest import spec
 
 VARIANT = "AllTraffic"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -28,7 +30,7 @@ def alarm_specs(
     Names start with the endpoint's name, ``<project>-<env>-``: the prefix the deploy role may
     manage (infra/bootstrap.yml). ``tags`` (project, environment, ...) go on each alarm.
     """
-    alarms = manifest.get("deployment", {}).get("alarms", {})
+    alarms = spec(manifest).deployment.alarms
     dimensions = [
         {"Name": "EndpointName", "Value": endpoint_name},
         {"Name": "VariantName", "Value": VARIANT},
@@ -50,7 +52,7 @@ def alarm_specs(
             "AlarmDescription": "Endpoint 5xx errors above the manifest's max_5xx_errors",
             "MetricName": "Invocation5XXErrors",
             "Statistic": "Sum",
-            "Threshold": float(alarms.get("max_5xx_errors", 1)),
+            "Threshold": float(alarms.max_5xx_errors),
         },
         {
             **common,
@@ -58,7 +60,7 @@ def alarm_specs(
             "AlarmDescription": "Model latency above the manifest's max_model_latency_ms",
             "MetricName": "ModelLatency",  # reported in microseconds
             "Statistic": "Average",
-            "Threshold": float(alarms.get("max_model_latency_ms", 500)) * 1000,
+            "Threshold": float(alarms.max_model_latency_ms) * 1000,
         },
     ]
 
@@ -74,7 +76,7 @@ def deployment_config(
     instead, behind the same alarms. Serverless endpoints take blue/green with all-at-once
     shifting only (SageMaker's deployment guardrails exclude them from canary and rolling updates).
     """
-    policy = manifest.get("deployment", {})
+    policy = spec(manifest).deployment
     rollout = canary.manifest_plan(manifest, running_instances)
     routing: dict[str, Any]
     if rollout.possible:
@@ -88,7 +90,7 @@ def deployment_config(
     config: dict[str, Any] = {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": routing,
-            "TerminationWaitInSeconds": int(policy.get("termination_wait_seconds", 120)),
+            "TerminationWaitInSeconds": policy.termination_wait_seconds,
         }
     }
     if alarm_names:
@@ -98,15 +100,11 @@ def deployment_config(
 
 def desired_scaling(manifest: dict[str, Any]) -> dict[str, int] | None:
     """Autoscaling the manifest asks for (realtime endpoints with an autoscaling section)."""
-    endpoint = manifest.get("endpoint", {})
-    scaling = endpoint.get("autoscaling")
-    if endpoint.get("type") != "realtime" or not scaling:
+    endpoint = spec(manifest).endpoint
+    scaling = endpoint.autoscaling
+    if endpoint.type != "realtime" or scaling is None:
         return None
-    return {
-        "min_capacity": int(scaling.get("min_capacity", 1)),
-        "max_capacity": int(scaling.get("max_capacity", 2)),
-        "target_invocations_per_instance": int(scaling.get("target_invocations_per_instance", 100)),
-    }
+    return dataclasses.asdict(scaling)
 
 
 # The alarm fields ``ensure`` compares with what runs (DescribeAlarms returns them as sent).

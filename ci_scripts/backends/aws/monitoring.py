@@ -40,6 +40,7 @@ from ci_scripts.backends.aws.upserts import (
 )
 from ci_scripts.backends.base import ModelVersion, MonitoringResult
 from ci_scripts.errors import CIError
+from ci_scripts.manifest import spec
 from ci_scripts.project import ProjectConfig
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,9 @@ class AwsMonitor:
     def prepare(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> Any:
         """Before deploy's first change: build the monitoring definition and check the run's
         parameters (a CIError here changes nothing). None when no monitor applies."""
-        capture = manifest.get("data_capture") or {}
-        watched = (manifest.get("endpoint") or {}).get("type") in MONITORED_TYPES
-        if not (self.project.monitoring and watched and capture.get("enabled", False)):
+        view = spec(manifest)
+        watched = view.endpoint.type in MONITORED_TYPES
+        if not (self.project.monitoring and watched and view.data_capture.enabled):
             return None
         if isinstance(monitoring.version_inputs(version), str):
             return None  # sync says why, and leaves the monitor as it is
@@ -89,10 +90,8 @@ class AwsMonitor:
         schedule = monitoring.schedule_name(self.project, env)
         if not self.project.monitoring:
             return "no monitor (the project was generated with monitoring=no)"
-        capture = manifest.get("data_capture") or {}
-        if (manifest.get("endpoint") or {}).get("type") not in MONITORED_TYPES or not capture.get(
-            "enabled", False
-        ):
+        view = spec(manifest)
+        if view.endpoint.type not in MONITORED_TYPES or not view.data_capture.enabled:
             if self._get_schedule(schedule) is not None:
                 with aws_errors(f"schedule {schedule}"):
                     self.clients("scheduler").delete_schedule(Name=schedule)

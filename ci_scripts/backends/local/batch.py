@@ -44,7 +44,7 @@ from ci_scripts.backends.local.state import (
     write_json_atomic,
 )
 from ci_scripts.errors import CIError
-from ci_scripts.manifest import endpoint_settings
+from ci_scripts.manifest import endpoint_settings, spec
 from ci_scripts.project import ProjectConfig
 
 SOURCE_KEY = "_source"
@@ -54,6 +54,12 @@ STEP_TIMEOUT_SECONDS = 600
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _schedule(manifest: dict[str, Any]) -> str | None:
+    """The schedule of ``manifest``'s batch section (None without one)."""
+    batch = spec(manifest).batch
+    return batch.schedule if batch is not None else None
 
 
 class LocalBatch:
@@ -114,7 +120,7 @@ class LocalBatch:
                 "type": "batch",
                 "settings": endpoint_settings(manifest),
                 "previous_version": record.get("previous_version"),
-                "schedule": (manifest.get("batch") or {}).get("schedule"),
+                "schedule": _schedule(manifest),
                 "scheduler": "none locally: `ci_scripts batch-run --env E` runs one",
                 "last_run": last,
             },
@@ -148,7 +154,7 @@ class LocalBatch:
             "UpsertPipeline",
             self.project.batch_pipeline_name(env),
             model_version=version.version,
-            schedule=(wanted.get("batch") or {}).get("schedule"),
+            schedule=_schedule(wanted),
         )
         state = self.describe(env)
         assert state is not None
@@ -194,7 +200,7 @@ class LocalBatch:
         try:
             run.rows = self._score(record, input_uri, output_uri, work)
             run.status = "Succeeded"
-            if not smoke and (record["manifest"].get("data_capture") or {}).get("enabled"):
+            if not smoke and spec(record["manifest"]).data_capture.enabled:
                 capture_note = self._capture(env, record, work, run.id)
         except CIError as exc:
             run.status, run.failure_reason = "Failed", str(exc)
@@ -243,14 +249,15 @@ class LocalBatch:
         if registered is None:
             raise CIError(f"model {group} v{version}: not in the registry any more")
         found = self.endpoints._extract_model(registered) / "model"
-        settings = record["manifest"].get("batch") or {}
+        settings = spec(record["manifest"]).batch
+        assert settings is not None  # a batch record's manifest has its batch section
         produced = work / "output"
         self._step(
             [
                 # -P: the script's own folder (ci_scripts/backends/local) stays off sys.path
                 sys.executable, "-P", str(TRANSFORM_SCRIPT), "--runtime", image.runtime(),
                 "--model-dir", str(found), "--input", str(downloaded), "--output", str(produced),
-                "--label", input_uri, "--max-payload-mb", str(settings["max_payload_mb"]),
+                "--label", input_uri, "--max-payload-mb", str(settings.max_payload_mb),
             ],
             env_vars,
             work,

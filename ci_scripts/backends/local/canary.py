@@ -26,6 +26,7 @@ from typing import Any
 from ci_scripts import canary
 from ci_scripts.backends.local import processes as procs
 from ci_scripts.backends.local.router import PROBE_HEADER
+from ci_scripts.manifest import spec
 
 CANARY_SECONDS_ENV = "CI_SCRIPTS_LOCAL_CANARY_SECONDS"
 DEFAULT_WINDOW = 3.0
@@ -48,16 +49,16 @@ class CanarySettings:
     def from_manifest(cls, manifest: dict[str, Any]) -> CanarySettings:
         """The same rollout policy as on AWS (ci_scripts.canary): a fleet too small for a canary
         takes all the traffic at once and bakes behind the same checks."""
-        deployment = manifest.get("deployment") or {}
-        alarms = deployment.get("alarms") or {}
+        deployment = spec(manifest).deployment
+        alarms = deployment.alarms
         cap = float(os.environ.get(CANARY_SECONDS_ENV) or DEFAULT_WINDOW)
         plan = canary.manifest_plan(manifest)
         return cls(
             rollout=plan.describe(),
             percent=plan.traffic_percent,
-            window=max(0.0, min(float(deployment.get("canary_wait_seconds", 300)), cap)),
-            max_5xx_errors=int(alarms.get("max_5xx_errors", 1)),
-            max_latency_ms=float(alarms.get("max_model_latency_ms", 500)),
+            window=max(0.0, min(float(deployment.canary_wait_seconds), cap)),
+            max_5xx_errors=alarms.max_5xx_errors,
+            max_latency_ms=float(alarms.max_model_latency_ms),
         )
 
 

@@ -15,6 +15,7 @@ endpoint as ``Updating`` (the status the deploy command refuses to start on).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import http.client
 import json
@@ -45,7 +46,7 @@ from ci_scripts.backends.local.state import (
 from ci_scripts.backends.local.steps import tail
 from ci_scripts.errors import CIError
 from ci_scripts.interrupts import termination_interrupts
-from ci_scripts.manifest import endpoint_settings
+from ci_scripts.manifest import endpoint_settings, spec
 from ci_scripts.project import ProjectConfig
 from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
 
@@ -238,9 +239,7 @@ class LocalEndpoints:
                 put(shadow, "StartShadow")
                 started = True
                 began = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                rows = local_canary.probe_rows(
-                    self.project.root, int((manifest.get("smoke_test") or {}).get("rows", 20))
-                )
+                rows = local_canary.probe_rows(self.project.root, spec(manifest).smoke_test.rows)
                 seconds = local_shadow.drive(
                     router["url"], seconds, rows, _request, policy.min_requests
                 )
@@ -540,8 +539,7 @@ class LocalEndpoints:
         op: str = "",
         shadow: dict[str, Any] | None = None,
     ) -> None:
-        capture = dict(wanted.get("data_capture") or {})
-        capture.setdefault("enabled", False)
+        capture = dataclasses.asdict(spec(wanted).data_capture)  # what the router samples by
         path = self.state.endpoint_file(env)
         self.state.journal(
             op or ("UpdateEndpoint" if path.exists() else "CreateEndpoint"),

@@ -210,9 +210,11 @@ class Capture:
         response: tuple[str, bytes],
         inference_id: str | None,
     ) -> None:
+        # ``config``: the routes' data_capture, both keys written by the endpoint host from the
+        # manifest (ci_scripts.manifest.spec, whose defaults are the schema's)
         if not self.folder or not config.get("enabled"):
             return
-        if not self._sampled(float(config.get("sampling_percentage", 100))):
+        if not self._sampled(float(config["sampling_percentage"])):
             return
         now = datetime.now(UTC)
         event = {

@@ -254,3 +254,48 @@ def test_workflow_update_step_lists_conflicts(sandbox: Sandbox) -> None:
     # Everything is staged for the commit the next step makes; the body file is git-ignored.
     assert sandbox.git(repo, "diff", "--name-only") == ""
     assert "pr-body" not in sandbox.git(repo, "diff", "--cached", "--name-only")
+
+
+# The last commit before the thin-repo layout (#24): its renders had the step code in
+# src/<package>/ and the SDK code in pipelines/. A repo rendered by it must move by cruft update.
+PREVIOUS_LAYOUT = "2022bd8"
+
+
+def test_cruft_update_moves_a_repo_of_the_previous_layout(sandbox: Sandbox) -> None:
+    """A repo rendered by the release before the thin layout takes it by ``cruft update``: the
+    platform modules leave the team's package, schema.py arrives, and the repo validates."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", PREVIOUS_LAYOUT],
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        check=True,
+    ).stdout
+    sandbox.template.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(sandbox.template)], input=archive, check=True)
+    sandbox.git(sandbox.template, "init", "-q")
+    sandbox.commit_template("the previous layout")
+    repo = sandbox.create()
+    package = repo / "src" / PROJECT.replace("-", "_")
+    assert (package / "serve.py").is_file() and (package / "features.py").is_file()
+
+    for path in sandbox.template.iterdir():  # the template as under test replaces it
+        if path.name != ".git":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=TEMPLATE_DIR, capture_output=True, check=True
+    ).stdout.decode()
+    for rel in filter(None, listed.split("\0")):
+        if (TEMPLATE_DIR / rel).is_file():
+            (sandbox.template / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TEMPLATE_DIR / rel, sandbox.template / rel)
+    sandbox.commit_template("the thin layout")
+    sandbox.cruft(repo, "update", "--skip-apply-ask", "--allow-untracked-files")
+
+    assert sorted(p.name for p in package.glob("*.py")) == ["__init__.py", "model.py", "schema.py"]
+    assert not (repo / "pipelines" / "sdk.py").exists()
+    assert (repo / "ci_scripts" / "runtime" / "serve.py").is_file()
+    assert not list(repo.rglob("*.rej"))
+    validate = sandbox.run(
+        sys.executable, "-m", "ci_scripts", "--backend", "local", "validate", cwd=repo, check=False
+    )
+    assert validate.returncode == 0, validate.stdout + validate.stderr

@@ -38,6 +38,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ci_scripts import manifest
+
 SAMPLE_SIZE = 2000
 PSI_BINS = 10
 PSI_FLOOR = 1e-4  # share given to an empty bin so PSI stays finite
@@ -50,7 +52,11 @@ MISSING_COLUMN_CHECK = "missing_column_check"
 EXTRA_COLUMN_CHECK = "extra_column_check"
 SCHEMA_CHECKS = (MISSING_COLUMN_CHECK, EXTRA_COLUMN_CHECK)
 
-DEFAULTS = {"drift_threshold": 0.1, "psi_threshold": 0.2, "significance": 0.01}
+_MONITORING = manifest.Monitoring.of({})  # the manifest schema's defaults: one source
+DEFAULTS = {
+    name: float(getattr(_MONITORING, name))
+    for name in ("drift_threshold", "psi_threshold", "significance")
+}
 
 
 class BaselineError(ValueError):

@@ -36,6 +36,7 @@ metric's direction, bias drift on ``model.outcome``, attribution drift on the wo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -46,6 +47,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from ci_scripts import manifest
 
 from . import capture, model, paths
 from .errors import StepError
@@ -60,13 +63,11 @@ STATE_FILE = "state.json"
 HISTORY_FILE = "history.jsonl"
 INPUTS = ("capture", "groundtruth", "baseline", "bias", "explainability", "model", "state")
 
+# monitoring.quality's defaults are the manifest schema's (ci_scripts.manifest reads them), the
+# live drops the model's own MAX_METRIC_DROP: one source each, whoever starts the monitor.
 QUALITY_DEFAULTS: dict[str, Any] = {
+    **dataclasses.asdict(manifest.Quality.of({})),
     "max_metric_drop": dict(model.MAX_METRIC_DROP),
-    "min_labelled_rows": 20,
-    "min_coverage": 0.0,
-    "label_window_hours": 72,
-    "max_bias_drift": 0.1,
-    "min_attribution_ndcg": 0.9,
 }
 ATTRIBUTION_TOP_K = 10
 BIAS_CHECK = "bias_drift_check"

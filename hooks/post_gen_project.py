@@ -32,7 +32,6 @@ ANSWERS_JSON = r"""{{ cookiecutter | jsonify }}"""
 # {% raw %} Jinja stops here: the rest of this file reaches Python exactly as written.
 
 # (option, answer) -> paths (relative to the project root; a trailing "/" marks a directory)
-# removed when that answer is given.
 # removed when that answer is given; ``{package}`` stands for the Python package.
 BATCH_ONLY = (".github/workflows/batch-run.yml",)
 PRUNED_WHEN: dict[tuple[str, str], tuple[str, ...]] = {
@@ -93,7 +92,8 @@ def prune(project_dir: Path, answers: dict) -> list[str]:
 
 def write_batch_sample(project_dir: Path) -> Path:
     """``data/batch/sample.csv`` from ``data/dataset.csv``: ``<id>,<features...>`` lines, no
-    header (the batch input format), the features in the dataset's (training) order."""
+    header (the batch input format), the features in the dataset's column order (for the shipped
+    dataset, schema.py's FEATURES: the order the model is trained on)."""
     with (project_dir / DATASET).open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader)

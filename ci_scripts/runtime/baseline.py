@@ -1,7 +1,7 @@
 """Baseline step: describe the training features (and the model's answers on them) for the monitor.
 
 Runs as a SageMaker Processing job of the project's image (ContainerEntrypoint
-``python -m <package> baseline``) in the training pipeline, after Train. Inputs:
+``python -m ci_scripts.runtime baseline``) in the training pipeline, after Train. Inputs:
 ``processing/baseline_dataset/baseline.csv`` (preprocess's training features, header) and
 ``processing/model/`` (the trained model). Output ``processing/baseline/``: ``statistics.json``
 (per feature: a sample of values, decile edges and completeness, or category counts; the same for

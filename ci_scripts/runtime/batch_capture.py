@@ -12,7 +12,8 @@ training baseline) and, with labels, quality run unchanged on batch traffic.
 Pairs whose ids disagree (an input file changed after its run) and output lines that are not the
 model's answer are skipped and counted, never fatal, as capture.py skips bad capture lines.
 
-``python -m <package> batch_capture [--inputs DIR] [--outputs DIR] [--capture DIR] [--time ISO]``
+``python -m ci_scripts.runtime batch_capture [--inputs DIR] [--outputs DIR] [--capture DIR]
+[--time ISO]``
 (SageMaker Processing conventions: inputs ``processing/input/batch_input`` and ``batch_output``,
 output ``processing/output/capture``).
 """

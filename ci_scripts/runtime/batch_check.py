@@ -10,7 +10,7 @@ A batch input file is CSV WITHOUT a header; each line is ``<id>,<feature 1>,...,
 unique within its file. Every file under the input directory counts (an S3 prefix may hold
 folders); ``--label`` names them as the caller knows them (the S3 prefix), not as downloaded.
 
-``python -m <package>.batch_check [--input DIR] [--label PREFIX] [--summary FILE]``
+``python -m ci_scripts.runtime batch_check [--input DIR] [--label PREFIX] [--summary FILE]``
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _reason(exc: StepError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__}.batch_check", description=__doc__.splitlines()[0]
+        prog=f"python -m {__package__} batch_check", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
         "--input", type=Path, default=None, help="default $OPT_ML_ROOT/processing/input/batch"

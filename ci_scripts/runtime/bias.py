@@ -1,6 +1,6 @@
 """Bias step: how differently the labels and the model treat one group of the test split.
 
-Runs as a SageMaker Processing job (ContainerEntrypoint ``python -m <package> bias``) on the same
+Runs as a SageMaker Processing job (``python -m ci_scripts.runtime bias``) on the same
 inputs as ``evaluate`` (``processing/model/``, ``processing/test/*.csv``) and writes
 ``processing/bias/analysis.json`` in SageMaker Clarify's layout (``pre_training_bias_metrics`` /
 ``post_training_bias_metrics`` -> ``facets`` -> ``metrics``), so the registry's Bias report reads

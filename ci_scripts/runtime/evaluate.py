@@ -1,6 +1,6 @@
 """Evaluate step: score the trained model on the held-out test split.
 
-Runs as a SageMaker Processing job (ContainerEntrypoint ``python -m <package> evaluate``). Inputs:
+Runs as a SageMaker Processing job (``python -m ci_scripts.runtime evaluate``). Inputs:
 ``processing/model/`` holding ``model.tar.gz`` as the training job produced it (or, for the local
 backend's convenience, the already-extracted ``model.joblib`` + ``metadata.json``), and
 ``processing/test/*.csv``. Output: ``processing/evaluation/evaluation.json`` in SageMaker's

@@ -1,6 +1,6 @@
 """Explain step: which features the model relies on, by permutation importance on the test split.
 
-Runs as a SageMaker Processing job (ContainerEntrypoint ``python -m <package> explain``) on the
+Runs as a SageMaker Processing job (``python -m ci_scripts.runtime explain``) on the
 same inputs as ``evaluate`` and writes ``processing/explainability/analysis.json`` in SageMaker
 Clarify's layout (``explanations`` -> method -> label -> global values per feature); see bias.py
 for why this is not a ClarifyCheckStep.

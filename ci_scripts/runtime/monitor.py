@@ -1,6 +1,6 @@
 """Monitor step: one run of the monitoring pipeline over an endpoint's captured traffic.
 
-Runs as a SageMaker Processing job of the project's image (``python -m <package> monitor``),
+Runs as a SageMaker Processing job of the image (``python -m ci_scripts.runtime monitor``),
 started by EventBridge Scheduler on the manifest's ``monitoring.schedule`` (locally, by
 ``ci_scripts monitor`` through the local pipeline interpreter: the same definition, the same
 code). What it reads (``paths.monitor_input_dir``), all under ``processing/input/``:

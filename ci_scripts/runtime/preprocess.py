@@ -1,6 +1,6 @@
 """Preprocess step: check the raw dataset and split it 80/10/10, stratified on the class.
 
-Runs as a SageMaker Processing job (ContainerEntrypoint ``python -m <package> preprocess``):
+Runs as a SageMaker Processing job (``python -m ci_scripts.runtime preprocess``):
 reads every ``*.csv`` under ``processing/input/data`` and writes ``processing/<split>/<split>.csv``
 (stratified on the target for a classifier, a plain seeded shuffle for a regression;
 header, target first, then the features in training order) plus ``processing/baseline/

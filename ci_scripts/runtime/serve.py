@@ -4,8 +4,8 @@ SageMaker hosting runs ``<image> serve`` and sends traffic to port 8080 (or
 ``$SAGEMAKER_BIND_TO_PORT``). The WSGI app here is served two ways:
 
 * ``gunicorn`` (default): what the image runs, and what the local backend runs too
-  (``python -m <package> serve --port N`` on 127.0.0.1), so a model that misbehaves under it
-  fails locally first. The model is loaded once, before gunicorn forks its workers.
+  (``python -m ci_scripts.runtime serve --port N`` on 127.0.0.1), so a model that misbehaves
+  under it fails locally first. The model is loaded once, before gunicorn forks its workers.
 * ``wsgiref``: the standard library's server with a thread per request (``--server wsgiref``),
   for in-process tests and debugging.
 

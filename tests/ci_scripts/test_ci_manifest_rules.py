@@ -189,7 +189,9 @@ NOT_FOR_TRANSFORM = min(set(FACTS["endpoint"]) - set(FACTS["transform"]))
 
 @pytest.fixture(scope="module")
 def batch_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_model_repo(tmp_path_factory.mktemp("batch") / "repo", deployment="batch")
+    # the platform builds the batch pipeline from the model and schema (its feature count)
+    root = tmp_path_factory.mktemp("batch") / "repo"
+    return write_model_repo(root, deployment="batch", pipeline="template")
 
 
 def test_rendered_batch_manifests_are_valid_and_validate_says_the_policy(batch_repo: Path) -> None:

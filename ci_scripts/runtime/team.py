@@ -56,29 +56,36 @@ def bound_to(src: Path, package_name: str) -> Iterator[None]:
     """Import the runtime in this process for the repo whose team package is ``src/<name>``.
 
     For the CLI, which runs one step's function in-process (the smoke test's split of the
-    dataset): the runtime's modules bind the team's model when they are imported, so they are
-    dropped before and after, and another repo's model (a test session holds several) is never
-    reused.
+    dataset): the runtime's modules bind the team's model when they are imported, so the ones
+    already loaded (bound to another repo, or to none) are set aside for the duration and put
+    back after, and what this repo's binding loaded is dropped: a process that holds several
+    repos (a test session) never mixes their models.
     """
 
-    def forget() -> None:
-        package.cache_clear()
-        for name in [m for m in sys.modules if m.split(".")[0] == package_name]:
-            del sys.modules[name]
-        for name in [m for m in sys.modules if m.startswith(f"{__package__}.")]:
-            if name not in (__name__, f"{__package__}.errors"):
-                del sys.modules[name]
+    def loaded() -> dict[str, ModuleType]:
+        keep = (__name__, f"{__package__}.errors")
+        return {
+            name: module
+            for name, module in sys.modules.items()
+            if (name.split(".")[0] == package_name or name.startswith(f"{__package__}."))
+            and name not in keep
+        }
 
-    saved = os.environ.get(ENV_VAR)
+    saved_env, saved_modules = os.environ.get(ENV_VAR), loaded()
+    for name in saved_modules:
+        del sys.modules[name]
     os.environ[ENV_VAR] = package_name
     sys.path.insert(0, str(src))
-    forget()
+    package.cache_clear()
     try:
         yield
     finally:
-        forget()
+        for name in loaded():
+            del sys.modules[name]
+        sys.modules.update(saved_modules)
         sys.path.remove(str(src))
-        if saved is None:
+        package.cache_clear()
+        if saved_env is None:
             os.environ.pop(ENV_VAR, None)
         else:
-            os.environ[ENV_VAR] = saved
+            os.environ[ENV_VAR] = saved_env

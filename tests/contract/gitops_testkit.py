@@ -338,9 +338,11 @@ def write_team_package(package_dir: Path, ctx: dict[str, str]) -> None:
 
 def template_step_module(name: str) -> ModuleType:
     """A module of the platform's step code (ci_scripts.runtime) bound to the template's model
-    and schema, rendered for the default answers into a temporary package. The binding
-    ($MODEL_PACKAGE) stays for the session: the step code imports more of itself lazily."""
+    and schema, rendered for the default answers into a temporary package. Every runtime module
+    is imported while ``$MODEL_PACKAGE`` names that package (the step code imports more of itself
+    lazily), then the variable is put back: subprocesses of later tests must not inherit it."""
     import os
+    import pkgutil
     import tempfile
 
     package = "template_step_code"
@@ -348,6 +350,19 @@ def template_step_module(name: str) -> ModuleType:
         parent = Path(tempfile.mkdtemp(prefix="step-code-"))
         write_team_package(parent / package, answers_context())
         sys.path.insert(0, str(parent))
+        saved = os.environ.get("MODEL_PACKAGE")
         os.environ["MODEL_PACKAGE"] = package
-        importlib.import_module(package)
+        try:
+            import ci_scripts.runtime as runtime
+            from ci_scripts.runtime import team
+
+            team.package.cache_clear()
+            for info in pkgutil.iter_modules(runtime.__path__):
+                if info.name != "__main__":
+                    importlib.import_module(f"ci_scripts.runtime.{info.name}")
+        finally:
+            if saved is None:
+                os.environ.pop("MODEL_PACKAGE", None)
+            else:
+                os.environ["MODEL_PACKAGE"] = saved
     return importlib.import_module(f"ci_scripts.runtime.{name}")

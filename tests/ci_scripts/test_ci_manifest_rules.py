@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from gitops_testkit import run_cli, write_model_repo
+from gitops_testkit import run_cli, use_stub_platform_pipelines, write_model_repo
 
 from ci_scripts import manifest_rules
 from ci_scripts.project import ProjectConfig
@@ -189,12 +189,13 @@ NOT_FOR_TRANSFORM = min(set(FACTS["endpoint"]) - set(FACTS["transform"]))
 
 @pytest.fixture(scope="module")
 def batch_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # the platform builds the batch pipeline from the model and schema (its feature count)
-    root = tmp_path_factory.mktemp("batch") / "repo"
-    return write_model_repo(root, deployment="batch", pipeline="template")
+    return write_model_repo(tmp_path_factory.mktemp("batch") / "repo", deployment="batch")
 
 
-def test_rendered_batch_manifests_are_valid_and_validate_says_the_policy(batch_repo: Path) -> None:
+def test_rendered_batch_manifests_are_valid_and_validate_says_the_policy(
+    batch_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_stub_platform_pipelines(monkeypatch)  # the policy lines, not the SDK's batch build
     assert validate_with(batch_repo, "staging", lambda d: None) == (0, "")
     said = " ".join(run_cli(batch_repo, None, "validate").stdout.split())
     assert "deploy/prod.json: batch: each run scores every file under s3://" in said

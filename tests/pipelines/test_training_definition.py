@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from option_matrix import PROBLEM_TYPES, problem_type_answers
+from option_matrix import DEFAULT_PROBLEM_TYPE, PROBLEM_TYPES, problem_type_answers
 
 from ci_scripts.pipeline_module import build_definition, repo_on_path
 from ci_scripts.pipelines import sdk
@@ -382,6 +382,9 @@ def test_the_offline_session_refuses_aws_calls_by_name(settings) -> None:
         client.list_buckets()
 
 
+# One more build each: the image and the KMS key reach the jobs alike for every problem type, so
+# the default render's build is enough (the suite's time budget).
+@pytest.mark.parametrize("root", [DEFAULT_PROBLEM_TYPE], indirect=True)
 def test_cli_prints_the_same_definition_for_another_image(doc, root, settings, capsys) -> None:
     """One more build, through ``python -m pipelines.pipeline``'s function: deterministic, and
     the image comes from the caller."""
@@ -455,6 +458,7 @@ def test_without_a_kms_key_no_job_names_one(doc) -> None:
     assert "KmsKeyId" not in json.dumps(doc)
 
 
+@pytest.mark.parametrize("root", [DEFAULT_PROBLEM_TYPE], indirect=True)
 def test_the_kms_key_encrypts_every_job_volume_and_output(project) -> None:
     """kms_key_arn from [tool.sagemaker-gitops]: every processing and training job's storage
     volume and S3 output use it (one more build, with the key)."""

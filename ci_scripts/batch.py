@@ -104,13 +104,16 @@ def prediction_width(schema: dict[str, Any], classes: tuple[int, ...] | None) ->
     return width
 
 
-def parse_prediction(cells: list[str], schema: dict[str, Any], classes: tuple[int, ...] | None):
+def parse_prediction(cells: list[str], schema: dict[str, Any], classes: tuple[Any, ...] | None):
     """A prediction's CSV columns back into the object PREDICTION_SCHEMA describes."""
     values = iter(cells)
     obj: dict[str, Any] = {}
     for name, prop in (schema.get("properties") or {}).items():
         if prop.get("type") == "array":
             obj[name] = [_number(next(values)) for _ in classes or ()]
+        elif "enum" in prop:  # a class: a name stays text, so the schema's enum can judge it
+            text = next(values)
+            obj[name] = text if any(isinstance(c, str) for c in prop["enum"]) else _number(text)
         else:
             obj[name] = _number(next(values))
     return obj

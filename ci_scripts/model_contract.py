@@ -22,6 +22,7 @@ from typing import Any
 from ci_scripts import problem_types
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
+from ci_scripts.schema import features_of
 
 _BINARY = problem_types.get("binary_classification")
 
@@ -36,7 +37,9 @@ class ModelContract:
     primary_metric: str = "auc"
     higher_is_better: bool = True
     threshold: float = 0.9
-    classes: tuple[int, ...] | None = (0, 1)  # the target's values; None for a regression
+    classes: tuple[Any, ...] | None = (0, 1)  # the target's values; None for a regression
+    target: str = "target"  # schema.py's TARGET: the dataset's label column
+    features: tuple[str, ...] = ()  # schema.py's FEATURES, in training order
     # HYPERPARAMETERS' defaults by name: what the pipeline passes to `train` unless
     # [tool.sagemaker-gitops.hyperparameters] overrides them.
     hyperparameters: dict[str, str] = field(default_factory=dict)
@@ -101,9 +104,26 @@ def _read(path: Path, root: Path) -> ModelContract:
         raise CIError(f"{rel}: PRIMARY_METRIC {primary!r} is not one of METRICS")
     classes = getattr(schema, "CLASSES", None)
     if classes is not None and not (
-        isinstance(classes, tuple) and all(isinstance(c, int) for c in classes)
+        isinstance(classes, tuple)
+        and len(set(classes)) == len(classes) >= 2
+        and (
+            all(isinstance(c, str) and c.strip() == c and c for c in classes)
+            or all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
+        )
     ):
-        raise CIError(f"{schema_path.name}: CLASSES must be a tuple of integer labels, or None")
+        raise CIError(
+            f"{schema_path.name}: CLASSES must be a tuple of two or more distinct class names"
+            " (all strings, or all integers), or None"
+        )
+    target = getattr(schema, "TARGET", None)
+    if not isinstance(target, str) or not target:
+        raise CIError(f"{schema_path.name}: TARGET is missing or not a column name")
+    try:
+        features = tuple(features_of(getattr(schema, "FEATURES", None) or ()))
+    except TypeError as exc:
+        raise CIError(f"{schema_path.name}: {exc}") from None
+    if not features or target in features:
+        raise CIError(f"{schema_path.name}: FEATURES must name the feature columns, not TARGET")
     if (classes is None) is problem.classification:
         raise CIError(
             f"{schema_path.name}: CLASSES must be {'a tuple' if classes is None else 'None'}"
@@ -129,6 +149,8 @@ def _read(path: Path, root: Path) -> ModelContract:
         higher_is_better=attr("HIGHER_IS_BETTER", bool),
         threshold=float(attr("THRESHOLD", (int, float))),
         classes=classes,
+        target=target,
+        features=features,
         max_metric_drop={name: float(value) for name, value in drops.items()},
         prediction_schema=problem.prediction_schema(labels),
     )

@@ -39,11 +39,14 @@ class GroundTruthError(ValueError):
 
 
 # -- ground truth --------------------------------------------------------------------------------
-def ground_truth_line(inference_id: str, labels: Sequence[float] | float) -> str:
+def ground_truth_line(inference_id: str, labels: Sequence[Any] | float | str) -> str:
     """One ground-truth record (what a labelling process writes for one request): class labels
-    as integers, a regression's targets as numbers."""
-    values = [labels] if isinstance(labels, int | float) else list(labels)
-    data = ",".join(str(int(v)) if float(v).is_integer() else repr(float(v)) for v in values)
+    as written (names, or integers), a regression's targets as numbers."""
+    values = [labels] if isinstance(labels, int | float | str) else list(labels)
+    data = ",".join(
+        v if isinstance(v, str) else str(int(v)) if float(v).is_integer() else repr(float(v))
+        for v in values
+    )
     record = {
         "groundTruthData": {"data": data, "encoding": "CSV"},
         "eventMetadata": {"eventId": inference_id},

@@ -155,16 +155,29 @@ class ProblemType:
             return _plain(answer["label"])
         return float(answer["value"])
 
-    def answer_from_csv(self, value: float, labels: Labels) -> dict[str, Any]:
-        """A CSV answer's one number per row (the probability, the class, the value) as JSON."""
+    def answer_from_csv(self, value: Any, labels: Labels) -> dict[str, Any]:
+        """A CSV answer's one value per row (the probability, the class, the value) as JSON."""
         if self.name == "binary_classification":
             classes = list(labels.classes or (0, 1))
             negative = next(c for c in classes if c != labels.positive_class)
-            positive = float(value) >= labels.probability_threshold
-            return {"label": labels.positive_class if positive else negative, "probability": value}
+            probability = float(value)
+            positive = probability >= labels.probability_threshold
+            label = labels.positive_class if positive else negative
+            return {"label": label, "probability": probability}
         if self.name == "multiclass_classification":
-            return {"label": int(value)}
+            return {"label": self._class(value, labels)}
         return {"value": float(value)}
+
+    @staticmethod
+    def _class(value: Any, labels: Labels) -> Any:
+        from ci_scripts.schema import Invalid, parse_class
+
+        if labels.classes is None:
+            return value
+        try:
+            return parse_class(value, labels.classes)
+        except Invalid as exc:
+            raise ValueError(str(exc)) from None
 
     def from_answers(self, answers: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         """:meth:`predict`-shaped arrays of answers read back from a capture."""
@@ -192,23 +205,29 @@ class ProblemType:
         return number
 
     def parse_label(self, value: Any, labels: Labels) -> Any:
-        """One ground-truth value as the model's metrics take it: a class of ``labels.classes``,
-        or for a regression any finite number."""
-        number = self.parse_truth(value)
+        """One ground-truth value as the model's metrics take it: a class of ``labels.classes``
+        (strings as written, numbers by value), or for a regression any finite number."""
         if labels.classes is None:
-            return number
-        if int(number) not in labels.classes:
-            raise ValueError(f"ground truth {value!r} is not one of the classes {labels.classes}")
-        return int(number)
+            return self.parse_truth(value)
+        return self._class(value, labels)
 
     def parse_prediction(self, answer: Any) -> dict[str, Any]:
-        """The fields of one answered row the metrics need; ValueError naming what is missing."""
+        """The fields of one answered row the metrics need; ValueError naming what is missing.
+        A class label may be text (schema.py's class names); every other field is a number."""
         if not isinstance(answer, dict):
             raise ValueError(f"prediction {answer!r} is not an object")
-        missing = [name for name in self.answer_fields if not _is_number(answer.get(name))]
+        missing = [
+            name
+            for name in self.answer_fields
+            if not _is_number(answer.get(name))
+            and not (name == "label" and isinstance(answer.get(name), str))
+        ]
         if missing:
-            raise ValueError(f"prediction {answer!r} has no number {', '.join(missing)}")
-        return {name: float(answer[name]) for name in self.answer_fields}
+            raise ValueError(f"prediction {answer!r} has no value {', '.join(missing)}")
+        return {
+            name: answer[name] if isinstance(answer[name], str) else float(answer[name])
+            for name in self.answer_fields
+        }
 
     # -- metrics ---------------------------------------------------------------------------------
     def standard_metrics(

@@ -43,9 +43,10 @@ class ProjectConfig:
     # [tool.sagemaker-gitops.hyperparameters]: override model.py's defaults (as strings: SageMaker
     # passes hyperparameters to the container as strings, whatever TOML typed them).
     hyperparameters: dict[str, str] = field(default_factory=dict)
-    # [tool.sagemaker-gitops.bias]: the facet feature and its positive outcome; no facet = no
-    # facet-specific bias report arguments.
+    # [tool.sagemaker-gitops.bias]: the facet feature, its group (a category compared with the
+    # rest; empty: above the median) and the positive outcome; no facet = bias off.
     bias_facet: str = ""
+    bias_group: str = ""
     bias_positive_outcome: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -95,7 +96,8 @@ class ProjectConfig:
                     f" in the project's region {table['region']} (KMS keys are regional)"
                 )
         tables = {k: table.pop(k) for k in ("hyperparameters", "bias") if k in table}
-        typed = {"root", "extra", "hyperparameters", "bias_facet", "bias_positive_outcome"}
+        typed = {"root", "extra", "hyperparameters", "bias_facet", "bias_group"}
+        typed |= {"bias_positive_outcome"}
         known = set(cls.__dataclass_fields__) - typed
         return cls(
             root=root,
@@ -161,6 +163,7 @@ def _tables(path: Path, tables: dict[str, object]) -> dict[str, object]:
         if "positive_outcome" not in bias:
             raise CIError(f"{path}: [tool.sagemaker-gitops.bias].positive_outcome is missing")
         values["bias_facet"] = str(bias["facet"])
+        values["bias_group"] = as_string(bias.get("group", ""))
         values["bias_positive_outcome"] = as_string(bias["positive_outcome"])
     return values
 

@@ -16,6 +16,7 @@ import csv
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -25,36 +26,45 @@ from ci_scripts.backends.base import Backend
 from ci_scripts.errors import CIError
 from ci_scripts.model_contract import load as load_contract
 from ci_scripts.project import ProjectConfig
+from ci_scripts.schema import Invalid, parse_class
 
 
 def parse_labels(
-    path: Path, problem_type: str | None = None, classes: tuple[int, ...] | None = (0, 1)
-) -> list[tuple[str, list[float]]]:
+    path: Path, problem_type: str | None = None, classes: tuple[Any, ...] | None = (0, 1)
+) -> list[tuple[str, list[Any]]]:
     """``(inference_id, labels)`` per line of ``path``; CIError ``<file>:<line>: <reason>``.
 
-    A label is one of ``classes`` for a classifier, any finite number for a regression."""
+    A label is one of ``classes`` for a classifier (a class name as schema.py writes it, or a
+    number), any finite number for a regression."""
     kind = problem_types.get(problem_type)
     contract_classes = classes
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CIError(f"{path}: cannot read labels: {exc}") from None
-    found: list[tuple[str, list[float]]] = []
+    found: list[tuple[str, list[Any]]] = []
     for number, row in enumerate(csv.reader(text.splitlines()), start=1):
         cells = [cell.strip() for cell in row]
         if not any(cells) or (number == 1 and cells[0].lower() == "inference_id"):
             continue
         if len(cells) < 2 or not cells[0]:
             raise CIError(f"{path}:{number}: expected inference_id,label[,label...]")
-        try:
-            values = [kind.parse_truth(cell) for cell in cells[1:]]
-        except ValueError as exc:
-            raise CIError(f"{path}:{number}: label {exc}") from None
         if kind.classification and contract_classes is not None:
-            unknown = sorted({int(v) for v in values if int(v) not in contract_classes})
+            unknown = []
+            values = []
+            for cell in cells[1:]:
+                try:
+                    values.append(parse_class(cell, contract_classes))
+                except Invalid:
+                    unknown.append(cell)
             if unknown:
                 expected = ", ".join(str(c) for c in contract_classes)
                 raise CIError(f"{path}:{number}: labels must be one of {expected}, got {unknown}")
+        else:
+            try:
+                values = [kind.parse_truth(cell) for cell in cells[1:]]
+            except ValueError as exc:
+                raise CIError(f"{path}:{number}: label {exc}") from None
         found.append((cells[0], values))
     if not found:
         raise CIError(f"{path}: no labels")

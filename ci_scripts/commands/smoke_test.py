@@ -87,7 +87,12 @@ def _test_split(project: ProjectConfig, path: Path) -> list[list[str]] | None:
 
 
 def to_csv(rows: list[list[str]]) -> bytes:
-    return "".join(",".join(row) + "\n" for row in rows).encode("utf-8")
+    """Rows as a CSV body: cells with a comma or a quote (a category may hold them) quoted."""
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode("utf-8")
 
 
 def check_answer(

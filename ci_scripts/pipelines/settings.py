@@ -51,6 +51,7 @@ class PipelineSettings:
     metric_threshold: float = 0.9
     # [tool.sagemaker-gitops.bias]: the facet feature and positive outcome; no facet = bias off.
     bias_facet: str = ""
+    bias_group: str = ""
     bias_positive_outcome: str = ""
     approval_status: str = "PendingManualApproval"
     cache_expire_after: str = "P30D"  # ISO 8601: how long a cached step result may be reused
@@ -120,6 +121,7 @@ class PipelineSettings:
             "higher_is_better": contract.higher_is_better,
             "metric_threshold": contract.threshold,
             "bias_facet": project.bias_facet,
+            "bias_group": project.bias_group,
             "bias_positive_outcome": project.bias_positive_outcome,
             "kms_key_arn": project.kms_key_arn,
         }

@@ -429,6 +429,8 @@ def bias_step(b: Build, preprocess: ProcessingStep, train: TrainingStep) -> Proc
     arguments = None
     if b.settings.bias_facet:
         arguments = ["--facet", b.settings.bias_facet]
+        if b.settings.bias_group:  # a category against the rest; without it, above the median
+            arguments += ["--facet-group", b.settings.bias_group]
         arguments += ["--positive-outcome", b.settings.bias_positive_outcome]
     return _model_report_step(b, preprocess, train, CHECK_BIAS, "bias", "bias", arguments)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import drift, model, model_artifacts, paths
 from .errors import StepError
-from .features import csv_files
+from .features import csv_files, drift_kinds, normalised
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +55,21 @@ def drift_values(
     if len(order) != len(trained.features):
         missing = [name for name in trained.features if name not in columns]
         raise StepError(f"baseline dataset lacks the model's feature(s) {', '.join(missing)}")
-    matrix = parse_feature_rows(([row[i] for i in order] for row in rows), len(order))
-    return [model.drift_value(answer) for answer in model.response(trained.predict(matrix))]
+    table = parse_feature_rows(([row[i] for i in order] for row in rows), trained.features)
+    return [model.drift_value(answer) for answer in model.response(trained.predict(table))]
 
 
 def run(dataset_dir: Path, model_location: Path, output_dir: Path) -> dict[str, Any]:
     """Write statistics.json + constraints.json of ``dataset_dir``'s CSV; return the statistics."""
     columns, rows = read_table(csv_files(dataset_dir)[0])
+    values = [[normalised(name, v) for name, v in zip(columns, row, strict=False)] for row in rows]
     try:
         statistics = drift.baseline(
-            columns, rows, drift_values(model_location, columns, rows), model.DRIFT_KIND
+            columns,
+            values,
+            drift_values(model_location, columns, rows),
+            model.DRIFT_KIND,
+            drift_kinds(),
         )
     except drift.BaselineError as exc:
         raise StepError(f"{dataset_dir}: {exc}") from None

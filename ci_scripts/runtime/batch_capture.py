@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ci_scripts.schema import parse_class
+
 from . import model, paths
 
 OUTPUT_SUFFIX = ".out"  # SageMaker batch transform's naming: input <key> -> <key>.out
@@ -42,8 +44,8 @@ def answer_from_columns(cells: Sequence[str]) -> dict[str, Any]:
     for name, prop in model.PREDICTION_SCHEMA["properties"].items():
         if prop.get("type") == "array":
             answer[name] = [float(next(values)) for _ in model.CLASSES or ()]
-        elif "enum" in prop:
-            answer[name] = int(float(next(values)))
+        elif "enum" in prop:  # a class: its name as schema.py declares it, or its number
+            answer[name] = parse_class(next(values), tuple(prop["enum"]))
         else:
             answer[name] = float(next(values))
     if next(values, None) is not None:

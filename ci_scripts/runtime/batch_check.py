@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import paths
 from .errors import StepError
-from .features import FEATURES, csv_read_errors, parse_number
+from .features import FEATURES, csv_read_errors, parse_cell
 
 
 def input_files(directory: Path) -> list[Path]:
@@ -44,7 +44,7 @@ def input_files(directory: Path) -> list[Path]:
 
 def check_file(path: Path, label: str, features: Sequence[str] = FEATURES) -> list[str]:
     """The ids of ``path`` in file order; StepError ``<label>:<line>: <reason>`` at the first
-    bad line (wrong column count, empty id, duplicate id, a feature that is not a number)."""
+    bad line (wrong column count, empty id, duplicate id, a value its feature cannot take)."""
     width = 1 + len(features)
     ids: list[str] = []
     seen: dict[str, int] = {}
@@ -65,10 +65,7 @@ def check_file(path: Path, label: str, features: Sequence[str] = FEATURES) -> li
                 raise StepError(f"{where}: duplicate id {row_id!r} (first on line {seen[row_id]})")
             seen[row_id] = line
             for name, value in zip(features, record[1:], strict=True):
-                try:
-                    parse_number(value, name)
-                except StepError as exc:
-                    raise StepError(f"{where}: column '{name}': {_reason(exc)}") from None
+                parse_cell(name, value, f"{where}: column '{name}'")
             ids.append(row_id)
     if not ids:
         raise StepError(f"{label}:1: empty file (nothing to score)")
@@ -86,11 +83,6 @@ def check_dir(directory: Path, label: str = "") -> dict[str, int]:
         key = path.relative_to(directory).as_posix()
         counts[key] = len(check_file(path, f"{label}{key}"))
     return counts
-
-
-def _reason(exc: StepError) -> str:
-    """parse_number's message without the ``<where>: `` it starts with."""
-    return str(exc).split(": ", 1)[-1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,9 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ci_scripts.schema import Invalid, parse_class
+
 from . import model, model_artifacts, paths
 from .errors import StepError
-from .features import TARGET, parse_number, read_labelled_dir, to_arrays
+from .features import KINDS, TARGET, parse_number, read_labelled_dir, to_arrays
 from .model import CLASSES
 
 if TYPE_CHECKING:
@@ -47,16 +49,44 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Facet:
-    """The group compared with the rest (``feature`` above its median) and the positive outcome."""
+    """The group compared with the rest, and the positive outcome.
+
+    ``group`` None: rows whose ``feature`` is above its median (a numeric feature); otherwise the
+    rows whose ``feature`` is ``group`` (a category, or true/false of a boolean) against the rest.
+    Rows where the feature is missing belong to neither side.
+    """
 
     feature: str
-    positive_outcome: float
+    positive_outcome: Any  # a class of schema.py's CLASSES, or a regression's least positive value
+    group: str | None = None
 
     def positive(self, outcomes: np.ndarray) -> np.ndarray:
         """Which outcomes count as positive: the label itself, or at or above a threshold."""
         if CLASSES is None:
-            return outcomes >= self.positive_outcome
+            return outcomes >= float(self.positive_outcome)
         return outcomes == self.positive_outcome
+
+    def outcome_text(self) -> str:
+        """The positive outcome as Clarify's ``label_value_or_threshold`` writes it."""
+        value = self.positive_outcome
+        return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+    def split(self, column: Any) -> tuple[np.ndarray, np.ndarray, str]:
+        """``(inside, present, value_or_threshold)`` of a feature column: who is in the facet,
+        whose facet value is known, and how Clarify's report names the facet."""
+        import numpy as np
+        import pandas as pd
+
+        values = pd.Series(column)
+        present = values.notna().to_numpy()
+        if self.group is None:
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+            if not present.any():
+                raise StepError(f"facet {self.feature}: no row has a value")
+            threshold = float(np.median(numbers[present]))
+            return present & (numbers > threshold), present, f"({threshold:g}, inf)"
+        wanted = KINDS[self.feature].parse(self.group) if self.feature in KINDS else self.group
+        return present & (values == wanted).to_numpy(), present, str(self.group)
 
 
 def positive_proportion_difference(
@@ -65,22 +95,21 @@ def positive_proportion_difference(
     """``q_a - q_d``: share of positive outcomes outside the facet minus inside it."""
     inside, outside = outcomes[inside_facet], outcomes[~inside_facet]
     if not len(inside) or not len(outside):
+        side = "above the median" if facet.group is None else f"{facet.group!r}"
         raise StepError(
-            f"facet {facet.feature}: one side of the median is empty; bias is undefined"
+            f"facet {facet.feature}: no rows on one side ({side} or the rest); bias is undefined"
         )
     return float(facet.positive(outside).mean() - facet.positive(inside).mean())
 
 
 def report(
-    truth: np.ndarray, predicted: np.ndarray, facet_values: np.ndarray, facet: Facet
+    truth: np.ndarray, predicted: np.ndarray, facet_values: Any, facet: Facet
 ) -> dict[str, Any]:
-    """Clarify's analysis.json for DPL and DPPL of ``facet_values > median``."""
-    import numpy as np
-
-    threshold = float(np.median(facet_values))
-    inside = facet_values > threshold
-    common = {"label": TARGET, "label_value_or_threshold": f"{facet.positive_outcome:g}"}
-    facet_key = {"value_or_threshold": f"({threshold:g}, inf)"}
+    """Clarify's analysis.json for DPL and DPPL of the facet (its group against the rest)."""
+    inside, present, key = facet.split(facet_values)
+    inside, truth, predicted = inside[present], truth[present], predicted[present]
+    common = {"label": TARGET, "label_value_or_threshold": facet.outcome_text()}
+    facet_key = {"value_or_threshold": key}
 
     def section(name: str, description: str, value: float) -> dict[str, Any]:
         metric = {"name": name, "description": description, "value": value}
@@ -120,9 +149,8 @@ def run(
             )
         features, truth = to_arrays(read_labelled_dir(test_dir, trained.features))
         predicted = model.outcome(trained.predict(features))
-        column = features[:, trained.features.index(facet.feature)]
-        document = report(truth, predicted, column, facet)
-        log.info("bias of %s > median on %d rows", facet.feature, len(truth))
+        document = report(truth, predicted, features[facet.feature], facet)
+        log.info("bias of facet %s on %d rows", facet.feature, len(truth))
     output_file.parent.mkdir(parents=True, exist_ok=True)
     output_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     log.info("wrote %s", output_file)
@@ -138,7 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--facet",
         default="",
-        help="feature whose rows above its median form the facet (empty: bias off)",
+        help="feature whose rows form the facet (empty: bias off)",
+    )
+    parser.add_argument(
+        "--facet-group",
+        default="",
+        help="the facet's value (a category, true/false); empty: rows above the median",
     )
     parser.add_argument(
         "--positive-outcome",
@@ -148,12 +181,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     facet = None
     if args.facet:
-        outcome = parse_number(args.positive_outcome, "--positive-outcome")
-        if CLASSES is not None and outcome not in CLASSES:
-            raise StepError(
-                f"--positive-outcome: {args.positive_outcome!r} is not one of the classes "
-                f"{', '.join(str(c) for c in CLASSES)}"
-            )
-        facet = Facet(args.facet, outcome)
+        if CLASSES is None:
+            outcome: Any = parse_number(args.positive_outcome, "--positive-outcome")
+        else:
+            try:
+                outcome = parse_class(args.positive_outcome, CLASSES)
+            except Invalid:
+                raise StepError(
+                    f"--positive-outcome: {args.positive_outcome!r} is not one of the classes "
+                    f"{', '.join(str(c) for c in CLASSES)}"
+                ) from None
+        facet = Facet(args.facet, outcome, args.facet_group or None)
     run(paths.processing_model_dir(), paths.processing_test_dir(), paths.bias_report_file(), facet)
     return 0

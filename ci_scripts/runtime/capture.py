@@ -12,16 +12,16 @@ An endpoint with data capture writes one JSON line per sampled request
                        "inferenceTime": "2026-12-01T10:00:00.000Z"},
      "eventVersion": "0"}
 
-The two sides may be encoded differently (a CSV request with a JSON response is the normal case
-for this model; Model Monitor's own analyzer refuses that mix). ``encoding`` is ``CSV``, ``JSON``
-or ``BASE64`` (then ``observedContentType`` says what the bytes are). A request holds one row or a
-batch: CSV lines, or JSON ``{"instances": [[...], {...}]}`` (an instance may be an object keyed
-by feature name). The response is serve's ``{"predictions": [...]}``, one answer per row in order,
-each the object ``model.response`` writes (``model.PREDICTION_SCHEMA``); it is kept whole and
-checked loosely (``model.ANSWER_FIELDS`` are numbers), so every problem type's answer is read. A
-CSV response holds one number per row (``model.answer_from_csv``). Lines that are not capture
-records, and records whose answer is not the model's (errors), are skipped and counted, never
-fatal: a monitor must survive bad traffic.
+The two sides may be encoded differently (a CSV request with a JSON response is the normal case for
+this model; Model Monitor's own analyzer refuses that mix). ``encoding`` is ``CSV``, ``JSON`` or
+``BASE64`` (then ``observedContentType`` says what the bytes are). A request holds one row or a
+batch: CSV lines, or JSON ``{"instances": [[...], {...}]}`` (an instance may be an object keyed by
+feature name). The response is serve's ``{"predictions": [...]}``, one answer per row in order, each
+the object ``model.response`` writes (``model.PREDICTION_SCHEMA``); it is kept whole and checked
+loosely (``model.ANSWER_FIELDS`` are numbers, a label one of the classes), so every problem type's
+answer is read. A CSV response holds one value per row (``model.answer_from_csv``). Lines that are
+not capture records, and records whose answer is not the model's (errors), are skipped and counted,
+never fatal: a monitor must survive bad traffic.
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ def prediction(answer: Any) -> Prediction:
         raise ValueError("an answer is not a JSON object")
     for name in model.ANSWER_FIELDS:
         value = answer.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if name == "label" and model.CLASSES is not None:
+            if value not in model.CLASSES or isinstance(value, bool):
+                raise ValueError(f"an answer's label {value!r} is not one of the classes")
+        elif isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"an answer has no number {name!r}")
     found = Prediction(answer)
     found.value  # noqa: B018 - the drift value must be readable too
@@ -125,7 +128,7 @@ def response_predictions(side: dict[str, Any]) -> list[Prediction]:
     if kind == "json":
         answer = json.loads(text)
         return [prediction(p) for p in answer["predictions"]]
-    values = [float(v) for row in csv.reader(io.StringIO(text)) for v in row if v.strip()]
+    values = [v.strip() for row in csv.reader(io.StringIO(text)) for v in row if v.strip()]
     return [prediction(model.answer_from_csv(v)) for v in values]
 
 

@@ -25,16 +25,26 @@ The check, per feature (``check``):
   ``D > drift_threshold`` or ``PSI > psi_threshold``. The p-value keeps a handful of requests from
   raising an alarm by sampling noise; the distances keep a huge sample from alarming on a shift
   too small to matter.
-- completeness below the baseline's is a ``completeness_check`` violation; captured columns that
-  differ from the baseline's (a schema change) are ``missing_column_check`` /
-  ``extra_column_check`` violations: no drift, retraining cannot fix those.
+- missing values: a feature's share of missing values is tested too (Fisher's exact test,
+  ``scipy.stats.fisher_exact``, one-sided: more missing than the baseline), under the same
+  Bonferroni correction (every feature counts two tests: its distribution and its missing rate);
+  a ``completeness_check`` violation needs that p-value below the corrected significance **and**
+  a completeness drop above ``drift_threshold``, so traffic drawn from the training data does not
+  alarm on a handful of empty cells;
+- captured columns that differ from the baseline's (a schema change) are
+  ``missing_column_check`` / ``extra_column_check`` violations: no drift, retraining cannot fix
+  those.
+
+The kind of each feature is what schema.py declares (numeric: numerical; categorical and boolean:
+categorical), passed by the baseline step; values are compared as the feature reads them
+(ci_scripts.schema: ``Yes`` and ``true`` are the same boolean).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,13 +133,17 @@ def baseline(
     rows: Sequence[Sequence[Any]],
     predictions: Sequence[Any],
     prediction_kind: str | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """statistics.json of the training features and of the model's predictions on them (one
-    value per row, ``model.drift_value``, of kind ``prediction_kind``)."""
+    """statistics.json of the training features (each of ``kinds[name]``, numerical or
+    categorical; by default inferred) and of the model's predictions on them (one value per row,
+    ``model.drift_value``, of kind ``prediction_kind``)."""
     if not rows:
         raise BaselineError("the baseline dataset has no rows")
     features = [
-        feature_baseline(name, [row[i] if i < len(row) else None for row in rows])
+        feature_baseline(
+            name, [row[i] if i < len(row) else None for row in rows], (kinds or {}).get(name)
+        )
         for i, name in enumerate(columns)
     ]
     return {
@@ -163,9 +177,14 @@ class LiveData:
     rows: int = 0
 
 
-def live_data(rows: Sequence[list[Any] | dict[str, Any]], names: Sequence[str]) -> LiveData:
+def live_data(
+    rows: Sequence[list[Any] | dict[str, Any]],
+    names: Sequence[str],
+    normalise: Callable[[str, Any], Any] | None = None,
+) -> LiveData:
     """Rows in the baseline's column names: positional rows (CSV, JSON arrays) take the
-    baseline's names in order, values past the last one are ``_c<index>``; objects name theirs."""
+    baseline's names in order, values past the last one are ``_c<index>``; objects name theirs.
+    ``normalise(name, value)`` reads a value as its feature does (the baseline's were read so)."""
     named: list[dict[str, Any]] = []
     for row in rows:
         if isinstance(row, dict):
@@ -174,7 +193,8 @@ def live_data(rows: Sequence[list[Any] | dict[str, Any]], names: Sequence[str]) 
             named.append({(names[i] if i < len(names) else f"_c{i}"): v for i, v in enumerate(row)})
     seen = dict.fromkeys(name for row in named for name in row)
     ordered = [n for n in names if n in seen] + [n for n in seen if n not in names]
-    return LiveData({c: [row.get(c) for row in named] for c in ordered}, len(named))
+    read = normalise or (lambda _name, value: value)
+    return LiveData({c: [read(c, row.get(c)) for row in named] for c in ordered}, len(named))
 
 
 # -- the check ------------------------------------------------------------------------------------
@@ -283,6 +303,26 @@ class DriftResult:
         }
 
 
+def completeness_drift(entry: dict[str, Any], values: Sequence[Any]) -> tuple[float, float, float]:
+    """(baseline completeness, live completeness, one-sided p-value that live values are missing
+    more often than the baseline's) by Fisher's exact test on the two missing/present counts."""
+    from scipy import stats
+
+    wanted = float(entry.get("completeness", 1.0))
+    base_present = int(entry.get("count", 0))
+    base_total = round(base_present / wanted) if wanted > 0 else base_present
+    live_present = sum(not is_missing(v) for v in values)
+    live = live_present / len(values) if values else 1.0
+    if live >= wanted or not values:
+        return wanted, live, 1.0
+    table = [
+        [len(values) - live_present, live_present],
+        [max(base_total - base_present, 0), base_present],
+    ]
+    _, p_value = stats.fisher_exact(table, alternative="greater")
+    return wanted, live, float(p_value)
+
+
 def check(
     data: LiveData,
     statistics: dict[str, Any],
@@ -307,19 +347,19 @@ def check(
             )
     compared = [n for n in expected if n in data.columns]
     baseline_prediction = statistics.get("prediction")
-    judged = len(compared) + (1 if baseline_prediction and predictions else 0)
+    # Two tests per feature (its distribution, its missing rate) and one for the prediction.
+    judged = 2 * len(compared) + (1 if baseline_prediction and predictions else 0)
     alpha = settings["significance"] / max(judged, 1)
     for name in compared:
         values = data.columns[name]
-        present = sum(not is_missing(v) for v in values)
-        completeness = present / len(values) if values else 1.0
-        wanted = float(expected[name].get("completeness", 1.0))
-        if completeness < wanted - 1e-9:
+        wanted, completeness, p_value = completeness_drift(expected[name], values)
+        if p_value < alpha and wanted - completeness > settings["drift_threshold"]:
             result.violations.append(
                 violation(
                     name,
                     COMPLETENESS_CHECK,
-                    f"completeness {completeness:.4f} is below the baseline's {wanted:.4f}",
+                    f"completeness {completeness:.4f} is below the baseline's {wanted:.4f} "
+                    f"(p-value {p_value:.3g}, threshold {settings['drift_threshold']})",
                 )
             )
         found = judge(expected[name], values, settings, alpha)

@@ -27,7 +27,7 @@ from .errors import StepError
 from .features import read_labelled_dir, to_arrays
 
 if TYPE_CHECKING:
-    import numpy as np
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +37,23 @@ METHOD = "permutation_importance"
 LABEL = "label0"  # Clarify's key for the first (here: the only) explained output
 
 
-def permutation_importance(
-    score: Callable[[np.ndarray], float], features: np.ndarray
-) -> list[float]:
-    """Mean drop of ``score`` when each column is shuffled ``REPEATS`` times (fixed seed)."""
-    import numpy as np
+def permutation_importance(score: Callable[[pd.DataFrame], float], features: Any) -> list[float]:
+    """Mean drop of ``score`` when each column is shuffled ``REPEATS`` times (fixed seed).
 
+    ``features`` is the model's DataFrame (a column of any kind is shuffled as a whole, so a
+    categorical feature's importance is measured as a numeric one's), or a 2-D array."""
+    import numpy as np
+    import pandas as pd
+
+    table = features if isinstance(features, pd.DataFrame) else pd.DataFrame(features)
     rng = np.random.default_rng(SEED)
-    reference = score(features)
+    reference = score(table)
     drops = []
-    for column in range(features.shape[1]):
-        shuffled = features.copy()
+    for column in table.columns:
+        shuffled = table.copy()
         losses = []
         for _ in range(REPEATS):
-            shuffled[:, column] = rng.permutation(features[:, column])
+            shuffled[column] = rng.permutation(table[column].to_numpy())
             losses.append(reference - score(shuffled))
         drops.append(float(np.mean(losses)))
     return drops
@@ -82,7 +85,7 @@ def run(model_location: Path, test_dir: Path, output_file: Path) -> dict[str, An
         raise StepError(f"{test_dir}: the target has a single class; the metrics are undefined")
     sign = 1.0 if model.HIGHER_IS_BETTER else -1.0
 
-    def score(matrix: np.ndarray) -> float:  # higher is better, whatever the metric
+    def score(matrix: pd.DataFrame) -> float:  # higher is better, whatever the metric
         return sign * model.metrics(truth, trained.predict(matrix))[model.PRIMARY_METRIC]
 
     document = report(trained.features, permutation_importance(score, features), len(truth))

@@ -1,8 +1,11 @@
 """The dataset's columns (the team's schema.py) and the CSV reading every step shares.
 
-One list of feature names, in the order the model is trained on and ``/invocations`` expects them.
+One list of feature names, in the order the model is trained on and ``/invocations`` expects them,
+each of a declared kind (ci_scripts.schema: numeric, categorical, boolean; nullable or not).
 Reading goes through the ``csv`` module rather than pandas so each bad value is reported with its
-file, line and column, and so preprocess can write values back exactly as it read them.
+file, line and column, and so preprocess can write values back exactly as it read them; the
+model gets a pandas DataFrame with one column per feature (numbers as floats, categories as
+text, missing values as NaN), which its own preprocessing (model.py) imputes and encodes.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from ci_scripts.schema import Invalid, features_of, parse_class
 
 from . import team
 from .errors import StepError
@@ -20,10 +25,12 @@ from .model import CLASSES
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
 _schema = team.module("schema")
 TARGET: str = _schema.TARGET
-FEATURES: tuple[str, ...] = tuple(_schema.FEATURES)
+KINDS = features_of(_schema.FEATURES)  # name -> ci_scripts.schema.Feature, in training order
+FEATURES: tuple[str, ...] = tuple(KINDS)
 
 
 def parse_number(value: str, where: str) -> float:
@@ -41,20 +48,41 @@ def parse_number(value: str, where: str) -> float:
 
 
 def parse_label(value: str, where: str) -> str:
-    """The target as the model reads it: a class of ``model.CLASSES`` written as an integer
-    (a writer may have produced "1.0"), or for a regression any finite number, kept as written."""
+    """The target as the model reads it, written back as text: a class of ``CLASSES`` (strings
+    as written, numbers by value: a writer may have produced "1.0" for 1), or for a regression
+    any finite number, kept as written."""
     if CLASSES is None:
         parse_number(value, where)
         return value.strip()
-    text = value.strip()
     try:
-        number = float(text)
-    except ValueError:
-        number = math.nan
-    if number.is_integer() and int(number) in CLASSES:
-        return str(int(number))
-    expected = ", ".join(str(c) for c in CLASSES)
-    raise StepError(f"{where}: target must be one of {expected}, got {value!r}")
+        return str(parse_class(value, CLASSES))
+    except Invalid as exc:
+        raise StepError(f"{where}: {exc}") from None
+
+
+def parse_cell(name: str, value: Any, where: str) -> Any:
+    """One feature value (a CSV cell or a JSON value) as its declared kind reads it."""
+    try:
+        return KINDS[name].parse(value)
+    except Invalid as exc:
+        raise StepError(f"{where}: {exc}") from None
+
+
+def normalised(name: str, value: Any) -> Any:
+    """``value`` as feature ``name`` reads it, for the monitor's counts (``Yes`` and ``true``
+    are one boolean); a value it cannot read, or a column it does not know, stays as given."""
+    kind = KINDS.get(name)
+    if kind is None:
+        return value
+    try:
+        return kind.parse(value)
+    except Invalid:
+        return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+def drift_kinds() -> dict[str, str]:
+    """How the monitor compares each feature: numerical, or categorical (categories, booleans)."""
+    return {name: kind.DRIFT for name, kind in KINDS.items()}
 
 
 @contextlib.contextmanager
@@ -107,7 +135,7 @@ def read_labelled_csv(path: Path, features: Sequence[str] = FEATURES) -> list[li
             row = [record[i] for i in order]
             row[0] = parse_label(row[0], f"{path}: line {line}, column '{TARGET}'")
             for name, value in zip(features, row[1:], strict=True):
-                parse_number(value, f"{path}: line {line}, column '{name}'")
+                parse_cell(name, value, f"{path}: line {line}, column '{name}'")
             rows.append(row)
     if not rows:
         raise StepError(f"{path}: no data rows")
@@ -132,34 +160,67 @@ def read_labelled_dir(directory: Path, features: Sequence[str] = FEATURES) -> li
     return rows
 
 
-def to_arrays(rows: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-    """``(X, y)``: float features and the target (integer classes, or floats for a regression)
-    of already-validated labelled rows."""
+def target_values(rows: Sequence[Sequence[str]]) -> np.ndarray:
+    """The target of already-validated labelled rows: the classes as declared (strings or
+    numbers), or floats for a regression."""
     import numpy as np
 
-    table = np.asarray(rows, dtype=float)
-    target = table[:, 0] if CLASSES is None else table[:, 0].astype(int)
-    return table[:, 1:], target
+    if CLASSES is None:
+        return np.asarray([float(row[0]) for row in rows], dtype=float)
+    return np.asarray([parse_class(row[0], CLASSES) for row in rows])
 
 
-def parse_feature_rows(rows: Iterable[Sequence[object]], n_features: int) -> np.ndarray:
-    """Unlabelled rows from a request as a float matrix; errors name the 1-based row and column."""
+def frame(rows: Iterable[Sequence[Any]], names: Sequence[str] = FEATURES) -> pd.DataFrame:
+    """Feature rows (values in ``names`` order, already valid) as the model's DataFrame."""
     import numpy as np
+    import pandas as pd
 
-    matrix: list[list[float]] = []
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    for row in rows:
+        for name, value in zip(names, row, strict=True):
+            parsed = KINDS[name].parse(value)
+            columns[name].append(np.nan if parsed is None else parsed)
+    return pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=object if KINDS[name].KIND == "categorical" else float)
+            for name, values in columns.items()
+        },
+        columns=list(names),
+    )
+
+
+def to_arrays(rows: Sequence[Sequence[str]]) -> tuple[pd.DataFrame, np.ndarray]:
+    """``(X, y)`` of already-validated labelled rows (target first): the features as the
+    model's DataFrame, the target as :func:`target_values`."""
+    return frame(row[1:] for row in rows), target_values(rows)
+
+
+def parse_feature_rows(
+    rows: Iterable[Sequence[object] | Mapping[str, object]], names: Sequence[str] = FEATURES
+) -> pd.DataFrame:
+    """Unlabelled rows from a request (positional lists, or objects keyed by feature name) as the
+    model's DataFrame; an error names the 1-based row and the column."""
+    checked: list[list[Any]] = []
     for number, row in enumerate(rows, start=1):
-        if len(row) != n_features:
-            raise StepError(f"row {number}: expected {n_features} values, got {len(row)}")
-        values = []
-        for column, value in enumerate(row, start=1):
-            where = f"row {number}, column {column}"
-            if isinstance(value, bool) or not isinstance(value, str | int | float):
-                raise StepError(f"{where}: {value!r} is not a number")
-            values.append(parse_number(str(value), where))
-        matrix.append(values)
-    if not matrix:
+        if isinstance(row, Mapping):
+            missing = [name for name in names if name not in row]
+            if missing:
+                raise StepError(f"row {number}: missing feature(s) {', '.join(missing)}")
+            unknown = sorted(set(row) - set(names))
+            if unknown:
+                raise StepError(f"row {number}: unknown feature(s) {', '.join(unknown)}")
+            row = [row[name] for name in names]
+        if len(row) != len(names):
+            raise StepError(f"row {number}: expected {len(names)} values, got {len(row)}")
+        checked.append(
+            [
+                parse_cell(name, value, f"row {number}, column '{name}'")
+                for name, value in zip(names, row, strict=True)
+            ]
+        )
+    if not checked:
         raise StepError("no rows to predict")
-    return np.asarray(matrix, dtype=float)
+    return frame(checked, names)
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:

@@ -169,35 +169,42 @@ def read_json(path: Path | None) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def registered_bias(document: dict[str, Any]) -> tuple[Any, float, float] | None:
-    """(Facet, threshold, DPPL) of the registered bias report (Clarify's analysis.json, bias.py:
-    the facet's feature and positive outcome, and the median the facet is above)."""
+def registered_bias(document: dict[str, Any]) -> tuple[Any, str, float] | None:
+    """(Facet, how the report names it, DPPL) of the registered bias report (Clarify's
+    analysis.json, bias.py): the facet's feature, its group (or the median it is above) and the
+    positive outcome."""
+    from ci_scripts.schema import Invalid, parse_class
+
     from .bias import Facet
 
     section = document.get("post_training_bias_metrics") or {}
     for facet, groups in (section.get("facets") or {}).items():
         for group in groups or []:
-            bounds = str(group.get("value_or_threshold", "")).strip("()[] ").split(",")
+            key = str(group.get("value_or_threshold", ""))
             for metric in group.get("metrics") or []:
                 if metric.get("name") == "DPPL":
                     try:
-                        positive = float(section["label_value_or_threshold"])
-                        return (
-                            Facet(str(facet), positive),
-                            float(bounds[0]),
-                            float(metric["value"]),
+                        text = str(section["label_value_or_threshold"])
+                        positive: Any = (
+                            float(text)
+                            if model.CLASSES is None
+                            else parse_class(text, model.CLASSES)
                         )
-                    except (ValueError, KeyError, IndexError, TypeError):
+                        value = float(metric["value"])
+                    except (ValueError, KeyError, TypeError, Invalid):
                         return None
+                    by_median = key.startswith("(") and key.endswith("inf)")
+                    return Facet(str(facet), positive, None if by_median else key), key, value
     return None
 
 
 def bias_drift(joined: Any, document: dict[str, Any], config: Config) -> dict[str, Any]:
-    """DPPL (Clarify's definition, bias.py) on labelled live rows against the registered DPPL."""
+    """DPPL (Clarify's definition, bias.py) on labelled live rows against the registered DPPL:
+    the same facet (a group against the rest, or above the registered median)."""
     import numpy as np
 
     from .bias import positive_proportion_difference
-    from .drift import as_number
+    from .features import KINDS
 
     found = registered_bias(document)
     result: dict[str, Any] = {"status": "NoData", "violations": []}
@@ -207,17 +214,29 @@ def bias_drift(joined: Any, document: dict[str, Any], config: Config) -> dict[st
     if found is None:
         result["reason"] = "no registered DPPL in the version's bias report"
         return result
-    facet_spec, threshold, registered = found
+    facet_spec, key, registered = found
     facet = facet_spec.feature
-    result["registered"] = {"DPPL": registered, "facet": f"{facet} > {threshold:g}"}
-    values = [
-        as_number(row.get(facet) if isinstance(row, dict) else None) for row in joined.named_rows
-    ]
+    named = f"{facet} > {key[1:].split(',')[0]}" if facet_spec.group is None else f"{facet} = {key}"
+    result["registered"] = {"DPPL": registered, "facet": named}
+    kind = KINDS.get(facet)
+    values: list[Any] = []
+    for row in joined.named_rows:
+        raw = row.get(facet) if isinstance(row, dict) else None
+        try:
+            values.append(kind.parse(raw) if kind is not None else raw)
+        except ValueError:
+            values.append(None)
     keep = [i for i, v in enumerate(values) if v is not None]
     if len(keep) < int(config.quality["min_labelled_rows"]):
         result["reason"] = f"{len(keep)} labelled rows, fewer than min_labelled_rows"
         return result
-    inside = np.array([values[i] > threshold for i in keep])
+    kept = [values[i] for i in keep]
+    if facet_spec.group is None:
+        threshold = float(key.strip("()[] ").split(",")[0])
+        inside = np.array([float(v) > threshold for v in kept])
+    else:
+        wanted = kind.parse(facet_spec.group) if kind is not None else facet_spec.group
+        inside = np.array([v == wanted for v in kept])
     predicted = model.outcome(model.from_answers([joined.answers[i] for i in keep]))
     try:
         live = positive_proportion_difference(predicted, inside, facet_spec)
@@ -233,7 +252,7 @@ def bias_drift(joined: Any, document: dict[str, Any], config: Config) -> dict[st
             {
                 "metric_name": "DPPL",
                 "constraint_check_type": BIAS_CHECK,
-                "description": f"DPPL of {facet} > {threshold:g} is {live:+.4f} on live data, "
+                "description": f"DPPL of {named} is {live:+.4f} on live data, "
                 f"{abs(live - registered):.4f} from the registered {registered:+.4f} "
                 f"(max_bias_drift {allowed})",
             }
@@ -287,14 +306,14 @@ def attribution_drift(
     try:
         matrix = parse_feature_rows(
             ([row.get(n) for n in trained.features] for row in joined.named_rows),
-            len(trained.features),
+            trained.features,
         )
     except StepError as exc:
         result["reason"] = f"live rows cannot be scored: {exc}"
         return result
     sign = 1.0 if model.higher_is_better(model.PRIMARY_METRIC) else -1.0
 
-    def score(features: np.ndarray) -> float:  # higher is better, whatever the metric
+    def score(features: Any) -> float:  # higher is better, whatever the metric
         value = model.metrics(truth, trained.predict(features))[model.PRIMARY_METRIC]
         return sign * float(value)
 
@@ -481,7 +500,9 @@ def run(
     if not statistics.get("features"):
         raise StepError(f"{inputs['baseline']}: no statistics.json with features (the baseline)")
     names = [f["name"] for f in statistics["features"]]
-    new_data = drift.live_data([row for r in new for row in r.rows], names)
+    from .features import normalised
+
+    new_data = drift.live_data([row for r in new for row in r.rows], names, normalised)
     new_predictions = [p.value for r in new for p in r.predictions]  # model.drift_value
     if new:
         checked = drift.check(new_data, statistics, config.drift, new_predictions)

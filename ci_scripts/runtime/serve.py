@@ -13,14 +13,17 @@ OpenMP runtimes (used by xgboost, lightgbm, some numpy builds) can hang in a wor
 they started threads. ``OMP_NUM_THREADS`` defaults to 1 before any model code is imported
 (an explicit setting wins): a worker per core already uses the cores.
 
-Requests: ``text/csv`` rows without a header, features in training order, or ``application/json``
-``{"instances": [[...], ...]}`` (an instance may also be an object keyed by feature name).
-Response: ``{"predictions": [...]}``, one object per row as ``model.response`` builds it and
-``model.PREDICTION_SCHEMA`` describes it. With ``Accept: text/csv`` (what batch transform sends)
-the answer is one CSV line per row instead, the prediction columns only (``csv_columns``: each
-field of the object in order, a list spread over one column per item), so SageMaker can join it
-to the input line. Bad input gets a 4xx with a one-line JSON ``{"error": "..."}`` naming the row
-and column.
+Requests: ``text/csv`` rows without a header, features in training order (an empty cell is a missing
+value, a quoted cell may hold commas), or ``application/json`` ``{"instances": [...]}`` where an
+instance is a list in training order or an object keyed by feature name, its values numbers,
+strings, booleans or null (schema.py declares each feature's kind; a category the model never saw is
+answered, its own preprocessing encodes it as none of the known ones). Response: ``{"predictions":
+[...]}``, one object per row as ``model.response`` builds it and ``model.PREDICTION_SCHEMA``
+describes it, with the class names schema.py declares. With ``Accept: text/csv`` (what batch
+transform sends) the answer is one CSV line per row instead, the prediction columns only
+(``csv_columns``: each field of the object in order, a list spread over one column per item), so
+SageMaker can join it to the input line. Bad input gets a 4xx with a one-line JSON ``{"error":
+"..."}`` naming the row and column.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ class InferenceApp:
         if not body.strip():
             raise RequestError("empty request body")
         if media_type == "text/csv":
-            rows: list[Sequence[object]] = self._csv_rows(body)
+            rows: list[Sequence[object] | dict[str, object]] = list(self._csv_rows(body))
         elif media_type == "application/json":
             rows = self._json_rows(body)
         else:
@@ -110,8 +113,8 @@ class InferenceApp:
                 "send text/csv or application/json",
                 "415 Unsupported Media Type",
             )
-        matrix = parse_feature_rows(rows, len(self.features))
-        return {"predictions": model.response(self.model.predict(matrix))}
+        table = parse_feature_rows(rows, self.features)
+        return {"predictions": model.response(self.model.predict(table))}
 
     @staticmethod
     def _csv_rows(body: bytes) -> list[Sequence[object]]:
@@ -124,7 +127,7 @@ class InferenceApp:
         except csv.Error as exc:
             raise RequestError(f"malformed CSV: {exc}") from None
 
-    def _json_rows(self, body: bytes) -> list[Sequence[object]]:
+    def _json_rows(self, body: bytes) -> list[Sequence[object] | dict[str, object]]:
         try:
             document = json.loads(body)
         except ValueError as exc:
@@ -132,21 +135,10 @@ class InferenceApp:
         instances = document.get("instances") if isinstance(document, dict) else None
         if not isinstance(instances, list):
             raise RequestError('expected a JSON object {"instances": [[...], ...]}')
-        rows: list[Sequence[object]] = []
         for number, instance in enumerate(instances, start=1):
-            if isinstance(instance, dict):
-                missing = [name for name in self.features if name not in instance]
-                if missing:
-                    raise RequestError(f"row {number}: missing feature(s) {', '.join(missing)}")
-                unknown = sorted(set(instance) - set(self.features))
-                if unknown:
-                    raise RequestError(f"row {number}: unknown feature(s) {', '.join(unknown)}")
-                rows.append([instance[name] for name in self.features])
-            elif isinstance(instance, list):
-                rows.append(instance)
-            else:
-                raise RequestError(f"row {number}: expected a list of numbers or an object")
-        return rows
+            if not isinstance(instance, dict | list):
+                raise RequestError(f"row {number}: expected a list of values or an object")
+        return instances
 
 
 def wants_csv(accept: str) -> bool:

@@ -206,5 +206,9 @@ def test_ground_truth_records_carry_a_regressions_targets(tmp_path: Path) -> Non
     line = json.loads(mq.ground_truth_line("req-1", [151.5, 75.0]))
     assert line["groundTruthData"] == {"data": "151.5,75", "encoding": "CSV"}
     assert line["eventMetadata"] == {"eventId": "req-1"}
-    with pytest.raises(CIError, match="not a class label"):
+    with pytest.raises(CIError, match=r"labels must be one of 0, 1, got \['151.5', '75'\]"):
         parse_labels(path, "binary_classification", (0, 1))
+    path.write_text("req-2,gentoo,adelie\n")  # class names, as schema.py may declare them
+    assert parse_labels(path, "multiclass_classification", ("adelie", "gentoo")) == [
+        ("req-2", ["gentoo", "adelie"])
+    ]

@@ -23,7 +23,7 @@ import pytest
 from conftest import meets_gate
 
 from ci_scripts.runtime import model, serve
-from ci_scripts.runtime.features import FEATURES, read_labelled_dir, to_arrays
+from ci_scripts.runtime.features import FEATURES, frame, read_labelled_dir, to_arrays
 
 N = len(FEATURES)
 
@@ -76,7 +76,7 @@ def test_csv_invocation(base_url: str, sample_rows, trained_model) -> None:
     assert status == 200
     predictions = answer["predictions"]
     assert len(predictions) == len(rows)
-    expected = model.response(trained_model.predict([[float(v) for v in row] for row in rows]))
+    expected = model.response(trained_model.predict(frame(rows)))
     assert predictions == json.loads(json.dumps(expected))  # floats survive JSON exactly
     validator = jsonschema.Draft202012Validator(model.PREDICTION_SCHEMA)
     for prediction in predictions:
@@ -142,7 +142,7 @@ def test_json_invocation_matches_csv(base_url: str, sample_rows) -> None:
             b",".join([b"1"] * (N - 1) + [b"x"]),
             "text/csv",
             400,
-            f"row 1, column {N}: 'x' is not a number",
+            f"row 1, column '{FEATURES[-1]}': 'x' is not a number",
         ),
         (b"", "text/csv", 400, "empty request body"),
         (b"{", "application/json", 400, "invalid JSON"),

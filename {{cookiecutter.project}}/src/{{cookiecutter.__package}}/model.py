@@ -1,9 +1,13 @@
 """The model: the estimator, its hyperparameters, its metrics and the gate. The team's file.
 
-- ``build_estimator(hyperparameters)`` returns an unfitted scikit-learn estimator (a Pipeline may
-  own its preprocessing); ``HYPERPARAMETERS`` say how each value is read and its default (the
-  pipeline passes the defaults unless pyproject.toml's [tool.sagemaker-gitops.hyperparameters]
-  overrides them).
+- ``build_estimator(hyperparameters)`` returns an unfitted scikit-learn estimator that takes a
+  pandas DataFrame of schema.py's features (numbers as floats, categories as text, missing values
+  as NaN): a Pipeline that owns its preprocessing (``preprocessing``: imputation, one-hot encoding
+  safe for categories it never saw, scaling), so it is fitted on the training split only and
+  saved, served, monitored and explained as one object. Swap the estimator and keep the
+  preprocessing, or replace both here. ``HYPERPARAMETERS`` say how each value is read and its
+  default (the pipeline passes the defaults unless pyproject.toml's
+  [tool.sagemaker-gitops.hyperparameters] overrides them).
 - ``METRICS`` are computed on the validation split (train) and the test split (evaluate), and on
   live traffic joined with ground truth (the monitor): the problem type's standard set by default;
   define ``metrics(truth, predicted)`` here to compute your own. ``PRIMARY_METRIC`` is the one
@@ -22,10 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ci_scripts.hyperparameters import Hyperparameter, one_of, positive_float, positive_int
-{%- if cookiecutter.problem_type == "regression" %}
-from ci_scripts.hyperparameters import unit_interval
-{%- endif %}
+from ci_scripts.hyperparameters import Hyperparameter, {{ "positive_float, positive_int, unit_interval" if cookiecutter.problem_type == "regression" else "one_of, positive_float, positive_int" }}
 
 PROBLEM_TYPE = "{{ cookiecutter.problem_type }}"
 {%- if cookiecutter.problem_type == "binary_classification" %}
@@ -50,6 +51,38 @@ HIGHER_IS_BETTER = False
 THRESHOLD = 70.0  # the gate: register only when PRIMARY_METRIC <= THRESHOLD on the test split
 MAX_METRIC_DROP = {"mae": 10.0, "mse": 1500.0, "rmse": 10.0, "r2": 0.1}
 {%- endif %}
+
+
+def preprocessing() -> Any:
+    """Impute, one-hot encode and scale by the kinds schema.py declares: numbers and booleans
+    get their median for a missing value, then scaling; categories get "(missing)", then one
+    column per category seen in training (a category it never saw is all zeros, not an error)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from ci_scripts.schema import Categorical, features_of
+
+    from . import schema
+
+    kinds = features_of(schema.FEATURES)
+    categories = [name for name, kind in kinds.items() if isinstance(kind, Categorical)]
+    numbers = [name for name in kinds if name not in categories]
+    return ColumnTransformer(
+        [
+            ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numbers),
+            (
+                "categories",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="(missing)"),
+                    OneHotEncoder(handle_unknown="ignore"),
+                ),
+                categories,
+            ),
+        ]
+    )
+
 {% if cookiecutter.problem_type != "regression" %}
 HYPERPARAMETERS: dict[str, Hyperparameter] = {
     "C": Hyperparameter(positive_float, "1.0", "a number > 0 (inverse regularisation)", "0.05"),
@@ -61,15 +94,14 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
 
 
 def build_estimator(hyperparameters: Mapping[str, Any]) -> Any:
-    """The sklearn Pipeline this model is: scaling, then logistic regression."""
+    """The sklearn Pipeline this model is: its preprocessing, then logistic regression."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
 
     class_weight = hyperparameters["class_weight"]
     return Pipeline(
         [
-            ("scale", StandardScaler()),
+            ("prepare", preprocessing()),
             (
                 "classify",
                 LogisticRegression(
@@ -90,14 +122,17 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
 
 
 def build_estimator(hyperparameters: Mapping[str, Any]) -> Any:
-    """Gradient-boosted trees (sklearn's GradientBoostingRegressor), seeded for repeatability."""
+    """Its preprocessing, then gradient-boosted trees (sklearn's GradientBoostingRegressor),
+    seeded for repeatability."""
     from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
 
-    return GradientBoostingRegressor(
+    trees = GradientBoostingRegressor(
         n_estimators=hyperparameters["n_estimators"],
         learning_rate=hyperparameters["learning_rate"],
         max_depth=hyperparameters["max_depth"],
         subsample=hyperparameters["subsample"],
         random_state=0,
     )
+    return Pipeline([("prepare", preprocessing()), ("regress", trees)])
 {%- endif %}

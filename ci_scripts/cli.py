@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from ci_scripts import __version__
+from ci_scripts.commands.data import app as data_app
 from ci_scripts.commands.local import app as local_app
 from ci_scripts.errors import one_line_errors
 
@@ -88,6 +89,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain click help: rich's help renderer alone costs ~0.1 s
 )
 app.add_typer(local_app, name="local")
+app.add_typer(data_app, name="data")
 
 
 def _version(value: bool) -> None:

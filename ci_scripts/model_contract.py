@@ -134,9 +134,14 @@ def _read(path: Path, root: Path) -> ModelContract:
     if unknown:
         raise CIError(f"{rel}: MAX_METRIC_DROP names {', '.join(unknown)}, not in METRICS")
     defaults = problem_types.Labels()
+    positive = getattr(
+        schema, "POSITIVE_CLASS", getattr(module, "POSITIVE_CLASS", (classes or (0, 1))[-1])
+    )
+    if problem.name == "binary_classification" and classes is not None and positive not in classes:
+        raise CIError(f"{schema_path.name}: POSITIVE_CLASS {positive!r} is not one of CLASSES")
     labels = problem_types.Labels(
         classes=classes,
-        positive_class=getattr(module, "POSITIVE_CLASS", (classes or (0, 1))[-1]),
+        positive_class=positive,
         probability_threshold=float(getattr(module, "PROBABILITY_THRESHOLD", 0.5)),
         value_range=tuple(getattr(module, "VALUE_RANGE", defaults.value_range)),
     )

@@ -107,7 +107,9 @@ class Boolean(Feature):
     def _parse(self, value: Any) -> float:
         if isinstance(value, bool):
             return float(value)
-        text = str(value).strip().lower() if isinstance(value, str | int | float) else None
+        if isinstance(value, int | float) and value in (0, 1):
+            return float(value)
+        text = value.strip().lower() if isinstance(value, str) else None
         if text in TRUE:
             return 1.0
         if text in FALSE:

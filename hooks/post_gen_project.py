@@ -19,7 +19,7 @@ are the exception (the project is complete without a commit), they only warn.
 
 from __future__ import annotations
 
-import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -43,13 +43,11 @@ PRUNED_WHEN: dict[tuple[str, str], tuple[str, ...]] = {
     ("deployment", "serverless"): BATCH_ONLY,
 }
 
-# deployment=batch: a sample batch input written from the shipped dataset (every BATCH_SAMPLE_STEP
-# th row, without the target, its dataset line number as the id), so the first batch run (the
-# demo's, `ci_scripts batch-run`) has a file to score, and labels can be joined by that id.
-BATCH_SAMPLE = Path("data", "batch", "sample.csv")
-DATASET = Path("data", "dataset.csv")
-BATCH_SAMPLE_STEP = 10
-TARGET = "target"
+# deployment=batch: a sample batch input written from the shipped dataset (every 10th row, without
+# the target, its dataset line number as the id; ci_scripts/dataset.py), so the first batch run
+# (the demo's, `ci_scripts batch-run`) has a file to score, and labels can be joined by that id.
+DATASET_MODULE = Path("ci_scripts", "dataset.py")
+TARGET = "target"  # the shipped dataset's label column (schema.py's TARGET)
 
 # Tool caches a template working tree may hold (someone ran ruff or pytest in it): never output.
 CACHE_DIRS = ("__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache")
@@ -91,24 +89,19 @@ def prune(project_dir: Path, answers: dict) -> list[str]:
 
 
 def write_batch_sample(project_dir: Path) -> Path:
-    """``data/batch/sample.csv`` from ``data/dataset.csv``: ``<id>,<features...>`` lines, no
-    header (the batch input format), the features in the dataset's column order (for the shipped
-    dataset, schema.py's FEATURES: the order the model is trained on)."""
-    with (project_dir / DATASET).open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        if TARGET not in header:
-            raise HookError(f"{DATASET.as_posix()}: no {TARGET!r} column to leave out")
-        target = header.index(TARGET)
-        lines = [
-            ",".join([f"row-{number}", *(v for i, v in enumerate(row) if i != target)])
-            for number, row in enumerate(reader, start=2)
-            if row and (number - 2) % BATCH_SAMPLE_STEP == 0
-        ]
-    path = project_dir / BATCH_SAMPLE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    return path
+    """``data/batch/sample.csv`` from ``data/dataset.csv``, by the vendored platform's own
+    ``ci_scripts/dataset.py`` (loaded by path: ``data adopt`` rewrites the sample with it too)."""
+    path = project_dir / DATASET_MODULE
+    spec = importlib.util.spec_from_file_location("_vendored_dataset", path)
+    if spec is None or spec.loader is None:
+        raise HookError(f"{DATASET_MODULE.as_posix()}: cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    try:
+        spec.loader.exec_module(module)
+        return module.write_batch_sample(project_dir, TARGET)
+    finally:
+        sys.modules.pop(spec.name, None)
 
 
 def remove_caches(project_dir: Path) -> None:

@@ -124,7 +124,7 @@ def _check_serving(app: Any, test_csv: Path, model: Any, features: tuple[str, ..
         rows = [row[1:] for row in list(csv.reader(handle))[1:4]]
     validator = Draft202012Validator(model.PREDICTION_SCHEMA)
     requests = {
-        "text/csv": "".join(",".join(row) + "\n" for row in rows).encode(),
+        "text/csv": _csv(rows),
         "application/json": json.dumps({"instances": rows}).encode(),
         "application/json (objects)": json.dumps(
             {"instances": [dict(zip(features, row, strict=True)) for row in rows]}
@@ -139,3 +139,13 @@ def _check_serving(app: Any, test_csv: Path, model: Any, features: tuple[str, ..
             error = next(iter(validator.iter_errors(prediction)), None)
             if error is not None:
                 raise StepError(f"serve: {kind}: answer {prediction!r}: {error.message}")
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    """Rows as a CSV request body (a category holding a comma or a quote is quoted)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode()

@@ -170,16 +170,19 @@ def target_values(rows: Sequence[Sequence[str]]) -> np.ndarray:
     return np.asarray([parse_class(row[0], CLASSES) for row in rows])
 
 
-def frame(rows: Iterable[Sequence[Any]], names: Sequence[str] = FEATURES) -> pd.DataFrame:
-    """Feature rows (values in ``names`` order, already valid) as the model's DataFrame."""
+def frame(
+    rows: Iterable[Sequence[Any]], names: Sequence[str] = FEATURES, *, parsed: bool = False
+) -> pd.DataFrame:
+    """Feature rows (values in ``names`` order, already valid; ``parsed``: already read by their
+    kinds) as the model's DataFrame."""
     import numpy as np
     import pandas as pd
 
     columns: dict[str, list[Any]] = {name: [] for name in names}
     for row in rows:
         for name, value in zip(names, row, strict=True):
-            parsed = KINDS[name].parse(value)
-            columns[name].append(np.nan if parsed is None else parsed)
+            read = value if parsed else KINDS[name].parse(value)
+            columns[name].append(np.nan if read is None else read)
     return pd.DataFrame(
         {
             name: pd.Series(values, dtype=object if KINDS[name].KIND == "categorical" else float)
@@ -220,7 +223,7 @@ def parse_feature_rows(
         )
     if not checked:
         raise StepError("no rows to predict")
-    return frame(checked, names)
+    return frame(checked, names, parsed=True)
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:

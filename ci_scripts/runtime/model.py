@@ -32,7 +32,9 @@ REPORT_KEY = KIND.report_key  # evaluation.json's section, as SageMaker names it
 CLASSES: tuple[Any, ...] | None = getattr(_schema, "CLASSES", None)
 LABELS = problem_types.Labels(
     classes=CLASSES,
-    positive_class=getattr(_model, "POSITIVE_CLASS", (CLASSES or (0, 1))[-1]),
+    positive_class=getattr(
+        _schema, "POSITIVE_CLASS", getattr(_model, "POSITIVE_CLASS", (CLASSES or (0, 1))[-1])
+    ),
     probability_threshold=float(getattr(_model, "PROBABILITY_THRESHOLD", 0.5)),
     value_range=tuple(getattr(_model, "VALUE_RANGE", problem_types.Labels().value_range)),
 )

@@ -30,8 +30,7 @@ from ci_scripts.hyperparameters import Hyperparameter, {{ "positive_float, posit
 
 PROBLEM_TYPE = "{{ cookiecutter.problem_type }}"
 {%- if cookiecutter.problem_type == "binary_classification" %}
-POSITIVE_CLASS = 1  # the class whose probability is reported and scored (AUC, F1, ...)
-PROBABILITY_THRESHOLD = 0.5  # probability of POSITIVE_CLASS at or above which it is predicted
+PROBABILITY_THRESHOLD = 0.5  # POSITIVE_CLASS (schema.py) is predicted at this probability
 METRICS = ("accuracy", "auc", "f1", "precision", "recall")
 PRIMARY_METRIC = "auc"
 HIGHER_IS_BETTER = True

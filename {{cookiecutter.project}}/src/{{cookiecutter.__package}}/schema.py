@@ -16,6 +16,7 @@ TARGET = "target"
 {%- if cookiecutter.problem_type == "binary_classification" %}
 # target: 1 = benign, 0 = malignant, as in sklearn's copy of the dataset
 CLASSES: tuple[int, ...] | None = (0, 1)
+POSITIVE_CLASS = 1  # the class whose probability is reported and scored (AUC, F1, ...)
 
 FEATURES = dict.fromkeys(
     (

@@ -176,9 +176,7 @@ def test_codeowners_name_the_approvers(bake_once):
 
     def rules(root: Path) -> dict[str, list[str]]:
         lines = (root / ".github" / "CODEOWNERS").read_text("utf-8").splitlines()
-        return {
-            line.split()[0]: line.split()[1:] for line in lines if line and line[0] != "#"
-        }
+        return {line.split()[0]: line.split()[1:] for line in lines if line and line[0] != "#"}
 
     default = rules(bake_once(**DEFAULT_COMBINATION))
     owner = COOKIECUTTER_JSON["github_owner"]

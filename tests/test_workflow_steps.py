@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -167,13 +168,22 @@ class World:
         proc = subprocess.run(
             ["bash", "-e", "-c", script],
             cwd=cwd,
-            env={**self.env, **env, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)},
+            env={
+                **self.env,
+                **env,
+                "GITHUB_OUTPUT": str(output),
+                "GITHUB_STEP_SUMMARY": str(summary),
+            },
             capture_output=True,
             text=True,
             check=False,
         )
-        assert proc.returncode == 0, f"step failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-        outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+        assert proc.returncode == 0, (
+            f"step failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+        outputs = dict(
+            line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
+        )
         return outputs, summary.read_text() + proc.stdout + proc.stderr
 
 
@@ -295,3 +305,174 @@ def test_a_dispatched_deploy_borrows_no_pull_request(world: World, rendered: Pat
     )
     assert outputs == {"staging": "false", "prod": "true", "staging_pr": "", "prod_pr": ""}
     assert not [c for c in world.gh_calls() if c[0] == "api"], world.gh_calls()
+
+
+# -- bot branches: a person's commits survive the next run (point 1) ---------------------------
+def clone_main(world: World, name: str) -> Path:
+    """A fresh checkout of origin's main, as actions/checkout leaves it (no credentials kept)."""
+    work = world.root / name
+    world.git(world.root, "clone", "-q", str(world.root / "origin.git"), str(work))
+    return work
+
+
+def seed_origin(world: World) -> None:
+    bare = world.origin(token="app-token")
+    seed = world.root / "seed"
+    seed.mkdir()
+    (seed / "deploy").mkdir()
+    (seed / "deploy" / "staging.json").write_text('{"model_version": 3}\n', "utf-8")
+    (seed / "README.md").write_text("# model\n", "utf-8")
+    world.git(seed, "init", "-q", "-b", "main")
+    world.git(seed, "add", "-A")
+    world.git(seed, "commit", "-q", "-m", "Initial commit")
+    world.git(seed, "push", "-q", str(bare), "main")
+
+
+def person_commits_on(world: World, branch: str, name: str) -> str:
+    """A person checks out the bot's branch, resolves something, pushes; the commit's sha."""
+    work = world.root / name
+    world.git(world.root, "clone", "-q", "-b", branch, str(world.root / "origin.git"), str(work))
+    (work / "README.md").write_text("# model\n\nresolved by a person\n", "utf-8")
+    world.git(work, "commit", "-q", "-am", "Resolve the conflict")
+    world.git(work, "push", "-q", "origin", branch)
+    return world.git(work, "rev-parse", "HEAD")
+
+
+def remote_tip(world: World, branch: str) -> str:
+    return world.git(world.root / "origin.git", "rev-parse", f"refs/heads/{branch}")
+
+
+def template_update_push(world: World, rendered: Path, name: str) -> str:
+    """template-update.yml's last step on a fresh main with a staged update; what it printed."""
+    wf = workflow(rendered, "template-update.yml")
+    script = next(
+        s for s in wf["jobs"]["update"]["steps"] if s.get("name") == "Open the pull request"
+    )
+    work = clone_main(world, name)
+    (work / "README.md").write_text("# model\n\nfrom the template\n", "utf-8")
+    world.git(work, "add", "-A")
+    (work / "pr-body-template-update.md").write_text("body\n", "utf-8")
+    title = "Update from the sagemaker-gitops template 99.0.0"
+    env = {
+        "TITLE": title,
+        "GH_TOKEN": "app-token",
+        "DISPATCH_CI": "false",
+        "BRANCH": wf["env"]["BRANCH"],
+    }
+    _, printed = world.run(script["run"], work, env)
+    return printed
+
+
+def test_template_update_keeps_a_persons_resolution(world: World, rendered: Path) -> None:
+    seed_origin(world)
+    template_update_push(world, rendered, "run1")
+    bot_commit = remote_tip(world, "template-update")
+    # A run while the branch holds only the bot's commit rebuilds it (main may have moved).
+    template_update_push(world, rendered, "run2")
+    assert remote_tip(world, "template-update") != bot_commit
+    # A person resolves the conflicts on the branch; the next weekly run must keep that.
+    resolved = person_commits_on(world, "template-update", "person")
+    printed = template_update_push(world, rendered, "run3")
+    assert remote_tip(world, "template-update") == resolved, "the person's commit was thrown away"
+    assert "::warning" in printed and "merge or close" in printed.lower()
+
+
+def open_pull_request_script(rendered: Path) -> str:
+    action = rendered / ".github" / "actions" / "open-pull-request" / "action.yml"
+    return yaml.safe_load(action.read_text("utf-8"))["runs"]["steps"][0]["run"]
+
+
+def open_proposal(world: World, rendered: Path, name: str, env: str, version: int) -> str:
+    """The open-pull-request action after `propose`/`promote` edited the manifest; printed."""
+    work = clone_main(world, name)
+    manifest = f"deploy/{env}.json"
+    (work / manifest).write_text(json.dumps({"model_version": version}) + "\n", "utf-8")
+    (work / "pr-body.md").write_text(f"{env} v{version}\n", "utf-8")
+    inputs = {
+        "MANIFEST": manifest,
+        "BRANCH": f"propose/{env}-v{version}",
+        "TITLE": f"Deploy model version {version} to {env}",
+        "BODY_FILE": "pr-body.md",
+        "GH_TOKEN": "app-token",
+        "DISPATCH_CI": "false",
+        "BASE": "main",
+    }
+    _, printed = world.run(open_pull_request_script(rendered), work, inputs)
+    return printed
+
+
+def test_a_proposal_branch_with_a_persons_commit_is_not_rewritten(
+    world: World, rendered: Path
+) -> None:
+    seed_origin(world)
+    open_proposal(world, rendered, "run1", "staging", 4)
+    edited = person_commits_on(world, "propose/staging-v4", "person")
+    printed = open_proposal(world, rendered, "run2", "staging", 4)  # a re-run proposes v4 again
+    assert remote_tip(world, "propose/staging-v4") == edited
+    assert "::warning" in printed
+
+
+# -- superseded proposals are closed (point 8) --------------------------------------------------
+def test_a_new_proposal_closes_the_ones_it_supersedes(world: World, rendered: Path) -> None:
+    seed_origin(world)
+    world.state = {
+        "open_prs": [
+            {"number": 5, "headRefName": "propose/staging-v3", "url": "https://github.test/p/5"},
+            {"number": 6, "headRefName": "propose/prod-v3", "url": "https://github.test/p/6"},
+            {"number": 7, "headRefName": "propose/staging-notes", "url": "https://github.test/p/7"},
+            {"number": 8, "headRefName": "template-update", "url": "https://github.test/p/8"},
+        ],
+        "next_number": 9,
+    }
+    open_proposal(world, rendered, "run1", "staging", 4)
+    state = world.state
+    assert [c["pr"] for c in state["closed"]] == ["5"]
+    assert f"https://github.test/{REPO}/pull/9" in state["closed"][0]["comment"]
+    assert sorted(p["number"] for p in state["open_prs"]) == [6, 7, 8, 9]
+    # Closing keeps the branch: a person's work on it is not deleted.
+    assert remote_tip(world, "propose/staging-v4")
+    assert not [c for c in world.gh_calls() if "--delete-branch" in c]
+
+
+# -- the GitHub App's key lives in an environment limited to main (point 6) ---------------------
+APP_KEY = "secrets.GITOPS_APP_PRIVATE_KEY"
+
+
+def test_the_app_key_is_read_only_in_the_gitops_app_environment(rendered: Path) -> None:
+    """Every job that hands the App's key to a step names the `gitops-app` environment and
+    assumes no AWS role (an environment changes the job's OIDC subject); zizmor's auditor
+    persona finds no secret outside an environment; the README keeps the key there, on main."""
+    users = []
+    for path in sorted((rendered / ".github" / "workflows").glob("*.yml")):
+        for job_id, job in yaml.safe_load(path.read_text("utf-8"))["jobs"].items():
+            steps = job.get("steps") or []
+            if not any(APP_KEY in json.dumps(s.get("with", {})) for s in steps):
+                continue
+            users.append((path.name, job_id))
+            assert job.get("environment") == "gitops-app", (path.name, job_id)
+            assert not any("configure-aws-credentials" in s.get("uses", "") for s in steps)
+    assert {("propose.yml", "pull-request"), ("deploy.yml", "prod-proposal")} <= set(users)
+    assert ("template-update.yml", "update") in users
+    zizmor = Path(sys.executable).parent / "zizmor"
+    proc = subprocess.run(
+        [str(zizmor), "--offline", "--no-progress", "--persona", "auditor", "--format", "json",
+         str(rendered / ".github")],
+        capture_output=True, text=True, check=False, env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 0 or 10 <= proc.returncode <= 14, proc.stderr
+    assert [f for f in json.loads(proc.stdout) if f["ident"] == "secrets-outside-env"] == []
+    readme = (rendered / "README.md").read_text("utf-8")
+    assert 'gh secret set GITOPS_APP_PRIVATE_KEY --repo "$REPO" --env gitops-app' in readme
+    assert "environments/gitops-app/deployment-branch-policies" in readme
+    assert "-f name=main -f type=branch" in readme
+
+
+# -- prod's reviewers cannot approve their own merge (point 7) ----------------------------------
+def test_the_prod_environment_prevents_self_review(rendered: Path) -> None:
+    readme = (rendered / "README.md").read_text("utf-8")
+    body = re.search(r'environments/prod" --input - <<\'JSON\'\n(.*?)\nJSON', readme, re.S)
+    assert body, "the README no longer creates the prod environment"
+    settings = json.loads(body[1])
+    assert settings["prevent_self_review"] is True
+    assert settings["reviewers"]
+    assert settings["deployment_branch_policy"]["protected_branches"] is True

@@ -70,6 +70,11 @@ RESERVED_PACKAGES = frozenset(
 CPYTHON_EXTRA_PACKAGES = frozenset({"test", "idlelib", "lib2to3", "turtledemo", "ensurepip"})
 GITHUB_OWNER_RE = re.compile(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}")
 GITHUB_REPO_RE = re.compile(r"[A-Za-z0-9._-]{1,100}")
+# An approver in .github/CODEOWNERS: a user (@login) or a team (@org/team-slug). An organisation
+# alone is no owner (GitHub ignores the line), and neither is a bot: nobody else is accepted.
+APPROVER_RE = re.compile(
+    r"@[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}(?:/[A-Za-z0-9](?:[A-Za-z0-9_-]{0,98}[A-Za-z0-9])?)?"
+)
 ACCOUNT_RE = re.compile(r"[0-9]{12}")
 # Free text lands inside double-quoted TOML strings (pyproject.toml) and Markdown (README.md);
 # cookiecutter's replay and cruft's .cruft.json JSON-encode it. Quotes, backslashes and template
@@ -246,6 +251,16 @@ def check_github(answers: dict) -> None:
                 value,
                 "a GitHub numeric id (digits only; gh api repos/OWNER/REPO --jq '.owner.id, .id')",
             )
+    # Rendered into .github/CODEOWNERS (spaces or commas between several).
+    approvers = str(answers.get("approvers", ""))
+    names = approvers.replace(",", " ").split()
+    if not names or not all(APPROVER_RE.fullmatch(name) for name in names):
+        raise Refused(
+            "approvers",
+            approvers,
+            "one or more GitHub users (@login) or teams (@org/team), separated by spaces; "
+            "an organisation alone (@org) owns nothing in CODEOWNERS",
+        )
 
 
 def check_region(answers: dict, facts: dict) -> None:

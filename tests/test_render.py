@@ -169,6 +169,24 @@ def test_project_table_records_the_answers(rendered, combo):
     )
 
 
+def test_codeowners_name_the_approvers(bake_once):
+    """Every CODEOWNERS rule names the approvers answered at generation (issue 28): the default
+    is a team of the owner, never the owner alone (an organisation is no owner, so GitHub would
+    ignore the line and the approval of a model version would need nobody)."""
+
+    def rules(root: Path) -> dict[str, list[str]]:
+        lines = (root / ".github" / "CODEOWNERS").read_text("utf-8").splitlines()
+        return {line.split()[0]: line.split()[1:] for line in lines if line and line[0] != "#"}
+
+    default = rules(bake_once(**DEFAULT_COMBINATION))
+    owner = COOKIECUTTER_JSON["github_owner"]
+    assert set(default) >= {"/deploy/", "/.github/", "/infra/", "/ci_scripts/"}
+    assert all(owners == [f"@{owner}/ml-approvers"] for owners in default.values()), default
+    several = rules(bake_once(**DEFAULT_COMBINATION, approvers="@alice, @my-org/ml-team  @bob"))
+    assert set(several) == set(default)
+    assert all(o == ["@alice", "@my-org/ml-team", "@bob"] for o in several.values()), several
+
+
 def test_pruned_paths_exist_in_the_template():
     """Every path the post_gen hook may remove is one the template renders (the table can't rot)."""
     for (option, answer), paths in POST_GEN.PRUNED_WHEN.items():

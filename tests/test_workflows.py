@@ -493,7 +493,7 @@ def test_prod_appends_the_shadow_report_to_the_merged_pull_request(render) -> No
     step = prod[append]
     assert "!cancelled()" in step["if"] and "steps.deploy.outputs.shadow_report != ''" in step["if"]
     assert step["env"]["SHADOW_REPORT"] == "${{ steps.deploy.outputs.shadow_report }}"
-    assert step["env"]["PR_NUMBER"] == "${{ needs.changes.outputs.pr }}"
+    assert step["env"]["PR_NUMBER"] == "${{ needs.changes.outputs.prod_pr }}"
     script = step["run"]
     assert "${{" not in script  # no template injection: everything comes through env
     assert 'gh api --method PATCH "repos/${GITHUB_REPOSITORY}/pulls/${PR_NUMBER}"' in script

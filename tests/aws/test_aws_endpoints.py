@@ -428,6 +428,25 @@ def test_endpoint_config_has_no_kms_key_without_one(aws: AwsHarness) -> None:
     assert "KmsKeyId" not in config["DataCaptureConfig"]
 
 
+# moto's endpoint enum predates ml.g5 (botocore has it): test_aws_facts covers g5 and p3dn
+@pytest.mark.parametrize("instance_type", ["ml.g4dn.xlarge", "ml.m5d.large"])
+def test_an_instance_store_type_gets_no_volume_key(aws: AwsHarness, instance_type: str) -> None:
+    """CreateEndpointConfig fails with a KmsKeyId when a variant's instance type has local
+    (NVMe) storage (API_CreateEndpointConfig, KmsKeyId); ml.g4dn and ml.g5 do, whatever their
+    name's last letter (aws_facts.json instance_store). Captures stay under the key."""
+    key = use_project_key(aws)
+    path = aws.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["endpoint"]["instance_type"] = instance_type
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    result = deploy(aws, "staging", aws.seed_version().version)
+    assert result.exit_code == 0, result.output
+    config = deployed_config()
+    assert config["ProductionVariants"][0]["InstanceType"] == instance_type
+    assert "KmsKeyId" not in config
+    assert config["DataCaptureConfig"]["KmsKeyId"] == key
+
+
 def test_endpoint_config_encrypts_volume_and_capture_with_the_project_key(aws: AwsHarness) -> None:
     key = use_project_key(aws)
     result = deploy(aws, "staging", aws.seed_version().version)

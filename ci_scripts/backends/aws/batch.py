@@ -293,7 +293,10 @@ class AwsBatchHost:
         # Built before any change: a definition that cannot be built changes nothing.
         body = json.dumps(
             build_definition(
-                self.project, batching.BATCH_MODULE, role_arn=self.project.role_arn(env)
+                self.project,
+                batching.BATCH_MODULE,
+                role_arn=self.project.role_arn(env),
+                transform_instance_type=desired.parameters["InstanceType"],
             ),
             sort_keys=True,
         )

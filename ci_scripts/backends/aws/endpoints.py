@@ -20,7 +20,7 @@ import botocore.session
 from botocore.exceptions import ClientError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
-from ci_scripts import canary
+from ci_scripts import canary, manifest_rules
 from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error, is_not_found
 from ci_scripts.backends.aws.guardrails import (
     VARIANT,
@@ -116,16 +116,14 @@ def volume_kms_key(project: ProjectConfig, variant: dict[str, Any]) -> str | Non
     """The endpoint config's KmsKeyId: the project key, for instance-backed variants.
 
     Serverless variants have no ML storage volume to encrypt, and instance types with local
-    NVMe storage (the ``d`` families) are refused with a KmsKeyId: their instance store is
-    encrypted in hardware (CreateEndpointConfig, KmsKeyId:
+    instance storage (NVMe: ml.g4dn, ml.g5, ml.p3dn, the ``d`` families, ...: aws_facts.json
+    ``instance_store``) are refused with a KmsKeyId: their instance store is encrypted in
+    hardware (CreateEndpointConfig, KmsKeyId:
     https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html).
     """
-    if not project.kms_key_id or "ServerlessConfig" in variant:
+    if "ServerlessConfig" in variant:
         return None
-    family = str(variant.get("InstanceType", "")).split(".")[1:2]
-    if family and family[0].endswith("d"):
-        return None
-    return project.kms_key_id
+    return manifest_rules.volume_kms_key(project.kms_key_id, variant.get("InstanceType", ""))
 
 
 def desired_endpoint(

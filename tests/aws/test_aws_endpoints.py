@@ -484,3 +484,61 @@ def test_serverless_and_local_storage_variants_get_no_volume_key(
     project = harness.project
     assert volume_kms_key(project, {"InstanceType": "ml.m5d.large"}) is None
     assert volume_kms_key(project, {"InstanceType": "ml.m5.large"}) == project.kms_key_arn
+
+
+def test_sigterm_mid_deploy_is_an_interrupt_and_the_rerun_repairs_the_record(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancelled job sends SIGINT then SIGTERM. Deploy takes SIGTERM as Ctrl-C
+    (ci_scripts.interrupts); when the endpoint finished on the new config before the tags were
+    written, the rerun (reads only otherwise) writes them, so a restore finds what served
+    before."""
+    import os
+    import signal
+    import time
+
+    from ci_scripts.backends.aws.endpoints import AwsEndpointHost
+
+    first, second, third = aws.seed_version(), aws.seed_version(), aws.seed_version()
+    for version in (first, second):
+        assert deploy(aws, "staging", version.version).exit_code == 0
+    wait = AwsEndpointHost._wait_in_service
+
+    def killed_while_waiting(self: Any, desired: Any, previous: Any) -> None:
+        wait(self, desired, previous)  # moto's update is done at once
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(2)  # the signal arrives here
+
+    def default_sigterm(signum: int, frame: Any) -> None:
+        raise SystemExit("SIGTERM ended the process (Python's default)")
+
+    monkeypatch.setattr(AwsEndpointHost, "_wait_in_service", killed_while_waiting)
+    previous_handler = signal.signal(signal.SIGTERM, default_sigterm)
+    try:
+        interrupted = deploy(aws, "staging", third.version)
+        # Ctrl-C's exit (130), not Python's default ending for SIGTERM
+        assert interrupted.exit_code == 130, interrupted.output
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    assert signal.getsignal(signal.SIGTERM) is previous_handler
+    monkeypatch.undo()
+    state = aws.backend.describe_endpoint("staging")
+    assert state is not None and state.model_version == third.version
+    arn = admin_client("sagemaker").describe_endpoint(EndpointName="churn-model-staging")[
+        "EndpointArn"
+    ]
+    assert tags_of(arn)["model-version"] == str(second.version)  # the stale record
+
+    aws.reset_mutations()
+    result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe", "--pr", "5")
+    assert result.exit_code == 0, result.output
+    assert aws.mutations() == ["sagemaker:AddTags"]
+    tags = tags_of(arn)
+    assert tags["model-version"] == str(third.version)
+    assert tags["previous-model-version"] == str(second.version)
+    assert tags["previous-endpoint-config"].startswith(f"churn-model-staging-v{second.version}-")
+    state = aws.backend.describe_endpoint("staging")
+    assert state is not None and state.config["previous_version"] == second.version
+    aws.reset_mutations()
+    assert aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe").exit_code == 0
+    assert aws.mutations() == []

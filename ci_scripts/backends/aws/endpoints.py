@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -221,6 +222,9 @@ def in_service_waiter(sagemaker: Any) -> Any:
     return create_waiter_with_client("EndpointInService", WaiterModel(model), sagemaker)
 
 
+log = logging.getLogger(__name__)
+
+
 class AwsEndpointHost:
     def __init__(
         self,
@@ -333,6 +337,8 @@ class AwsEndpointHost:
                 "settings": settings,
                 # The last shadow test's result (aws.shadow tags it on the endpoint).
                 "shadow": endpoint_tags.get("shadow-result"),
+                # What the endpoint's own tags say it serves (stale after an interrupted deploy).
+                "recorded": {k: endpoint_tags.get(k, "") for k in ("model-version", "config-hash")},
             },
         )
 
@@ -365,7 +371,7 @@ class AwsEndpointHost:
             # Reads only when they already match: the same manifest makes no mutating call.
             scaling.apply(desired_scaling(manifest))
             alarms.ensure(name, manifest)
-            return current
+            return self._repair_record(desired, current)
         if current is not None and current.status in IN_PROGRESS:
             raise CIError(
                 f"endpoint {name}: status is {current.status}; another deployment is in progress"
@@ -463,6 +469,34 @@ class AwsEndpointHost:
             scaling.remove()
             return False
         return True
+
+    def _repair_record(self, desired: DesiredEndpoint, current: EndpointState) -> EndpointState:
+        """An update that finished after its deploy was interrupted left the endpoint's tags
+        naming the version before: tag it as that deploy would have (what served before is
+        what the stale tags name), so a restore puts back the right version."""
+        recorded = current.config.get("recorded") or {}
+        if recorded.get("config-hash") == desired.config_hash:
+            return current
+        version, digest = recorded.get("model-version", ""), recorded.get("config-hash", "")
+        config = None
+        if version.isdigit() and digest:
+            suffix = f"-v{version}-{digest}"
+            config = desired.endpoint_name[: MAX_NAME - len(suffix)].rstrip("-") + suffix
+        before = EndpointState(
+            name=desired.endpoint_name,
+            status="InService",
+            model_version=int(version) if version.isdigit() else None,
+            url="",
+            config={"endpoint_config": config},
+        )
+        self._tag_endpoint(desired, before)
+        log.warning(
+            "endpoint %s: its tags named version %s, it serves %s: tags repaired",
+            desired.endpoint_name,
+            version or "unknown",
+            desired.version.version,
+        )
+        return current
 
     def _tag_endpoint(self, desired: DesiredEndpoint, previous: EndpointState) -> None:
         """The endpoint names what it serves now and what served before (for a quick restore)."""

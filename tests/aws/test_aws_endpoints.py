@@ -542,3 +542,23 @@ def test_sigterm_mid_deploy_is_an_interrupt_and_the_rerun_repairs_the_record(
     aws.reset_mutations()
     assert aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe").exit_code == 0
     assert aws.mutations() == []
+
+
+def test_rollback_on_a_failed_endpoint_redeploys_the_version_it_was_tagged_with(
+    aws: AwsHarness,
+) -> None:
+    """A Failed endpoint serves nothing: its tagged version is not "running", so rollback may
+    put it back (deploy replaces the Failed endpoint)."""
+    first, second = aws.seed_version(), aws.seed_version()
+    assert deploy(aws, "staging", first.version).exit_code == 0
+    aws.commit("staging: v1")
+    point(aws, "staging", second.version)  # merged; its deploy left the endpoint Failed
+    aws.commit("staging: v2")
+    aws.set_endpoint_status("staging", "Failed", "the update failed")
+    aws.expect_healthy_smoke_test("staging")
+
+    result = aws.cli("rollback", "--env", "staging")
+
+    assert result.exit_code == 0, result.output
+    state = aws.backend.describe_endpoint("staging")
+    assert state is not None and (state.status, state.model_version) == ("InService", 1)

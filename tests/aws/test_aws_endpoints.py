@@ -562,3 +562,22 @@ def test_rollback_on_a_failed_endpoint_redeploys_the_version_it_was_tagged_with(
     assert result.exit_code == 0, result.output
     state = aws.backend.describe_endpoint("staging")
     assert state is not None and (state.status, state.model_version) == ("InService", 1)
+
+
+def test_a_no_op_deploy_describes_the_endpoint_once_and_writes_nothing(aws: AwsHarness) -> None:
+    """SageMaker's Describe* limits are low when workflows run at once: the deploy command reads
+    the endpoint once (deploy reuses the command's own read while nothing was written) and the
+    autoscaling bounds that read found are not read again. Before: 26 calls, 2 DescribeEndpoint,
+    3 DescribeScalableTargets."""
+    version = aws.seed_version()
+    aws.attach_monitor_reports(version.version)
+    assert deploy(aws, "staging", version.version).exit_code == 0
+    aws.reset_mutations()
+
+    result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe", "--pr", "5")
+
+    assert result.exit_code == 0, result.output
+    assert aws.mutations() == []
+    assert aws.calls.count("sagemaker:DescribeEndpoint") == 1
+    assert aws.calls.count("application-autoscaling:DescribeScalableTargets") == 1
+    assert len(aws.calls) <= 18, aws.calls

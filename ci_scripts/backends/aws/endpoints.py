@@ -237,6 +237,9 @@ class AwsEndpointHost:
         self.clients = clients
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
+        # env -> (writes made when read, state): deploy reuses the command's own describe
+        # when nothing was written since (SageMaker's Describe* limits are low).
+        self._read: dict[str, tuple[int, EndpointState | None]] = {}
 
     # -- accounts ---------------------------------------------------------------------------
     def _single_account(self) -> bool:
@@ -353,7 +356,31 @@ class AwsEndpointHost:
     def describe_endpoint(self, env: str) -> EndpointState | None:
         clients = self._reader(env)
         described = self._describe(self.project.endpoint_name(env), clients)
-        return self._state(described, clients) if described else None
+        state = self._state(described, clients) if described else None
+        if clients is self.clients:
+            self._read[env] = (self.clients.writes, copy.deepcopy(state))
+        return state
+
+    def _described_now(self, env: str) -> EndpointState | None:
+        """``env``'s endpoint: as read last, when no write came since (one describe a command:
+        deploy follows the command's own read), else read again."""
+        writes, state = self._read.pop(env, (-1, None))
+        if writes == self.clients.writes:
+            return state
+        return self.describe_endpoint(env)
+
+    @staticmethod
+    def _known_scaling(state: EndpointState) -> Any:
+        """The autoscaling bounds ``state`` read (None: no scalable target), or ``...`` when
+        it could not read them."""
+        settings = state.config.get("settings") or {}
+        keys = ("min_capacity", "max_capacity", "target_invocations_per_instance")
+        values = [settings.get(f"endpoint.autoscaling.{k}", ...) for k in keys]
+        if any(v is ... for v in values):
+            return ...
+        if all(v is None for v in values):
+            return None
+        return dict(zip(keys, values, strict=True))
 
     # -- deploy -----------------------------------------------------------------------------
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
@@ -362,14 +389,15 @@ class AwsEndpointHost:
         name = desired.endpoint_name
         scaling = EndpointScaling(self.clients, name, tags=desired.tags)
         alarms = EndpointAlarms(self.clients)
-        current = self.describe_endpoint(env)
+        current = self._described_now(env)
+        self._read.pop(env, None)  # what follows may change it
         if (
             current is not None
             and current.status == "InService"
             and current.config.get("config_hash") == desired.config_hash
         ):
             # Reads only when they already match: the same manifest makes no mutating call.
-            scaling.apply(desired_scaling(manifest))
+            scaling.apply(desired_scaling(manifest), known=self._known_scaling(current))
             alarms.ensure(name, manifest)
             return self._repair_record(desired, current)
         if current is not None and current.status in IN_PROGRESS:

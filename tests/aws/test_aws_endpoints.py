@@ -581,3 +581,27 @@ def test_a_no_op_deploy_describes_the_endpoint_once_and_writes_nothing(aws: AwsH
     assert aws.calls.count("sagemaker:DescribeEndpoint") == 1
     assert aws.calls.count("application-autoscaling:DescribeScalableTargets") == 1
     assert len(aws.calls) <= 18, aws.calls
+
+
+def test_a_failed_staging_rollout_is_noted_on_the_approved_version(aws: AwsHarness) -> None:
+    """The merge approved v2, its rollout was rolled back and staging serves v1: the registry's
+    approval description and status say so; a later successful deploy clears the note."""
+    first, second = aws.seed_version(), aws.seed_version()
+    assert deploy(aws, "staging", first.version).exit_code == 0
+    aws.rollback_reason = "alarm churn-model-staging-5xx fired"
+
+    result = deploy(aws, "staging", second.version)
+
+    assert result.exit_code == 1
+    found = aws.backend.get_version(second.group, second.version)
+    assert found is not None and found.approval_status == "Approved"
+    assert "staging rollout failed" in found.approval_description
+    assert f"staging serves v{first.version}" in found.approval_description
+    status = aws.cli("status")
+    assert "Approved (staging rollout failed)" in status.stdout, status.stdout
+
+    aws.rollback_reason = None
+    assert deploy(aws, "staging", second.version).exit_code == 0
+    found = aws.backend.get_version(second.group, second.version)
+    assert found is not None and "rollout failed" not in found.approval_description
+    assert found.approval_description.startswith("Approved by merge of PR #5")

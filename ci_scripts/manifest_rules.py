@@ -37,6 +37,29 @@ def transform_instance_types() -> frozenset[str]:
     return frozenset(facts["instance_types"]["transform"])
 
 
+@cache
+def _instance_store_families() -> frozenset[str]:
+    facts = json.loads(FACTS_PATH.read_text(encoding="utf-8"))
+    return frozenset(facts["instance_store"]["families"])
+
+
+def has_instance_store(instance_type: str) -> bool:
+    """``instance_type`` (ml.<family>.<size>) has local NVMe instance storage, which SageMaker
+    encrypts in hardware and refuses a KmsKeyId / VolumeKmsKeyId for (aws_facts.json
+    ``instance_store``, its source named there)."""
+    parts = str(instance_type).split(".")
+    return len(parts) == 3 and parts[1] in _instance_store_families()
+
+
+def volume_kms_key(kms_key: str | None, instance_type: Any) -> str | None:
+    """The KmsKeyId / VolumeKmsKeyId for a volume of ``instance_type``: ``kms_key``, except for
+    instance types with local instance store (API_CreateEndpointConfig KmsKeyId,
+    API_ResourceConfig / API_ProcessingClusterConfig / API_TransformResources VolumeKmsKeyId)."""
+    if not kms_key or (isinstance(instance_type, str) and has_instance_store(instance_type)):
+        return None
+    return kms_key
+
+
 def canary_refusal(canary_percent: int, instance_count: int) -> str | None:
     """Why SageMaker would refuse this canary on ``instance_count`` instances; None if not.
 

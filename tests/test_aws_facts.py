@@ -71,3 +71,26 @@ def test_facts_cover_the_template_defaults():
         ("endpoint_instance_type", "endpoint"),
     ):
         assert defaults[field] in COMMITTED["instance_types"][kind], field
+
+
+def test_every_instance_family_is_classified_by_its_storage(fresh, monkeypatch):
+    """KmsKeyId is decided by whether an instance type has local instance store (aws_facts.json
+    instance_store), not by its name: g4dn, g5 and p3dn have it, c5n and inf2 do not. A family
+    botocore adds that the table does not know stops the generator."""
+    families = set(fresh["instance_store"]["families"])
+    assert {"g4dn", "g5", "p3dn", "m5d", "p4d", "trn1"} <= families
+    assert not {"c5n", "inf2", "m5", "p3", "c6gn"} & families
+    monkeypatch.setattr(
+        gen_aws_facts, "EBS_ONLY_FAMILIES", gen_aws_facts.EBS_ONLY_FAMILIES - {"m5"}
+    )
+    with pytest.raises(SystemExit, match=r"\['m5'\]"):
+        gen_aws_facts.build_facts()
+
+
+def test_has_instance_store_reads_the_facts():
+    from ci_scripts.manifest_rules import has_instance_store, volume_kms_key
+
+    assert has_instance_store("ml.g4dn.xlarge") and has_instance_store("ml.p3dn.24xlarge")
+    assert not has_instance_store("ml.c5n.xlarge") and not has_instance_store("ml.m5.large")
+    assert volume_kms_key("k", "ml.g5.2xlarge") is None
+    assert volume_kms_key("k", "ml.m5.large") == "k" and volume_kms_key(None, "ml.m5.large") is None

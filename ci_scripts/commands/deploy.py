@@ -177,6 +177,34 @@ def approval_description(commit: str, pr: int | None, reason: str = "merge") -> 
     return f"Approved by merge of commit {commit} (no pull request found)"
 
 
+# What the approval description says while an Approved version is not what staging serves.
+ROLLOUT_FAILED = "; its staging rollout failed"
+
+
+def note_rollout(backend: Backend, version: ModelVersion, commit: str, *, failed: bool) -> None:
+    """Keep the registry honest about an Approved version's staging rollout: a failed one is
+    noted in the approval description (status shows it), a later successful one clears it. The
+    note never hides the deploy's own error."""
+    if version.approval_status != "Approved":
+        return
+    current = version  # read (or approved) by this command: no second registry read
+    base = current.approval_description.split(ROLLOUT_FAILED)[0]
+    if failed:
+        running = backend.describe_endpoint("staging")
+        serves = f"v{running.model_version}" if running and running.model_version else "nothing"
+        text = f"{base}{ROLLOUT_FAILED} (commit {commit[:12]}); staging serves {serves}"
+    else:
+        text = base
+    if text == current.approval_description:
+        return
+    try:
+        backend.set_approval(version.group, version.version, "Approved", text)
+    except CIError as exc:
+        typer.echo(f"staging: could not note the rollout in the registry: {exc}", err=True)
+    if failed:
+        typer.echo(f"staging: version {version.version} stays Approved{text[len(base) :]}")
+
+
 def deploy_manifest(
     project: ProjectConfig,
     backend: Backend,
@@ -216,16 +244,22 @@ def deploy_manifest(
         if env == "prod":
             shadow_gate(project, backend, manifest, version, running, reason, new_to_prod)
         state = backend.deploy(env, desired, version)
+        batch = runs_batch(state)  # a failed last run is the run's, not deploy's
+        if state.model_version != version.version or (state.status != SERVING and not batch):
+            reason_text = f": {state.failure_reason}" if state.failure_reason else ""
+            raise CIError(
+                f"endpoint {state.name}: after deploying version {version.version} it runs "
+                f"v{state.model_version} with status {state.status}{reason_text}"
+            )
+    except CIError:
+        if env == "staging":
+            note_rollout(backend, version, commit, failed=True)
+        raise
     finally:
         if env == "prod":
             backend.release_shadow(env)  # a failed shadow's candidate, unless deploy took it
-    batch = runs_batch(state)  # a failed last run is the run's, not deploy's
-    if state.model_version != version.version or (state.status != SERVING and not batch):
-        reason_text = f": {state.failure_reason}" if state.failure_reason else ""
-        raise CIError(
-            f"endpoint {state.name}: after deploying version {version.version} it runs "
-            f"v{state.model_version} with status {state.status}{reason_text}"
-        )
+    if env == "staging":
+        note_rollout(backend, version, commit, failed=False)
     changed = running is None or running != state
     noun, serving, serves = (
         ("batch", "scores with", "scores with") if batch else ("endpoint", "serving", "serves")

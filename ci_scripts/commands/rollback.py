@@ -12,7 +12,7 @@ import typer
 from ci_scripts import gitinfo
 from ci_scripts import manifest as manifests
 from ci_scripts.backends.base import Backend
-from ci_scripts.commands.deploy import deploy_manifest
+from ci_scripts.commands.deploy import SERVING, deploy_manifest
 from ci_scripts.commands.smoke_test import recheck
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
@@ -20,13 +20,17 @@ from ci_scripts.project import ProjectConfig
 
 def previous_version(project: ProjectConfig, backend: Backend, manifest: manifests.Manifest) -> int:
     """The newest version in the manifest's git history that is neither the manifest's nor the
-    one the endpoint runs now (after an automatic restore that is the older one already)."""
+    one the endpoint serves now (after an automatic restore that is the older one already). A
+    Failed endpoint serves nothing: the version it is tagged with may be put back."""
     current = manifest.model_version
     if current is None:
         raise CIError(f"{manifest.at('model_version')}: is null; nothing to roll back")
     state = backend.describe_endpoint(manifest.env)
-    running = state.model_version if state is not None else None
+    serving = state is not None and state.status == SERVING
+    running = state.model_version if state is not None and serving else None
     skipped: list[str] = []
+    if isinstance(running, int) and running != current:
+        skipped.append(f"v{running} serves now")
     seen: set[int] = {current} | ({running} if isinstance(running, int) else set())
     for sha, content in gitinfo.iter_file_history(project.root, manifest.label):
         data = manifests.parse_text(content) or {}
@@ -39,10 +43,16 @@ def previous_version(project: ProjectConfig, backend: Backend, manifest: manifes
             return version
         why = "Rejected" if found else "missing from the registry"
         skipped.append(f"v{version} ({why}, named in {sha[:12]})")
+    if running == current:
+        skipped.insert(0, f"v{current} serves now")
     hint = f"; skipped {', '.join(skipped)}" if skipped else ""
+    shallow = (
+        gitinfo.git(project.root, "rev-parse", "--is-shallow-repository") or ""
+    ).strip() == "true"
+    clone = " (a shallow clone: fetch with fetch-depth: 0)" if shallow else ""
     raise CIError(
         f"{manifest.at('model_version')}: no earlier deployable version in the git history of "
-        f"{manifest.label} (a shallow clone? fetch with fetch-depth: 0){hint}"
+        f"{manifest.label}{clone}{hint}"
     )
 
 

@@ -65,9 +65,15 @@ class EnvStatus:
 
 
 def _approval(version: ModelVersion | None, number: int | None) -> str:
+    from ci_scripts.commands.deploy import ROLLOUT_FAILED
+
     if number is None:
         return ""
-    return version.approval_status if version else "missing"
+    if version is None:
+        return "missing"
+    if version.approval_status == "Approved" and ROLLOUT_FAILED in version.approval_description:
+        return "Approved (staging rollout failed)"
+    return version.approval_status
 
 
 def setting_differences(desired: dict[str, Any], state: EndpointState | None) -> list[str]:

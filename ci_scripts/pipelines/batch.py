@@ -172,7 +172,7 @@ def _build(settings: PipelineSettings, name: str, boto_session: boto3.Session) -
         max_payload=params["MaxPayloadInMB"],
         max_concurrent_transforms=params["MaxConcurrentTransforms"],
         base_transform_job_name=f"{settings.project}-batch",
-        volume_kms_key=settings.kms_key,
+        volume_kms_key=settings.volume_kms_key(settings.transform_instance_type),
         output_kms_key=settings.kms_key,
         sagemaker_session=session,
     )

@@ -59,10 +59,22 @@ class PipelineSettings:
     # The project KMS key ([tool.sagemaker-gitops].kms_key_arn): job volumes and outputs.
     kms_key_arn: str = ""
 
+    # The batch pipeline's transform instance type (the manifest's endpoint.instance_type, which
+    # deploy passes): decides its VolumeKmsKeyId. Empty: not known (validate's build).
+    transform_instance_type: str = ""
+
     @property
     def kms_key(self) -> str | None:
-        """The key for job volumes and outputs, or None for SageMaker's default keys."""
+        """The key for job outputs, or None for SageMaker's default keys."""
         return self.kms_key_arn or None
+
+    def volume_kms_key(self, instance_type: str) -> str | None:
+        """The key for the volumes of a job on ``instance_type``: none on instance types with
+        local instance storage (SageMaker refuses a VolumeKmsKeyId there: ci_scripts.
+        manifest_rules.volume_kms_key)."""
+        from ci_scripts import manifest_rules
+
+        return manifest_rules.volume_kms_key(self.kms_key, instance_type)
 
     @property
     def prefix(self) -> str:

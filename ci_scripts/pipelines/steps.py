@@ -257,7 +257,9 @@ def processor(
         env=environment,
         max_runtime_in_seconds=settings.max_runtime_seconds,
         base_job_name=f"{settings.project}-{job_name or command}",
-        volume_kms_key=settings.kms_key,
+        volume_kms_key=settings.volume_kms_key(
+            instance_type if params is None else settings.processing_instance_type
+        ),
         output_kms_key=settings.kms_key,
         sagemaker_session=session,
     )
@@ -335,7 +337,7 @@ def train_step(b: Build, preprocess: ProcessingStep) -> TrainingStep:
                 instance_type=b.params.training_instance_type,
                 instance_count=1,
                 volume_size_in_gb=30,
-                volume_kms_key_id=settings.kms_key,
+                volume_kms_key_id=settings.volume_kms_key(settings.training_instance_type),
             ),
             stopping_condition=StoppingCondition(
                 max_runtime_in_seconds=settings.max_runtime_seconds

@@ -366,3 +366,30 @@ def test_destroy_refuses_while_a_run_executes_and_removes_nothing(batch: AwsHarn
     with pytest.raises(CIError, match="is Executing; wait for it"):
         batch.backend.teardown("staging", manifest)
     assert batch.mutations() == []
+
+
+@pytest.mark.parametrize("monitoring", ["no", "yes"], ids=["monitoring-no", "capture-off"])
+def test_a_batch_env_without_capture_deploys_and_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, monitoring: str
+) -> None:
+    """Scheduler takes no empty pipeline parameter value (botocore: SageMakerPipelineParameterValue
+    min 1; API_SageMakerPipelineParameter): with nothing to capture the schedule leaves CaptureUri
+    out (the pipeline's default "" skips Capture), and prod deploys too."""
+    with aws_harness(tmp_path, monkeypatch, deployment="batch", monitoring=monitoring) as aws:
+        version = aws.seed_version()
+        if monitoring == "yes":  # monitored project, capture turned off in the manifest
+            for env in ("staging", "prod"):
+                path = aws.project.manifest_path(env)
+                data = json.loads(path.read_text())
+                data["data_capture"]["enabled"] = False
+                path.write_text(json.dumps(data, indent=2) + "\n")
+            aws.commit("no capture")
+        deploy(aws, version.version)
+        params = schedule_parameters()
+        assert "CaptureUri" not in params and all(params.values())
+        put_input(aws, params["InputUri"] + "a.csv", "a1,1.0,2.0,0.1\n")
+        assert aws.backend.run_batch("staging", {}).status == "Succeeded"
+        aws.reset_mutations()
+        result = aws.cli("deploy", "--env", "staging", "--commit", "c0000001", "--pr", "7")
+        assert result.exit_code == 0, result.output
+        assert aws.mutations() == []

@@ -181,3 +181,31 @@ def test_capture_runs_after_the_transform_only_when_asked(definition: dict[str, 
     (output,) = arguments["ProcessingOutputConfig"]["Outputs"]
     assert output["S3Output"]["LocalPath"] == "/opt/ml/processing/output/capture"
     assert output["S3Output"]["S3Uri"]["Std:Join"]["Values"][0] == {"Get": "Parameters.CaptureUri"}
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "volume_key"), [("ml.m5.xlarge", True), ("ml.g4dn.xlarge", False)]
+)
+def test_a_kms_key_is_left_off_the_volume_of_an_instance_store_type(
+    tmp_path: Any, instance_type: str, volume_key: bool
+) -> None:
+    """CreateTransformJob refuses a VolumeKmsKeyId on instance types with local (NVMe) storage
+    (API_TransformResources: "You can't request a VolumeKmsKeyId when using an instance type with
+    local storage"); the output stays under the project key either way."""
+    import dataclasses
+
+    root = write_model_repo(tmp_path / "repo", pipeline="template", prod_account_id=PROD)
+    project = ProjectConfig.load(root)
+    key = f"arn:aws:kms:{project.region}:{PROD}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    project = dataclasses.replace(project, kms_key_arn=key)
+    built = build_definition(
+        project,
+        BATCH_MODULE,
+        role_arn=project.role_arn("prod"),
+        transform_instance_type=instance_type,
+    )
+    arguments = _step(built, "Transform")["Arguments"]
+    assert arguments["TransformOutput"]["KmsKeyId"] == key
+    assert (arguments["TransformResources"].get("VolumeKmsKeyId") == key) is volume_key
+    check = _step(built, "CheckInput")["Arguments"]  # processing on ml.m5 (EBS): keyed
+    assert check["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key

@@ -428,6 +428,25 @@ def test_endpoint_config_has_no_kms_key_without_one(aws: AwsHarness) -> None:
     assert "KmsKeyId" not in config["DataCaptureConfig"]
 
 
+# moto's endpoint enum predates ml.g5 (botocore has it): test_aws_facts covers g5 and p3dn
+@pytest.mark.parametrize("instance_type", ["ml.g4dn.xlarge", "ml.m5d.large"])
+def test_an_instance_store_type_gets_no_volume_key(aws: AwsHarness, instance_type: str) -> None:
+    """CreateEndpointConfig fails with a KmsKeyId when a variant's instance type has local
+    (NVMe) storage (API_CreateEndpointConfig, KmsKeyId); ml.g4dn and ml.g5 do, whatever their
+    name's last letter (aws_facts.json instance_store). Captures stay under the key."""
+    key = use_project_key(aws)
+    path = aws.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["endpoint"]["instance_type"] = instance_type
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    result = deploy(aws, "staging", aws.seed_version().version)
+    assert result.exit_code == 0, result.output
+    config = deployed_config()
+    assert config["ProductionVariants"][0]["InstanceType"] == instance_type
+    assert "KmsKeyId" not in config
+    assert config["DataCaptureConfig"]["KmsKeyId"] == key
+
+
 def test_endpoint_config_encrypts_volume_and_capture_with_the_project_key(aws: AwsHarness) -> None:
     key = use_project_key(aws)
     result = deploy(aws, "staging", aws.seed_version().version)
@@ -465,3 +484,124 @@ def test_serverless_and_local_storage_variants_get_no_volume_key(
     project = harness.project
     assert volume_kms_key(project, {"InstanceType": "ml.m5d.large"}) is None
     assert volume_kms_key(project, {"InstanceType": "ml.m5.large"}) == project.kms_key_arn
+
+
+def test_sigterm_mid_deploy_is_an_interrupt_and_the_rerun_repairs_the_record(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancelled job sends SIGINT then SIGTERM. Deploy takes SIGTERM as Ctrl-C
+    (ci_scripts.interrupts); when the endpoint finished on the new config before the tags were
+    written, the rerun (reads only otherwise) writes them, so a restore finds what served
+    before."""
+    import os
+    import signal
+    import time
+
+    from ci_scripts.backends.aws.endpoints import AwsEndpointHost
+
+    first, second, third = aws.seed_version(), aws.seed_version(), aws.seed_version()
+    for version in (first, second):
+        assert deploy(aws, "staging", version.version).exit_code == 0
+    wait = AwsEndpointHost._wait_in_service
+
+    def killed_while_waiting(self: Any, desired: Any, previous: Any) -> None:
+        wait(self, desired, previous)  # moto's update is done at once
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(2)  # the signal arrives here
+
+    def default_sigterm(signum: int, frame: Any) -> None:
+        raise SystemExit("SIGTERM ended the process (Python's default)")
+
+    monkeypatch.setattr(AwsEndpointHost, "_wait_in_service", killed_while_waiting)
+    previous_handler = signal.signal(signal.SIGTERM, default_sigterm)
+    try:
+        interrupted = deploy(aws, "staging", third.version)
+        # Ctrl-C's exit (130), not Python's default ending for SIGTERM
+        assert interrupted.exit_code == 130, interrupted.output
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    assert signal.getsignal(signal.SIGTERM) is previous_handler
+    monkeypatch.undo()
+    state = aws.backend.describe_endpoint("staging")
+    assert state is not None and state.model_version == third.version
+    arn = admin_client("sagemaker").describe_endpoint(EndpointName="churn-model-staging")[
+        "EndpointArn"
+    ]
+    assert tags_of(arn)["model-version"] == str(second.version)  # the stale record
+
+    aws.reset_mutations()
+    result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe", "--pr", "5")
+    assert result.exit_code == 0, result.output
+    assert aws.mutations() == ["sagemaker:AddTags"]
+    tags = tags_of(arn)
+    assert tags["model-version"] == str(third.version)
+    assert tags["previous-model-version"] == str(second.version)
+    assert tags["previous-endpoint-config"].startswith(f"churn-model-staging-v{second.version}-")
+    state = aws.backend.describe_endpoint("staging")
+    assert state is not None and state.config["previous_version"] == second.version
+    aws.reset_mutations()
+    assert aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe").exit_code == 0
+    assert aws.mutations() == []
+
+
+def test_rollback_on_a_failed_endpoint_redeploys_the_version_it_was_tagged_with(
+    aws: AwsHarness,
+) -> None:
+    """A Failed endpoint serves nothing: its tagged version is not "running", so rollback may
+    put it back (deploy replaces the Failed endpoint)."""
+    first, second = aws.seed_version(), aws.seed_version()
+    assert deploy(aws, "staging", first.version).exit_code == 0
+    aws.commit("staging: v1")
+    point(aws, "staging", second.version)  # merged; its deploy left the endpoint Failed
+    aws.commit("staging: v2")
+    aws.set_endpoint_status("staging", "Failed", "the update failed")
+    aws.expect_healthy_smoke_test("staging")
+
+    result = aws.cli("rollback", "--env", "staging")
+
+    assert result.exit_code == 0, result.output
+    state = aws.backend.describe_endpoint("staging")
+    assert state is not None and (state.status, state.model_version) == ("InService", 1)
+
+
+def test_a_no_op_deploy_describes_the_endpoint_once_and_writes_nothing(aws: AwsHarness) -> None:
+    """SageMaker's Describe* limits are low when workflows run at once: the deploy command reads
+    the endpoint once (deploy reuses the command's own read while nothing was written) and the
+    autoscaling bounds that read found are not read again. Before: 26 calls, 2 DescribeEndpoint,
+    3 DescribeScalableTargets."""
+    version = aws.seed_version()
+    aws.attach_monitor_reports(version.version)
+    assert deploy(aws, "staging", version.version).exit_code == 0
+    aws.reset_mutations()
+
+    result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe", "--pr", "5")
+
+    assert result.exit_code == 0, result.output
+    assert aws.mutations() == []
+    assert aws.calls.count("sagemaker:DescribeEndpoint") == 1
+    assert aws.calls.count("application-autoscaling:DescribeScalableTargets") == 1
+    assert len(aws.calls) <= 18, aws.calls
+
+
+def test_a_failed_staging_rollout_is_noted_on_the_approved_version(aws: AwsHarness) -> None:
+    """The merge approved v2, its rollout was rolled back and staging serves v1: the registry's
+    approval description and status say so; a later successful deploy clears the note."""
+    first, second = aws.seed_version(), aws.seed_version()
+    assert deploy(aws, "staging", first.version).exit_code == 0
+    aws.rollback_reason = "alarm churn-model-staging-5xx fired"
+
+    result = deploy(aws, "staging", second.version)
+
+    assert result.exit_code == 1
+    found = aws.backend.get_version(second.group, second.version)
+    assert found is not None and found.approval_status == "Approved"
+    assert "staging rollout failed" in found.approval_description
+    assert f"staging serves v{first.version}" in found.approval_description
+    status = aws.cli("status")
+    assert "Approved (staging rollout failed)" in status.stdout, status.stdout
+
+    aws.rollback_reason = None
+    assert deploy(aws, "staging", second.version).exit_code == 0
+    found = aws.backend.get_version(second.group, second.version)
+    assert found is not None and "rollout failed" not in found.approval_description
+    assert found.approval_description.startswith("Approved by merge of PR #5")

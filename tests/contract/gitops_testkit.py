@@ -178,7 +178,7 @@ class PipelineSettings:
     role_arn: str
 
     @classmethod
-    def from_pyproject(cls, root=".", *, image_tag="latest", role_arn=""):
+    def from_pyproject(cls, root=".", *, image_tag="latest", role_arn="", **_):
         text = (Path(root) / "pyproject.toml").read_text(encoding="utf-8")
         t = tomllib.loads(text)["tool"]["sagemaker-gitops"]
         image = f"{t['accounts']['dev']}.dkr.ecr.{t['region']}.amazonaws.com/{t['ecr_repository']}"

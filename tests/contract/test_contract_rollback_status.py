@@ -61,6 +61,9 @@ def test_rollback_without_history_changes_nothing(backend: BackendHarness) -> No
 
     assert result.exit_code == 1
     assert "deploy/staging.json: $.model_version: no earlier deployable version" in result.stderr
+    # the full history was read: no shallow clone to blame; it names what serves
+    assert "shallow" not in result.stderr
+    assert f"v{seeded.version} serves now" in result.stderr
     assert backend.project.manifest_path("staging").read_text() == before
     assert backend.mutations() == []
 

@@ -463,14 +463,18 @@ def test_the_kms_key_encrypts_every_job_volume_and_output(project) -> None:
     """kms_key_arn from [tool.sagemaker-gitops]: every processing and training job's storage
     volume and S3 output use it (one more build, with the key)."""
     key = kms_key(project)
-    keyed = build_definition(dataclasses.replace(project, kms_key_arn=key))
+    # training on ml.g5 (local NVMe storage): SageMaker refuses a VolumeKmsKeyId there
+    # (API_ResourceConfig), so only its output is keyed; processing on ml.m5 (EBS) keeps both
+    keyed = build_definition(
+        dataclasses.replace(project, kms_key_arn=key, training_instance_type="ml.g5.xlarge")
+    )
     jobs = [s for s in all_steps(keyed).values() if s["Type"] in {"Processing", "Training"}]
     jobs += [s for s in all_steps(keyed).values() if s["Type"] == "QualityCheck"]
     assert len(jobs) >= 5
     for job in jobs:
         arguments = job["Arguments"]
         if job["Type"] == "Training":
-            assert arguments["ResourceConfig"]["VolumeKmsKeyId"] == key
+            assert "VolumeKmsKeyId" not in arguments["ResourceConfig"]
             assert arguments["OutputDataConfig"]["KmsKeyId"] == key
         else:
             assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key

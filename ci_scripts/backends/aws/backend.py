@@ -99,13 +99,18 @@ class AwsBackend(ComposedBackend):
         return self._prepared[key]
 
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        from ci_scripts.interrupts import termination_interrupts
+
         monitor, definition = self._monitor_prepared(env, manifest, version)
-        if is_batch(manifest):  # the monitor reads the batch pipeline's capture records
-            state = self.batch.deploy(env, manifest, version)
-        else:
-            state = self.endpoints.deploy(env, manifest, version)
-        if self.project.monitoring:  # the monitor follows the served version
-            monitor.sync(env, manifest, version, definition)
+        # A cancelled job (SIGINT, then SIGTERM) stops here as Ctrl-C does: the except/finally
+        # blocks run, and the rerun finds the change and repairs its record (aws.endpoints).
+        with termination_interrupts("deploy"):
+            if is_batch(manifest):  # the monitor reads the batch pipeline's capture records
+                state = self.batch.deploy(env, manifest, version)
+            else:
+                state = self.endpoints.deploy(env, manifest, version)
+            if self.project.monitoring:  # the monitor follows the served version
+                monitor.sync(env, manifest, version, definition)
         return state
 
     def shadow_test(

@@ -44,6 +44,7 @@ from ci_scripts.backends.aws.registry import split_s3_uri
 from ci_scripts.backends.aws.session import AwsClients
 from ci_scripts.backends.aws.teardown import LONGEST_SUFFIX, resource_version
 from ci_scripts.backends.aws.upserts import (
+    check_request,
     pipeline_schedule_request,
     put_schedule,
     schedule_parameters,
@@ -76,6 +77,14 @@ def schedule_name(project: ProjectConfig, env: str) -> str:
 def scheduler_role_arn(project: ProjectConfig, env: str) -> str:
     """The role Scheduler assumes to start the pipeline (infra/bootstrap.yml BatchSchedulerRole)."""
     return f"arn:aws:iam::{project.accounts[env]}:role/{project.project}-{env}-batch-scheduler"
+
+
+def pipeline_arn_of(project: ProjectConfig, env: str) -> str:
+    """The ARN the batch pipeline has (or will have) in the account hosting ``env``."""
+    return (
+        f"arn:aws:sagemaker:{project.region}:{project.accounts[env]}:pipeline/"
+        f"{pipeline_name(project, env)}"
+    )
 
 
 def check_prefix(project: ProjectConfig, env: str) -> str:
@@ -122,6 +131,10 @@ def desired_batch(
         "CheckUri": check_prefix(project, env),
         "CaptureUri": capture_uri(project, env, manifest),
     }
+    # Scheduler takes no empty value (botocore SageMakerPipelineParameterValue: min 1;
+    # https://docs.aws.amazon.com/scheduler/latest/APIReference/API_SageMakerPipelineParameter.html):
+    # an empty one is left out and the pipeline's default ("" for CaptureUri: no Capture) applies.
+    parameters = {key: value for key, value in parameters.items() if value}
     for key, value in parameters.items():
         if len(value) > MAX_PARAMETER_LENGTH:
             raise CIError(
@@ -280,12 +293,22 @@ class AwsBatchHost:
         # Built before any change: a definition that cannot be built changes nothing.
         body = json.dumps(
             build_definition(
-                self.project, batching.BATCH_MODULE, role_arn=self.project.role_arn(env)
+                self.project,
+                batching.BATCH_MODULE,
+                role_arn=self.project.role_arn(env),
+                transform_instance_type=desired.parameters["InstanceType"],
             ),
             sort_keys=True,
         )
         current = self._pipeline(env)
         schedule = self._schedule(env)
+        # The schedule is the last write: a request botocore would refuse is refused here,
+        # before the model and the pipeline change.
+        check_request(
+            self.clients("scheduler"),
+            "CreateSchedule",
+            self._schedule_request(env, desired, pipeline_arn_of(self.project, env)),
+        )
         running_tags = self._pipeline_tags(current, self.clients) if current else {}
         if not self._model_exists(desired.model_name):
             with aws_errors(f"model {desired.model_name}"):
@@ -323,8 +346,11 @@ class AwsBatchHost:
     def _put_schedule(
         self, env: str, desired: DesiredBatch, arn: str, current: dict[str, Any] | None
     ) -> None:
+        put_schedule(self.clients("scheduler"), self._schedule_request(env, desired, arn), current)
+
+    def _schedule_request(self, env: str, desired: DesiredBatch, arn: str) -> dict[str, Any]:
         # a missed run is not retried: the next one scores what the prefix holds then
-        request = pipeline_schedule_request(
+        return pipeline_schedule_request(
             name=schedule_name(self.project, env),
             description=f"Starts {pipeline_name(self.project, env)}",
             expression=desired.schedule,
@@ -332,7 +358,6 @@ class AwsBatchHost:
             role_arn=scheduler_role_arn(self.project, env),
             parameters=desired.parameters,
         )
-        put_schedule(self.clients("scheduler"), request, current)
 
     # -- runs -------------------------------------------------------------------------------
     def run_batch(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ import botocore.session
 from botocore.exceptions import ClientError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
-from ci_scripts import canary
+from ci_scripts import canary, manifest_rules
 from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error, is_not_found
 from ci_scripts.backends.aws.guardrails import (
     VARIANT,
@@ -116,16 +117,14 @@ def volume_kms_key(project: ProjectConfig, variant: dict[str, Any]) -> str | Non
     """The endpoint config's KmsKeyId: the project key, for instance-backed variants.
 
     Serverless variants have no ML storage volume to encrypt, and instance types with local
-    NVMe storage (the ``d`` families) are refused with a KmsKeyId: their instance store is
-    encrypted in hardware (CreateEndpointConfig, KmsKeyId:
+    instance storage (NVMe: ml.g4dn, ml.g5, ml.p3dn, the ``d`` families, ...: aws_facts.json
+    ``instance_store``) are refused with a KmsKeyId: their instance store is encrypted in
+    hardware (CreateEndpointConfig, KmsKeyId:
     https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html).
     """
-    if not project.kms_key_id or "ServerlessConfig" in variant:
+    if "ServerlessConfig" in variant:
         return None
-    family = str(variant.get("InstanceType", "")).split(".")[1:2]
-    if family and family[0].endswith("d"):
-        return None
-    return project.kms_key_id
+    return manifest_rules.volume_kms_key(project.kms_key_id, variant.get("InstanceType", ""))
 
 
 def desired_endpoint(
@@ -223,6 +222,9 @@ def in_service_waiter(sagemaker: Any) -> Any:
     return create_waiter_with_client("EndpointInService", WaiterModel(model), sagemaker)
 
 
+log = logging.getLogger(__name__)
+
+
 class AwsEndpointHost:
     def __init__(
         self,
@@ -235,6 +237,9 @@ class AwsEndpointHost:
         self.clients = clients
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
+        # env -> (writes made when read, state): deploy reuses the command's own describe
+        # when nothing was written since (SageMaker's Describe* limits are low).
+        self._read: dict[str, tuple[int, EndpointState | None]] = {}
 
     # -- accounts ---------------------------------------------------------------------------
     def _single_account(self) -> bool:
@@ -335,6 +340,8 @@ class AwsEndpointHost:
                 "settings": settings,
                 # The last shadow test's result (aws.shadow tags it on the endpoint).
                 "shadow": endpoint_tags.get("shadow-result"),
+                # What the endpoint's own tags say it serves (stale after an interrupted deploy).
+                "recorded": {k: endpoint_tags.get(k, "") for k in ("model-version", "config-hash")},
             },
         )
 
@@ -349,7 +356,31 @@ class AwsEndpointHost:
     def describe_endpoint(self, env: str) -> EndpointState | None:
         clients = self._reader(env)
         described = self._describe(self.project.endpoint_name(env), clients)
-        return self._state(described, clients) if described else None
+        state = self._state(described, clients) if described else None
+        if clients is self.clients:
+            self._read[env] = (self.clients.writes, copy.deepcopy(state))
+        return state
+
+    def _described_now(self, env: str) -> EndpointState | None:
+        """``env``'s endpoint: as read last, when no write came since (one describe a command:
+        deploy follows the command's own read), else read again."""
+        writes, state = self._read.pop(env, (-1, None))
+        if writes == self.clients.writes:
+            return state
+        return self.describe_endpoint(env)
+
+    @staticmethod
+    def _known_scaling(state: EndpointState) -> Any:
+        """The autoscaling bounds ``state`` read (None: no scalable target), or ``...`` when
+        it could not read them."""
+        settings = state.config.get("settings") or {}
+        keys = ("min_capacity", "max_capacity", "target_invocations_per_instance")
+        values = [settings.get(f"endpoint.autoscaling.{k}", ...) for k in keys]
+        if any(v is ... for v in values):
+            return ...
+        if all(v is None for v in values):
+            return None
+        return dict(zip(keys, values, strict=True))
 
     # -- deploy -----------------------------------------------------------------------------
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
@@ -358,16 +389,17 @@ class AwsEndpointHost:
         name = desired.endpoint_name
         scaling = EndpointScaling(self.clients, name, tags=desired.tags)
         alarms = EndpointAlarms(self.clients)
-        current = self.describe_endpoint(env)
+        current = self._described_now(env)
+        self._read.pop(env, None)  # what follows may change it
         if (
             current is not None
             and current.status == "InService"
             and current.config.get("config_hash") == desired.config_hash
         ):
             # Reads only when they already match: the same manifest makes no mutating call.
-            scaling.apply(desired_scaling(manifest))
+            scaling.apply(desired_scaling(manifest), known=self._known_scaling(current))
             alarms.ensure(name, manifest)
-            return current
+            return self._repair_record(desired, current)
         if current is not None and current.status in IN_PROGRESS:
             raise CIError(
                 f"endpoint {name}: status is {current.status}; another deployment is in progress"
@@ -465,6 +497,34 @@ class AwsEndpointHost:
             scaling.remove()
             return False
         return True
+
+    def _repair_record(self, desired: DesiredEndpoint, current: EndpointState) -> EndpointState:
+        """An update that finished after its deploy was interrupted left the endpoint's tags
+        naming the version before: tag it as that deploy would have (what served before is
+        what the stale tags name), so a restore puts back the right version."""
+        recorded = current.config.get("recorded") or {}
+        if recorded.get("config-hash") == desired.config_hash:
+            return current
+        version, digest = recorded.get("model-version", ""), recorded.get("config-hash", "")
+        config = None
+        if version.isdigit() and digest:
+            suffix = f"-v{version}-{digest}"
+            config = desired.endpoint_name[: MAX_NAME - len(suffix)].rstrip("-") + suffix
+        before = EndpointState(
+            name=desired.endpoint_name,
+            status="InService",
+            model_version=int(version) if version.isdigit() else None,
+            url="",
+            config={"endpoint_config": config},
+        )
+        self._tag_endpoint(desired, before)
+        log.warning(
+            "endpoint %s: its tags named version %s, it serves %s: tags repaired",
+            desired.endpoint_name,
+            version or "unknown",
+            desired.version.version,
+        )
+        return current
 
     def _tag_endpoint(self, desired: DesiredEndpoint, previous: EndpointState) -> None:
         """The endpoint names what it serves now and what served before (for a quick restore)."""

@@ -205,9 +205,10 @@ class EndpointScaling:
             "target_invocations_per_instance": int(target_value) if target_value else -1,
         }
 
-    def apply(self, desired: dict[str, int] | None) -> bool:
-        """Make autoscaling match ``desired``; True when anything changed (reads only if equal)."""
-        current = self.current()
+    def apply(self, desired: dict[str, int] | None, known: Any = ...) -> bool:
+        """Make autoscaling match ``desired``; True when anything changed (reads only if equal).
+        ``known``: the bounds the caller read this command (None: no target), not read again."""
+        current = self.current() if known is ... else known
         if current == desired:
             return False
         if desired is None:

@@ -107,7 +107,7 @@ class AwsMonitor:
             self.project, env, manifest, version, since=since, publish_metrics=True
         )
         pipeline_arn = self._upsert_pipeline(env, definition)
-        self._seed(env)
+        self._seed(env)  # every time: lifecycle rules expire the capture and label prefixes
         self._put_schedule(env, manifest, parameters, pipeline_arn, current)
         self._put_alarms(env)
         return f"monitor {monitoring.pipeline_name(self.project, env)}: version {version.version}"

@@ -15,6 +15,8 @@ from ci_scripts import __version__
 from ci_scripts.backends.aws.errors import aws_errors
 
 RETRIES = {"mode": "adaptive", "max_attempts": 10}
+# Operations that change nothing (every other call counts as a write).
+READS = ("Describe", "List", "Get", "Head", "Search", "Query")
 
 
 def client_config() -> Config:
@@ -34,6 +36,9 @@ class AwsClients:
         self._clients: dict[str, Any] = {}
         self._account: str | None = None
         self._assumed: dict[str, AwsClients] = {}
+        # How many write calls these clients have made: a read remembered at one count is
+        # still what is there while the count stays (aws.endpoints: describe once per command).
+        self.writes = 0
 
     def account(self) -> str:
         """The account these credentials belong to (one STS call, remembered)."""
@@ -60,7 +65,11 @@ class AwsClients:
 
     def __call__(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(
-                service, region_name=self.region, config=client_config()
-            )
+            client = self.session.client(service, region_name=self.region, config=client_config())
+            client.meta.events.register("before-call", self._count_write)
+            self._clients[service] = client
         return self._clients[service]
+
+    def _count_write(self, model: Any, **_: Any) -> None:
+        if not model.name.startswith(READS):
+            self.writes += 1

@@ -13,6 +13,21 @@ import uuid
 from typing import Any
 
 from ci_scripts.backends.aws.errors import aws_errors
+from ci_scripts.errors import CIError
+
+
+def check_request(client: Any, operation: str, request: dict[str, Any]) -> None:
+    """Refuse ``request`` as botocore would send it (its service model's lengths, patterns and
+    required members), before any change is made: a CIError naming the operation."""
+    from botocore.exceptions import ParamValidationError
+    from botocore.validate import validate_parameters
+
+    shape = client.meta.service_model.operation_model(operation).input_shape
+    try:
+        validate_parameters(request, shape)
+    except ParamValidationError as exc:
+        name = request.get("Name") or request.get("PipelineName") or operation
+        raise CIError(f"{name}: {operation} would be refused ({exc}); nothing changed") from exc
 
 
 def same_json(current: Any, wanted: str) -> bool:

@@ -596,16 +596,20 @@ class LocalEndpoints:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _locked(self, env: str) -> bool:
+        """Does a deploy hold ``env``'s lock? Asked with a shared lock on a file opened for
+        reading: a read (status) writes nothing, so it works on a read-only .mlops."""
         path = self.state.home / "endpoints" / f"{env}.lock"
-        if not path.exists():
-            return False
-        with path.open("a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            return False
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False  # no lock file: no deploy ever held it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the shared lock too
+        return False
 
 
 def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
@@ -626,7 +630,8 @@ def stop_everything(state: LocalState) -> list[dict[str, Any]]:
     folder = state.home / "endpoints"
     if folder.is_dir():
         for path in folder.glob("*.json"):
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # read-only: what ran is stopped all the same
+                path.unlink(missing_ok=True)
     return stopped
 
 

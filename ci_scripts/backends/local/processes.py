@@ -205,7 +205,11 @@ def stop_many(state: LocalState, found: list[dict[str, Any]], timeout: float = 5
     """Stop several processes at once: signal them all, then wait (shutdowns overlap)."""
     running = [r for r in found if owned(r)]
     for record in running:
-        state.journal("StopProcess", record.get("name", str(record["pid"])), pid=record["pid"])
+        # Stopping matters more than its trail: a read-only .mlops still gets its processes
+        # stopped (the journal line and the pid file stay behind then; a stale record proves
+        # nothing later, see owned()).
+        with contextlib.suppress(OSError):
+            state.journal("StopProcess", record.get("name", str(record["pid"])), pid=record["pid"])
         _signal(record, signal.SIGTERM)
     _wait_until_gone(running, timeout)
     stubborn = [r for r in running if owned(r)]
@@ -216,7 +220,8 @@ def stop_many(state: LocalState, found: list[dict[str, Any]], timeout: float = 5
         with contextlib.suppress(TypeError, ValueError):
             _CHILDREN.pop(int(record.get("pid") or 0), None)
         if record.get("name"):
-            (state.home / "pids" / f"{record['name']}.json").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                (state.home / "pids" / f"{record['name']}.json").unlink(missing_ok=True)
 
 
 def records(state: LocalState) -> list[dict[str, Any]]:
@@ -301,7 +306,8 @@ def stop_all(state: LocalState) -> list[dict[str, Any]]:
     stopped = [r for r in found if owned(r)]
     stop_many(state, found)
     for path in unreadable_records(state):
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
     return stopped
 
 

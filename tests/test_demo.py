@@ -266,3 +266,24 @@ def test_demo_without_the_sdk_runs_the_shipped_definition(
     (repo / "pipelines" / "pipeline.py").write_text("# changed\n")
     with pytest.raises(demo_module.StageFailed, match="run `make demo-definition`"):
         demo.seed_definition()
+
+
+def test_every_install_of_the_demo_compiles_bytecode() -> None:
+    """Where PYTHONDONTWRITEBYTECODE is set (containers, CI images), a venv installed without
+    compiled bytecode recompiles scikit-learn, pandas and scipy on every run: the demo's own
+    install took twice as long as make test's (issue 29, point 11)."""
+    plan = subprocess.run(
+        ["make", "-n", "-B", ".venv/.installed-demo", ".venv/.installed"],
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installs = [
+        line
+        for line in plan.splitlines()
+        if ".venv/bin/uv " in line and (" install " in line or " sync" in line)
+    ]
+    assert len(installs) >= 2, plan
+    for line in installs:
+        assert "--compile-bytecode" in line, line

@@ -151,3 +151,56 @@ def test_off_linux_the_start_stamp_is_the_proof(
     assert procs.owned({"pid": proc.pid, "start_stamp": stamp})
     assert not procs.owned({"pid": proc.pid, "start_stamp": None, "start_ticks": None})
     assert not procs.owned({"pid": proc.pid, "start_stamp": "Thu Jan  1 00:00:00 1970"})
+
+
+def test_a_step_child_dies_with_its_parent_even_after_kill_9(tmp_path: Path) -> None:
+    """`kill -9` of run-pipeline orphaned the running step for about a minute (issue 29,
+    point 8): the step's process now gets SIGKILL from the kernel when its parent dies."""
+    if procs.dies_with_parent() is None:
+        pytest.skip("no parent-death signal on this platform (macOS: documented fallback)")
+    script = (
+        "import subprocess, sys, time\n"
+        "from ci_scripts.backends.local import processes as procs\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],\n"
+        "                         preexec_fn=procs.dies_with_parent())\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        child = int(parent.stdout.readline())
+        assert procs.exists(child)
+        parent.kill()  # SIGKILL: no finally, no atexit in the parent
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while procs.exists(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not procs.exists(child)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_pipeline_steps_and_batch_steps_run_with_the_parent_death_signal(
+    backend, definition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ci_scripts.backends.local import batch, steps
+
+    seen: list[object] = []
+    real_run = subprocess.run
+
+    def recording_run(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen.append(kwargs.get("preexec_fn"))
+        return real_run(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(steps.subprocess, "run", recording_run)
+    result = backend.run_definition(definition(), {})
+    assert result.status == "Succeeded", result.failure_reason
+    monkeypatch.setattr(batch.subprocess, "run", recording_run)
+    batch.LocalBatch._step([sys.executable, "-c", "pass"], dict(os.environ), Path.cwd())
+
+    expected = procs.dies_with_parent() is not None
+    assert len(seen) >= 2 and all(callable(f) == expected for f in seen)

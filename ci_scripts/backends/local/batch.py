@@ -36,6 +36,7 @@ from ci_scripts import batch as batching
 from ci_scripts.backends.base import BatchRun, EndpointState, ModelVersion, Registry
 from ci_scripts.backends.local import image
 from ci_scripts.backends.local.endpoints import LocalEndpoints
+from ci_scripts.backends.local.processes import dies_with_parent
 from ci_scripts.backends.local.state import (
     LocalState,
     iter_files,
@@ -306,6 +307,7 @@ class LocalBatch:
                 cwd=cwd,
                 capture_output=True,
                 text=True,
+                preexec_fn=dies_with_parent(),  # no transform left running after the CLI
                 timeout=STEP_TIMEOUT_SECONDS,
                 check=False,
             )

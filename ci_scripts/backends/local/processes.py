@@ -24,11 +24,14 @@ else gets a signal to that one pid, at most.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +88,35 @@ def start_stamp(pid: int) -> str | None:
 
 
 _HAS_PROC = Path("/proc/self/stat").exists()
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def dies_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` for a child that must not outlive the process that waits for it (a
+    pipeline step, a batch transform): on Linux the kernel sends it SIGKILL when its parent
+    dies, even by ``kill -9`` (``prctl(PR_SET_PDEATHSIG)``); a parent already gone by the time
+    the child sets it is checked too.
+
+    None where there is no prctl (macOS): there, a step whose CLI was killed runs on until it
+    ends or its own timeout (``MaxRuntimeInSeconds``) stops it; Ctrl-C and SIGTERM still stop it
+    with the CLI (``subprocess.run`` kills its child on the way out).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:  # runs in the child, between fork and exec
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_parent_death_signal
 
 
 def spawn(

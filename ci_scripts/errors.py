@@ -69,6 +69,11 @@ def one_line_errors() -> Iterator[None]:
     except CIError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt as exc:
+        # Ctrl-C, or SIGTERM/SIGHUP where a command turned them into one (interrupts.py): the
+        # message says what the interrupted work left behind, when the code that knows set it.
+        typer.echo(f"error: {exc or 'interrupted'}", err=True)
+        raise typer.Exit(130) from None
     except OSError as exc:
         if exc.filename is None:
             raise

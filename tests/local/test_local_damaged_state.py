@@ -141,3 +141,49 @@ def test_mlops_as_a_file_is_named_and_local_reset_repairs_it(deployed: LocalHarn
     assert reset.returncode == 0, reset.stderr
     assert not home.exists()
     assert cli(deployed, "status").returncode in (0, 3)
+
+
+def test_sigterm_of_deploy_says_what_serves(deployed: LocalHarness) -> None:
+    """Ctrl-C or SIGTERM of `deploy` exited 130 with no line saying what state it left
+    (issue 29, point 6)."""
+    import json
+    import signal
+    import time
+
+    from process_guard import patient
+
+    broken = deployed.seed_version(serve="unhealthy")  # never answers /ping: deploy waits
+    path = deployed.project.manifest_path("staging")
+    manifest = json.loads(path.read_text())
+    manifest["model_version"] = broken.version
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    sha = deployed.commit("Merge pull request #2 from propose/staging-v2")
+    env = {**os.environ, "PYTHONPATH": str(TEMPLATE_DIR), "CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT": "300"}
+    command = [sys.executable, "-m", "ci_scripts", "--backend", "local"]
+    cli = subprocess.Popen(
+        [*command, "deploy", "--env", "staging", "--commit", sha],
+        cwd=deployed.project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pids = deployed.backend.state.home / "pids"
+    try:
+        deadline = time.monotonic() + patient(60)
+        while not list(pids.glob("staging-server-v2-*.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(pids.glob("staging-server-v2-*.json")), "the new server never started"
+        cli.send_signal(signal.SIGTERM)
+        _, stderr = cli.communicate(timeout=patient(30))
+    finally:
+        cli.kill()
+
+    assert cli.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "error: endpoint churn-model-staging: deploy interrupted by SIGTERM; "
+        "version 1 keeps serving; version 2 was stopped"
+    )
+    state = deployed.backend.describe_endpoint("staging")
+    assert (state.status, state.model_version) == ("InService", 1)

@@ -45,6 +45,7 @@ from ci_scripts.backends.local.state import (
     write_json_atomic,
 )
 from ci_scripts.errors import CIError
+from ci_scripts.interrupts import termination_interrupts
 from ci_scripts.manifest import endpoint_settings, spec
 from ci_scripts.project import ProjectConfig
 
@@ -199,12 +200,21 @@ class LocalBatch:
         work = Path(tempfile.mkdtemp(prefix=f".{run.id}.", dir=self.state.dir("batch")))
         capture_note = ""
         try:
-            run.rows = self._score(record, input_uri, output_uri, work)
-            run.status = "Succeeded"
-            if not smoke and spec(record["manifest"]).data_capture.enabled:
-                capture_note = self._capture(env, record, work, run.id)
+            # SIGTERM/SIGHUP as Ctrl-C: the step subprocess is killed, the scratch folder
+            # removed and the run recorded as Stopped instead of the CLI dying mid-run.
+            with termination_interrupts("batch run"):
+                run.rows = self._score(record, input_uri, output_uri, work)
+                run.status = "Succeeded"
+                if not smoke and spec(record["manifest"]).data_capture.enabled:
+                    capture_note = self._capture(env, record, work, run.id)
         except CIError as exc:
             run.status, run.failure_reason = "Failed", str(exc)
+        except KeyboardInterrupt as exc:
+            run.status, run.failure_reason = "Stopped", str(exc) or "interrupted"
+            raise KeyboardInterrupt(
+                f"batch {name}: run {run.id} {run.failure_reason}; recorded as Stopped, "
+                f"no outputs published to {output_uri}"
+            ) from None
         except BaseException:
             run.status, run.failure_reason = "Stopped", "interrupted"
             raise

@@ -141,7 +141,34 @@ class LocalEndpoints:
 
     # -- deploy -----------------------------------------------------------------------------
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
-        """Blue/green switch of ``env`` to ``version``; a no-op when it already serves it."""
+        """Blue/green switch of ``env`` to ``version``; a no-op when it already serves it.
+
+        Interrupted (Ctrl-C, SIGTERM, SIGHUP), it puts back what served and raises a
+        KeyboardInterrupt whose message says what serves now (the CLI prints it)."""
+        before = (self._read_routes_quietly(env) or {}).get("model_version")
+        try:
+            return self._deploy(env, manifest, version)
+        except KeyboardInterrupt as exc:
+            now = (self._read_routes_quietly(env) or {}).get("model_version")
+            if now == version.version and before != version.version:
+                left = f"version {now} serves (the switch was made)"
+            elif now is not None:
+                left = f"version {now} keeps serving; version {version.version} was stopped"
+            else:
+                left = f"nothing serves {env}; version {version.version} was stopped"
+            why = str(exc) or "deploy interrupted"
+            raise KeyboardInterrupt(
+                f"endpoint {self.project.endpoint_name(env)}: {why}; {left}"
+            ) from None
+
+    def _read_routes_quietly(self, env: str) -> dict[str, Any] | None:
+        try:
+            routes = read_json(self.state.endpoint_file(env))
+        except CIError:
+            return None
+        return routes if isinstance(routes, dict) else None
+
+    def _deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
         wanted = {k: v for k, v in manifest.items() if k != SOURCE_KEY}
         with termination_interrupts(), self._lock(env):
             routes = self._read_routes(env)

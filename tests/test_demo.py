@@ -287,3 +287,44 @@ def test_every_install_of_the_demo_compiles_bytecode() -> None:
     assert len(installs) >= 2, plan
     for line in installs:
         assert "--compile-bytecode" in line, line
+
+
+def test_ctrl_c_of_the_demo_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C during `make demo` printed a KeyboardInterrupt traceback (issue 29, point 6);
+    cleanup itself is run()'s finally (tested by the demo runs above)."""
+    import scripts.demo as demo_module
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo_module, "run", interrupted)
+
+    assert demo_module.main(["--work-dir", str(tmp_path)]) == 130
+    out = capsys.readouterr().out
+    assert "demo interrupted: every process it started was stopped" in " ".join(out.split())
+
+
+def test_what_next_is_not_wrapped_when_output_is_not_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Piped or logged, rich assumes 80 columns: the box wrapped and split the curl command."""
+    import io
+
+    from rich.console import Console
+
+    import scripts.demo as demo_module
+
+    out = io.StringIO()
+    monkeypatch.setattr(demo_module, "console", Console(file=out, width=80, highlight=False))
+    demo = demo_module.Demo(tmp_path)
+    demo.repo = tmp_path / "churn-model"
+    endpoints = demo.repo / ".mlops" / "endpoints"
+    endpoints.mkdir(parents=True)
+    (endpoints / "prod.router.json").write_text('{"url": "http://127.0.0.1:4321"}')
+
+    demo_module.print_what_next(demo, keep_running=True)
+
+    curl = next(line for line in out.getvalue().splitlines() if "curl -s" in line)
+    assert "http://127.0.0.1:4321/invocations" in curl

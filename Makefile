@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml | $(VENV)/bin/uv
 	@touch $(STAMP) $(DEMO_STAMP)
 
 $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/uv
-	@VIRTUAL_ENV=$(abspath $(VENV)) $(UV) pip install --quiet -e ".[demo]"
+	@VIRTUAL_ENV=$(abspath $(VENV)) $(UV) pip install --quiet --compile-bytecode -e ".[demo]"
 	@touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)  ## render a model repo and run the whole GitOps loop locally (KEEP=1: leave it up)

@@ -6,8 +6,10 @@ the CLI (and ``ci_scripts local ...``) wrap their commands in :func:`one_line_er
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 
@@ -27,6 +29,26 @@ class CIError(Exception):
             self.exit_code = exit_code
 
 
+# The local backend's state folder (ci_scripts.backends.local.state.STATE_DIR, named here so this
+# module imports nothing of a backend).
+LOCAL_STATE_DIR = ".mlops"
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``<file>: <reason>``, and for the local backend's state what to do about it."""
+    path = str(exc.filename)
+    reason = exc.strerror or str(exc)
+    line = f"{path}: {reason}"
+    if exc.filename2:
+        line += f" (-> {exc.filename2})"
+    if LOCAL_STATE_DIR not in Path(path).parts:
+        return line
+    if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        where = f"the local backend's state ({LOCAL_STATE_DIR}/)"
+        return f"{line}; {where} is not writable: make it writable and run again"
+    return f"{line}; the local state is damaged: run `ci_scripts local reset`"
+
+
 class DriftError(CIError):
     """Desired state (git) and running state differ; exit code 3 so callers can tell it apart."""
 
@@ -38,13 +60,25 @@ def one_line_errors() -> Iterator[None]:
     """Turn expected failures into ``error: <one line>`` on stderr and the error's exit code.
 
     Unexpected AWS errors (botocore ClientError and friends) also become one line naming the
-    operation and the AWS error code; anything else is a bug and keeps its traceback.
+    operation and the AWS error code, and a file the machine refuses (read-only, not a folder,
+    no space: an OSError naming its file) one line naming the file; anything else is a bug and
+    keeps its traceback.
     """
     try:
         yield
     except CIError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt as exc:
+        # Ctrl-C, or SIGTERM/SIGHUP where a command turned them into one (interrupts.py): the
+        # message says what the interrupted work left behind, when the code that knows set it.
+        typer.echo(f"error: {exc or 'interrupted'}", err=True)
+        raise typer.Exit(130) from None
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        typer.echo(f"error: {describe_os_error(exc)}", err=True)
+        raise typer.Exit(1) from None
     except Exception as exc:
         if not type(exc).__module__.startswith(("botocore", "boto3")):
             raise

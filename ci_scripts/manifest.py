@@ -418,8 +418,11 @@ def load(project: ProjectConfig, env: str) -> Manifest:
     """Read, validate and default deploy/<env>.json; any problem is a CIError naming the field."""
     path = project.manifest_path(env)
     label = _label(project, path)
+    if path.is_dir():
+        raise CIError(f"{label}: is a directory, not a JSON file")
     if not path.is_file():
         raise CIError(f"{label}: not found")
+    deep = f"{label}: nested too deeply to be a manifest"
     try:
         data = json.loads(
             path.read_text(encoding="utf-8"), object_pairs_hook=_reject_duplicate_keys
@@ -428,7 +431,12 @@ def load(project: ProjectConfig, env: str) -> Manifest:
         raise CIError(f"{label}: invalid JSON: {exc}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise CIError(f"{label}: invalid JSON: {exc}") from exc
-    effective = check(data, label=label, env=env, project=project)
+    except RecursionError:
+        raise CIError(deep) from None
+    try:
+        effective = check(data, label=label, env=env, project=project)
+    except RecursionError:
+        raise CIError(deep) from None
     return Manifest(env=env, path=path, label=label, raw=data, effective=effective)
 
 
@@ -436,7 +444,7 @@ def parse_text(text: str) -> dict[str, Any] | None:
     """A manifest's JSON from some other source (a git revision); None when it is not JSON."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 

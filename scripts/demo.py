@@ -53,6 +53,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from ci_scripts.interrupts import termination_interrupts
+
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 # The prod manifest's shadow test asks for this many requests: what the smoke-test rows the deploy
 # sends reach in the local window (a laptop has no other traffic), enough to judge agreement.
@@ -782,8 +784,24 @@ def run(
         f"[bold green]The loop ran end to end in {total:.1f} s.[/] The rendered repo is "
         f"{demo.repo}; its git log shows the {merged} merged proposal{'s' * (merged != 1)}."
     )
-    console.print(what_next(demo, keep_running))
+    print_what_next(demo, keep_running)
     return demo.timings
+
+
+def print_what_next(demo: Demo, keep_running: bool) -> None:
+    """The box, never wrapped where output is not a terminal (a log, a pipe: rich assumes 80
+    columns there, which split the curl command in two); a terminal wraps as it must."""
+    box = what_next(demo, keep_running)
+    if console.is_terminal:
+        console.print(box)
+        return
+    widest = max(len(line) for line in str(box.renderable).splitlines())
+    saved = console.width
+    console.width = max(saved, widest + 4)  # the border and its padding (print() clamps)
+    try:
+        console.print(box)
+    finally:
+        console.width = saved
 
 
 def what_next(demo: Demo, keep_running: bool) -> Panel:
@@ -864,15 +882,28 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"wrote {write_shipped_definition(args.work_dir)}")
         return 0
     try:
-        run(
-            args.work_dir,
-            keep_running=args.keep_running,
-            metric_threshold=args.metric_threshold,
-            scenario=args.scenario,
-        )
+        # SIGTERM/SIGHUP (a closed terminal, a CI cancel) end the demo as Ctrl-C does
+        with termination_interrupts("demo"):
+            run(
+                args.work_dir,
+                keep_running=args.keep_running,
+                metric_threshold=args.metric_threshold,
+                scenario=args.scenario,
+            )
     except StageFailed as exc:
         console.print(f"[bold red]demo failed:[/] {exc}")
         return 1
+    except KeyboardInterrupt:
+        # run()'s cleanup has already stopped what the demo started (unless --keep-running)
+        left = (
+            "its endpoints keep running (`make down` stops them)"
+            if args.keep_running
+            else "every process it started was stopped"
+        )
+        console.print(
+            f"[bold yellow]demo interrupted:[/] {left}; the repo so far is in {args.work_dir}"
+        )
+        return 130
     return 0
 
 

@@ -50,6 +50,29 @@ def isolated_git_config(tmp_dir: Path, identity: tuple[str, str] | None = None) 
         os.environ.update(saved)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_local_process_outlives_the_session(tmp_path_factory) -> Iterator[None]:
+    """At the end of the session (each xdist worker's), stop every local-backend process whose
+    repo lies in this session's temporary folders: a test that failed or timed out while its
+    endpoints ran leaves nothing running after pytest deletes its repo."""
+    yield
+    from process_guard import stop_local_processes
+
+    stop_local_processes(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(autouse=True)
+def _no_local_process_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used tmp_path, stop the local-backend processes of repos in it (the
+    test's own: no other test can need them), whatever the test's outcome."""
+    tmp = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp is not None:
+        from process_guard import stop_local_processes
+
+        stop_local_processes(tmp)
+
+
 @pytest.fixture
 def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """The aws backend on moto with a fresh model repo (realtime endpoints): an AwsHarness."""

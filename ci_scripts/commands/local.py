@@ -60,7 +60,10 @@ def reset(
         typer.confirm(f"Delete {state.home} (local registry, runs, caches)?", abort=True)
     with one_line_errors():
         stopped = stop_everything(state)
-        shutil.rmtree(state.home)
+        if state.home.is_dir() and not state.home.is_symlink():
+            shutil.rmtree(state.home)
+        else:  # damaged: a file (or a link) where the folder belongs
+            state.home.unlink()
     typer.echo(f"stopped {len(stopped)} process(es); deleted {state.home}")
 
 

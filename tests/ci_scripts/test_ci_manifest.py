@@ -90,6 +90,31 @@ def test_missing_manifest(project: ProjectConfig) -> None:
         manifests.load(project, "prod")
 
 
+def test_a_manifest_that_is_a_directory_is_named_so(project: ProjectConfig) -> None:
+    """Issue 29, point 10: a directory was reported "not found"."""
+    path = project.manifest_path("prod")
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(CIError, match=r"^deploy/prod\.json: is a directory, not a JSON file$"):
+        manifests.load(project, "prod")
+
+
+@pytest.mark.parametrize(
+    "nesting",
+    ["[" * 100_000 + "]" * 100_000, '{"a":' * 5_000 + "1" + "}" * 5_000],
+    ids=["arrays", "objects"],
+)
+def test_a_deeply_nested_manifest_is_one_error_not_a_recursion(
+    project: ProjectConfig, nesting: str
+) -> None:
+    """Issue 29, point 9: a RecursionError traceback from validate."""
+    path = project.manifest_path("prod")
+    path.write_text('{"environment": "prod", "endpoint": ' + nesting + "}")
+    with pytest.raises(CIError, match=r"^deploy/prod\.json: "):
+        manifests.load(project, "prod")
+    manifests.parse_text(path.read_text())  # the git-history reader does not raise either
+
+
 def test_defaults_come_from_the_schema(project: ProjectConfig) -> None:
     def strip(d: dict) -> None:
         for key in ("smoke_test", "deployment", "data_capture"):

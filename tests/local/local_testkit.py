@@ -65,7 +65,7 @@ def running_pids(backend: LocalBackend) -> list[int]:
 
 def pid_alive(pid: int) -> bool:
     """Without the pid records: is any process ``pid`` still there (reaping our zombies)?"""
-    return procs.alive({"pid": pid})
+    return procs.exists(pid)
 
 
 def _run_url(step: str, name: str) -> dict[str, Any]:

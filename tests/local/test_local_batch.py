@@ -238,3 +238,76 @@ def test_destroy_removes_the_batch_job_and_keeps_its_outputs(harness: LocalHarne
     assert files_under(outputs) == ["a.csv.out"]  # S3 data stays, as buckets do on AWS
     again = harness.cli("destroy", "--env", "staging", "--yes")
     assert again.exit_code == 0 and "nothing to destroy" in again.stdout
+
+
+def test_sigterm_during_a_batch_run_stops_its_transform_and_records_the_run(
+    harness: LocalHarness,
+) -> None:
+    """SIGTERM of `batch-run` (issue 29, point 7): before, the transform ran on after the CLI
+    died, its scratch folder stayed under .mlops/batch/ and the run was recorded nowhere."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from process_guard import patient
+
+    deployed(harness)
+    serve = harness.project.root / "src" / harness.project.package / "serve.py"
+    slow = "        if any(float(row[0]) == 777 for row in rows):\n            time.sleep(300)\n"
+    text = serve.read_text().replace(
+        "        if self.model.meta.get", slow + "        if self.model.meta.get", 1
+    )
+    serve.write_text(text.replace("import json\n", "import json\nimport time\n", 1))
+    inputs, outputs, _ = prefixes(harness, "staging")
+    write_input(inputs, "a.csv", row("c-1", 777))
+    root = Path(__file__).resolve().parents[2]
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "ci_scripts", "--backend", "local", "batch-run", "--env", "staging"],
+        cwd=harness.project.root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        transform = None
+        deadline = time.monotonic() + patient(60)
+        while transform is None and time.monotonic() < deadline:
+            for entry in Path("/proc").glob("[0-9]*"):
+                try:
+                    cmdline = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if (
+                    b"transform.py" in cmdline
+                    and str(harness.project.root).encode() in (entry / "environ").read_bytes()
+                ):
+                    transform = int(entry.name)
+            time.sleep(0.1)
+        assert transform is not None, "the transform never started"
+        cli.send_signal(signal.SIGTERM)
+        _, stderr = cli.communicate(timeout=patient(30))
+    finally:
+        cli.kill()
+
+    assert cli.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith("error: batch churn-model-staging-batch: run staging-"), line
+    assert "interrupted by SIGTERM; recorded as Stopped, no outputs published" in line
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{transform}").exists() and time.monotonic() < deadline:
+        stat = Path(f"/proc/{transform}/stat").read_text(errors="replace")
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.05)
+    assert not Path(f"/proc/{transform}").exists() or " Z " in Path(
+        f"/proc/{transform}/stat"
+    ).read_text(errors="replace")
+    batch_dir = harness.backend.state.home / "batch"
+    assert [p.name for p in batch_dir.iterdir() if p.name.startswith(".")] == []  # no scratch
+    last = harness.backend.last_batch_run("staging")
+    assert last is not None and last.status == "Stopped"
+    assert files_under(outputs) == []

@@ -36,6 +36,7 @@ from ci_scripts import batch as batching
 from ci_scripts.backends.base import BatchRun, EndpointState, ModelVersion, Registry
 from ci_scripts.backends.local import image
 from ci_scripts.backends.local.endpoints import LocalEndpoints
+from ci_scripts.backends.local.processes import dies_with_parent
 from ci_scripts.backends.local.state import (
     LocalState,
     iter_files,
@@ -44,6 +45,7 @@ from ci_scripts.backends.local.state import (
     write_json_atomic,
 )
 from ci_scripts.errors import CIError
+from ci_scripts.interrupts import termination_interrupts
 from ci_scripts.manifest import endpoint_settings, spec
 from ci_scripts.project import ProjectConfig
 
@@ -198,12 +200,21 @@ class LocalBatch:
         work = Path(tempfile.mkdtemp(prefix=f".{run.id}.", dir=self.state.dir("batch")))
         capture_note = ""
         try:
-            run.rows = self._score(record, input_uri, output_uri, work)
-            run.status = "Succeeded"
-            if not smoke and spec(record["manifest"]).data_capture.enabled:
-                capture_note = self._capture(env, record, work, run.id)
+            # SIGTERM/SIGHUP as Ctrl-C: the step subprocess is killed, the scratch folder
+            # removed and the run recorded as Stopped instead of the CLI dying mid-run.
+            with termination_interrupts("batch run"):
+                run.rows = self._score(record, input_uri, output_uri, work)
+                run.status = "Succeeded"
+                if not smoke and spec(record["manifest"]).data_capture.enabled:
+                    capture_note = self._capture(env, record, work, run.id)
         except CIError as exc:
             run.status, run.failure_reason = "Failed", str(exc)
+        except KeyboardInterrupt as exc:
+            run.status, run.failure_reason = "Stopped", str(exc) or "interrupted"
+            raise KeyboardInterrupt(
+                f"batch {name}: run {run.id} {run.failure_reason}; recorded as Stopped, "
+                f"no outputs published to {output_uri}"
+            ) from None
         except BaseException:
             run.status, run.failure_reason = "Stopped", "interrupted"
             raise
@@ -306,6 +317,7 @@ class LocalBatch:
                 cwd=cwd,
                 capture_output=True,
                 text=True,
+                preexec_fn=dies_with_parent(),  # no transform left running after the CLI
                 timeout=STEP_TIMEOUT_SECONDS,
                 check=False,
             )

@@ -141,7 +141,34 @@ class LocalEndpoints:
 
     # -- deploy -----------------------------------------------------------------------------
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
-        """Blue/green switch of ``env`` to ``version``; a no-op when it already serves it."""
+        """Blue/green switch of ``env`` to ``version``; a no-op when it already serves it.
+
+        Interrupted (Ctrl-C, SIGTERM, SIGHUP), it puts back what served and raises a
+        KeyboardInterrupt whose message says what serves now (the CLI prints it)."""
+        before = (self._read_routes_quietly(env) or {}).get("model_version")
+        try:
+            return self._deploy(env, manifest, version)
+        except KeyboardInterrupt as exc:
+            now = (self._read_routes_quietly(env) or {}).get("model_version")
+            if now == version.version and before != version.version:
+                left = f"version {now} serves (the switch was made)"
+            elif now is not None:
+                left = f"version {now} keeps serving; version {version.version} was stopped"
+            else:
+                left = f"nothing serves {env}; version {version.version} was stopped"
+            why = str(exc) or "deploy interrupted"
+            raise KeyboardInterrupt(
+                f"endpoint {self.project.endpoint_name(env)}: {why}; {left}"
+            ) from None
+
+    def _read_routes_quietly(self, env: str) -> dict[str, Any] | None:
+        try:
+            routes = read_json(self.state.endpoint_file(env))
+        except CIError:
+            return None
+        return routes if isinstance(routes, dict) else None
+
+    def _deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
         wanted = {k: v for k, v in manifest.items() if k != SOURCE_KEY}
         with termination_interrupts(), self._lock(env):
             routes = self._read_routes(env)
@@ -596,16 +623,20 @@ class LocalEndpoints:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _locked(self, env: str) -> bool:
+        """Does a deploy hold ``env``'s lock? Asked with a shared lock on a file opened for
+        reading: a read (status) writes nothing, so it works on a read-only .mlops."""
         path = self.state.home / "endpoints" / f"{env}.lock"
-        if not path.exists():
-            return False
-        with path.open("a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            return False
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False  # no lock file: no deploy ever held it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the shared lock too
+        return False
 
 
 def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
@@ -626,7 +657,8 @@ def stop_everything(state: LocalState) -> list[dict[str, Any]]:
     folder = state.home / "endpoints"
     if folder.is_dir():
         for path in folder.glob("*.json"):
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # read-only: what ran is stopped all the same
+                path.unlink(missing_ok=True)
     return stopped
 
 

@@ -1,26 +1,37 @@
 """Detached processes of the local backend (routers, model servers): start, check, stop.
 
 Endpoints must outlive the CLI call that deployed them, so every process starts in its own
-session (``start_new_session``: no terminal signal reaches it, and its pid is its process group,
-which ``stop`` signals as a whole). Each start is recorded in ``.mlops/pids/<name>.json`` with the
-kernel's start time of the pid, so ``local down`` finds everything and never signals a pid that
-the OS has since given to an unrelated process.
+session (``start_new_session``: no terminal signal reaches it, and its pid is its process group
+and its session, which ``stop`` signals as a whole). Each start is recorded in
+``.mlops/pids/<name>.json`` with what proves later that the pid is still that process: the
+kernel's start time of the pid (``start_ticks``, /proc on Linux; off Linux, ``start_stamp``: the
+start time ``ps -o lstart=`` shows, to the second).
 
 The pid files can be lost (``rm -rf .mlops``, ``git clean -fdx``) or damaged, so each process
 also carries its own mark: ``CI_SCRIPTS_LOCAL_REPO=<repo root>`` (and its name and environment)
 in its environment, which ``/proc/<pid>/environ`` shows to the same user. :func:`discovered` finds
-this repo's processes from those marks alone; only a process group leader (what ``spawn``
-starts) with exactly this repo's mark is ever signalled, so nothing else is touched.
+this repo's processes from those marks alone.
+
+Nothing is signalled unless it is proven to be this repo's (:func:`owned`): a child this process
+still holds, or a pid whose start time matches its record and, on Linux, whose environment holds
+this repo's mark. A record that proves nothing (no start time: written where /proc was missing,
+or damaged) is forgotten, never trusted; a process whose pid the OS gave to someone else fails
+the start-time check. A whole process group is signalled only when its leader is such a process
+and leads the session :func:`spawn` created for it (pid == process group == session); anything
+else gets a signal to that one pid, at most.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +66,59 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19]) if len(fields) > 19 else None
 
 
+def start_stamp(pid: int) -> str | None:
+    """Where there is no /proc (macOS): the start time ``ps`` shows for ``pid``, to the second.
+
+    Weaker than Linux's proof (no environment mark is read: macOS shows another process's
+    environment only through ``ps -E``, which is not portable), but a pid reused within the same
+    second by an unrelated process is what it would take to mistake one for ours.
+    """
+    try:
+        done = subprocess.run(
+            ["ps", "-o", "lstart=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    stamp = " ".join(done.stdout.split())
+    return stamp if done.returncode == 0 and stamp else None
+
+
+_HAS_PROC = Path("/proc/self/stat").exists()
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def dies_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` for a child that must not outlive the process that waits for it (a
+    pipeline step, a batch transform): on Linux the kernel sends it SIGKILL when its parent
+    dies, even by ``kill -9`` (``prctl(PR_SET_PDEATHSIG)``); a parent already gone by the time
+    the child sets it is checked too.
+
+    None where there is no prctl (macOS): there, a step whose CLI was killed runs on until it
+    ends or its own timeout (``MaxRuntimeInSeconds``) stops it; Ctrl-C and SIGTERM still stop it
+    with the CLI (``subprocess.run`` kills its child on the way out).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:  # runs in the child, between fork and exec
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_parent_death_signal
+
+
 def spawn(
     state: LocalState,
     name: str,
@@ -86,6 +150,9 @@ def spawn(
         "role": role,
         "pid": proc.pid,
         "start_ticks": start_ticks(proc.pid),
+        "start_stamp": None if _HAS_PROC else start_stamp(proc.pid),
+        "repo": str(state.root),
+        "group": True,  # start_new_session: this process leads a session and group of its own
         "command": command,
         "log": str(log_path),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -96,11 +163,8 @@ def spawn(
     return record
 
 
-def alive(record: dict[str, Any] | None) -> bool:
-    """True when the recorded process still runs (and is the one we started)."""
-    if not record or not record.get("pid"):
-        return False
-    pid = int(record["pid"])
+def exists(pid: int) -> bool:
+    """Is there a process ``pid`` (not a zombie), whoever's it is? (Reaps our own children.)"""
     child = _CHILDREN.get(pid)
     if child is not None and child.poll() is not None:
         _CHILDREN.pop(pid, None)
@@ -110,14 +174,58 @@ def alive(record: dict[str, Any] | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    ticks = start_ticks(pid)
-    if ticks is not None and record.get("start_ticks") not in (None, ticks):
-        return False  # the pid was reused by another process
-    with contextlib.suppress(OSError):
+        return True  # another user's process
+    with contextlib.suppress(OSError, IndexError):
         if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
             return False
     return True
+
+
+def owned(record: dict[str, Any] | None) -> bool:
+    """True only when the recorded process runs and is proven to be the one recorded.
+
+    Proof is a child this process started and still holds (its pid cannot be reused before it
+    is reaped), or the recorded start time of the pid, and on Linux this repo's mark in the
+    process's environment too. A record without a start time proves nothing: False.
+    """
+    if not isinstance(record, dict):
+        return False
+    try:
+        pid = int(record.get("pid") or 0)
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        _CHILDREN.pop(pid, None)
+        return False
+    if not exists(pid):
+        return False
+    if _HAS_PROC:
+        ticks = start_ticks(pid)
+        return ticks is not None and record.get("start_ticks") == ticks and _marked(pid, record)
+    stamp = start_stamp(pid)
+    return stamp is not None and record.get("start_stamp") == stamp
+
+
+def alive(record: dict[str, Any] | None) -> bool:
+    """True when the recorded process still runs and is the one we started (:func:`owned`)."""
+    return owned(record)
+
+
+def _marked(pid: int, record: dict[str, Any]) -> bool:
+    """Does ``pid``'s environment carry the repo mark (the record's repo, when it names one)?"""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False  # gone, or another user's: not ours either way
+    repo = record.get("repo")
+    if repo:
+        return f"{REPO_MARK}={repo}".encode() in environ
+    return any(v.startswith(f"{REPO_MARK}=".encode()) for v in environ)
 
 
 def stop(state: LocalState, record: dict[str, Any] | None, timeout: float = 5.0) -> None:
@@ -127,19 +235,25 @@ def stop(state: LocalState, record: dict[str, Any] | None, timeout: float = 5.0)
 
 def stop_many(state: LocalState, found: list[dict[str, Any]], timeout: float = 5.0) -> None:
     """Stop several processes at once: signal them all, then wait (shutdowns overlap)."""
-    running = [r for r in found if alive(r)]
+    running = [r for r in found if owned(r)]
     for record in running:
-        state.journal("StopProcess", record.get("name", str(record["pid"])), pid=record["pid"])
-        _signal_group(int(record["pid"]), signal.SIGTERM)
+        # Stopping matters more than its trail: a read-only .mlops still gets its processes
+        # stopped (the journal line and the pid file stay behind then; a stale record proves
+        # nothing later, see owned()).
+        with contextlib.suppress(OSError):
+            state.journal("StopProcess", record.get("name", str(record["pid"])), pid=record["pid"])
+        _signal(record, signal.SIGTERM)
     _wait_until_gone(running, timeout)
-    stubborn = [r for r in running if alive(r)]
+    stubborn = [r for r in running if owned(r)]
     for record in stubborn:
-        _signal_group(int(record["pid"]), signal.SIGKILL)
+        _signal(record, signal.SIGKILL)
     _wait_until_gone(stubborn, 2.0)
     for record in found:
-        _CHILDREN.pop(int(record.get("pid") or 0), None)
+        with contextlib.suppress(TypeError, ValueError):
+            _CHILDREN.pop(int(record.get("pid") or 0), None)
         if record.get("name"):
-            (state.home / "pids" / f"{record['name']}.json").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                (state.home / "pids" / f"{record['name']}.json").unlink(missing_ok=True)
 
 
 def records(state: LocalState) -> list[dict[str, Any]]:
@@ -185,7 +299,9 @@ def discovered(state: LocalState) -> list[dict[str, Any]]:
         except (OSError, IndexError):
             continue  # gone, or another user's process
         pid = int(entry.name)
-        if mark not in environ or fields[0] == "Z" or int(fields[2]) != pid:
+        # a group and session leader: what spawn() starts (a shell's job that inherited the
+        # mark leads a group but not a session: that group is not the backend's to signal)
+        if mark not in environ or fields[0] == "Z" or not int(fields[2]) == int(fields[3]) == pid:
             continue
         marks = dict(v.decode(errors="replace").split("=", 1) for v in environ if b"=" in v)
         name = marks.get(NAME_MARK) or f"pid-{pid}"
@@ -196,6 +312,8 @@ def discovered(state: LocalState) -> list[dict[str, Any]]:
                 "start_ticks": int(fields[19]),
                 "role": "router" if name.endswith("-router") else "server",
                 "env": marks.get(ENV_MARK, ""),
+                "repo": str(state.root),
+                "group": True,
                 "discovered": True,
             }
         )
@@ -203,13 +321,12 @@ def discovered(state: LocalState) -> list[dict[str, Any]]:
 
 
 def every_process(state: LocalState) -> list[dict[str, Any]]:
-    """The recorded processes plus running ones of this repo that no readable record names."""
+    """The recorded processes plus running ones of this repo that no proven record names
+    (a record that proves nothing, e.g. without a start time, does not hide its process)."""
     found = records(state)
-    known = {(int(r["pid"]), r.get("start_ticks")) for r in found}
-    known_pids = {pid for pid, ticks in known if ticks is None}
+    proven = {int(r["pid"]) for r in found if owned(r)}
     for record in discovered(state):
-        key = (record["pid"], record["start_ticks"])
-        if key not in known and record["pid"] not in known_pids:
+        if record["pid"] not in proven:
             found.append(record)
     return found
 
@@ -218,10 +335,11 @@ def stop_all(state: LocalState) -> list[dict[str, Any]]:
     """Stop every process of this repo (recorded or found by its mark); return those that were
     running. Unreadable pid files are removed once their processes are stopped."""
     found = every_process(state)
-    stopped = [r for r in found if alive(r)]
+    stopped = [r for r in found if owned(r)]
     stop_many(state, found)
     for path in unreadable_records(state):
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
     return stopped
 
 
@@ -232,18 +350,21 @@ def _pid_files(state: LocalState) -> list[Path]:
 
 def _wait_until_gone(found: list[dict[str, Any]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while any(alive(r) for r in found) and time.monotonic() < deadline:
+    while any(owned(r) for r in found) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
+def _signal(record: dict[str, Any], sig: signal.Signals) -> None:
+    """Signal a process :func:`owned` proved ours: its whole group when it leads the session
+    and group spawn() created for it (what the record says it did), else only that pid."""
+    pid = int(record["pid"])
     try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        return
-    except PermissionError:
-        with contextlib.suppress(ProcessLookupError):
+        if record.get("group") is True and os.getsid(pid) == os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
             os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        return  # gone, or not ours to signal after all
 
 
 def _pid_file(state: LocalState, name: str) -> Path:

@@ -51,7 +51,13 @@ class LocalState:
     def dir(self, *parts: str) -> Path:
         """``.mlops/<parts>``, created on first use."""
         path = self.home.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise CIError(
+                f"{exc.filename or path}: not a folder; the local state ({STATE_DIR}/) is "
+                "damaged: run `ci_scripts local reset`"
+            ) from exc
         return path
 
     @property
@@ -61,11 +67,13 @@ class LocalState:
     def run_dir(self, execution_id: str) -> Path:
         return self.dir("runs", execution_id)
 
+    # Files read as often as written: no folder is made for them (a read of a read-only
+    # .mlops writes nothing); write_json_atomic makes the folder of what it writes.
     def endpoint_file(self, env: str) -> Path:
-        return self.dir("endpoints") / f"{env}.json"
+        return self.home / "endpoints" / f"{env}.json"
 
     def router_file(self, env: str) -> Path:
-        return self.dir("endpoints") / f"{env}.router.json"
+        return self.home / "endpoints" / f"{env}.router.json"
 
     def capture_dir(self, env: str) -> Path:
         return self.home / "datacapture" / env
@@ -135,8 +143,11 @@ def read_json(path: Path, default: Any = None) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return default
-    except json.JSONDecodeError as exc:
-        raise CIError(f"{path}: corrupt local state ({exc}); run `ci_scripts local reset`") from exc
+    except (ValueError, IsADirectoryError, NotADirectoryError) as exc:  # JSON, UTF-8, a folder
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)[:200]
+        raise CIError(
+            f"{path}: corrupt local state ({reason}); run `ci_scripts local reset`"
+        ) from exc
 
 
 def iter_files(path: Path) -> Iterable[Path]:

@@ -28,6 +28,7 @@ from ci_scripts import model_reports
 from ci_scripts.backends.local import image
 from ci_scripts.backends.local.cache import StepCache, caching_enabled
 from ci_scripts.backends.local.expressions import Resolver, to_text
+from ci_scripts.backends.local.processes import dies_with_parent
 from ci_scripts.backends.local.registry import SqliteRegistry
 from ci_scripts.backends.local.state import LocalState, keep_code
 from ci_scripts.errors import CIError
@@ -376,6 +377,7 @@ def _execute(
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
+                preexec_fn=dies_with_parent(),  # no orphaned step after a kill -9 of the CLI
                 timeout=float(timeout) if timeout else None,
                 check=False,
             )

@@ -3,7 +3,8 @@
 - ``build_estimator(hyperparameters)`` returns an unfitted scikit-learn estimator (a Pipeline may
   own its preprocessing); ``HYPERPARAMETERS`` say how each value is read and its default (the
   pipeline passes the defaults unless pyproject.toml's [tool.sagemaker-gitops.hyperparameters]
-  overrides them).
+  overrides them); ``search=`` on one declares where the pipeline's tuning step looks for a better
+  value (budget: [tool.sagemaker-gitops.tuning]), and the best trial is the one evaluated.
 - ``METRICS`` are computed on the validation split (train) and the test split (evaluate), and on
   live traffic joined with ground truth (the monitor): the problem type's standard set by default;
   define ``metrics(truth, predicted)`` here to compute your own. ``PRIMARY_METRIC`` is the one
@@ -22,8 +23,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ci_scripts.hyperparameters import Hyperparameter, one_of, positive_float, positive_int
-{%- if cookiecutter.problem_type == "regression" %}
+from ci_scripts.hyperparameters import (
+    Continuous,
+    Hyperparameter,
+    Integer,
+    one_of,
+    positive_float,
+    positive_int,
+)
+{%- if cookiecutter.problem_type != "regression" %}
+from ci_scripts.hyperparameters import Categorical
+{%- else %}
 from ci_scripts.hyperparameters import unit_interval
 {%- endif %}
 
@@ -51,40 +61,95 @@ THRESHOLD = 70.0  # the gate: register only when PRIMARY_METRIC <= THRESHOLD on 
 MAX_METRIC_DROP = {"mae": 10.0, "mse": 1500.0, "rmse": 10.0, "r2": 0.1}
 {%- endif %}
 {% if cookiecutter.problem_type != "regression" %}
+# search=: the space the pipeline's tuning step searches ([tool.sagemaker-gitops.tuning] sets the
+# budget); "estimator" chooses among the candidates build_estimator knows.
 HYPERPARAMETERS: dict[str, Hyperparameter] = {
-    "C": Hyperparameter(positive_float, "1.0", "a number > 0 (inverse regularisation)", "0.05"),
-    "max_iter": Hyperparameter(positive_int, "1000", "an integer >= 1 (solver iterations)", "50"),
+    "estimator": Hyperparameter(
+        one_of("logistic_regression", "random_forest"),
+        "logistic_regression",
+        "'logistic_regression' or 'random_forest' (the candidate estimator)",
+        "random_forest",
+        search=Categorical("logistic_regression", "random_forest"),
+    ),
+    "C": Hyperparameter(
+        positive_float,
+        "1.0",
+        "a number > 0 (inverse regularisation)",
+        "0.05",
+        search=Continuous(0.01, 100.0, scale="log"),
+        estimator="logistic_regression",
+    ),
+    "max_iter": Hyperparameter(
+        positive_int,
+        "1000",
+        "an integer >= 1 (solver iterations)",
+        "50",
+        estimator="logistic_regression",
+    ),
     "class_weight": Hyperparameter(
-        one_of("none", "balanced"), "none", "'none' or 'balanced'", "balanced"
+        one_of("none", "balanced"),
+        "none",
+        "'none' or 'balanced'",
+        "balanced",
+        search=Categorical("none", "balanced"),
+    ),
+    "n_estimators": Hyperparameter(
+        positive_int,
+        "100",
+        "an integer >= 1 (trees in the forest)",
+        "20",
+        search=Integer(20, 200, scale="log"),
+        estimator="random_forest",
+    ),
+    "max_depth": Hyperparameter(
+        positive_int,
+        "6",
+        "an integer >= 1 (depth of each tree)",
+        "3",
+        search=Integer(2, 12),
+        estimator="random_forest",
     ),
 }
 
 
 def build_estimator(hyperparameters: Mapping[str, Any]) -> Any:
-    """The sklearn Pipeline this model is: scaling, then logistic regression."""
+    """The sklearn Pipeline this model is: scaling, then the chosen classifier."""
+    from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     class_weight = hyperparameters["class_weight"]
-    return Pipeline(
-        [
-            ("scale", StandardScaler()),
-            (
-                "classify",
-                LogisticRegression(
-                    C=hyperparameters["C"],
-                    max_iter=hyperparameters["max_iter"],
-                    class_weight=None if class_weight == "none" else class_weight,
-                ),
-            ),
-        ]
-    )
+    class_weight = None if class_weight == "none" else class_weight
+    if hyperparameters["estimator"] == "random_forest":
+        classifier: Any = RandomForestClassifier(
+            n_estimators=hyperparameters["n_estimators"],
+            max_depth=hyperparameters["max_depth"],
+            class_weight=class_weight,
+            random_state=0,
+        )
+    else:
+        classifier = LogisticRegression(
+            C=hyperparameters["C"],
+            max_iter=hyperparameters["max_iter"],
+            class_weight=class_weight,
+        )
+    return Pipeline([("scale", StandardScaler()), ("classify", classifier)])
 {%- else %}
 HYPERPARAMETERS: dict[str, Hyperparameter] = {
-    "n_estimators": Hyperparameter(positive_int, "200", "an integer >= 1 (boosting stages)", "20"),
-    "learning_rate": Hyperparameter(positive_float, "0.05", "a number > 0 (shrinkage)", "0.2"),
-    "max_depth": Hyperparameter(positive_int, "2", "an integer >= 1 (depth of each tree)", "3"),
+    "n_estimators": Hyperparameter(
+        positive_int, "200", "an integer >= 1 (boosting stages)", "20", search=Integer(50, 400)
+    ),
+    "learning_rate": Hyperparameter(
+        positive_float,
+        "0.05",
+        "a number > 0 (shrinkage)",
+        "0.2",
+        search=Continuous(0.01, 0.3, scale="log"),
+    ),
+    "max_depth": Hyperparameter(
+        positive_int, "2", "an integer >= 1 (depth of each tree)", "3", search=Integer(1, 4)
+    ),
     "subsample": Hyperparameter(unit_interval, "0.8", "a number in (0, 1] (rows per stage)", "0.5"),
 }
 

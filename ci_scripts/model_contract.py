@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ci_scripts import problem_types
+from ci_scripts import hyperparameters, problem_types
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 from ci_scripts.schema import features_of
@@ -43,6 +43,8 @@ class ModelContract:
     # HYPERPARAMETERS' defaults by name: what the pipeline passes to `train` unless
     # [tool.sagemaker-gitops.hyperparameters] overrides them.
     hyperparameters: dict[str, str] = field(default_factory=dict)
+    # The searched ones (``search=``): what the pipeline's tuning step varies.
+    search_space: dict[str, hyperparameters.Search] = field(default_factory=dict)
     max_metric_drop: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(_BINARY.metrics, 0.05)
     )
@@ -148,6 +150,7 @@ def _read(path: Path, root: Path) -> ModelContract:
     return ModelContract(
         source=rel,
         hyperparameters=_hyperparameter_defaults(module, rel),
+        search_space=_search_space(module, rel),
         problem_type=kind,
         metrics=metrics,
         primary_metric=primary,
@@ -169,6 +172,15 @@ def _hyperparameter_defaults(module: Any, rel: str) -> dict[str, str]:
     if not isinstance(specs, dict) or not all(hasattr(spec, "default") for spec in specs.values()):
         raise CIError(f"{rel}: HYPERPARAMETERS must map each name to a spec with a default")
     return {str(name): spec.default for name, spec in specs.items()}
+
+
+def _search_space(module: Any, rel: str) -> dict[str, hyperparameters.Search]:
+    """HYPERPARAMETERS' ``search=`` ranges, each checked against its parser."""
+    specs = getattr(module, "HYPERPARAMETERS", None) or {}
+    try:
+        return hyperparameters.search_space(specs)
+    except ValueError as exc:
+        raise CIError(f"{rel}: HYPERPARAMETERS: {exc}") from None
 
 
 def _import(path: Path, rel: str) -> Any:

@@ -14,6 +14,36 @@ from pathlib import Path
 from ci_scripts.errors import CIError
 
 ENVIRONMENTS = ("staging", "prod")
+# [tool.sagemaker-gitops.tuning].strategy: the SageMaker Automatic Model Tuning strategies the
+# local backend reproduces (Optuna's TPE for Bayesian, its random sampler for Random); see
+# https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-how-it-works.html
+TUNING_STRATEGIES = ("Bayesian", "Random")
+# A SageMaker managed MLflow tracking server (or app); the pattern of AIMlflowConfig's
+# MlflowResourceArn: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AIMlflowConfig.html
+MLFLOW_ARN = re.compile(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:mlflow-(app|tracking-server)/.+"
+)
+
+
+@dataclass(frozen=True)
+class TuningBudget:
+    """``[tool.sagemaker-gitops.tuning]``: how many trials, how many at once, how chosen.
+
+    One trial (the default without the table) is a plain training job with the declared values.
+    Limits as ResourceLimits documents them (both at least 1):
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceLimits.html
+    """
+
+    max_trials: int = 1
+    max_parallel: int = 1
+    strategy: str = "Bayesian"
+    seed: int = 42  # RandomSeed of the tuning job; Optuna's sampler seed locally
+
+    @property
+    def tunes(self) -> bool:
+        return self.max_trials > 1
+
+
 # A key ARN (not an alias: cross-account use and S3 replication need the key ARN itself).
 KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):[0-9]{12}:key/[A-Za-z0-9-]+")
 
@@ -48,6 +78,10 @@ class ProjectConfig:
     bias_facet: str = ""
     bias_group: str = ""
     bias_positive_outcome: str = ""
+    # [tool.sagemaker-gitops.tuning]: the budget of the pipeline's tuning step.
+    tuning: TuningBudget = field(default_factory=TuningBudget)
+    # A SageMaker managed MLflow tracking server ARN; empty: no MLflow tracking on AWS.
+    mlflow_tracking_arn: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -95,9 +129,22 @@ class ProjectConfig:
                     f"{path}: [tool.sagemaker-gitops].kms_key_arn is in {match['region']}, not"
                     f" in the project's region {table['region']} (KMS keys are regional)"
                 )
-        tables = {k: table.pop(k) for k in ("hyperparameters", "bias") if k in table}
-        typed = {"root", "extra", "hyperparameters", "bias_facet", "bias_group"}
-        typed |= {"bias_positive_outcome"}
+        arn = table.get("mlflow_tracking_arn", "")
+        if arn and not MLFLOW_ARN.fullmatch(str(arn)):
+            raise CIError(
+                f"{path}: [tool.sagemaker-gitops].mlflow_tracking_arn {arn!r} is not a SageMaker"
+                " MLflow ARN (arn:aws:sagemaker:<region>:<account>:mlflow-tracking-server/<name>)"
+            )
+        tables = {k: table.pop(k) for k in ("hyperparameters", "bias", "tuning") if k in table}
+        typed = {
+            "root",
+            "extra",
+            "hyperparameters",
+            "bias_facet",
+            "bias_group",
+            "bias_positive_outcome",
+            "tuning",
+        }
         known = set(cls.__dataclass_fields__) - typed
         return cls(
             root=root,
@@ -165,7 +212,33 @@ def _tables(path: Path, tables: dict[str, object]) -> dict[str, object]:
         values["bias_facet"] = str(bias["facet"])
         values["bias_group"] = as_string(bias.get("group", ""))
         values["bias_positive_outcome"] = as_string(bias["positive_outcome"])
+    values["tuning"] = _tuning(path, tables.get("tuning", {}))
     return values
+
+
+def _tuning(path: Path, table: object) -> TuningBudget:
+    """``[tool.sagemaker-gitops.tuning]``, each key checked (a bad one names itself)."""
+    where = f"{path}: [tool.sagemaker-gitops.tuning]"
+    if not isinstance(table, dict):
+        raise CIError(f"{where}: expected a table")
+    unknown = sorted(set(table) - set(TuningBudget.__dataclass_fields__))
+    if unknown:
+        raise CIError(
+            f"{where}.{unknown[0]}: unknown key (known: max_trials, max_parallel, strategy, seed)"
+        )
+    for key in ("max_trials", "max_parallel", "seed"):
+        value = table.get(key, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise CIError(f"{where}.{key}: expected an integer >= 1, got {value!r}")
+    strategy = table.get("strategy", "Bayesian")
+    if strategy not in TUNING_STRATEGIES:
+        raise CIError(
+            f"{where}.strategy: {strategy!r} is not one of {', '.join(TUNING_STRATEGIES)}"
+        )
+    budget = TuningBudget(**table)
+    if budget.max_parallel > budget.max_trials:
+        raise CIError(f"{where}.max_parallel: {budget.max_parallel} is more than max_trials")
+    return budget
 
 
 def as_string(value: object) -> str:

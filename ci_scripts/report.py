@@ -6,6 +6,7 @@ hyperparameter changes), links the registry entry, and says what merging and clo
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 
@@ -95,6 +96,10 @@ def proposal_body(
         links.append(f"- Data baseline: `{candidate.baseline_uri}`")
     if baseline:
         links.append(f"- Compared with: `{baseline.arn}` ({baseline.approval_status})")
+    if run := candidate.training.get("mlflow_run"):
+        links.append(f"- Tracked run (MLflow): {run}")
+    if job := candidate.training.get("tuning_job"):
+        links.append(f"- Tuning job: `{job}`")
     created = f", registered {candidate.created}" if candidate.created else ""
     return "\n".join(
         [
@@ -112,6 +117,7 @@ def proposal_body(
             "",
             hyperparameters_table(candidate, baseline),
             "",
+            *trials_section(candidate),
             "### Data baseline, bias and explainability",
             "",
             *(
@@ -133,6 +139,40 @@ def proposal_body(
             "",
         ]
     )
+
+
+def trials_section(candidate: ModelVersion) -> list[str]:
+    """ "### Trials": the tuning trials best first (the registered version is the first), or the
+    best trial alone when the registry holds only that; nothing for a version trained once."""
+    training = candidate.training
+    if not training.get("tuning_job"):
+        return []
+    objective = training.get("tuning_objective", "objective")
+    try:
+        trials = json.loads(training.get("trials") or "[]")
+    except ValueError:
+        trials = []
+    lines = ["### Trials", ""]
+    if not trials:
+        lines += [
+            f"Best of {training.get('tuning_trials', 'several')} trials of tuning job"
+            f" `{training['tuning_job']}`: `{training.get('best_training_job', '?')}`,"
+            f" {objective} {training.get('best_objective', '-')}.",
+            "",
+        ]
+        return lines
+    names = sorted({n for t in trials for n in (t.get("hyperparameters") or {})})
+    lines.append(f"| # | trial | {objective} | " + " | ".join(names) + " |")
+    lines.append("|---" * (3 + len(names)) + "|")
+    for rank, trial in enumerate(trials, 1):
+        value = trial.get("objective")
+        shown = _number(value) if isinstance(value, int | float) else trial.get("status", "-")
+        mark = " (registered)" if rank == 1 else ""
+        values = [str((trial.get("hyperparameters") or {}).get(n, "-")) for n in names]
+        lines.append(
+            f"| {rank} | `{trial.get('job', '?')}`{mark} | {shown} | " + " | ".join(values) + " |"
+        )
+    return [*lines, ""]
 
 
 def _no_reports(candidate: ModelVersion) -> str:

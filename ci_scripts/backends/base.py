@@ -35,6 +35,9 @@ class ModelVersion:
     # summary of each (bias metrics, top features, baseline shape) that proposals show.
     reports: dict[str, str] = field(default_factory=dict)
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # How it was trained (CustomerMetadataProperties, :func:`training_metadata`): the tuning job,
+    # its best trial and objective, the trials (JSON, best first) and the MLflow run.
+    training: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -272,3 +275,20 @@ class Backend(
     """Everything a command may ask of the outside world."""
 
     name: str
+
+
+# CustomerMetadataProperties keys the training pipeline writes about tuning and tracking.
+TRAINING_KEYS = (
+    "tuning_job",
+    "best_training_job",
+    "tuning_objective",
+    "best_objective",
+    "tuning_trials",
+    "trials",
+    "mlflow_run",
+)
+
+
+def training_metadata(properties: dict[str, Any]) -> dict[str, str]:
+    """The tuning and tracking facts of a package's metadata (both registries read them)."""
+    return {k: str(properties[k]) for k in TRAINING_KEYS if properties.get(k)}

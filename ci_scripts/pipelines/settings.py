@@ -17,7 +17,8 @@ from typing import Any
 
 from ci_scripts import model_contract
 from ci_scripts.errors import CIError
-from ci_scripts.project import ProjectConfig
+from ci_scripts.hyperparameters import Search
+from ci_scripts.project import ProjectConfig, TuningBudget
 
 
 class PipelineConfigError(CIError):
@@ -43,6 +44,11 @@ class PipelineSettings:
     # to the step so every registered model records what it was trained with; a
     # [tool.sagemaker-gitops.hyperparameters] table overrides them.
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    # model.py's search space (``search=``) and pyproject's budget for it: the tuning step.
+    search_space: Mapping[str, Search] = field(default_factory=dict)
+    tuning: TuningBudget = field(default_factory=TuningBudget)
+    # A SageMaker managed MLflow tracking server: the pipeline's MlflowConfig ("" = none).
+    mlflow_tracking_arn: str = ""
     # The model's declarations (model.py): the gate's metric, direction and default threshold.
     problem_type: str = "binary_classification"
     metrics: tuple[str, ...] = ("accuracy", "auc", "f1", "precision", "recall")
@@ -75,6 +81,11 @@ class PipelineSettings:
         from ci_scripts import manifest_rules
 
         return manifest_rules.volume_kms_key(self.kms_key, instance_type)
+
+    @property
+    def tunes(self) -> bool:
+        """A tuning step (more than one trial over a non-empty search space), or one Train."""
+        return self.tuning.tunes and bool(self.search_space)
 
     @property
     def prefix(self) -> str:
@@ -127,6 +138,9 @@ class PipelineSettings:
             "processing_instance_type": project.processing_instance_type,
             "training_instance_type": project.training_instance_type,
             "hyperparameters": {**contract.hyperparameters, **project.hyperparameters},
+            "search_space": dict(contract.search_space),
+            "tuning": project.tuning,
+            "mlflow_tracking_arn": project.mlflow_tracking_arn,
             "problem_type": contract.problem_type,
             "metrics": tuple(contract.metrics),
             "primary_metric": contract.primary_metric,

@@ -61,11 +61,14 @@ if TYPE_CHECKING:
         ProcessingStep,
         RetryPolicy,
         TrainingStep,
+        TuningStep,
     )
+    from sagemaker.train.model_trainer import ModelTrainer
 
 # Step and property-file names: the local backend, ci_scripts and the tests refer to them.
 PREPROCESS = "Preprocess"
 TRAIN = "Train"
+TUNE = "Tune"
 EVALUATE = "Evaluate"
 DATA_BASELINE = "DataBaseline"
 CHECK_BIAS = "CheckBias"
@@ -156,13 +159,25 @@ def pipeline(b: Build, steps: Sequence[Any], parameters: Sequence[Any] = ()) -> 
     parameters and ``parameters`` (a team's own ParameterString etc.)."""
     from sagemaker.mlops.workflow import Pipeline
 
+    mlflow = None
+    if b.settings.mlflow_tracking_arn:
+        # SageMaker tracks each execution (and its jobs) in the managed MLflow server itself:
+        # https://docs.aws.amazon.com/sagemaker/latest/dg/mlflow-track-experiments.html
+        from sagemaker.core.shapes import MlflowConfig
+
+        mlflow = MlflowConfig(
+            mlflow_resource_arn=b.settings.mlflow_tracking_arn,
+            mlflow_experiment_name=b.settings.pipeline_name,
+        )
     return Pipeline(
         name=b.settings.pipeline_name,
         parameters=[*b.params.all(), *parameters],
         steps=list(steps),
         sagemaker_session=b.session,
-        # No SageMaker Experiments trial per run: the model registry is the record.
+        # No SageMaker Experiments trial per run: MLflow (when configured) and the registry are
+        # the record.
         pipeline_experiment_config=None,
+        mlflow_config=mlflow,
     )
 
 
@@ -291,11 +306,9 @@ def processing_output(settings: PipelineSettings, step: str, name: str) -> Any:
     )
 
 
-def model_input(train: TrainingStep) -> Any:
-    """Train's model.tar.gz at /opt/ml/processing/model."""
-    return processing_input(
-        "model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"
-    )
+def model_input(train: TrainingStep | TuningStep, settings: PipelineSettings) -> Any:
+    """The trained (best) model.tar.gz at /opt/ml/processing/model (:func:`model_data`)."""
+    return processing_input("model", model_data(train, settings), f"{PROCESSING}/model")
 
 
 def preprocess_step(b: Build) -> ProcessingStep:
@@ -315,21 +328,14 @@ def preprocess_step(b: Build) -> ProcessingStep:
     )
 
 
-def train_step(b: Build, preprocess: ProcessingStep) -> TrainingStep:
-    """``<image> train`` on the train and validation splits; SageMaker packs /opt/ml/model."""
-    from sagemaker.core.shapes import MetricDefinition
-    from sagemaker.core.training.configs import (
-        Compute,
-        InputData,
-        OutputDataConfig,
-        StoppingCondition,
-    )
-    from sagemaker.mlops.workflow import TrainingStep
+def _trainer(b: Build, step: str) -> ModelTrainer:
+    """``<image> train`` with the declared hyperparameters, its model under ``step``'s run URL."""
+    from sagemaker.core.training.configs import Compute, OutputDataConfig, StoppingCondition
     from sagemaker.train.model_trainer import ModelTrainer
 
     settings, session = b.settings, b.session
     with sdk.role_validation_skipped():
-        trainer = ModelTrainer(
+        return ModelTrainer(
             training_image=settings.image_uri,
             role=settings.role_arn,
             base_job_name=f"{settings.project}-train",
@@ -343,41 +349,177 @@ def train_step(b: Build, preprocess: ProcessingStep) -> TrainingStep:
                 max_runtime_in_seconds=settings.max_runtime_seconds
             ),
             output_data_config=OutputDataConfig(
-                s3_output_path=run_url(settings, TRAIN, "model"),
+                s3_output_path=run_url(settings, step, "model"),
                 compression_type="GZIP",
                 kms_key_id=settings.kms_key,
             ),
             hyperparameters=dict(settings.hyperparameters),
             sagemaker_session=session,
-        ).with_metric_definitions(
-            [
-                MetricDefinition(
-                    name=f"validation:{name}", regex=f"validation:{name}={METRIC_VALUE_REGEX}"
-                )
-                for name in settings.metrics
-            ]
         )
-    with sdk.telemetry_opted_out(session):
-        step_args = trainer.train(
-            input_data_config=[
-                InputData(
-                    channel_name=split,
-                    data_source=output_url(preprocess, split),
-                    content_type="text/csv",
-                )
-                for split in ("train", "validation")
-            ]
+
+
+def metric_definitions(settings: PipelineSettings) -> list[dict[str, str]]:
+    """``validation:<metric>`` for each of the model's metrics, read from train's log lines."""
+    return [
+        {"Name": f"validation:{name}", "Regex": f"validation:{name}={METRIC_VALUE_REGEX}"}
+        for name in settings.metrics
+    ]
+
+
+def _channels(preprocess: ProcessingStep) -> list[Any]:
+    from sagemaker.core.training.configs import InputData
+
+    return [
+        InputData(
+            channel_name=split, data_source=output_url(preprocess, split), content_type="text/csv"
         )
+        for split in ("train", "validation")
+    ]
+
+
+def train_step(b: Build, preprocess: ProcessingStep) -> TrainingStep:
+    """``<image> train`` on the train and validation splits; SageMaker packs /opt/ml/model."""
+    from sagemaker.core.shapes import MetricDefinition
+    from sagemaker.mlops.workflow import TrainingStep
+
+    trainer = _trainer(b, TRAIN).with_metric_definitions(
+        [MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in metric_definitions(b.settings)]
+    )
+    with sdk.telemetry_opted_out(b.session):
+        step_args = trainer.train(input_data_config=_channels(preprocess))
     return TrainingStep(
         name=TRAIN,
+        step_args=step_args,
+        cache_config=cache(b.settings),
+        retry_policies=job_retries(),
+    )
+
+
+def tuning_step(b: Build, preprocess: ProcessingStep) -> TuningStep | TrainingStep:
+    """Tune: SageMaker Automatic Model Tuning over model.py's search space (``search=``) with
+    the primary metric on the validation split as the objective, in its direction; trials are
+    the Train job's definition with the searched values. The budget is
+    [tool.sagemaker-gitops.tuning]; one trial (or no search space) is the plain :func:`train_step`.
+
+    Names and limits as AWS documents them: strategies Bayesian and Random, ParameterRanges'
+    ScalingType Linear/Logarithmic
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-define-ranges.html),
+    ResourceLimits (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceLimits.html),
+    the objective a metric definition of the training job
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-define-metrics-variables.html),
+    and the step (https://docs.aws.amazon.com/sagemaker/latest/dg/build-and-manage-steps-types.html#step-type-tuning).
+    """
+    from sagemaker.mlops.workflow import TuningStep
+
+    settings = b.settings
+    if not settings.tunes:
+        return train_step(b, preprocess)
+    tuner = _tuner_class()(
+        model_trainer=_trainer(b, TUNE),
+        objective_metric_name=f"validation:{settings.primary_metric}",
+        objective_type="Maximize" if settings.higher_is_better else "Minimize",
+        hyperparameter_ranges=parameter_ranges(settings),
+        metric_definitions=metric_definitions(settings),
+        strategy=settings.tuning.strategy,
+        max_jobs=settings.tuning.max_trials,
+        max_parallel_jobs=settings.tuning.max_parallel,
+        random_seed=settings.tuning.seed,
+        base_tuning_job_name=f"{settings.project}-tune",
+    )
+    tuner.volume_kms_key = settings.kms_key
+    with sdk.telemetry_opted_out(b.session):
+        step_args = tuner.tune(inputs=_channels(preprocess))
+    return TuningStep(
+        name=TUNE,
         step_args=step_args,
         cache_config=cache(settings),
         retry_policies=job_retries(),
     )
 
 
+def parameter_ranges(settings: PipelineSettings) -> dict[str, Any]:
+    """model.py's ``search=`` declarations as the SDK's parameter ranges."""
+    from sagemaker.core.parameter import (
+        CategoricalParameter,
+        ContinuousParameter,
+        IntegerParameter,
+    )
+
+    from ci_scripts.hyperparameters import Categorical, Continuous
+
+    ranges: dict[str, Any] = {}
+    for name, search in settings.search_space.items():
+        if isinstance(search, Categorical):
+            ranges[name] = CategoricalParameter(list(search.choices))
+            continue
+        kind = ContinuousParameter if isinstance(search, Continuous) else IntegerParameter
+        scaling = "Logarithmic" if search.scale == "log" else "Linear"
+        ranges[name] = kind(search.low, search.high, scaling_type=scaling)
+    return ranges
+
+
+def _tuner_class() -> type:
+    """The SDK's HyperparameterTuner, passing the project KMS key to the trials' volumes (its
+    training job definition leaves ResourceConfig.VolumeKmsKeyId out)."""
+    from sagemaker.train.tuner import HyperparameterTuner
+
+    class Tuner(HyperparameterTuner):
+        volume_kms_key: str | None = None
+
+        def _build_training_job_definition(self, inputs: Any) -> Any:
+            definition = super()._build_training_job_definition(inputs)
+            if self.volume_kms_key:
+                definition.resource_config.volume_kms_key_id = self.volume_kms_key
+            return definition
+
+    return Tuner
+
+
+def model_data(train: TrainingStep | TuningStep, settings: PipelineSettings) -> Any:
+    """The model.tar.gz the rest of the pipeline uses: Train's, or the best trial's of Tune
+    (the SDK's get_top_model_s3_uri: index 0 of TrainingJobSummaries is the best job, whose
+    model lies at <S3OutputPath>/<training job name>/output/model.tar.gz)."""
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+
+    if train.name != TUNE:
+        return train.properties.ModelArtifacts.S3ModelArtifacts
+    prefix = Join(
+        on="/",
+        values=[
+            f"{settings.prefix}/pipeline-runs",
+            ExecutionVariables.PIPELINE_EXECUTION_ID,
+            TUNE,
+            "model",
+        ],
+    )
+    return train.get_top_model_s3_uri(top_k=0, s3_bucket=settings.default_bucket, prefix=prefix)
+
+
+def tuning_metadata(train: TrainingStep | TuningStep, settings: PipelineSettings) -> dict[str, Any]:
+    """What the registered version says about how it was trained: the hyperparameters (the best
+    trial's searched values, as properties of Tune) and, when tuned, the tuning job, the best
+    trial and its objective (the trials themselves: ListTrainingJobsForHyperParameterTuningJob
+    of that job, or the local run's record)."""
+    from sagemaker.core.workflow.functions import Join
+
+    values: dict[str, Any] = {f"hyperparameter:{k}": v for k, v in settings.hyperparameters.items()}
+    if train.name != TUNE:
+        return values
+    best = train.properties.BestTrainingJob
+    for name in settings.search_space:
+        values[f"hyperparameter:{name}"] = best.TunedHyperParameters[name]
+    values["tuning_job"] = train.properties.HyperParameterTuningJobName
+    values["best_training_job"] = best.TrainingJobName
+    values["tuning_objective"] = f"validation:{settings.primary_metric}"
+    objective = best.FinalHyperParameterTuningJobObjectiveMetric.Value
+    values["best_objective"] = Join(on="", values=[objective])  # metadata values are strings
+    values["tuning_trials"] = str(settings.tuning.max_trials)
+    return values
+
+
 def evaluate_step(
-    b: Build, preprocess: ProcessingStep, train: TrainingStep
+    b: Build, preprocess: ProcessingStep, train: TrainingStep | TuningStep
 ) -> tuple[ProcessingStep, PropertyFile]:
     """The trained model on the test split -> evaluation.json, read by the gate as a property."""
     from sagemaker.core.workflow.properties import PropertyFile
@@ -386,7 +528,7 @@ def evaluate_step(
     report = PropertyFile(name=EVALUATION_REPORT, output_name="evaluation", path="evaluation.json")
     step_args = processor(b.settings, b.session, b.params, "evaluate").run(
         inputs=[
-            model_input(train),
+            model_input(train, b.settings),
             processing_input("test", output_url(preprocess, "test"), f"{PROCESSING}/test"),
         ],
         outputs=[processing_output(b.settings, EVALUATE, "evaluation")],
@@ -401,14 +543,16 @@ def evaluate_step(
     return step, report
 
 
-def data_baseline_step(b: Build, preprocess: ProcessingStep, train: TrainingStep) -> ProcessingStep:
+def data_baseline_step(
+    b: Build, preprocess: ProcessingStep, train: TrainingStep | TuningStep
+) -> ProcessingStep:
     """``baseline``: the training features and the model's answers on them -> statistics.json +
     constraints.json (the monitor's baseline format)."""
     from sagemaker.mlops.workflow import ProcessingStep
 
     step_args = processor(b.settings, b.session, b.params, "baseline").run(
         inputs=[
-            model_input(train),
+            model_input(train, b.settings),
             processing_input(
                 "baseline_dataset",
                 output_url(preprocess, "baseline"),
@@ -425,7 +569,9 @@ def data_baseline_step(b: Build, preprocess: ProcessingStep, train: TrainingStep
     )
 
 
-def bias_step(b: Build, preprocess: ProcessingStep, train: TrainingStep) -> ProcessingStep:
+def bias_step(
+    b: Build, preprocess: ProcessingStep, train: TrainingStep | TuningStep
+) -> ProcessingStep:
     """CheckBias (``bias``): the model on the test split -> analysis.json, for the facet of
     [tool.sagemaker-gitops.bias] when one is set."""
     arguments = None
@@ -437,7 +583,9 @@ def bias_step(b: Build, preprocess: ProcessingStep, train: TrainingStep) -> Proc
     return _model_report_step(b, preprocess, train, CHECK_BIAS, "bias", "bias", arguments)
 
 
-def explain_step(b: Build, preprocess: ProcessingStep, train: TrainingStep) -> ProcessingStep:
+def explain_step(
+    b: Build, preprocess: ProcessingStep, train: TrainingStep | TuningStep
+) -> ProcessingStep:
     """Explain (``explain``): permutation importance on the test split -> analysis.json."""
     return _model_report_step(b, preprocess, train, EXPLAIN, "explainability", "explain", None)
 
@@ -445,7 +593,7 @@ def explain_step(b: Build, preprocess: ProcessingStep, train: TrainingStep) -> P
 def _model_report_step(
     b: Build,
     preprocess: ProcessingStep,
-    train: TrainingStep,
+    train: TrainingStep | TuningStep,
     name: str,
     output: str,
     command: str,
@@ -456,7 +604,7 @@ def _model_report_step(
     step_args = processor(b.settings, b.session, b.params, command).run(
         arguments=arguments,
         inputs=[
-            model_input(train),
+            model_input(train, b.settings),
             processing_input("test", output_url(preprocess, "test"), f"{PROCESSING}/test"),
         ],
         outputs=[processing_output(b.settings, name, output)],
@@ -471,7 +619,7 @@ def _model_report_step(
 
 def register_step(
     b: Build,
-    train: TrainingStep,
+    train: TrainingStep | TuningStep,
     evaluate: ProcessingStep,
     data_baseline: ProcessingStep,
     bias: ProcessingStep,
@@ -494,7 +642,7 @@ def register_step(
 
     builder = ModelBuilder(
         image_uri=settings.image_uri,
-        s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
+        s3_model_data_url=model_data(train, settings),
         role_arn=settings.role_arn,
         sagemaker_session=session,
         # Only keeps ModelBuilder from looking a default up; the package pins no instance type,
@@ -510,7 +658,7 @@ def register_step(
         "project": settings.project,
         "problem_type": settings.problem_type,
         "primary_metric": settings.primary_metric,
-        **{f"hyperparameter:{k}": v for k, v in settings.hyperparameters.items()},
+        **tuning_metadata(train, settings),
     }
     with sdk.telemetry_opted_out(session):
         step_args = builder.register(

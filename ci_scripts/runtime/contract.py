@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ci_scripts.hyperparameters import ESTIMATOR
+
 from .errors import StepError
 
 DATASET = Path("data") / "dataset.csv"
@@ -93,19 +95,31 @@ def check(repo: Path, work: Path) -> Verdict:
 
 def _check_hyperparameters(model: Any) -> None:
     """Each hyperparameter's default and ``other`` value parse, and ``other`` reaches the
-    estimator (a typo in build_estimator would silently train with a default)."""
+    estimator (a typo in build_estimator would silently train with a default); one that a single
+    candidate estimator reads (``estimator=``) is checked with that candidate chosen."""
     for name, spec in model.HYPERPARAMETERS.items():
         values = {n: s.parse(s.default) for n, s in model.HYPERPARAMETERS.items()}
+        if getattr(spec, "estimator", "") and ESTIMATOR in values:  # one candidate's own
+            values[ESTIMATOR] = model.HYPERPARAMETERS[ESTIMATOR].parse(spec.estimator)
         try:
             values[name] = spec.parse(spec.other)
         except (TypeError, ValueError):
             message = f"model.HYPERPARAMETERS[{name!r}]: other={spec.other!r} does not parse"
             raise StepError(message) from None
         found = model.build_estimator(values).get_params()  # sklearn's API, a Pipeline's deep
-        if not any(_same(v, values[name]) for v in found.values()):
-            raise StepError(
-                f"model.HYPERPARAMETERS[{name!r}]: {spec.other!r} never reaches the estimator"
-            )
+        if name == ESTIMATOR:  # the candidate: another one builds other estimator classes
+            default = {n: s.parse(s.default) for n, s in model.HYPERPARAMETERS.items()}
+            if _classes(model.build_estimator(default).get_params()) != _classes(found):
+                continue
+        elif any(_same(v, values[name]) for v in found.values()):
+            continue
+        raise StepError(
+            f"model.HYPERPARAMETERS[{name!r}]: {spec.other!r} never reaches the estimator"
+        )
+
+
+def _classes(params: dict[str, Any]) -> set[str]:
+    return {type(v).__name__ for v in params.values() if hasattr(v, "get_params")}
 
 
 def _same(found: Any, wanted: Any) -> bool:

@@ -39,6 +39,7 @@ from ci_scripts.pipelines.steps import (
     PREPROCESS,
     REGISTER_MODEL,
     TRAIN,
+    TUNE,
     print_definition,
     quality_metric_path,
 )
@@ -53,6 +54,23 @@ def preprocess_output(name: str) -> dict[str, str]:
 
 
 MODEL_ARTIFACTS = {"Get": f"Steps.{TRAIN}.ModelArtifacts.S3ModelArtifacts"}
+
+
+def best_model(settings: PipelineSettings) -> dict[str, Any]:
+    """The best trial's model.tar.gz as the SDK's get_top_model_s3_uri renders it."""
+    prefix = [f"{settings.prefix}/pipeline-runs", EXECUTION_ID, TUNE, "model"]
+    return {
+        "Std:Join": {
+            "On": "/",
+            "Values": [
+                "s3:/",
+                settings.default_bucket,
+                {"Std:Join": {"On": "/", "Values": prefix}},
+                {"Get": f"Steps.{TUNE}.TrainingJobSummaries[0].TrainingJobName"},
+                "output/model.tar.gz",
+            ],
+        }
+    }
 
 
 @pytest.fixture(scope="module", params=PROBLEM_TYPES)
@@ -168,7 +186,7 @@ def test_building_the_definition_makes_no_network_call(build) -> None:
 def test_steps_run_in_order_and_the_gate_branches_to_register_or_fail(doc) -> None:
     assert [(s["Name"], s["Type"]) for s in doc["Steps"]] == [
         (PREPROCESS, "Processing"),
-        (TRAIN, "Training"),
+        (TUNE, "Tuning"),
         (DATA_BASELINE, "Processing"),
         (EVALUATE, "Processing"),
         (CHECK_BIAS, "Processing"),
@@ -192,7 +210,7 @@ def test_parameters_and_their_defaults(doc, table, model) -> None:
     }
 
 
-@pytest.mark.parametrize("name", [PREPROCESS, TRAIN, DATA_BASELINE, EVALUATE, CHECK_BIAS, EXPLAIN])
+@pytest.mark.parametrize("name", [PREPROCESS, TUNE, DATA_BASELINE, EVALUATE, CHECK_BIAS, EXPLAIN])
 def test_job_steps_are_cached_and_retried(doc, name) -> None:
     job = step(doc, name)
     assert job["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
@@ -245,7 +263,7 @@ def test_preprocess_reads_the_input_parameter_and_writes_splits_per_execution(do
 
 
 def test_train_consumes_the_preprocess_splits(doc, settings) -> None:
-    args = step(doc, TRAIN)["Arguments"]
+    args = step(doc, TUNE)["Arguments"]["TrainingJobDefinition"]  # every trial's job
     # No entrypoint: SageMaker runs `<image> train` and the image's ENTRYPOINT dispatches it.
     assert args["AlgorithmSpecification"]["TrainingImage"] == settings.image_uri
     assert "ContainerEntrypoint" not in args["AlgorithmSpecification"]
@@ -268,13 +286,59 @@ def test_train_consumes_the_preprocess_splits(doc, settings) -> None:
 
 
 def test_hyperparameters_are_strings_the_train_step_accepts(doc, root, settings) -> None:
-    sent = step(doc, TRAIN)["Arguments"]["HyperParameters"]
-    assert sent == dict(settings.hyperparameters)
+    sent = step(doc, TUNE)["Arguments"]["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert sent == {
+        k: v for k, v in settings.hyperparameters.items() if k not in settings.search_space
+    }
     assert all(isinstance(value, str) for value in sent.values())
     with team.bound_to(root / "src", settings.package):  # the runtime, on this render's model
         train = importlib.import_module("ci_scripts.runtime.train")
         assert set(sent) <= set(train.HYPERPARAMETERS)
         train.parse_hyperparameters(sent, "pipeline definition")  # raises on a value it rejects
+        ranges = step(doc, TUNE)["Arguments"]["HyperParameterTuningJobConfig"]["ParameterRanges"]
+        for kind, items in ranges.items():  # every bound and choice is a value train accepts
+            for item in items:
+                for value in item.get("Values") or (item["MinValue"], item["MaxValue"]):
+                    train.parse_hyperparameters({item["Name"]: value}, kind)
+
+
+def test_tune_searches_the_declared_space_for_the_primary_metric_within_the_budget(
+    doc, settings, table
+) -> None:
+    config = step(doc, TUNE)["Arguments"]["HyperParameterTuningJobConfig"]
+    budget = table["tuning"]
+    assert config["Strategy"] == budget["strategy"]
+    assert config["RandomSeed"] == budget["seed"]
+    assert config["ResourceLimits"] == {
+        "MaxNumberOfTrainingJobs": budget["max_trials"],
+        "MaxParallelTrainingJobs": budget["max_parallel"],
+    }
+    assert config["HyperParameterTuningJobObjective"] == {
+        "Type": "Maximize" if settings.higher_is_better else "Minimize",
+        "MetricName": f"validation:{settings.primary_metric}",
+    }
+    names = {i["Name"] for items in config["ParameterRanges"].values() for i in items}
+    assert names == set(settings.search_space) and len(names) >= 2
+
+
+def test_a_budget_of_one_trial_is_one_training_job(settings) -> None:
+    import dataclasses
+
+    from ci_scripts.project import TuningBudget
+
+    one = dataclasses.replace(settings, tuning=TuningBudget(max_trials=1))
+    from ci_scripts.pipelines import steps as pipeline_steps
+
+    def get_pipeline(s: PipelineSettings) -> Any:
+        with pipeline_steps.build(s) as b:
+            preprocess = pipeline_steps.preprocess_step(b)
+            return pipeline_steps.pipeline(
+                b, [preprocess, pipeline_steps.tuning_step(b, preprocess)]
+            )
+
+    doc = pipeline_steps.definition(one, get_pipeline)
+    assert [(s["Name"], s["Type"]) for s in doc["Steps"]][1] == (TRAIN, "Training")
+    assert doc["Steps"][1]["Arguments"]["HyperParameters"] == dict(settings.hyperparameters)
 
 
 def test_metric_names_match_what_the_step_code_computes(root, settings, model) -> None:
@@ -305,10 +369,10 @@ def test_the_metric_regex_reads_negative_values() -> None:
     assert re.fullmatch(METRIC_VALUE_REGEX, "12")
 
 
-def test_evaluate_scores_the_trained_model_on_the_test_split(doc) -> None:
+def test_evaluate_scores_the_trained_model_on_the_test_split(doc, settings) -> None:
     evaluate = step(doc, EVALUATE)
     assert inputs_by_name(evaluate) == {
-        "model": (MODEL_ARTIFACTS, "/opt/ml/processing/model"),
+        "model": (best_model(settings), "/opt/ml/processing/model"),
         "test": (preprocess_output("test"), "/opt/ml/processing/test"),
     }
     assert outputs_by_name(evaluate)["evaluation"]["LocalPath"] == "/opt/ml/processing/evaluation"
@@ -360,7 +424,7 @@ def test_register_creates_a_pending_version_with_metrics_and_metadata(doc, table
     assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
     spec = args["InferenceSpecification"]
     assert [(c["Image"], c["ModelDataUrl"]) for c in spec["Containers"]] == [
-        (settings.image_uri, MODEL_ARTIFACTS)
+        (settings.image_uri, best_model(settings))
     ]
     assert spec["SupportedContentTypes"] == ["text/csv", "application/json"]
     assert spec["SupportedResponseMIMETypes"] == ["application/json"]
@@ -372,8 +436,14 @@ def test_register_creates_a_pending_version_with_metrics_and_metadata(doc, table
     ]
     metadata = args["CustomerMetadataProperties"]
     assert {k: v for k, v in metadata.items() if k.startswith("hyperparameter:")} == {
-        f"hyperparameter:{k}": v for k, v in settings.hyperparameters.items()
+        f"hyperparameter:{k}": (
+            {"Get": f"Steps.{TUNE}.BestTrainingJob.TunedHyperParameters['{k}']"}
+            if k in settings.search_space
+            else v
+        )
+        for k, v in settings.hyperparameters.items()
     }
+    assert metadata["tuning_job"] == {"Get": f"Steps.{TUNE}.HyperParameterTuningJobName"}
 
 
 def test_the_offline_session_refuses_aws_calls_by_name(settings) -> None:
@@ -399,12 +469,12 @@ def test_cli_prints_the_same_definition_for_another_image(doc, root, settings, c
     assert printed == json.loads(json.dumps(doc).replace(settings.image_uri, image))
 
 
-def test_data_baseline_is_our_image_on_the_preprocess_baseline_and_the_model(doc) -> None:
+def test_data_baseline_is_our_image_on_the_preprocess_baseline_and_the_model(doc, settings) -> None:
     baseline = step(doc, DATA_BASELINE)
     assert baseline["Arguments"]["AppSpecification"]["ContainerEntrypoint"][-1] == "baseline"
     assert "QualityCheck" not in json.dumps(doc) and "model-monitor" not in json.dumps(doc)
     assert inputs_by_name(baseline) == {
-        "model": (MODEL_ARTIFACTS, "/opt/ml/processing/model"),
+        "model": (best_model(settings), "/opt/ml/processing/model"),
         "baseline_dataset": (preprocess_output("baseline"), "/opt/ml/processing/baseline_dataset"),
     }
     (output,) = baseline["Arguments"]["ProcessingOutputConfig"]["Outputs"]
@@ -412,10 +482,12 @@ def test_data_baseline_is_our_image_on_the_preprocess_baseline_and_the_model(doc
 
 
 @pytest.mark.parametrize(("name", "output"), [(CHECK_BIAS, "bias"), (EXPLAIN, "explainability")])
-def test_bias_and_explain_score_the_trained_model_on_the_test_split(doc, name, output) -> None:
+def test_bias_and_explain_score_the_trained_model_on_the_test_split(
+    doc, settings, name, output
+) -> None:
     args = step(doc, name)["Arguments"]
     assert inputs_by_name(step(doc, name)) == {
-        "model": (MODEL_ARTIFACTS, "/opt/ml/processing/model"),
+        "model": (best_model(settings), "/opt/ml/processing/model"),
         "test": (preprocess_output("test"), "/opt/ml/processing/test"),
     }
     (produced,) = args["ProcessingOutputConfig"]["Outputs"]

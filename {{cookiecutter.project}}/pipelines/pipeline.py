@@ -1,4 +1,7 @@
-"""The training pipeline: Preprocess -> Train -> Evaluate -> CheckMetric -> RegisterModel | Fail.
+"""The training pipeline: Preprocess -> Tune -> Evaluate -> CheckMetric -> RegisterModel | Fail.
+
+Tune searches model.py's search space (``search=``) within [tool.sagemaker-gitops.tuning]'s
+budget and hands its best trial's model on; with a budget of one trial it is a single Train.
 
 Beside the main line, DataBaseline (the monitor's baseline), CheckBias and Explain describe the
 trained model; RegisterModel attaches their reports and registers it as PendingManualApproval when
@@ -25,7 +28,7 @@ told about each registered model::
     )
 
 and ``steps.pipeline(b, [..., check, notify])``. The local backend runs Processing, Training,
-Condition, Fail and Model steps; a step of another type runs on AWS only.
+Tuning, Condition, Fail and Model steps; a step of another type runs on AWS only.
 
     python -m pipelines.pipeline [--root .] [--image-uri URI]   # print the definition JSON
 """
@@ -49,7 +52,7 @@ def get_pipeline(settings: PipelineSettings, boto_session: boto3.Session | None 
     """The pipeline object; building it calls no AWS API (offline without ``boto_session``)."""
     with steps.build(settings, boto_session) as b:
         preprocess = steps.preprocess_step(b)
-        train = steps.train_step(b, preprocess)
+        train = steps.tuning_step(b, preprocess)  # Tune (or one Train: a budget of one trial)
         evaluate, report = steps.evaluate_step(b, preprocess, train)
         data_baseline = steps.data_baseline_step(b, preprocess, train)
         bias = steps.bias_step(b, preprocess, train)

@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from ci_scripts import model_reports
 from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error, is_not_found
 from ci_scripts.backends.aws.session import AwsClients
-from ci_scripts.backends.base import APPROVAL_STATUSES, ModelVersion
+from ci_scripts.backends.base import APPROVAL_STATUSES, ModelVersion, training_metadata
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
@@ -183,6 +183,7 @@ class AwsRegistry:
             approval_description=d.get("ApprovalDescription", "") or "",
             reports=reports,
             checks=checks,
+            training=training_metadata(properties),
         )
 
     def _read_json(self, uri: str, what: str) -> Any:

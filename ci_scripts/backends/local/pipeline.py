@@ -212,6 +212,7 @@ class LocalPipelineRunner:
             ),
             None,
         )
+        tracked = self._track(execution_id, failure, parameters, properties, registered)
         run = PipelineRun(
             id=execution_id,
             status="Failed" if failure else "Succeeded",
@@ -225,9 +226,50 @@ class LocalPipelineRunner:
             registered_version=registered,
             ended=datetime.now(UTC).isoformat(timespec="seconds"),
             steps=run.steps,
+            **({"mlflow_run": tracked} if tracked else {}),
         )
         write_json_atomic(run_file, record)
         return run
+
+    def _track(
+        self,
+        execution_id: str,
+        failure: str,
+        parameters: dict[str, Any],
+        properties: dict[str, dict[str, Any]],
+        registered: int | None,
+    ) -> str:
+        """Record the run and its trials in MLflow (when installed); the registered version
+        gets the run's link as metadata ``mlflow_run``, which the proposal shows."""
+        from ci_scripts.backends.local import tracking
+        from ci_scripts.gitinfo import current_commit
+
+        if not tracking.enabled():
+            return ""
+        version = None
+        if registered:
+            group = next(
+                (
+                    p.get("ModelPackageArn", "").split("/")[-2]
+                    for p in properties.values()
+                    if p.get("ModelPackageVersion") == registered
+                ),
+                "",
+            )
+            version = self.registry.get_version(group, registered) if group else None
+        url = tracking.record(
+            self.state.home,
+            experiment=self.pipeline_name,
+            execution_id=execution_id,
+            status="Failed" if failure else "Succeeded",
+            parameters=parameters,
+            steps={**properties, "__evaluation__": dict(version.metrics) if version else {}},
+            commit=current_commit(self.state.root),
+            model_path=self.state.s3_path(version.model_data_url) if version else None,
+        )
+        if url and version:
+            self.registry.annotate(version.group, version.version, mlflow_run=url)
+        return url
 
     # -- scheduling -------------------------------------------------------------------------
     def _execute(

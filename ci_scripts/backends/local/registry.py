@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ci_scripts.backends.base import APPROVAL_STATUSES, ModelVersion
+from ci_scripts.backends.base import APPROVAL_STATUSES, ModelVersion, training_metadata
 from ci_scripts.errors import CIError
 
 _SCHEMA = """
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS model_packages (
 
 _COLUMNS = (
     "group_name, version, arn, approval_status, approval_description, description,"
-    " model_data_url, image_uri, metrics, hyperparameters, baseline_uri, created, reports, checks"
+    " model_data_url, image_uri, metrics, hyperparameters, baseline_uri, created, reports, checks,"
+    " metadata"
 )
 # Columns added after the first release; a registry made before them gains them on open.
 _ADDED_COLUMNS = {"reports": "TEXT NOT NULL DEFAULT '{}'", "checks": "TEXT NOT NULL DEFAULT '{}'"}
@@ -170,6 +171,21 @@ class SqliteRegistry:
         self._journal("CreateModelPackage", found.arn, approval_status=approval_status)
         return found
 
+    def annotate(self, group: str, version: int, **metadata: str) -> None:
+        """Add ``metadata`` to a version's CustomerMetadataProperties (e.g. its MLflow run)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT metadata FROM model_packages WHERE group_name = ? AND version = ?",
+                (group, int(version)),
+            ).fetchone()
+            if row is None:
+                raise CIError(f"{self._arn_for(group, version)}: not in the local registry")
+            merged = {**json.loads(row[0] or "{}"), **metadata}
+            db.execute(
+                "UPDATE model_packages SET metadata = ? WHERE group_name = ? AND version = ?",
+                (json.dumps(merged, sort_keys=True), group, int(version)),
+            )
+
     def set_approval(self, group: str, version: int, status: str, description: str) -> ModelVersion:
         """Change the approval status; an unknown version or status is a CIError."""
         arn = self._arn_for(group, version)
@@ -213,6 +229,7 @@ def _row_to_version(row: tuple) -> ModelVersion:
         created,
         reports,
         checks,
+        metadata,
     ) = row
     return ModelVersion(
         group=group,
@@ -229,4 +246,5 @@ def _row_to_version(row: tuple) -> ModelVersion:
         approval_description=approval_desc,
         reports=json.loads(reports or "{}"),
         checks=json.loads(checks or "{}"),
+        training=training_metadata(json.loads(metadata or "{}")),
     )

@@ -26,6 +26,7 @@ from typing import Any
 
 from ci_scripts import model_reports
 from ci_scripts.backends.local import image
+from ci_scripts.backends.local import tuning as _tuning
 from ci_scripts.backends.local.cache import StepCache, caching_enabled
 from ci_scripts.backends.local.expressions import Resolver, to_text
 from ci_scripts.backends.local.processes import dies_with_parent
@@ -131,6 +132,18 @@ def run_training(step: dict[str, Any], ctx: StepContext) -> StepOutcome:
     if key and (cached := ctx.cache.lookup(key)) is not None:
         return StepOutcome(cached, cache_hit=True)
 
+    properties = _training_job(name, ctx.job_name(name), args, ctx)
+    model_uri = properties["ModelArtifacts"]["S3ModelArtifacts"]
+    if key:
+        ctx.cache.store(key, name, ctx.execution_id, properties, [model_uri])
+    return StepOutcome(properties)
+
+
+def _training_job(
+    name: str, job_name: str, args: dict[str, Any], ctx: StepContext
+) -> dict[str, Any]:
+    """One training job of resolved CreateTrainingJob ``args`` (work dir ``name``): channels in,
+    ``<image> train``, /opt/ml/model packed at <S3OutputPath>/<job_name>/output/model.tar.gz."""
     work, opt_ml = _work_dirs(ctx, name)
     channels: dict[str, Any] = {}
     for channel in args.get("InputDataConfig") or []:
@@ -170,11 +183,11 @@ def run_training(step: dict[str, Any], ctx: StepContext) -> StepOutcome:
     output_path = (args.get("OutputDataConfig") or {}).get("S3OutputPath")
     if not output_path:
         raise CIError(f"step {name}: OutputDataConfig.S3OutputPath is missing")
-    model_uri = _join_uri(output_path, ctx.job_name(name), "output", "model.tar.gz")
+    model_uri = _join_uri(output_path, job_name, "output", "model.tar.gz")
     _pack_model(opt_ml / "model", ctx.state.s3_path(model_uri))
     properties = {
-        "TrainingJobName": ctx.job_name(name),
-        "TrainingJobArn": f"{ctx.arn_prefix}training-job/{ctx.job_name(name).lower()}",
+        "TrainingJobName": job_name,
+        "TrainingJobArn": f"{ctx.arn_prefix}training-job/{job_name.lower()}",
         "TrainingJobStatus": "Completed",
         "AlgorithmSpecification": algorithm,
         "HyperParameters": hyperparameters,
@@ -182,9 +195,7 @@ def run_training(step: dict[str, Any], ctx: StepContext) -> StepOutcome:
         "ModelArtifacts": {"S3ModelArtifacts": model_uri},
         "FinalMetricDataList": _final_metrics(algorithm.get("MetricDefinitions") or [], stdout),
     }
-    if key:
-        ctx.cache.store(key, name, ctx.execution_id, properties, [model_uri])
-    return StepOutcome(properties)
+    return properties
 
 
 def run_condition(step: dict[str, Any], ctx: StepContext) -> StepOutcome:
@@ -222,6 +233,8 @@ def run_register(step: dict[str, Any], ctx: StepContext) -> StepOutcome:
         raise StepFailed(f"model artifact {model_data_url or '(none)'} does not exist")
     metrics_doc = _metrics_source(args.get("ModelMetrics"), "ModelQuality", "Statistics")
     metadata = {k: to_text(v) for k, v in (args.get("CustomerMetadataProperties") or {}).items()}
+    if trials := _trials_of(metadata.get("tuning_job", ""), ctx):
+        metadata["trials"] = trials
     declared_hps, declared_metrics = metadata_parts(metadata)
     metrics = flatten_metrics(ctx.resolver.read_json_uri(metrics_doc)) if metrics_doc else {}
     reports = model_reports.report_uris(args.get("ModelMetrics"), args.get("DriftCheckBaselines"))
@@ -257,6 +270,7 @@ EXECUTORS: dict[str, Callable[[dict[str, Any], StepContext], StepOutcome]] = {
     "Fail": run_fail,
     "Model": run_model,
     "RegisterModel": run_register,
+    "Tuning": lambda step, ctx: _tuning.run_tuning(step, ctx),
 }
 
 
@@ -471,6 +485,27 @@ def _summary(kind: str, uri: str, ctx: StepContext) -> dict[str, Any]:
         return model_reports.summarize(kind, ctx.resolver.read_json_uri(uri))
     except CIError:
         return {}
+
+
+def _trials_of(tuning_job: str, ctx: StepContext) -> str:
+    """The trials of ``tuning_job`` (a Tuning step of this run), best first, as compact JSON."""
+    for props in list(ctx.resolver.steps.values()):
+        if tuning_job and props.get("HyperParameterTuningJobName") == tuning_job:
+            return json.dumps(
+                [
+                    {
+                        "job": s["TrainingJobName"],
+                        "status": s.get("TrainingJobStatus", ""),
+                        "objective": (
+                            s.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+                        ).get("Value"),
+                        "hyperparameters": s.get("TunedHyperParameters") or {},
+                    }
+                    for s in props.get("TrainingJobSummaries") or []
+                ],
+                separators=(",", ":"),
+            )
+    return ""
 
 
 def _hyperparameters_of(model_data_url: str, ctx: StepContext) -> dict[str, str]:

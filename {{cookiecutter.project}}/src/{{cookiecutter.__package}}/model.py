@@ -7,7 +7,9 @@
   saved, served, monitored and explained as one object. Swap the estimator and keep the
   preprocessing, or replace both here. ``HYPERPARAMETERS`` say how each value is read and its
   default (the pipeline passes the defaults unless pyproject.toml's
-  [tool.sagemaker-gitops.hyperparameters] overrides them).
+  [tool.sagemaker-gitops.hyperparameters] overrides them); ``search=`` on one declares where the
+  pipeline's tuning step looks for a better value (budget: [tool.sagemaker-gitops.tuning]), and
+  the best trial is the one evaluated.
 - ``METRICS`` are computed on the validation split (train) and the test split (evaluate), and on
   live traffic joined with ground truth (the monitor): the problem type's standard set by default;
   define ``metrics(truth, predicted)`` here to compute your own. ``PRIMARY_METRIC`` is the one
@@ -26,7 +28,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ci_scripts.hyperparameters import Hyperparameter, {{ "positive_float, positive_int, unit_interval" if cookiecutter.problem_type == "regression" else "one_of, positive_float, positive_int" }}
+from ci_scripts.hyperparameters import (
+    Continuous,
+    Hyperparameter,
+    Integer,
+    one_of,
+    positive_float,
+    positive_int,
+)
+{%- if cookiecutter.problem_type != "regression" %}
+from ci_scripts.hyperparameters import Categorical
+{%- else %}
+from ci_scripts.hyperparameters import unit_interval
+{%- endif %}
 
 PROBLEM_TYPE = "{{ cookiecutter.problem_type }}"
 {%- if cookiecutter.problem_type == "binary_classification" %}
@@ -61,12 +75,12 @@ def preprocessing() -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from ci_scripts.schema import Categorical, features_of
+    from ci_scripts.schema import features_of
 
     from . import schema
 
     kinds = features_of(schema.FEATURES)
-    categories = [name for name, kind in kinds.items() if isinstance(kind, Categorical)]
+    categories = [name for name, kind in kinds.items() if kind.KIND == "categorical"]
     numbers = [name for name in kinds if name not in categories]
     return ColumnTransformer(
         [
@@ -83,39 +97,94 @@ def preprocessing() -> Any:
     )
 
 {% if cookiecutter.problem_type != "regression" %}
+# search=: the space the pipeline's tuning step searches ([tool.sagemaker-gitops.tuning] sets the
+# budget); "estimator" chooses among the candidates build_estimator knows.
 HYPERPARAMETERS: dict[str, Hyperparameter] = {
-    "C": Hyperparameter(positive_float, "1.0", "a number > 0 (inverse regularisation)", "0.05"),
-    "max_iter": Hyperparameter(positive_int, "1000", "an integer >= 1 (solver iterations)", "50"),
+    "estimator": Hyperparameter(
+        one_of("logistic_regression", "random_forest"),
+        "logistic_regression",
+        "'logistic_regression' or 'random_forest' (the candidate estimator)",
+        "random_forest",
+        search=Categorical("logistic_regression", "random_forest"),
+    ),
+    "C": Hyperparameter(
+        positive_float,
+        "1.0",
+        "a number > 0 (inverse regularisation)",
+        "0.05",
+        search=Continuous(0.01, 100.0, scale="log"),
+        estimator="logistic_regression",
+    ),
+    "max_iter": Hyperparameter(
+        positive_int,
+        "1000",
+        "an integer >= 1 (solver iterations)",
+        "50",
+        estimator="logistic_regression",
+    ),
     "class_weight": Hyperparameter(
-        one_of("none", "balanced"), "none", "'none' or 'balanced'", "balanced"
+        one_of("none", "balanced"),
+        "none",
+        "'none' or 'balanced'",
+        "balanced",
+        search=Categorical("none", "balanced"),
+    ),
+    "n_estimators": Hyperparameter(
+        positive_int,
+        "100",
+        "an integer >= 1 (trees in the forest)",
+        "20",
+        search=Integer(20, 200, scale="log"),
+        estimator="random_forest",
+    ),
+    "max_depth": Hyperparameter(
+        positive_int,
+        "6",
+        "an integer >= 1 (depth of each tree)",
+        "3",
+        search=Integer(2, 12),
+        estimator="random_forest",
     ),
 }
 
 
 def build_estimator(hyperparameters: Mapping[str, Any]) -> Any:
-    """The sklearn Pipeline this model is: its preprocessing, then logistic regression."""
+    """The sklearn Pipeline this model is: its preprocessing, then the chosen classifier."""
+    from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
     class_weight = hyperparameters["class_weight"]
-    return Pipeline(
-        [
-            ("prepare", preprocessing()),
-            (
-                "classify",
-                LogisticRegression(
-                    C=hyperparameters["C"],
-                    max_iter=hyperparameters["max_iter"],
-                    class_weight=None if class_weight == "none" else class_weight,
-                ),
-            ),
-        ]
-    )
+    class_weight = None if class_weight == "none" else class_weight
+    if hyperparameters["estimator"] == "random_forest":
+        classifier: Any = RandomForestClassifier(
+            n_estimators=hyperparameters["n_estimators"],
+            max_depth=hyperparameters["max_depth"],
+            class_weight=class_weight,
+            random_state=0,
+        )
+    else:
+        classifier = LogisticRegression(
+            C=hyperparameters["C"],
+            max_iter=hyperparameters["max_iter"],
+            class_weight=class_weight,
+        )
+    return Pipeline([("prepare", preprocessing()), ("classify", classifier)])
 {%- else %}
 HYPERPARAMETERS: dict[str, Hyperparameter] = {
-    "n_estimators": Hyperparameter(positive_int, "200", "an integer >= 1 (boosting stages)", "20"),
-    "learning_rate": Hyperparameter(positive_float, "0.05", "a number > 0 (shrinkage)", "0.2"),
-    "max_depth": Hyperparameter(positive_int, "2", "an integer >= 1 (depth of each tree)", "3"),
+    "n_estimators": Hyperparameter(
+        positive_int, "200", "an integer >= 1 (boosting stages)", "20", search=Integer(50, 400)
+    ),
+    "learning_rate": Hyperparameter(
+        positive_float,
+        "0.05",
+        "a number > 0 (shrinkage)",
+        "0.2",
+        search=Continuous(0.01, 0.3, scale="log"),
+    ),
+    "max_depth": Hyperparameter(
+        positive_int, "2", "an integer >= 1 (depth of each tree)", "3", search=Integer(1, 4)
+    ),
     "subsample": Hyperparameter(unit_interval, "0.8", "a number in (0, 1] (rows per stage)", "0.5"),
 }
 

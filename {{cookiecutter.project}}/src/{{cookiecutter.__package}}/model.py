@@ -28,7 +28,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+{% if cookiecutter.problem_type == "regression" -%}
 from ci_scripts.hyperparameters import (
+    Continuous,
+    Hyperparameter,
+    Integer,
+    positive_float,
+    positive_int,
+    unit_interval,
+)
+{%- else -%}
+from ci_scripts.hyperparameters import (
+    Categorical,
     Continuous,
     Hyperparameter,
     Integer,
@@ -36,10 +47,6 @@ from ci_scripts.hyperparameters import (
     positive_float,
     positive_int,
 )
-{%- if cookiecutter.problem_type != "regression" %}
-from ci_scripts.hyperparameters import Categorical
-{%- else %}
-from ci_scripts.hyperparameters import unit_interval
 {%- endif %}
 
 PROBLEM_TYPE = "{{ cookiecutter.problem_type }}"

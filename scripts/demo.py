@@ -326,6 +326,7 @@ class Demo:
 
         import joblib
         import numpy as np
+        import pandas as pd
         from sklearn.base import clone
 
         from ci_scripts.backends.local.backend import LocalBackend
@@ -347,8 +348,10 @@ class Demo:
                 header = next(reader)
                 rows += [row for row in reader if row]
         target = header.index("target")
-        features = np.asarray(
-            [[float(v) for i, v in enumerate(row) if i != target] for row in rows]
+        # The model's preprocessing selects its columns by name: a DataFrame, as train gives it.
+        features = pd.DataFrame(
+            [[float(v) for i, v in enumerate(row) if i != target] for row in rows],
+            columns=[name for name in header if name != "target"],
         )
         labels = np.asarray([float(row[target]) for row in rows])
         refit_url = f"s3://{backend.project.artifact_bucket}/demo/refit/model.tar.gz"

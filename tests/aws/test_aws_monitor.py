@@ -314,8 +314,10 @@ def test_deploy_sets_up_the_monitor_and_a_broken_monitor_changes_nothing(
     aws.reset_mutations()
     failed = deploy(aws, "staging", 1)
     assert failed.exit_code == 1 and "pipelines/monitoring.py" in failed.output
-    # only the approval (the merge's, which deploy records first) - no model, no endpoint
-    assert aws.mutations() == ["sagemaker:UpdateModelPackage"]
+    # only the registry's record: the approval (the merge's, which deploy records first) and
+    # the note that this rollout failed while the version stays Approved (#27) - no model, no
+    # endpoint
+    assert aws.mutations() == ["sagemaker:UpdateModelPackage", "sagemaker:UpdateModelPackage"]
 
     monkeypatch.setattr(pipeline_module, "build_definition", lambda *_, **__: DEFINITION)
     ok = deploy(aws, "staging", 1)

@@ -209,7 +209,7 @@ def test_template_pipeline_validates_and_upserts(
     with aws_harness(tmp_path, monkeypatch, pipeline="template") as aws:
         ok = aws.cli("validate")
         assert ok.exit_code == 0, ok.output
-        assert "Preprocess, Train, DataBaseline, Evaluate, CheckBias, Explain" in ok.stdout
+        assert "Preprocess, Tune, DataBaseline, Evaluate, CheckBias, Explain" in ok.stdout
         assert aws.cli("run-pipeline").exit_code == 0
         definition = json.loads(
             admin_client("sagemaker").describe_pipeline(PipelineName="churn-model-train")[

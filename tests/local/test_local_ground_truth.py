@@ -48,5 +48,5 @@ def test_a_bad_line_is_named_and_nothing_is_written(tmp_path: Path, backend: Loc
     result = _cli(backend, "ground-truth", "--env", "prod", str(labels))
 
     assert result.exit_code == 1
-    assert f"{labels}:2: label 'yes' is not a number" in result.stderr
+    assert f"{labels}:2: labels must be one of 0, 1, got ['yes']" in result.stderr
     assert _written(backend) == []

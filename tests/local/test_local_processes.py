@@ -193,7 +193,11 @@ def test_pipeline_steps_and_batch_steps_run_with_the_parent_death_signal(
     real_run = subprocess.run
 
     def recording_run(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
-        seen.append(kwargs.get("preexec_fn"))
+        # subprocess.run is patched module-wide: record the steps' Python processes only, not
+        # the git reads (the run's commit) that happen in the same process
+        argv = args[0] if args else kwargs.get("args")
+        if isinstance(argv, list) and "python" in Path(str(argv[0])).name:
+            seen.append(kwargs.get("preexec_fn"))
         return real_run(*args, **kwargs)  # type: ignore[call-overload]
 
     monkeypatch.setattr(steps.subprocess, "run", recording_run)

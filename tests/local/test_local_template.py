@@ -54,7 +54,7 @@ def test_real_pipeline_registers_a_version_that_serves_predictions(backend: Loca
         "DataBaseline",
         "Evaluate",
         "Explain",
-        "Train",
+        "Tune",
     ]
     assert backend.last_run_definition_cached is False
     version = backend.get_version(backend.project.model_package_group, run.registered_version)

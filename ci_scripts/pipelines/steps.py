@@ -349,7 +349,11 @@ def _trainer(b: Build, step: str) -> ModelTrainer:
                 max_runtime_in_seconds=settings.max_runtime_seconds
             ),
             output_data_config=OutputDataConfig(
-                s3_output_path=run_url(settings, step, "model"),
+                s3_output_path=(
+                    tuning_models_url(settings)
+                    if step == TUNE
+                    else run_url(settings, step, "model")
+                ),
                 compression_type="GZIP",
                 kms_key_id=settings.kms_key,
             ),
@@ -475,24 +479,22 @@ def _tuner_class() -> type:
     return Tuner
 
 
+def tuning_models_url(settings: PipelineSettings) -> str:
+    """Where Tune's trials write their models: one place for every execution, not under the
+    execution id as a Train step's model is. A cached Tune step hands on the properties of the
+    execution that ran it (its best trial's job name), while ``get_top_model_s3_uri`` joins that
+    name onto the prefix given here: a prefix holding the current execution id would name a model
+    nobody wrote. Trial job names are unique (SageMaker derives them from the tuning job's)."""
+    return f"s3://{settings.default_bucket}/{settings.prefix}/tuning/model"
+
+
 def model_data(train: TrainingStep | TuningStep, settings: PipelineSettings) -> Any:
     """The model.tar.gz the rest of the pipeline uses: Train's, or the best trial's of Tune
     (the SDK's get_top_model_s3_uri: index 0 of TrainingJobSummaries is the best job, whose
     model lies at <S3OutputPath>/<training job name>/output/model.tar.gz)."""
-    from sagemaker.core.workflow.execution_variables import ExecutionVariables
-    from sagemaker.core.workflow.functions import Join
-
     if train.name != TUNE:
         return train.properties.ModelArtifacts.S3ModelArtifacts
-    prefix = Join(
-        on="/",
-        values=[
-            f"{settings.prefix}/pipeline-runs",
-            ExecutionVariables.PIPELINE_EXECUTION_ID,
-            TUNE,
-            "model",
-        ],
-    )
+    prefix = tuning_models_url(settings).removeprefix(f"s3://{settings.default_bucket}/")
     return train.get_top_model_s3_uri(top_k=0, s3_bucket=settings.default_bucket, prefix=prefix)
 
 

@@ -86,7 +86,8 @@ def test_real_pipeline_registers_a_version_that_serves_predictions(backend: Loca
 
     again = backend.run_pipeline()
     assert backend.last_run_definition_cached is True
-    assert all(s["cache_hit"] for s in again.steps if s["type"] in ("Processing", "Training"))
+    jobs = [s for s in again.steps if s["type"] in ("Processing", "Training", "Tuning")]
+    assert all(s["cache_hit"] for s in jobs), [(s["name"], s["cache_hit"]) for s in jobs]
 
 
 def _image_tag(root: Path) -> str:

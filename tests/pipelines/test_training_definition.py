@@ -57,15 +57,16 @@ MODEL_ARTIFACTS = {"Get": f"Steps.{TRAIN}.ModelArtifacts.S3ModelArtifacts"}
 
 
 def best_model(settings: PipelineSettings) -> dict[str, Any]:
-    """The best trial's model.tar.gz as the SDK's get_top_model_s3_uri renders it."""
-    prefix = [f"{settings.prefix}/pipeline-runs", EXECUTION_ID, TUNE, "model"]
+    """The best trial's model.tar.gz as the SDK's get_top_model_s3_uri renders it: under one
+    prefix for every execution (steps.tuning_models_url), so a cached Tune step's best job, which
+    an earlier execution ran, is found where it wrote its model."""
     return {
         "Std:Join": {
             "On": "/",
             "Values": [
                 "s3:/",
                 settings.default_bucket,
-                {"Std:Join": {"On": "/", "Values": prefix}},
+                f"{settings.prefix}/tuning/model",
                 {"Get": f"Steps.{TUNE}.TrainingJobSummaries[0].TrainingJobName"},
                 "output/model.tar.gz",
             ],
@@ -276,7 +277,10 @@ def test_train_consumes_the_preprocess_splits(doc, settings) -> None:
         "validation": (preprocess_output("validation"), "text/csv"),
     }
     assert args["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
-    assert EXECUTION_ID in args["OutputDataConfig"]["S3OutputPath"]["Std:Join"]["Values"]
+    # every execution's trials under one prefix (steps.tuning_models_url: see best_model)
+    assert args["OutputDataConfig"]["S3OutputPath"] == (
+        f"s3://{settings.default_bucket}/{settings.prefix}/tuning/model"
+    )
     definitions = args["AlgorithmSpecification"]["MetricDefinitions"]
     assert [m["Name"] for m in definitions] == [f"validation:{name}" for name in settings.metrics]
     for metric in definitions:  # what train prints, negative values included

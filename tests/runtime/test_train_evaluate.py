@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from conftest import meets_gate
 
+from ci_scripts.hyperparameters import ESTIMATOR
 from ci_scripts.runtime import (
     evaluate,
     model,
     model_artifacts,
     train,
 )
-from ci_scripts.hyperparameters import ESTIMATOR
 from ci_scripts.runtime.errors import StepError
 from ci_scripts.runtime.features import FEATURES, read_labelled_dir, to_arrays
 from ci_scripts.runtime.model import HYPERPARAMETERS, METRICS, PRIMARY_METRIC

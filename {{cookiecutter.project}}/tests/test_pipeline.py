@@ -12,4 +12,4 @@ REPO = Path(__file__).resolve().parents[1]
 def test_the_definition_builds_with_the_training_line() -> None:
     doc = definition(PipelineSettings.from_pyproject(REPO))
     names = [step["Name"] for step in doc["Steps"]]
-    assert {"Preprocess", "Train", "Evaluate", "CheckMetric"} <= set(names), names
+    assert {"Preprocess", "Tune", "Evaluate", "CheckMetric"} <= set(names), names

@@ -48,7 +48,26 @@ class StepCache:
     def key(self, step: dict[str, Any], args: dict[str, Any], code_hash: str) -> str:
         """The cache key of ``step`` run with resolved ``args``."""
         kind = step.get("Type", "")
+        blob = json.dumps(
+            {
+                "type": kind,
+                "arguments": self._material(kind, args),
+                "property_files": step.get("PropertyFiles"),
+                "code": code_hash,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def _material(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+        """``args`` without what changes every run (output locations under the execution id),
+        each input by the hash of its content: what decides whether a result can be reused."""
         material = copy.deepcopy(args)
+        if kind == "Tuning":  # the trials' training job is keyed as a Training step's
+            job = material.get("TrainingJobDefinition") or {}
+            material["TrainingJobDefinition"] = self._material("Training", job)
+            return material
         if kind == "Processing":
             for out in (material.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
                 (out.get("S3Output") or {}).pop("S3Uri", None)
@@ -63,17 +82,7 @@ class StepCache:
             uri = holder.get(uri_path[-1])
             if isinstance(uri, str) and uri.startswith("s3://"):
                 holder[uri_path[-1]] = "sha256:" + self.content_hash(uri)
-        blob = json.dumps(
-            {
-                "type": kind,
-                "arguments": material,
-                "property_files": step.get("PropertyFiles"),
-                "code": code_hash,
-            },
-            sort_keys=True,
-            default=str,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+        return material
 
     def content_hash(self, uri: str) -> str:
         """Hash of the data at ``uri``; a missing input is a CIError naming it."""

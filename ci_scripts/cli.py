@@ -416,6 +416,18 @@ def ground_truth(
     run(state.project, state.backend, env.value, labels)
 
 
+@command("image-check")
+def image_check(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Option(help="The image just built (a local tag).")],
+) -> None:
+    """Run IMAGE before it ships: preprocess and train on data/dataset.csv under /opt/ml, then
+    serve it and answer /ping and one invocation (needs Docker)."""
+    from ci_scripts.image_check import DockerContainers, run
+
+    typer.echo(run(_state(ctx).project_dir.resolve(), image, DockerContainers()))
+
+
 @command("image-tag")
 def image_tag(ctx: typer.Context) -> None:
     """Print the image tag: a hash of the image's inputs.

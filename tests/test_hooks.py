@@ -354,3 +354,16 @@ def test_render_without_git_on_path_warns_and_skips_git(cookies, monkeypatch, ca
     assert (result.project_path / "ci_scripts" / "__init__.py").is_file()
     assert not (result.project_path / ".git").exists()
     assert "warning: git not found" in capfd.readouterr().err
+
+
+def test_a_render_prints_the_next_steps(cookies, capfd, monkeypatch, tmp_path):
+    """A plain render says where to go and what to run first (from the user's directory)."""
+    monkeypatch.setenv("PWD", str(tmp_path))
+    result = cookies.bake(template=str(TEMPLATE_DIR))
+
+    assert result.exception is None, result.exception
+    out = capfd.readouterr().out
+    where = result.project_path.relative_to(tmp_path)
+    steps = [line.split("#")[0].strip() for line in out.splitlines() if line.startswith("  ")]
+    assert steps[:3] == [f"cd {where}", "make test", "make pipeline"], out
+    assert 'README.md, "The first hour"' in out

@@ -59,6 +59,7 @@ REFUSED = [
     ("project", "test", {}, "Python package 'test' would clash"),  # CPython's test suite
     ("project", "class", {}, "Python package 'class' would clash"),
     ("project", "ci-scripts", {}, "Python package 'ci_scripts' would clash"),
+    ("project", "   ", {}, "use lowercase letters"),  # an empty one: see the test below
     ("description", "", {}, "must not be empty"),
     ("description", "   ", {}, "must not be empty"),
     ("description", " padded", {}, "leading/trailing spaces"),
@@ -367,3 +368,17 @@ def test_a_render_prints_the_next_steps(cookies, capfd, monkeypatch, tmp_path):
     steps = [line.split("#")[0].strip() for line in out.splitlines() if line.startswith("  ")]
     assert steps[:3] == [f"cd {where}", "make test", "make pipeline"], out
     assert 'README.md, "The first hour"' in out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cookiecutter renders the project directory's name before any hook runs: an empty "
+    "name is the output directory itself, which exists, so cookiecutter stops with 'directory "
+    "already exists' and pre_gen_project never runs (cookiecutter issue #821). Only a "
+    "template directory name that never renders empty would change that (issue 29, point 10a).",
+)
+def test_an_empty_project_is_refused_by_the_hook(cookies, capfd):
+    result = cookies.bake(extra_context={"project": ""}, template=str(TEMPLATE_DIR))
+
+    assert isinstance(result.exception, FailedHookException), result.exception
+    assert capfd.readouterr().err.startswith("error: project='': ")

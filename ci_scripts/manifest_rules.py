@@ -18,6 +18,16 @@ from typing import Any
 # instance types the hooks check answers against and ci_scripts checks manifests against.
 FACTS_PATH = Path(__file__).resolve().parent / "aws_facts.json"
 
+# No documented maximum bounds an endpoint's instance count: RegisterScalableTarget's MaxCapacity
+# is an unbounded integer ("Although you can specify a large maximum capacity, note that service
+# quotas might impose lower limits", https://docs.aws.amazon.com/autoscaling/application/
+# APIReference/API_RegisterScalableTarget.html), and ProductionVariant.InitialInstanceCount only has
+# a minimum of 1 (https://docs.aws.amazon.com/sagemaker/latest/APIReference/
+# API_ProductionVariant.html). The bound is the account's per-instance-type endpoint quota
+# (https://docs.aws.amazon.com/general/latest/gr/sagemaker.html), so validate warns above a fleet
+# no default quota grants rather than refusing.
+SANE_MAX_INSTANCES = 100
+
 # botocore TrafficRoutingConfig.CanarySize: "Value must be less than or equal to 50% of the
 # variant's total instance count".
 MAX_CANARY_PERCENT = 50
@@ -198,6 +208,28 @@ def shadow_refusals(effective: dict[str, Any]) -> list[tuple[str, str]]:
             )
         ]
     return []
+
+
+def capacity_warning(effective: dict[str, Any]) -> str:
+    """A warning when the fleet may grow past SANE_MAX_INSTANCES (see there), else ""."""
+    from ci_scripts.manifest import spec
+
+    endpoint = spec(effective).endpoint
+    if endpoint.type == "serverless":
+        return ""
+    field, count = "initial_instance_count", endpoint.initial_instance_count
+    scaling = endpoint.autoscaling
+    if scaling is not None and scaling.max_capacity > count:
+        field, count = "autoscaling.max_capacity", scaling.max_capacity
+    if count <= SANE_MAX_INSTANCES:
+        return ""
+    return (
+        f"$.endpoint.{field}: {count} instances of {endpoint.instance_type} is above "
+        f"{SANE_MAX_INSTANCES}; AWS sets no maximum, the account's SageMaker quota for "
+        f"{endpoint.instance_type} endpoint usage does (Service Quotas; default quotas: "
+        "https://docs.aws.amazon.com/general/latest/gr/sagemaker.html): a scale-out past it "
+        "fails, so set the fleet you mean to pay for"
+    )
 
 
 def switch_refusal(running_type: str | None, desired_type: str) -> str | None:

@@ -10,6 +10,7 @@ are the exception (the project is complete without a commit), they only warn.
 - deployment=batch gets ``data/batch/sample.csv``, a batch input written from the dataset.
 - Pruning is driven by ``PRUNED_WHEN`` alone. A listed path that the render did not produce is an
   error, so the table cannot silently rot when a file is renamed.
+- The next steps (cd, make test, make pipeline) are printed last (not under cruft).
 - ``git init -b main`` + one commit "Initial commit from sagemaker-gitops <version>". When git has
   no identity configured, the commit is made as the ``author`` answer with the address
   ``<github_owner>@users.noreply.github.com`` (a note says how to re-author it). Under cruft, git is
@@ -181,7 +182,28 @@ def main() -> int:
         print(f"error: post_gen_project: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     init_git(project_dir, answers)
+    if "_commit" not in answers:  # cruft also renders into temp dirs for update/diff: no noise
+        print(next_steps(project_dir, os.environ.get("PWD")))
     return 0
+
+
+def next_steps(project_dir: Path, cwd: str | None) -> str:
+    """What to run first, from the directory the user rendered in (``$PWD``: cookiecutter runs
+    this hook in the project, its own cwd is the template)."""
+    where = str(project_dir)
+    if cwd:
+        relative = os.path.relpath(project_dir, cwd)
+        if not relative.startswith(os.pardir):
+            where = relative
+    return "\n".join(
+        [
+            f'Rendered {project_dir.name}. Next steps (README.md, "The first hour"):',
+            f"  cd {where}",
+            "  make test       # builds .venv, lints, runs the tests, validates the manifests",
+            "  make pipeline   # trains and registers version 1 locally (no AWS account needed)",
+            "  make propose    # then commit deploy/staging.json, make deploy-staging (README)",
+        ]
+    )
 
 
 if __name__ == "__main__":

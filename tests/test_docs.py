@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -263,3 +264,36 @@ def test_status_shows_the_template_version(bake_once, tmp_path: Path) -> None:
         [*run, "--format", "json"], cwd=repo, capture_output=True, text=True, timeout=60, check=True
     )
     assert json.loads(as_json.stdout)["template_version"] == VERSION
+
+
+def first_hour_commands(readme: str) -> list[str]:
+    """The shell commands of the README's "The first hour" code block, without their comments."""
+    section = readme[readme.index("## The first hour") :]
+    start = section.index("```bash") + len("```bash")
+    block = section[start : section.index("```", start)]
+    return [line.split("  #")[0].strip() for line in block.strip().splitlines()]
+
+
+def test_first_hour_commits_the_proposal_before_deploying(bake_once, tmp_path: Path) -> None:
+    """`make propose` edits deploy/staging.json; deploying it uncommitted warns that the approval
+    is recorded as an 'uncommitted change'. The first hour commits it in between, as the merge of
+    the proposal's pull request would, so its deploy names a commit and warns of nothing."""
+    from ci_scripts import manifest as manifests
+    from ci_scripts.commands.deploy import uncommitted_manifest
+    from ci_scripts.project import ProjectConfig
+
+    repo = tmp_path / "repo"
+    shutil.copytree(bake_once(), repo, symlinks=True)
+    commands = first_hour_commands((repo / "README.md").read_text("utf-8"))
+    between = commands[commands.index("make propose") + 1 : commands.index("make deploy-staging")]
+    staging = repo / "deploy" / "staging.json"
+    proposed = staging.read_text("utf-8").replace('"model_version": null', '"model_version": 1')
+    staging.write_text(proposed)  # what `make propose` writes
+    git = ("NAME", "A"), ("EMAIL", "a@example.com")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env |= {f"GIT_{who}_{key}": value for who in ("AUTHOR", "COMMITTER") for key, value in git}
+    for command in between:
+        subprocess.run(command, shell=True, cwd=repo, env=env, check=True, capture_output=True)
+
+    project = ProjectConfig.load(repo)
+    assert not uncommitted_manifest(project, manifests.load(project, "staging"), None), between

@@ -59,6 +59,7 @@ REFUSED = [
     ("project", "test", {}, "Python package 'test' would clash"),  # CPython's test suite
     ("project", "class", {}, "Python package 'class' would clash"),
     ("project", "ci-scripts", {}, "Python package 'ci_scripts' would clash"),
+    ("project", "   ", {}, "use lowercase letters"),  # an empty one: see the test below
     ("description", "", {}, "must not be empty"),
     ("description", "   ", {}, "must not be empty"),
     ("description", " padded", {}, "leading/trailing spaces"),
@@ -354,3 +355,30 @@ def test_render_without_git_on_path_warns_and_skips_git(cookies, monkeypatch, ca
     assert (result.project_path / "ci_scripts" / "__init__.py").is_file()
     assert not (result.project_path / ".git").exists()
     assert "warning: git not found" in capfd.readouterr().err
+
+
+def test_a_render_prints_the_next_steps(cookies, capfd, monkeypatch, tmp_path):
+    """A plain render says where to go and what to run first (from the user's directory)."""
+    monkeypatch.setenv("PWD", str(tmp_path))
+    result = cookies.bake(template=str(TEMPLATE_DIR))
+
+    assert result.exception is None, result.exception
+    out = capfd.readouterr().out
+    where = result.project_path.relative_to(tmp_path)
+    steps = [line.split("#")[0].strip() for line in out.splitlines() if line.startswith("  ")]
+    assert steps[:3] == [f"cd {where}", "make test", "make pipeline"], out
+    assert 'README.md, "The first hour"' in out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cookiecutter renders the project directory's name before any hook runs: an empty "
+    "name is the output directory itself, which exists, so cookiecutter stops with 'directory "
+    "already exists' and pre_gen_project never runs (cookiecutter issue #821). Only a "
+    "template directory name that never renders empty would change that (issue 29, point 10a).",
+)
+def test_an_empty_project_is_refused_by_the_hook(cookies, capfd):
+    result = cookies.bake(extra_context={"project": ""}, template=str(TEMPLATE_DIR))
+
+    assert isinstance(result.exception, FailedHookException), result.exception
+    assert capfd.readouterr().err.startswith("error: project='': ")

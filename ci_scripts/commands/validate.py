@@ -16,7 +16,7 @@ from __future__ import annotations
 import typer
 
 from ci_scripts import batch as batching
-from ci_scripts import canary, vendored
+from ci_scripts import canary, manifest_rules, vendored
 from ci_scripts import manifest as manifests
 from ci_scripts.errors import CIError
 from ci_scripts.pipeline_module import PIPELINE_FILE, build_definition, module_file
@@ -74,9 +74,12 @@ def run(project: ProjectConfig) -> None:
                     f"{policy.duration_minutes} min)",
                     err=True,
                 )
-        warning = canary.production_warning(env, manifest.effective)
-        if warning:
-            typer.echo(f"warning: {manifest.label}: {warning}", err=True)
+        for warning in (
+            canary.production_warning(env, manifest.effective),
+            manifest_rules.capacity_warning(manifest.effective),
+        ):
+            if warning:
+                typer.echo(f"warning: {manifest.label}: {warning}", err=True)
     modules = [(PIPELINE_FILE.as_posix(), "pipelines.pipeline")]
     if project.deployment == "batch":  # what deploy upserts as <project>-<env>-batch
         modules.append((module_file(batching.BATCH_MODULE).as_posix(), batching.BATCH_MODULE))

@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8080
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time invocations carry at most 6 MB
+DRAIN_SECONDS = 30.0  # how long a refused body is read and dropped before the answer
 SERVERS = ("gunicorn", "wsgiref")
 
 StartResponse = Callable[..., Any]
@@ -204,10 +206,28 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     except ValueError:
         raise RequestError("invalid Content-Length") from None
     if length > MAX_BODY_BYTES:
+        _discard(environ["wsgi.input"], length)
         raise RequestError(
-            f"request body of {length} bytes exceeds {MAX_BODY_BYTES}", "413 Content Too Large"
+            f"request body of {length} bytes exceeds {MAX_BODY_BYTES} "
+            "(SageMaker real-time invocations carry at most 6 MB)",
+            "413 Content Too Large",
         )
     return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+def _discard(stream: Any, length: int) -> None:
+    """Read and drop a refused body (for up to DRAIN_SECONDS), so the client, still sending it,
+    reads the 413: a server that closes a socket with unread data resets the connection, and
+    the client sees "Broken pipe" or "Connection reset" instead of the answer."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    try:
+        while length > 0 and time.monotonic() < deadline:
+            chunk = stream.read(min(length, 1 << 16))
+            if not chunk:
+                return
+            length -= len(chunk)
+    except OSError:
+        return  # the client gave up sending
 
 
 class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

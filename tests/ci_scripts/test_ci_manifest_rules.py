@@ -80,6 +80,26 @@ def test_validate_accepts_the_largest_registry_version_and_a_half_fleet_canary(r
     assert (code, stderr) == (0, "")
 
 
+def test_validate_warns_of_a_fleet_no_quota_grants(repo: Path) -> None:
+    """AWS documents no maximum instance count (an account quota is the bound): a billion
+    instances is valid, and validate says, in one line naming the field, that it is no plan."""
+    code, err = validate_with(
+        repo, "staging", lambda d: d["endpoint"]["autoscaling"].update(max_capacity=1000000000)
+    )
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "max_capacity" in line]
+    assert len(warnings) == 1, err
+    assert warnings[0].startswith(
+        "warning: deploy/staging.json: $.endpoint.autoscaling.max_capacity: 1000000000 "
+        f"instances of ml.m5.large is above {manifest_rules.SANE_MAX_INSTANCES}; AWS sets no "
+        "maximum, the account's SageMaker quota"
+    ), warnings[0]
+    code, err = validate_with(
+        repo, "staging", lambda d: d["endpoint"]["autoscaling"].update(max_capacity=100)
+    )
+    assert (code, [line for line in err.splitlines() if "max_capacity" in line]) == (0, [])
+
+
 def test_canary_refusal_judges_the_real_fleet() -> None:
     assert manifest_rules.canary_refusal(60, 1) is None  # one instance: no canary at all
     assert manifest_rules.canary_refusal(50, 4) is None

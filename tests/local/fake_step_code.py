@@ -8,7 +8,8 @@ The batch steps (batch_check, batch_capture) are the platform's own, run as they
 Knobs for failure tests: hyperparameter ``fail=true`` makes train fail; a model whose ``serve``
 field is ``crash`` exits at start, ``unhealthy`` answers /ping with 500, ``errors`` passes /ping
 but answers every /invocations with 500, ``slow`` answers after 50 ms, ``empty`` answers 200
-with no predictions, ``disagree`` answers label 0 (every other model answers label 1).
+with no predictions, ``disagree`` answers label 0 (every other model answers label 1); a
+dataset row holding ``not-a-number`` fails preprocess naming the file and line.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ def preprocess() -> None:
     if not files:
         sys.exit("preprocess: no csv in processing/input/data")
     header, *rows = files[0].read_text().splitlines()
+    for number, row in enumerate(rows, start=2):
+        if "not-a-number" in row:  # the platform's preprocess: failure file + one stderr line
+            message = f"{files[0]}: line {number}: 'not-a-number' is not a number"
+            (ROOT / "output").mkdir(parents=True, exist_ok=True)
+            (ROOT / "output" / "failure").write_text(message)
+            sys.exit(f"error: {message}")
     for split in ("train", "validation", "test"):
         folder = ROOT / "processing" / split
         folder.mkdir(parents=True, exist_ok=True)

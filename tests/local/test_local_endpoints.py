@@ -185,6 +185,33 @@ def test_a_port_taken_before_the_server_binds_it_is_retried(
     assert state.config["targets"][0]["url"] != f"http://127.0.0.1:{taken}"
 
 
+def test_a_taken_router_port_moves_the_url_and_says_so_in_one_line(
+    backend: LocalBackend, registered, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ci_scripts.backends.local import processes as local_processes
+
+    version = registered()
+    old_url = backend.deploy("staging", MANIFEST, version).url
+    router = json.loads((backend.state.home / "pids" / "staging-router.json").read_text())
+    local_processes.stop(backend.state, router)  # e.g. a reboot; then another program takes it
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", router["port"]))
+    squatter.listen()
+    try:
+        with caplog.at_level("WARNING"):
+            new_url = backend.deploy("staging", MANIFEST, version).url
+    finally:
+        squatter.close()
+
+    assert new_url != old_url
+    moved = [r.getMessage() for r in caplog.records if "moved" in r.getMessage()]
+    assert moved == [
+        f"endpoint churn-model-staging: its address {old_url} is taken by another process; "
+        f"it moved to {new_url} (callers of the old URL must change)"
+    ]
+
+
 def test_each_version_serves_the_code_it_was_registered_with(
     backend: LocalBackend, registered, repo: Path
 ) -> None:

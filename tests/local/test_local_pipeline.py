@@ -103,6 +103,25 @@ def test_failing_step_stops_the_run_naming_the_step_and_its_stderr(
     assert STDERR_TAIL_LINES >= 2
 
 
+def test_a_dataset_error_names_data_dataset_csv_once(
+    backend: LocalBackend, definition, repo: Path
+) -> None:
+    """The step reads a staged copy under .mlops/runs/<id>/Preprocess/opt_ml/...; the error is
+    about the repo's data/dataset.csv, and the step's failure file and its stderr say the same
+    thing: the line names the file the team edits, once."""
+    dataset = repo / "data" / "dataset.csv"
+    dataset.write_text(dataset.read_text() + "0,not-a-number,1.0\n")
+
+    run = backend.run_definition(definition())
+
+    assert run.status == "Failed"
+    log = Path(".mlops", "runs", run.id, "Preprocess", "stderr.log")
+    assert run.failure_reason == (
+        "step Preprocess (Processing) failed: exited with code 1: data/dataset.csv: line 5: "
+        f"'not-a-number' is not a number (full log: {log})"
+    )
+
+
 def test_condition_false_runs_the_fail_step_with_its_message(
     backend: LocalBackend, definition
 ) -> None:

@@ -26,6 +26,7 @@ from ci_scripts.runtime import model, serve
 from ci_scripts.runtime.features import FEATURES, frame, read_labelled_dir, to_arrays
 
 N = len(FEATURES)
+TWENTY_MB = b"1," * (10 * 1024 * 1024)  # over SageMaker's 6 MB invocation limit
 
 
 def request(
@@ -210,6 +211,8 @@ def test_cli_serves_until_terminated(trained_root: Path, tmp_path: Path, cli, sa
             assert len(answer["predictions"]) == 1
         status, answer = request(f"{url}/invocations", "\n".join(map(",".join, rows)).encode())
         assert (status, len(answer["predictions"])) == (200, len(rows))
+        status, answer = request(f"{url}/invocations", TWENTY_MB)  # gunicorn drops it too
+        assert status == 413 and "exceeds" in answer["error"]
     finally:
         process.terminate()
         returncode = process.wait(timeout=30)
@@ -242,16 +245,27 @@ def test_cli_without_a_model_fails_in_one_line(tmp_path: Path, run_cli) -> None:
     ]
 
 
-def test_oversized_body_is_refused_before_reading(trained_model) -> None:
+def test_oversized_body_is_refused_and_drained(trained_model) -> None:
     app = serve.InferenceApp(trained_model)
     statuses = []
+    stream = io.BytesIO(b"1," * (serve.MAX_BODY_BYTES // 2 + 1))
     environ = {
         "PATH_INFO": "/invocations",
         "REQUEST_METHOD": "POST",
         "CONTENT_TYPE": "text/csv",
-        "CONTENT_LENGTH": str(serve.MAX_BODY_BYTES + 1),
-        "wsgi.input": io.BytesIO(b""),
+        "CONTENT_LENGTH": str(len(stream.getvalue())),
+        "wsgi.input": stream,
     }
     body = b"".join(app(environ, lambda status, headers: statuses.append(status)))
     assert statuses == ["413 Content Too Large"]
     assert "exceeds" in json.loads(body)["error"]
+    assert stream.tell() == len(stream.getvalue())  # read and dropped: the client is not reset
+
+
+def test_a_20_mb_body_gets_413_not_a_reset(base_url: str) -> None:
+    status, answer = request(f"{base_url}/invocations", TWENTY_MB)
+    assert status == 413
+    assert answer == {
+        "error": f"request body of {len(TWENTY_MB)} bytes exceeds {serve.MAX_BODY_BYTES} "
+        "(SageMaker real-time invocations carry at most 6 MB)"
+    }

@@ -29,7 +29,11 @@ from ci_scripts.backends.base import (
 )
 from ci_scripts.backends.composed import ComposedBackend
 from ci_scripts.backends.local.batch import LocalBatch
-from ci_scripts.backends.local.definition import load_definition, upload_shipped_dataset
+from ci_scripts.backends.local.definition import (
+    SHIPPED_DATASET,
+    load_definition,
+    upload_shipped_dataset,
+)
 from ci_scripts.backends.local.endpoints import LocalEndpoints
 from ci_scripts.backends.local.pipeline import LocalPipelineRunner
 from ci_scripts.backends.local.registry import SqliteRegistry
@@ -82,8 +86,9 @@ class LocalBackend(ComposedBackend):
     ) -> PipelineRun:
         """Run any definition (tests use small synthetic ones) against this project's state."""
         overrides = dict(parameters or {})
-        upload_shipped_dataset(self.project, self.state, definition, overrides)
-        return self.runner().run(definition, overrides)
+        shipped = upload_shipped_dataset(self.project, self.state, definition, overrides)
+        origins = {shipped: SHIPPED_DATASET.as_posix()} if shipped else {}
+        return self.runner().run(definition, overrides, origins=origins)
 
     def runner(self) -> LocalPipelineRunner:
         p = self.project

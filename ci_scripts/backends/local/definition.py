@@ -123,14 +123,15 @@ def _load_untagged(
 
 def upload_shipped_dataset(
     project: ProjectConfig, state: LocalState, definition: dict[str, Any], overrides: dict[str, Any]
-) -> None:
+) -> Path | None:
     """Put data/dataset.csv where the default InputDataUrl points, as CI uploads it on aws.
 
     Only the default location is filled (an explicit ``InputDataUrl`` must already exist), and it
-    is refreshed whenever the shipped file changed.
+    is refreshed whenever the shipped file changed. Returns the local copy of that S3 object (its
+    errors are data/dataset.csv's), None when the run reads no copy of the shipped file.
     """
     if INPUT_DATA_PARAMETER in overrides:
-        return
+        return None
     spec = next(
         (p for p in definition.get("Parameters") or [] if p.get("Name") == INPUT_DATA_PARAMETER),
         None,
@@ -138,11 +139,12 @@ def upload_shipped_dataset(
     source = project.root / SHIPPED_DATASET
     default = (spec or {}).get("DefaultValue")
     if not isinstance(default, str) or not default.startswith("s3://") or not source.is_file():
-        return
+        return None
     target = state.s3_path(default)
     if not default.endswith(".csv"):
         target = target / source.name
     if target.is_file() and target.read_bytes() == source.read_bytes():
-        return
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
+    return target

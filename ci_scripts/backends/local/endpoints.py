@@ -19,6 +19,7 @@ import dataclasses
 import fcntl
 import http.client
 import json
+import logging
 import os
 import shutil
 import sys
@@ -53,6 +54,8 @@ from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
 HEALTH_TIMEOUT_ENV = "CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT"
 DEFAULT_HEALTH_TIMEOUT = 60.0
 DRAIN_SECONDS = 0.1  # let requests already forwarded to the old server finish
+log = logging.getLogger(__name__)
+
 PORT_ATTEMPTS = 3  # a picked port can be taken before the server binds it
 SOURCE_KEY = "_source"
 
@@ -483,6 +486,15 @@ class LocalEndpoints:
                 facts = read_json(info)
                 if facts and facts.get("pid") == record["pid"]:
                     record.update(port=facts["port"], url=facts["url"])
+                    old_port = int(routes.get("port") or 0)
+                    if old_port and facts["port"] != old_port:
+                        log.warning(
+                            "endpoint %s: its address http://127.0.0.1:%s is taken by another "
+                            "process; it moved to %s (callers of the old URL must change)",
+                            self.project.endpoint_name(env),
+                            old_port,
+                            facts["url"],
+                        )
                     write_json_atomic(self.state.dir("pids") / f"{env}-router.json", record)
                     return record
                 time.sleep(0.01)

@@ -161,9 +161,14 @@ class LocalPipelineRunner:
         self.on_step = on_step
 
     def run(
-        self, definition: dict[str, Any], overrides: dict[str, Any] | None = None
+        self,
+        definition: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
+        *,
+        origins: dict[Path, str] | None = None,
     ) -> PipelineRun:
-        """Execute ``definition`` to the end; the returned run says Succeeded or Failed."""
+        """Execute ``definition`` to the end; the returned run says Succeeded or Failed.
+        ``origins``: local S3 copies of the repo's files, named so in step errors."""
         nodes = build_graph(definition)
         parameters = resolve_parameters(definition, overrides or {})
         execution_id = new_execution_id()
@@ -192,6 +197,7 @@ class LocalPipelineRunner:
             cache=StepCache(self.state),
             code_hash=image.code_hash(src),
             use_cache=self.use_cache,
+            origins=dict(origins or {}),
         )
         run_file = self.state.run_dir(execution_id) / "run.json"
         record = {

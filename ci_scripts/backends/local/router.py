@@ -46,6 +46,10 @@ PROBE_HEADER = "X-Ci-Scripts-Probe"  # deploy's canary traffic: counted, never c
 SHADOW_PROBE = "shadow"  # PROBE_HEADER value of the shadow test's own traffic: mirrored
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 UPSTREAM_TIMEOUT = 60.0
+# SageMaker real-time invocations carry at most 6 MB (runtime/serve.py's MAX_BODY_BYTES: the
+# router is standard library only and does not import it). A larger body is answered 413 here.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+DRAIN_SECONDS = 30.0  # how long a refused body is read and dropped before the socket closes
 
 
 class Routes:
@@ -260,7 +264,58 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._json(404, {"error": f"no route GET {self.path}"})
 
+    def handle_expect_100(self) -> bool:
+        """``Expect: 100-continue`` (curl's way with a large body): refuse before it is sent."""
+        refusal = self._refusal()
+        if refusal is None:
+            return super().handle_expect_100()
+        self.close_connection = True
+        self._json(*refusal)
+        return False
+
+    def _refusal(self) -> tuple[int, dict[str, str]] | None:
+        """The 4xx to answer, without reading it, to a body the router will not take."""
+        declared = self.headers.get("Content-Length") or "0"
+        try:
+            length = int(declared)
+        except ValueError:
+            return 400, {"error": f"invalid Content-Length {declared[:40]!r}"}
+        if length < 0:
+            return 400, {"error": f"invalid Content-Length {declared[:40]!r}"}
+        if length > MAX_BODY_BYTES:
+            return 413, {
+                "error": f"request body of {length} bytes exceeds {MAX_BODY_BYTES} "
+                "(SageMaker real-time invocations carry at most 6 MB)"
+            }
+        return None
+
+    def _discard_body(self) -> None:
+        """Read and drop the body of a refused request, so a client still sending it reads the
+        answer: closing a socket with unread data resets the connection, and the client would
+        see "Broken pipe" or "Connection reset" instead of the 413."""
+        self.close_connection = True
+        try:
+            left = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return  # no length to read up to: the connection closes
+        deadline = time.monotonic() + DRAIN_SECONDS
+        try:
+            self.connection.settimeout(5.0)  # a client that stops sending does not hold a thread
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(left, 1 << 16))
+                if not chunk:
+                    return
+                left -= len(chunk)
+        except OSError:
+            return  # the client stopped sending once it had the answer
+
     def do_POST(self) -> None:
+        refusal = self._refusal()
+        if refusal is not None:
+            self.close_connection = True
+            self._json(*refusal)  # answered first: a client that reads while it sends stops
+            self._discard_body()
+            return
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == CONTROL + "reload":
             self.server.routes.current(force=True)
@@ -326,6 +381,8 @@ class Handler(BaseHTTPRequestHandler):
         if content_type:
             self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         for key, value in extra.items():
             self.send_header(key, value)
         self.end_headers()

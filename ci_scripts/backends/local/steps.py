@@ -68,6 +68,16 @@ class StepContext:
     code_hash: str
     use_cache: bool = True
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Local S3 copies of the repo's own files (data/dataset.csv -> InputDataUrl's default), and
+    # where steps staged them: a step's error names the repo's file, not its staged copy.
+    origins: dict[Path, str] = field(default_factory=dict)
+    staged: dict[str, str] = field(default_factory=dict)
+
+    def in_repo_terms(self, message: str) -> str:
+        """``message`` with staged copies of the repo's files named as the repo names them."""
+        for copy, origin in sorted(self.staged.items(), key=lambda kv: -len(kv[0])):
+            message = message.replace(copy, origin)
+        return message
 
     def job_name(self, step: str) -> str:
         return f"pipelines-{self.execution_id}-{step}"[:63]
@@ -351,6 +361,11 @@ def _download(ctx: StepContext, uri: str, dest: Path, step: str) -> None:
         shutil.copy2(source, dest / source.name)
     else:
         shutil.copytree(source, dest, dirs_exist_ok=True)
+    for copy, origin in ctx.origins.items():
+        if copy == source:
+            ctx.staged[str(dest / source.name)] = origin
+        elif copy.is_relative_to(source):
+            ctx.staged[str(dest / copy.relative_to(source))] = origin
 
 
 def _upload(ctx: StepContext, produced: Path, uri: str) -> None:
@@ -404,10 +419,16 @@ def _execute(
         reason = ""
         for failure in (opt_ml / "output" / "failure", opt_ml / "output" / "message"):
             if failure.is_file():
-                reason = failure.read_text(errors="replace").strip()[:500] + "; "
+                reason = failure.read_text(errors="replace").strip()[:500]
+        stderr = tail(stderr_log)
+        said = f"{reason}; stderr: {stderr}" if reason and reason not in stderr else reason
+        root = ctx.state.root
+        log = stderr_log.relative_to(root) if stderr_log.is_relative_to(root) else stderr_log
         raise StepFailed(
-            f"exited with code {proc.returncode}: {reason}stderr: {tail(stderr_log)}"
-            f" (full log: {stderr_log})"
+            ctx.in_repo_terms(
+                f"exited with code {proc.returncode}: {said or f'stderr: {stderr}'}"
+                f" (full log: {log})"
+            )
         )
     return stdout_log.read_text(errors="replace")
 

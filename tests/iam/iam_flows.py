@@ -54,7 +54,8 @@ def tuned(harness: RecordingHarness, version: int) -> None:
         }
         return _ok({"TrainingJobSummaries": [summary]})
 
-    harness.session.events.register(
+    client = harness.backend.registry.clients("sagemaker")  # made already: its own events
+    client.meta.events.register(
         "before-call.sagemaker.ListTrainingJobsForHyperParameterTuningJob", trials
     )
 

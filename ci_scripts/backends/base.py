@@ -122,6 +122,11 @@ class Registry(Protocol):
     def set_approval(self, group: str, version: int, status: str, description: str) -> ModelVersion:
         """Change the approval status (the merge of a manifest PR is the approval)."""
 
+    def with_trials(self, version: ModelVersion) -> ModelVersion:
+        """``version`` with ``training["trials"]``: every trial of the tuning job that trained
+        it, best first (``[{job, status, objective, hyperparameters}]`` as JSON). Unchanged when
+        it was not tuned or the record already holds them (the local registry always does)."""
+
 
 class PipelineRunner(Protocol):
     """Upserts and runs the training pipeline built by pipelines/pipeline.py."""

@@ -28,6 +28,9 @@ class ComposedBackend:
     def set_approval(self, group: str, version: int, status: str, description: str) -> ModelVersion:
         return self.registry.set_approval(group, version, status, description)
 
+    def with_trials(self, version: ModelVersion) -> ModelVersion:
+        return self.registry.with_trials(version)
+
     # -- EndpointHost -----------------------------------------------------------------------
     def invoke(
         self,

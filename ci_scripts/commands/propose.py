@@ -93,7 +93,7 @@ def run(project: ProjectConfig, backend: Backend, env: str, body_file: Path | No
         )
         write_outputs(proposed=False)
         return
-    full = backend.get_version(group, candidate.version) or candidate
+    full = backend.with_trials(backend.get_version(group, candidate.version) or candidate)
     baseline = backend.get_version(group, current) if current else None
     updated = manifest.with_version(full.version)
     if baseline and same_model(full, baseline):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aws_harness import AwsHarness, admin_client
 
 from ci_scripts.backends.aws.registry import flatten_metrics, metadata_parts
+from ci_scripts.report import trials_section
 
 
 def test_version_record_has_metrics_hyperparameters_and_links(aws: AwsHarness) -> None:
@@ -58,3 +63,89 @@ def test_report_and_metadata_parsing() -> None:
     )
     assert hyper == {"C": "1", "max_iter": "10", "class_weight": "none"}
     assert metrics == {"auc": 0.8}
+
+
+def test_a_tuned_version_lists_its_trials_best_first(aws: AwsHarness) -> None:
+    """propose's view: the trials of the version's tuning job (ListTrainingJobsForHyperParameter
+    TuningJob, which moto lacks: botocore's Stubber answers it), in the local registry's shape,
+    the registered best trial first, then by objective, failed trials last."""
+    from botocore.stub import Stubber
+
+    seeded = aws.seed_version()
+    tuned = dataclasses.replace(
+        seeded,
+        training={"tuning_job": "abc-Tune-x", "best_training_job": "abc-Tune-x-002-bb"},
+    )
+
+    def summary(name: str, status: str, value: float | None, c: str) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "TrainingJobName": name,
+            "TrainingJobArn": f"arn:aws:sagemaker:eu-west-1:123456789012:training-job/{name}",
+            "CreationTime": datetime(2025, 1, 1, tzinfo=UTC),
+            "TrainingJobStatus": status,
+            "TunedHyperParameters": {"C": c},
+        }
+        if value is not None:
+            found["FinalHyperParameterTuningJobObjectiveMetric"] = {
+                "Type": "Maximize",
+                "MetricName": "validation:auc",
+                "Value": value,
+            }
+        return found
+
+    client = aws.backend.registry.clients("sagemaker")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "list_training_jobs_for_hyper_parameter_tuning_job",
+            {
+                "TrainingJobSummaries": [
+                    summary("abc-Tune-x-001-aa", "Completed", 0.81, "0.1"),
+                    summary("abc-Tune-x-003-cc", "Failed", None, "9.0"),
+                    summary("abc-Tune-x-004-dd", "Completed", 0.88, "3.0"),
+                ],
+                "NextToken": "more",
+            },
+            {"HyperParameterTuningJobName": "abc-Tune-x"},
+        )
+        stub.add_response(
+            "list_training_jobs_for_hyper_parameter_tuning_job",
+            {"TrainingJobSummaries": [summary("abc-Tune-x-002-bb", "Completed", 0.86, "1.0")]},
+            {"HyperParameterTuningJobName": "abc-Tune-x", "NextToken": "more"},
+        )
+        listed = aws.backend.with_trials(tuned)
+        stub.assert_no_pending_responses()
+
+    trials = json.loads(listed.training["trials"])
+    assert [t["job"] for t in trials] == [
+        "abc-Tune-x-002-bb",  # registered (the tuning job's best)
+        "abc-Tune-x-004-dd",
+        "abc-Tune-x-001-aa",
+        "abc-Tune-x-003-cc",  # no objective
+    ]
+    assert trials[0] == {
+        "job": "abc-Tune-x-002-bb",
+        "status": "Completed",
+        "objective": 0.86,
+        "hyperparameters": {"C": "1.0"},
+    }
+    assert trials[-1]["objective"] is None and trials[-1]["status"] == "Failed"
+    body = trials_section(listed)
+    assert "| 1 | `abc-Tune-x-002-bb` (registered) | 0.86" in "\n".join(body)
+    # untuned versions and versions whose record holds the trials are left as they are
+    assert aws.backend.with_trials(seeded) is seeded
+    assert aws.backend.with_trials(listed) is listed
+
+
+def test_unlistable_trials_keep_the_best_trial_line(
+    aws: AwsHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    from botocore.stub import Stubber
+
+    tuned = dataclasses.replace(aws.seed_version(), training={"tuning_job": "gone"})
+    client = aws.backend.registry.clients("sagemaker")
+    with Stubber(client) as stub, caplog.at_level(logging.WARNING):
+        stub.add_client_error(
+            "list_training_jobs_for_hyper_parameter_tuning_job", "AccessDeniedException"
+        )
+        assert aws.backend.with_trials(tuned) is tuned
+    assert "trials of tuning job gone unreadable" in caplog.text

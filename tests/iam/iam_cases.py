@@ -12,6 +12,7 @@ from iam_flows import run_loop
 from iam_judge import LAYOUTS, job_role, roles
 from iam_recorder import Request, recording_harness
 from option_matrix import COMBINATIONS, combination_id
+from pipeline_role import TRACKING_SERVER, pipeline_role_requests, training_definition
 
 CASES = [
     pytest.param(combo, layout, id=f"{combination_id(combo)}-{layout}")
@@ -27,7 +28,9 @@ def rendered(bake_once: Callable[..., Path], combo: dict[str, str]) -> tuple[lis
 
 
 def layout_stacks(template: dict, layout: str) -> list[Stack]:
-    return stacks(template, LAYOUTS[layout])
+    """The layout's stacks, the dev stack naming a tracking server (the pipeline tracks runs)."""
+    server = TRACKING_SERVER.format(account=LAYOUTS[layout]["dev"])
+    return stacks(template, LAYOUTS[layout], {"MlflowTrackingServerArn": server})
 
 
 def recorded(
@@ -54,5 +57,8 @@ def recorded(
             recording_harness(tmp, monkeypatch, job_accounts, **answers) as harness,
         ):
             run_loop(harness, tmp)
-            _RECORDED[key] = list(harness.requests)
+            # ... and what the pipeline run-pipeline started does as its execution role
+            definition = training_definition(tmp, **answers)
+            role = harness.project.role_arn("dev")
+            _RECORDED[key] = [*harness.requests, *pipeline_role_requests(definition, role)]
     return _RECORDED[key]

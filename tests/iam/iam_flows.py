@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aws_harness import _ok
 from iam_recorder import RecordingHarness
 
 # Workflow commands this flow does not drive, and why (the judge checks the list is complete).
@@ -23,6 +24,40 @@ def with_baseline(harness: RecordingHarness, version: int) -> None:
     """What the pipeline's DataBaseline, CheckBias and Explain steps attach to the package: the
     monitor's baseline and the reports it watches for drift (so deploy keeps a monitor)."""
     harness.attach_monitor_reports(version)
+
+
+TUNING_JOB = "a1b2c3d4e5f6-Tune-0A1b2C3d4E"
+
+
+def tuned(harness: RecordingHarness, version: int) -> None:
+    """What the pipeline's Tune step leaves in the version's metadata (its tuning job), so
+    ``propose`` lists the job's trials (ListTrainingJobsForHyperParameterTuningJob, which moto
+    lacks: answered here, the request already recorded)."""
+    package = next(
+        p for p in harness.moto_sagemaker.model_packages.values() if p.arn.endswith(f"/{version}")
+    )
+    package.customer_metadata_properties = {
+        **(package.customer_metadata_properties or {}),
+        "tuning_job": TUNING_JOB,
+        "best_training_job": f"{TUNING_JOB}-002-0a1b2c3d",
+        "tuning_objective": "validation:auc",
+        "best_objective": "0.9",
+    }
+
+    def trials(**_: Any) -> Any:
+        summary = {
+            "TrainingJobName": f"{TUNING_JOB}-002-0a1b2c3d",
+            "TrainingJobArn": "arn:aws:sagemaker:eu-west-1:123456789012:training-job/t",
+            "CreationTime": "2025-01-01T00:00:00Z",
+            "TrainingJobStatus": "Completed",
+            "TunedHyperParameters": {"C": "0.5"},
+        }
+        return _ok({"TrainingJobSummaries": [summary]})
+
+    client = harness.backend.registry.clients("sagemaker")  # made already: its own events
+    client.meta.events.register(
+        "before-call.sagemaker.ListTrainingJobsForHyperParameterTuningJob", trials
+    )
 
 
 def point(harness: RecordingHarness, env: str, version: int) -> None:
@@ -47,6 +82,7 @@ def run_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     ok(harness.cli("run-pipeline", "--wait"))
     first = harness.seed_version()  # what the pipeline's RegisterModel step does
     with_baseline(harness, first.version)
+    tuned(harness, first.version)
     ok(harness.cli("propose", "--env", "staging", "--body-file", body))
     harness.commit("propose v1")
     ok(harness.cli("deploy", "--env", "staging", "--commit", "c1", "--pr", "1"))
@@ -118,6 +154,7 @@ def run_batch_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     ok(harness.cli("run-pipeline", "--wait"))
     first = harness.seed_version()
     with_baseline(harness, first.version)
+    tuned(harness, first.version)
     ok(harness.cli("propose", "--env", "staging", "--body-file", body))
     harness.commit("propose v1")
     ok(harness.cli("deploy", "--env", "staging", "--commit", "c1", "--pr", "1"))

@@ -295,8 +295,13 @@ def without(world: World, grant: str, action: str) -> World:
                     continue
                 statement = {**statement, "Action": actions}
             statements.append(statement)
-        assert hits == 1, f"{grant}: {hits} statements with that Sid"
+        # a role of one name lives in several accounts (the execution role): a statement only
+        # some of its stacks grant (dev's pipeline jobs) is in one document, absent from others
+        assert hits <= 1, f"{grant}: {hits} statements with that Sid"
+        found.append(hits)
         return {**document, "Statement": statements}
+
+    found: list[int] = []
 
     mutated_roles = dict(world.roles)
     for arn, role in world.roles.items():
@@ -310,6 +315,7 @@ def without(world: World, grant: str, action: str) -> World:
         ResourcePolicy(p.label, p.account, p.patterns, cut(p.document)) if p.label == label else p
         for p in world.policies
     ]
+    assert sum(found) >= 1, f"{grant}: no statement with that Sid"
     # a role's trust policy is both a resource policy here and a property of the role
     return World(mutated_roles, mutated_policies)
 

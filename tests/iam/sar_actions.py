@@ -57,6 +57,7 @@ FILL: dict[str, tuple[str, ...]] = {
     "AlarmName": ("AlarmName", "AlarmNames", "AlarmNamePrefix"),
     "ProcessingJobName": ("ProcessingJobName",),
     "TrainingJobName": ("TrainingJobName",),
+    "HyperParameterTuningJobName": ("HyperParameterTuningJobName",),
     "TransformJobName": ("TransformJobName",),
     "ScheduleName": ("Name",),  # EventBridge Scheduler
     "GroupName": ("GroupName",),
@@ -72,6 +73,7 @@ DEV_OWNED = {
     "pipeline-execution",
     "processing-job",
     "training-job",
+    "hyper-parameter-tuning-job",
     "repository",
 }
 

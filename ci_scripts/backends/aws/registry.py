@@ -18,6 +18,7 @@ are read and summarized (ci_scripts.model_reports) for proposals.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -154,6 +155,56 @@ class AwsRegistry:
         if updated is None:
             raise CIError(f"model package {arn}: disappeared while being approved")
         return updated
+
+    def with_trials(self, version: ModelVersion) -> ModelVersion:
+        """The trials of the tuning job named in ``version``'s metadata (the dev account's:
+        only ``propose``, which runs there, asks), best first as the local registry records
+        them; ``version`` unchanged when it was not tuned or the trials cannot be listed."""
+        job = version.training.get("tuning_job")
+        if not job or version.training.get("trials"):
+            return version
+        try:
+            trials = self._trials(job, version.training.get("best_training_job", ""))
+        except ClientError as exc:
+            # The proposal still shows the best trial from the version's metadata.
+            log.warning("trials of tuning job %s unreadable: %s", job, describe_aws_error(exc))
+            return version
+        if not trials:
+            return version
+        training = {**version.training, "trials": json.dumps(trials, separators=(",", ":"))}
+        return dataclasses.replace(version, training=training)
+
+    def _trials(self, job: str, best: str) -> list[dict[str, Any]]:
+        """ListTrainingJobsForHyperParameterTuningJob, every page: each trial's name, status,
+        objective (FinalHyperParameterTuningJobObjectiveMetric) and tuned hyperparameters.
+        Best first: the registered best trial, then completed trials by objective in the
+        tuning job's direction, then trials without an objective."""
+        paginator = self.clients("sagemaker").get_paginator(
+            "list_training_jobs_for_hyper_parameter_tuning_job"
+        )
+        summaries = [
+            summary
+            for page in paginator.paginate(HyperParameterTuningJobName=job)
+            for summary in page.get("TrainingJobSummaries", [])
+        ]
+        trials, scored, direction = [], [], "Maximize"
+        for summary in summaries:
+            final = summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+            value = final.get("Value")
+            direction = final.get("Type") or direction
+            trial = {
+                "job": summary.get("TrainingJobName", ""),
+                "status": summary.get("TrainingJobStatus", ""),
+                "objective": float(value) if value is not None else None,
+                "hyperparameters": {
+                    str(k): str(v) for k, v in (summary.get("TunedHyperParameters") or {}).items()
+                },
+            }
+            (scored if trial["objective"] is not None else trials).append(trial)
+        scored.sort(key=lambda t: t["objective"], reverse=direction == "Maximize")
+        ranked = scored + trials
+        ranked.sort(key=lambda t: t["job"] != best)  # stable: the registered trial first
+        return ranked
 
     # -- details ----------------------------------------------------------------------------
     def _to_version(self, d: dict[str, Any], group: str, version: int) -> ModelVersion:

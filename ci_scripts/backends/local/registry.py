@@ -113,6 +113,10 @@ class SqliteRegistry:
             ).fetchone()
             return _row_to_version(row) if row else None
 
+    def with_trials(self, version: ModelVersion) -> ModelVersion:
+        """The Tune step wrote the trials into the version's metadata when it registered it."""
+        return version
+
     # -- writes -----------------------------------------------------------------------------
     def register(
         self,

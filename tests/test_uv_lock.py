@@ -179,6 +179,9 @@ FLOORS = {
     # ModelTrainer.with_metric_definitions, sagemaker.mlops.workflow, sagemaker.core.shapes.
     # MlflowConfig; sagemaker 3.0.x also requires torch (17 GPU packages on Linux).
     "sagemaker": "3.27",
+    # Below 0.16 typer breaks on the click a resolution picks ("Secondary flag is not valid for
+    # non-boolean flag"); below 0.22 `ci_scripts --help` imports rich (test_ci_cli.py).
+    "typer": "0.22",
     # ci_scripts/backends/local/tuning.py is written to Optuna 5 (5.0.0 ran the floors check).
     "optuna": "5",
     # ci_scripts/backends/local/tracking.py (3.17.0 ran the floors check).

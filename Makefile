@@ -14,16 +14,26 @@ DEMO_ARGS := $(if $(KEEP),--keep-running)
 
 .PHONY: demo demo-shadow demo-drift demo-rollback demo-quality demo-batch demo-definition down test lint bench aws-facts clean
 
-$(VENV)/bin/uv:
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.4"
+# uv itself is pinned (the version the generated repo's workflows install) and every install reads
+# uv.lock: --locked fails when it no longer matches pyproject.toml (then `$(UV) lock` and commit
+# both). --inexact: a `make demo` after `make test` keeps the test tools, and the reverse.
+UV_VERSION := 0.12.4
+UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
+SYNC := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(UV) sync --quiet --locked --inexact \
+	--compile-bytecode --python $(BIN)/python
 
-$(STAMP): pyproject.toml | $(VENV)/bin/uv
-	@VIRTUAL_ENV=$(abspath $(VENV)) $(UV) pip install --quiet --compile-bytecode -e ".[dev]"
+# Named by the version: a .venv made before a change of UV_VERSION gets the new uv.
+$(UV_STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@touch $(UV_STAMP)
+
+$(STAMP): pyproject.toml uv.lock | $(UV_STAMP)
+	@$(SYNC) --extra dev
 	@touch $(STAMP) $(DEMO_STAMP)
 
-$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/uv
-	@VIRTUAL_ENV=$(abspath $(VENV)) $(UV) pip install --quiet --compile-bytecode -e ".[demo]"
+$(DEMO_STAMP): pyproject.toml uv.lock | $(UV_STAMP)
+	@$(SYNC) --extra demo
 	@touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)  ## render a model repo and run the whole GitOps loop locally (KEEP=1: leave it up)

@@ -18,6 +18,9 @@ from cfnlint.decode import cfn_yaml
 REGION = "eu-west-1"
 ENVIRONMENTS = ("dev", "staging", "prod")
 NO_VALUE = object()
+# The id CloudFormation would give the project's KMS key (AWS::KMS::Key returns its key id from
+# Ref and its ARN from Fn::GetAtt Arn): any fixed id serves the judge.
+KMS_KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 
 # Ref / GetAtt return values per resource type (AWS::* "Return values" sections).
 REFS = {
@@ -28,6 +31,7 @@ REFS = {
         f"arn:aws:iam::{acct}:oidc-provider/{p['Url'].removeprefix('https://')}"
     ),
     "AWS::SNS::Topic": lambda p, acct: f"arn:aws:sns:{REGION}:{acct}:{p['TopicName']}",
+    "AWS::KMS::Key": lambda p, acct: KMS_KEY_ID,
 }
 ATTRS = {
     ("AWS::IAM::Role", "Arn"): lambda p, acct: f"arn:aws:iam::{acct}:role/{p['RoleName']}",
@@ -38,6 +42,7 @@ ATTRS = {
     ("AWS::SageMaker::ModelPackageGroup", "ModelPackageGroupArn"): lambda p, acct: (
         f"arn:aws:sagemaker:{REGION}:{acct}:model-package-group/{p['ModelPackageGroupName']}"
     ),
+    ("AWS::KMS::Key", "Arn"): lambda p, acct: f"arn:aws:kms:{REGION}:{acct}:key/{KMS_KEY_ID}",
     ("AWS::Events::Rule", "Arn"): lambda p, acct: (
         f"arn:aws:events:{REGION}:{acct}:rule/{p['Name']}"
     ),
@@ -162,10 +167,14 @@ class Stack:
 
 
 def stacks(
-    template: dict[str, Any], accounts: dict[str, str], extra: dict[str, str] | None = None
+    template: dict[str, Any],
+    accounts: dict[str, str],
+    extra: dict[str, str] | None = None,
+    per_env: dict[str, dict[str, str]] | None = None,
 ) -> list[Stack]:
     """The three bootstrap stacks, each in its environment's account, in the order
-    infra/README.md deploys them (the first stack in an account creates the OIDC provider)."""
+    infra/README.md deploys them (the first stack in an account creates the OIDC provider).
+    ``extra``: parameters of every stack; ``per_env``: of one environment's stack."""
     result, seen = [], set()
     for env in ENVIRONMENTS:
         account = accounts[env]
@@ -176,6 +185,7 @@ def stacks(
             "StagingAccountId": accounts["staging"],
             "ProdAccountId": accounts["prod"],
             **(extra or {}),
+            **(per_env or {}).get(env, {}),
         }
         seen.add(account)
         result.append(Stack(env, account, evaluate(template, params, account)["Resources"]))

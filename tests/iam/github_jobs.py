@@ -54,6 +54,18 @@ def _events(workflow: dict[str, Any], callers: dict[str, tuple[str, ...]], file:
     return tuple(sorted(set(events)))
 
 
+# A reusable workflow of the same repository: ``./.github/workflows/x.yml`` or the
+# self-repository form ``$/.github/workflows/x.yml`` the rendered workflows use (no @ref: the
+# caller's commit). Another repository's workflow (owner/repo/...@ref) is not ours to read.
+SELF_WORKFLOW = re.compile(r"(?:\./|\$/)\.github/workflows/([^/@]+\.ya?ml)")
+
+
+def called_workflow(uses: str) -> str | None:
+    """The file name of the same-repository reusable workflow ``uses`` calls, else None."""
+    match = SELF_WORKFLOW.fullmatch(uses.strip())
+    return match[1] if match else None
+
+
 def load_jobs(project: Path) -> list[Job]:
     """Every job that assumes an AWS role, with the ci_scripts commands it runs."""
     files = sorted((project / ".github" / "workflows").glob("*.yml"))
@@ -62,9 +74,8 @@ def load_jobs(project: Path) -> list[Job]:
     for _ in range(3):  # reusable workflows inherit their callers' events
         for file, workflow in workflows.items():
             for job in workflow.get("jobs", {}).values():
-                uses = str(job.get("uses", ""))
-                if uses.startswith("./.github/workflows/"):
-                    called = uses.rsplit("/", 1)[1]
+                called = called_workflow(str(job.get("uses", "")))
+                if called:
                     inherited = _events(workflow, callers, file)
                     callers[called] = tuple(sorted(set(callers.get(called, ())) | set(inherited)))
     jobs = []

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cfn_stacks import Stack, load, stacks
+from cfn_stacks import KMS_KEY_ID, REGION, Stack, load, stacks
 from github_jobs import Job, load_jobs
 from iam_flows import run_loop
 from iam_judge import LAYOUTS, job_role, roles
@@ -27,10 +27,31 @@ def rendered(bake_once: Callable[..., Path], combo: dict[str, str]) -> tuple[lis
     return load_jobs(project), load(project / "infra" / "bootstrap.yml")
 
 
+# The three-accounts layout is judged with the project's customer-managed KMS key: the dev stack
+# creates it (CreateKmsKey=true), staging and prod pass its ARN (KmsKeyArn), and the project sets
+# it as [tool.sagemaker-gitops].kms_key_arn (infra/README.md, "Customer-managed KMS key"). The
+# layout with the most cross-account grants exercises every KMS grant (key policy and role
+# policies); the other layouts are judged without a key. No extra recording either way.
+KMS_LAYOUT = "three-accounts"
+
+
+def kms_key_arn(layout: str) -> str:
+    if layout != KMS_LAYOUT:
+        return ""
+    return f"arn:aws:kms:{REGION}:{LAYOUTS[layout]['dev']}:key/{KMS_KEY_ID}"
+
+
 def layout_stacks(template: dict, layout: str) -> list[Stack]:
-    """The layout's stacks, the dev stack naming a tracking server (the pipeline tracks runs)."""
+    """The layout's stacks: the dev stack names a tracking server (the pipeline tracks runs), and
+    the KMS layout's stacks create and pass the project key."""
     server = TRACKING_SERVER.format(account=LAYOUTS[layout]["dev"])
-    return stacks(template, LAYOUTS[layout], {"MlflowTrackingServerArn": server})
+    key = kms_key_arn(layout)
+    per_env = (
+        {"dev": {"CreateKmsKey": "true"}, "staging": {"KmsKeyArn": key}, "prod": {"KmsKeyArn": key}}
+        if key
+        else None
+    )
+    return stacks(template, LAYOUTS[layout], {"MlflowTrackingServerArn": server}, per_env=per_env)
 
 
 def recorded(
@@ -54,7 +75,9 @@ def recorded(
         }
         with (
             pytest.MonkeyPatch.context() as monkeypatch,
-            recording_harness(tmp, monkeypatch, job_accounts, **answers) as harness,
+            recording_harness(
+                tmp, monkeypatch, job_accounts, kms_key_arn=kms_key_arn(layout), **answers
+            ) as harness,
         ):
             run_loop(harness, tmp)
             # ... and what the pipeline run-pipeline started does as its execution role

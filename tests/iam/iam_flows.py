@@ -4,6 +4,9 @@ One flow per option combination and account layout: train (run-pipeline --wait),
 the staging deploy of the merged proposal (approval included), its smoke test, promote, the prod
 deploy and smoke test, then a second version through staging (the update path: blue/green,
 autoscaling kept or lifted) and a failed smoke test that rolls back (a third deploy in one job).
+Then the deploy paths a release does not take (``other_deploy_paths``): an instance type change
+(autoscaling deregistered first), data capture turned off (the monitor's schedule deleted), a
+Failed endpoint replaced, and an old version's model pruned.
 Commands a workflow runs that the flow does not drive are listed in ``NOT_DRIVEN`` with why.
 """
 
@@ -13,8 +16,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_harness import _ok
+from aws_harness import _ok, admin_client
 from iam_recorder import RecordingHarness
+
+from ci_scripts.backends.aws.endpoints import MAX_NAME
 
 # Workflow commands this flow does not drive, and why (the judge checks the list is complete).
 NOT_DRIVEN: dict[str, str] = {}
@@ -72,6 +77,68 @@ def ok(result: Any) -> None:
     assert result.exit_code == 0, result.output
 
 
+def edit(harness: RecordingHarness, env: str, change: Any, message: str) -> None:
+    path = harness.project.manifest_path(env)
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    harness.commit(message)
+
+
+def stale_model(harness: RecordingHarness, env: str) -> str:
+    """A model an old deploy left for a version no rollback keeps (v99, named as deploys name
+    them): the next successful deploy's pruning deletes it (sagemaker:DeleteModel)."""
+    suffix = "-v99-0badc0de"
+    name = harness.project.endpoint_name(env)[: MAX_NAME - len(suffix)].rstrip("-") + suffix
+    admin_client("sagemaker").create_model(
+        ModelName=name,
+        ExecutionRoleArn=harness.project.role_arn(env),
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/old:v99"},
+    )
+    return name
+
+
+def made(harness: RecordingHarness, command: str, *operations: str) -> None:
+    """``command`` really sent each of ``operations`` (a path the flow means to record)."""
+    sent = {r.operation for r in harness.requests if r.command == command}
+    missing = [o for o in operations if o not in sent]
+    assert not missing, f"{command} never sent {missing}"
+
+
+def other_deploy_paths(harness: RecordingHarness) -> None:
+    """Deploy paths of an endpoint no release takes, recorded in staging (one deploy each):
+
+    - a new instance type (serverless: a new concurrency): autoscaling is deregistered before
+      the update (DeleteScalingPolicy, DeregisterScalableTarget), and data capture turned off in
+      the same change deletes the monitor's schedule (scheduler:DeleteSchedule);
+    - an old version's model is pruned after the deploy (DeleteModel);
+    - a Failed endpoint is replaced (DeleteEndpoint, then CreateEndpoint).
+    """
+    stale_model(harness, "staging")
+    realtime = harness.project.deployment == "realtime"
+
+    def change(data: dict[str, Any]) -> None:
+        if realtime:
+            data["endpoint"]["instance_type"] = "ml.m5.xlarge"
+        else:  # serverless: a new config all the same
+            data["endpoint"]["serverless"]["max_concurrency"] = 4
+        data["data_capture"]["enabled"] = False
+
+    edit(harness, "staging", change, "staging: new instance type, no capture")
+    ok(harness.cli("deploy", "--env", "staging", "--commit", "c6", "--pr", "6"))
+    expected = ["DeleteModel"]
+    if realtime:
+        expected += ["DeleteScalingPolicy", "DeregisterScalableTarget"]
+    if harness.project.monitoring:
+        expected.append("DeleteSchedule")
+    made(harness, "deploy --env staging", *expected)
+    harness.set_endpoint_status("staging", "Failed", "the instance failed its health check")
+    before = len(harness.requests)
+    ok(harness.cli("deploy", "--env", "staging", "--commit", "c7", "--pr", "7"))
+    replaced = [r.operation for r in harness.requests[before:]]
+    assert "DeleteEndpoint" in replaced and "CreateEndpoint" in replaced, replaced
+
+
 def run_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     """Every workflow command in the order a first release and an update run them."""
     if harness.project.deployment == "batch":
@@ -111,6 +178,7 @@ def run_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     assert first.version != second.version
     if harness.project.deployment == "realtime":
         shadow_flow(harness, tmp_path)
+    other_deploy_paths(harness)
 
 
 def shadow_flow(harness: RecordingHarness, tmp_path: Path) -> None:
@@ -171,7 +239,9 @@ def run_batch_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     second = harness.seed_version()
     with_baseline(harness, second.version)
     point(harness, "staging", second.version)
+    stale_model(harness, "staging")  # pruned after the deploy (DeleteModel)
     ok(harness.cli("deploy", "--env", "staging", "--commit", "c3", "--pr", "3"))
+    made(harness, "deploy --env staging", "DeleteModel")
     harness.pipeline_steps = None
     harness.transform_answers = ["1"]  # one prediction column short: the smoke test fails
     failed = harness.cli(
@@ -179,3 +249,8 @@ def run_batch_loop(harness: RecordingHarness, tmp_path: Path) -> None:
     )
     assert failed.exit_code != 0, failed.output
     assert first.version != second.version
+    if harness.project.monitoring:
+        # capture turned off: the monitor's schedule goes (scheduler:DeleteSchedule)
+        edit(harness, "staging", lambda d: d["data_capture"].update(enabled=False), "no capture")
+        ok(harness.cli("deploy", "--env", "staging", "--commit", "c4", "--pr", "4"))
+        made(harness, "deploy --env staging", "DeleteSchedule")

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cfn_stacks import Stack
+from cfn_stacks import KMS_KEY_ID, Stack
 from github_jobs import Job, jobs_running
 from iam_recorder import Request
 from policy_eval import Policy, as_list, decide, statement_applies, wildcard
-from sar_actions import Check, checks_for, home
+from sar_actions import Check, base_context, checks_for, home
 
 LAYOUTS: dict[str, dict[str, str]] = {
     "one-account": {"dev": "123456789012", "staging": "123456789012", "prod": "123456789012"},
@@ -110,6 +110,14 @@ def resource_policies(stacks: list[Stack]) -> list[ResourcePolicy]:
                         p["RepositoryPolicyText"],
                     )
                 )
+            elif kind == "AWS::KMS::Key":
+                arn = f"arn:aws:kms:eu-west-1:{stack.account}:key/{KMS_KEY_ID}"
+                found.append(
+                    ResourcePolicy(
+                        f"key policy of {stack.env}'s project key", stack.account, (arn,),
+                        p["KeyPolicy"],
+                    )
+                )  # fmt: skip
             elif kind == "AWS::IAM::Role":
                 found.append(
                     ResourcePolicy(
@@ -132,6 +140,81 @@ def _account_of(arn: str, policies: list[ResourcePolicy], caller_account: str) -
         return parts[4]
     owners = _governing(arn, policies)  # S3 ARNs carry no account: the bucket's stack does
     return owners[0].account if owners else caller_account
+
+
+def bucket_keys(stacks: list[Stack]) -> dict[str, str]:
+    """Bucket -> the KMS key its default encryption uses (SSE-KMS buckets only)."""
+    found = {}
+    for stack in stacks:
+        for resource in stack.resources.values():
+            if resource["Type"] != "AWS::S3::Bucket":
+                continue
+            p = resource["Properties"]
+            rules = (p.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration", [])
+            for rule in rules:
+                default = rule.get("ServerSideEncryptionByDefault") or {}
+                if default.get("SSEAlgorithm") == "aws:kms" and default.get("KMSMasterKeyID"):
+                    found[p["BucketName"]] = default["KMSMasterKeyID"]
+    return found
+
+
+def config_keys(requests: list[Request]) -> dict[str, str]:
+    """Endpoint config -> the KmsKeyId its ML storage volumes use (as CreateEndpointConfig set)."""
+    return {
+        r.params["EndpointConfigName"]: r.params["KmsKeyId"]
+        for r in requests
+        if r.operation == "CreateEndpointConfig" and r.params.get("KmsKeyId")
+    }
+
+
+# S3 operations on SSE-KMS objects call KMS as the caller (Amazon S3 User Guide, "Using
+# server-side encryption with AWS KMS keys (SSE-KMS)", permissions: kms:GenerateDataKey to
+# upload, kms:Decrypt to download). HeadObject reads metadata only.
+S3_KMS = {
+    "PutObject": "kms:GenerateDataKey",
+    "CreateMultipartUpload": "kms:GenerateDataKey",
+    "CopyObject": "kms:GenerateDataKey",
+    "GetObject": "kms:Decrypt",
+}
+
+
+def kms_checks(
+    request: Request, caller: str, buckets: dict[str, str], configs: dict[str, str]
+) -> list[Check]:
+    """The KMS calls AWS makes as ``caller`` for ``request`` when the project key is in use."""
+    context = base_context(caller)
+    why = str(request)
+    found = []
+    if request.service == "s3" and request.operation in S3_KMS:
+        key = buckets.get(str(request.params.get("Bucket")))
+        if key:
+            found.append(
+                Check(
+                    S3_KMS[request.operation],
+                    key,
+                    {**context, "kms:ViaService": "s3.eu-west-1.amazonaws.com"},
+                    f"{why}: SSE-KMS object in {request.params['Bucket']}",
+                )
+            )
+    if request.service == "sagemaker" and request.operation in ("CreateEndpoint", "UpdateEndpoint"):
+        # "kms:CreateGrant (required only if the associated EndpointConfig has a KmsKeyId
+        # specified)": SageMaker Developer Guide, API permissions reference (CreateEndpoint,
+        # UpdateEndpoint). The grant is for SageMaker, an AWS resource.
+        key = configs.get(str(request.params.get("EndpointConfigName")))
+        if key:
+            found.append(
+                Check(
+                    "kms:CreateGrant",
+                    key,
+                    {
+                        **context,
+                        "kms:GrantIsForAWSResource": "true",
+                        "kms:ViaService": "sagemaker.eu-west-1.amazonaws.com",
+                    },
+                    f"{why}: its config's volumes use {key}",
+                )
+            )
+    return found
 
 
 def scalable_target_tags(requests: list[Request]) -> dict[str, dict[str, str]]:
@@ -181,6 +264,7 @@ def judge(
     world = World.of(stacks)
     dev_account = next(s.account for s in stacks if s.env == "dev")
     tags = scalable_target_tags(requests)
+    buckets, configs = bucket_keys(stacks), config_keys(requests)
     verdicts: list[Verdict] = []
     orphans: set[str] = set()
     for request in requests:
@@ -191,6 +275,8 @@ def judge(
         for job in running:
             role = world.roles[request.identity] if request.identity else job_role(job, world.roles)
             for check in checks_for(request, role.arn, dev_account, tags):
+                verdicts.append(decide_check(str(job), role.arn, check, world))
+            for check in kms_checks(request, role.arn, buckets, configs):
                 verdicts.append(decide_check(str(job), role.arn, check, world))
         verdicts.extend(schedule_target_verdicts(request, world, dev_account))
     return verdicts, orphans
@@ -252,6 +338,10 @@ def decide_check(job: str, caller: str, check: Check, world: World) -> Verdict:
     role = world.roles[caller]
     governing = _governing(check.resource, world.policies)
     is_assume = check.action == "sts:AssumeRole"
+    # A KMS key's own policy must allow its use, even in the key's account (AWS KMS Developer
+    # Guide, "Key policies in AWS KMS": no principal has permission to a key unless the key
+    # policy allows it, directly or by letting IAM policies decide).
+    is_kms = check.action.startswith("kms:")
     if is_assume:
         governing = [p for p in governing if p.label.startswith("trust policy")]
         if not governing:
@@ -266,7 +356,7 @@ def decide_check(job: str, caller: str, check: Check, world: World) -> Verdict:
         role.identity_policies(),
         [Policy(p.label, p.document, resource_based=True) for p in governing],
         _account_of(check.resource, world.policies, role.account),
-        resource_policy_required=is_assume,
+        resource_policy_required=is_assume or is_kms,
     )
     return Verdict(
         job, role.name, check, decision.allowed, decision.reason, decision.grants, role.arn

@@ -23,7 +23,9 @@ from typing import Any
 import pytest
 from aws_harness import AwsHarness, aws_harness
 
+from ci_scripts.backends.aws.backend import AwsBackend
 from ci_scripts.backends.aws.session import AwsClients
+from ci_scripts.project import ProjectConfig
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,26 @@ def command_key(args: tuple[str, ...] | list[str]) -> str:
 class RecordingHarness(AwsHarness):
     """AwsHarness whose CLI calls are recorded as :class:`Request` per command."""
 
-    def __init__(self, root: Path, **answers: str) -> None:
+    def __init__(self, root: Path, kms_key_arn: str = "", **answers: str) -> None:
         self.requests: list[Request] = []
         self.command = ""
         self.job_accounts: dict[str, str] = {}  # command key -> account of its job's role
         super().__init__(root, **answers)
+        if kms_key_arn:
+            self.use_kms_key(kms_key_arn)
         self.session.events.register_first("provide-client-params", self._request(None))
+
+    def use_kms_key(self, arn: str) -> None:
+        """Set [tool.sagemaker-gitops].kms_key_arn, as a team does after the bootstrap."""
+        path = self.project.root / "pyproject.toml"
+        text = path.read_text("utf-8")
+        assert 'kms_key_arn = ""' in text, "the rendered pyproject has no empty kms_key_arn"
+        path.write_text(text.replace('kms_key_arn = ""', f'kms_key_arn = "{arn}"', 1), "utf-8")
+        self.commit("use the project KMS key")
+        self.project = ProjectConfig.load(self.project.root)
+        self.backend = AwsBackend(
+            self.project, session=self.session, waiter_delay=0, shadow_wait=self._shadow_window
+        )
 
     def _request(self, identity: str | None) -> Any:
         def record(params: dict[str, Any], model: Any, **_: Any) -> None:

@@ -252,7 +252,48 @@ def checks_for(
         Check(f"{prefix}:{action}", arn, context, why)
         for arn in resources_for(prefix, action, params, account, dev_account)
     ]
-    return found + extra_checks(request, caller, dev_account, context)
+    tagging = tag_on_create_checks(prefix, action, found, context, why) if tags else []
+    return found + tagging + extra_checks(request, caller, dev_account, context)
+
+
+TAGGING_ACTIONS = ("AddTags", "TagResource", "CreateTags")
+# Tag-on-create checks the SAR does not list as dependent actions: CloudWatch API reference,
+# PutMetricAlarm, Tags: "To be able to associate tags with the alarm when you create the alarm,
+# you must have the cloudwatch:TagResource permission."
+TAG_ON_CREATE: dict[tuple[str, str], str] = {("cloudwatch", "PutMetricAlarm"): "TagResource"}
+
+
+def tag_on_create_checks(
+    prefix: str, action: str, found: list[Check], context: dict[str, Any], why: str
+) -> list[Check]:
+    """A request that tags what it creates is authorized for the tagging action too, on the
+    resource it creates: the Service Authorization Reference lists it as a dependent action of
+    the create (sagemaker:AddTags for CreateModel, CreateEndpointConfig, CreateEndpoint,
+    CreatePipeline, ...; application-autoscaling:TagResource for RegisterScalableTarget).
+    SageMaker's AddTags carries the sagemaker:TaggingAction key, "the name of the API operation
+    that creates a taggable resource" (SAR, Amazon SageMaker AI condition keys)."""
+    service = sar()[prefix]
+    checks = []
+    for kind, spec in service["privileges"][action]["resource_types"].items():
+        dependent = [
+            d for d in spec.get("dependent_actions") or [] if d.split(":", 1)[1] in TAGGING_ACTIONS
+        ]
+        if kind and (prefix, action) in TAG_ON_CREATE:
+            dependent.append(f"{prefix}:{TAG_ON_CREATE[prefix, action]}")
+        if not kind or not dependent:
+            continue
+        regex = _template_regex(service["resources"][kind]["arn"])
+        for check in found:
+            if not regex.fullmatch(check.resource):
+                continue
+            for tag_action in dependent:
+                tag_context = dict(context)
+                if tag_action.startswith("sagemaker:"):
+                    tag_context["sagemaker:TaggingAction"] = action
+                checks.append(
+                    Check(tag_action, check.resource, tag_context, f"{why} tags what it creates")
+                )
+    return checks
 
 
 def _role_params(params: Any) -> list[str]:

@@ -38,6 +38,40 @@ def test_create_model_from_a_package_needs_pass_role_and_the_package():
         ("iam:PassRole", "arn:aws:iam::222222222222:role/churn-model-sagemaker-execution"),
         ("sagemaker:CreateModel", package),
         ("sagemaker:DescribeModelPackage", package),
+        # tags on create: sagemaker:AddTags on the model too (a dependent action in the SAR)
+        (
+            "sagemaker:AddTags",
+            "arn:aws:sagemaker:eu-west-1:222222222222:model/churn-model-staging-v3-abc",
+        ),
+    }
+
+
+def test_tags_on_create_need_the_tagging_action_on_what_is_created():
+    def tag_checks(service, operation, **params):
+        request = Request("deploy --env staging", None, service, operation, params)
+        return {
+            (c.action, c.resource, c.context.get("sagemaker:TaggingAction"))
+            for c in checks_for(request, CALLER, DEV, {})
+            if c.action.endswith(("AddTags", "TagResource"))
+        }
+
+    config = "arn:aws:sagemaker:eu-west-1:222222222222:endpoint-config/e-v1-abc"
+    tags = [{"Key": "sagemaker-gitops:version", "Value": "1"}]
+    assert tag_checks(
+        "sagemaker", "CreateEndpointConfig", EndpointConfigName="e-v1-abc", Tags=tags
+    ) == {("sagemaker:AddTags", config, "CreateEndpointConfig")}
+    assert tag_checks("sagemaker", "CreateEndpointConfig", EndpointConfigName="e-v1-abc") == set()
+    assert {a for a, _, _ in tag_checks(
+        "application-autoscaling",
+        "RegisterScalableTarget",
+        ServiceNamespace="sagemaker",
+        ResourceId="endpoint/e/variant/AllTraffic",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        Tags={"sagemaker-gitops:project": "p"},
+    )} == {"application-autoscaling:TagResource"}  # fmt: skip
+    alarm = "arn:aws:cloudwatch:eu-west-1:222222222222:alarm:p-staging-errors"
+    assert tag_checks("cloudwatch", "PutMetricAlarm", AlarmName="p-staging-errors", Tags=tags) == {
+        ("cloudwatch:TagResource", alarm, None)
     }
 
 

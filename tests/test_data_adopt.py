@@ -1,10 +1,10 @@
 """Real tabular data: a CSV with a string label, categories and missing values, end to end.
 
 ``data adopt`` infers the schema and refuses, one line per column, what cannot be a feature; then
-the render's own contract check, the local pipeline, a staging deploy and its smoke test run on
-the adopted data with no platform code edited (the pipeline's steps are the contract check's); the endpoint answers JSON with nulls and strings
-with a class name; the monitor raises no drift on traffic drawn from the same data, run after
-run, and finds a shifted category.
+the local pipeline (preprocess, tuning trials, evaluate), a staging deploy and its smoke test run
+on the adopted data with no platform code edited; the endpoint answers JSON with nulls and
+strings with a class name; the monitor raises no drift on traffic drawn from the same data, run
+after run, and finds a shifted category.
 """
 
 from __future__ import annotations

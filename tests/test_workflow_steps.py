@@ -367,7 +367,9 @@ def test_template_update_keeps_a_persons_resolution(world: World, rendered: Path
     seed_origin(world)
     template_update_push(world, rendered, "run1")
     bot_commit = remote_tip(world, "template-update")
-    # A run while the branch holds only the bot's commit rebuilds it (main may have moved).
+    # A run while the branch holds only the bot's commit rebuilds it on main, which moved (on
+    # an unmoved main within the same second the rebuilt commit can be the very same sha).
+    person_commits_on(world, "main", "main-moves")
     template_update_push(world, rendered, "run2")
     assert remote_tip(world, "template-update") != bot_commit
     # A person resolves the conflicts on the branch; the next weekly run must keep that.

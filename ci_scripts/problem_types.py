@@ -231,42 +231,54 @@ class ProblemType:
 
     # -- metrics ---------------------------------------------------------------------------------
     def standard_metrics(
-        self, truth: np.ndarray, predicted: Mapping[str, np.ndarray], labels: Labels
+        self,
+        truth: np.ndarray,
+        predicted: Mapping[str, np.ndarray],
+        labels: Labels,
+        only: Sequence[str] | None = None,
     ) -> dict[str, float]:
-        """This type's standard metrics, sklearn's definitions (zero_division=0). A metric
-        undefined on this data (AUC of a single class, r2 of one row) is NaN, never an error:
-        a window of live labels may hold one class."""
+        """This type's standard metrics (``only`` those named), sklearn's definitions
+        (zero_division=0). A metric undefined on this data (AUC of a single class, r2 of one row)
+        is NaN, never an error: a window of live labels may hold one class. ``only`` matters to
+        permutation importance, which scores one metric on a hundred shuffled copies: sklearn's
+        argument checks make every metric cost milliseconds."""
         from sklearn import metrics as m
 
         if self.name == "regression":
             values = predicted["value"]
-            mse = float(m.mean_squared_error(truth, values))
-            return {
-                "mae": float(m.mean_absolute_error(truth, values)),
+            mse = lambda: float(m.mean_squared_error(truth, values))  # noqa: E731
+            formulas: dict[str, Any] = {
+                "mae": lambda: float(m.mean_absolute_error(truth, values)),
                 "mse": mse,
-                "rmse": math.sqrt(mse),
-                "r2": float(m.r2_score(truth, values)) if len(truth) > 1 else math.nan,
+                "rmse": lambda: math.sqrt(mse()),
+                "r2": lambda: float(m.r2_score(truth, values)) if len(truth) > 1 else math.nan,
             }
-        found = predicted["label"]
-        if self.name == "multiclass_classification":
+        elif self.name == "multiclass_classification":
+            found = predicted["label"]
             weighted: dict[str, Any] = {"average": "weighted", "zero_division": 0}
-            return {
-                "accuracy": float(m.accuracy_score(truth, found)),
-                "weighted_f1": float(m.f1_score(truth, found, **weighted)),
-                "weighted_precision": float(m.precision_score(truth, found, **weighted)),
-                "weighted_recall": float(m.recall_score(truth, found, **weighted)),
+            formulas = {
+                "accuracy": lambda: float(m.accuracy_score(truth, found)),
+                "weighted_f1": lambda: float(m.f1_score(truth, found, **weighted)),
+                "weighted_precision": lambda: float(m.precision_score(truth, found, **weighted)),
+                "weighted_recall": lambda: float(m.recall_score(truth, found, **weighted)),
             }
-        positive: dict[str, Any] = {"pos_label": labels.positive_class, "zero_division": 0}
-        single_class = len(set(truth.tolist())) < 2
-        return {
-            "accuracy": float(m.accuracy_score(truth, found)),
-            "auc": math.nan
-            if single_class
-            else float(m.roc_auc_score(truth == labels.positive_class, predicted["probability"])),
-            "f1": float(m.f1_score(truth, found, **positive)),
-            "precision": float(m.precision_score(truth, found, **positive)),
-            "recall": float(m.recall_score(truth, found, **positive)),
-        }
+        else:
+            found = predicted["label"]
+            positive: dict[str, Any] = {"pos_label": labels.positive_class, "zero_division": 0}
+            is_positive = truth == labels.positive_class
+            formulas = {
+                "accuracy": lambda: float(m.accuracy_score(truth, found)),
+                "auc": lambda: (
+                    math.nan
+                    if len(set(truth.tolist())) < 2
+                    else float(m.roc_auc_score(is_positive, predicted["probability"]))
+                ),
+                "f1": lambda: float(m.f1_score(truth, found, **positive)),
+                "precision": lambda: float(m.precision_score(truth, found, **positive)),
+                "recall": lambda: float(m.recall_score(truth, found, **positive)),
+            }
+        names = list(formulas) if only is None else [n for n in formulas if n in only]
+        return {name: formulas[name]() for name in names}
 
 
 PROBLEM_TYPES: dict[str, ProblemType] = {

@@ -72,6 +72,15 @@ def metrics(truth: np.ndarray, predicted: Mapping[str, np.ndarray]) -> dict[str,
     )
 
 
+def primary_metric(truth: np.ndarray, predicted: Mapping[str, np.ndarray]) -> float:
+    """PRIMARY_METRIC alone (the team's ``metrics`` when model.py defines one): what permutation
+    importance scores on every shuffled copy."""
+    own = getattr(_model, "metrics", None)
+    if callable(own):
+        return float(own(truth, predicted)[PRIMARY_METRIC])
+    return KIND.standard_metrics(truth, predicted, LABELS, only=(PRIMARY_METRIC,))[PRIMARY_METRIC]
+
+
 def higher_is_better(metric: str) -> bool:
     """The direction of ``metric``: what a live drop of it means."""
     return KIND.higher_is_better(metric)

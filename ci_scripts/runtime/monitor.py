@@ -313,14 +313,13 @@ def attribution_drift(
         return result
     sign = 1.0 if model.higher_is_better(model.PRIMARY_METRIC) else -1.0
 
-    def score(features: Any) -> float:  # higher is better, whatever the metric
-        value = model.metrics(truth, trained.predict(features))[model.PRIMARY_METRIC]
-        return sign * float(value)
+    def score(predicted: Any) -> float:  # higher is better, whatever the metric
+        return sign * model.primary_metric(truth, predicted)
 
-    if math.isnan(score(matrix)):
+    if math.isnan(score(trained.predict(matrix))):
         result["reason"] = f"does not apply: {model.PRIMARY_METRIC} is undefined on the live rows"
         return result
-    importances = explain.permutation_importance(score, matrix)
+    importances = explain.permutation_importance(trained.predict, score, matrix)
     live = dict(zip(trained.features, importances, strict=True))
     score = ndcg(registered, live, ATTRIBUTION_TOP_K)
     wanted = float(config.quality["min_attribution_ndcg"])

@@ -58,7 +58,9 @@ def test_permutation_importance_finds_the_only_feature_that_matters() -> None:
     features = rng.normal(size=(200, 3))
     truth = (features[:, 1] > 0).astype(int)
     importances = explain.permutation_importance(
-        lambda table: float(np.mean((table.iloc[:, 1].to_numpy() > 0) == truth)), features
+        lambda table: {"x": table.iloc[:, 1].to_numpy()},
+        lambda predicted: float(np.mean((predicted["x"] > 0) == truth)),
+        features,
     )
     assert importances[1] > 0.3  # shuffled, the feature decides half the rows by chance
     assert importances[0] == importances[2] == 0.0

@@ -25,6 +25,7 @@ Standard library only: the CLI reads these declarations, where nothing heavy may
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -38,7 +39,7 @@ class Invalid(ValueError):
 
 
 @dataclass(frozen=True)
-class Feature:
+class Feature(ABC):
     """One column the model reads: its kind, and whether it may be missing."""
 
     nullable: bool = True
@@ -53,8 +54,9 @@ class Feature:
             return None
         return self._parse(value)
 
+    @abstractmethod
     def _parse(self, value: Any) -> Any:
-        raise NotImplementedError  # every kind below defines it
+        """A present value as this kind reads it; Invalid saying what was expected."""
 
     def declaration(self) -> str:
         """How schema.py spells this feature (``data adopt`` writes it)."""

@@ -192,14 +192,9 @@ class ProblemType:
     # -- ground truth and answers as the CLI reads them ------------------------------------------
     def parse_truth(self, value: Any) -> float:
         """One ground-truth value: a class (an integer) or, for a regression, any number."""
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError(f"{value!r} is not a number")
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a number") from None
-        if not math.isfinite(number):
-            raise ValueError(f"{value!r} is not a finite number")
+        from ci_scripts.schema import finite_number
+
+        number = finite_number(value)  # its Invalid is a ValueError
         if self.classification and not number.is_integer():
             raise ValueError(f"{value!r} is not a class label (an integer)")
         return number

@@ -71,15 +71,21 @@ class Numeric(Feature):
     DRIFT: ClassVar[str] = "numerical"
 
     def _parse(self, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise Invalid(f"{value!r} is not a number")
-        try:
-            number = float(value.strip() if isinstance(value, str) else value)
-        except ValueError:
-            raise Invalid(f"{value!r} is not a number") from None
-        if not math.isfinite(number):
-            raise Invalid(f"{value!r} is not a finite number")
-        return number
+        return finite_number(value)
+
+
+def finite_number(value: Any) -> float:
+    """``value`` (text or a number, not a boolean) as a finite float; Invalid saying why not.
+    The one number reader: features, targets, ground truth and CLI values all go through it."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise Invalid(f"{value!r} is not a number")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        raise Invalid(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise Invalid(f"{value!r} is not a finite number")
+    return number
 
 
 @dataclass(frozen=True)

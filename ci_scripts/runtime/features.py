@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_scripts.schema import Invalid, features_of, parse_class
+from ci_scripts.schema import Invalid, features_of, finite_number, parse_class
 
 from . import team
 from .errors import StepError
@@ -35,16 +34,12 @@ FEATURES: tuple[str, ...] = tuple(KINDS)
 
 def parse_number(value: str, where: str) -> float:
     """``value`` as a finite float; ``where`` names the cell in the error."""
-    text = value.strip()
-    if not text:
+    if not value.strip():
         raise StepError(f"{where}: empty value")
     try:
-        number = float(text)
-    except ValueError:
-        raise StepError(f"{where}: {value!r} is not a number") from None
-    if not math.isfinite(number):
-        raise StepError(f"{where}: {value!r} is not a finite number")
-    return number
+        return finite_number(value)
+    except Invalid as exc:
+        raise StepError(f"{where}: {exc}") from None
 
 
 def parse_label(value: str, where: str) -> str:

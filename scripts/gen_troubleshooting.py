@@ -28,9 +28,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.template_layout import PROJECT_TEMPLATE
+
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 SOURCE_DIR = TEMPLATE_DIR / "ci_scripts"
-DOC = TEMPLATE_DIR / "{{cookiecutter.project}}" / "docs" / "troubleshooting.md"
+DOC = PROJECT_TEMPLATE / "docs" / "troubleshooting.md"
 
 PLACEHOLDER = "TODO: say what to do about this message."
 BEGIN = (

@@ -1,4 +1,4 @@
-"""Regenerate ``{{cookiecutter.project}}/uv.lock``: the generated repo's locked environment.
+"""Regenerate the generated repo's ``uv.lock`` (``PROJECT_TEMPLATE / "uv.lock"``): its locked env.
 
 Every workflow job and the Dockerfile install from this lock (``uv sync --locked``, ``uv export
 --locked``), so a generated repo is reproducible from its first commit. The only answer the lock
@@ -24,8 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from scripts.template_layout import PROJECT_TEMPLATE
+
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
-PROJECT_DIR = TEMPLATE_DIR / "{{cookiecutter.project}}"
+PROJECT_DIR = PROJECT_TEMPLATE
 LOCK_PATH = PROJECT_DIR / "uv.lock"
 PLACEHOLDER = "{{ cookiecutter.project }}"
 JINJA_MARKERS = re.compile(r"\{\{|\{%|\{#")

@@ -14,7 +14,6 @@ import importlib.util
 import io
 import json
 import uuid
-from pathlib import Path
 
 import boto3
 import pytest
@@ -22,9 +21,9 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-HANDLER = (
-    Path(__file__).resolve().parents[1] / "{{cookiecutter.project}}/infra/api_handler/handler.py"
-)
+from scripts.template_layout import PROJECT_TEMPLATE
+
+HANDLER = PROJECT_TEMPLATE / "infra" / "api_handler" / "handler.py"
 _spec = importlib.util.spec_from_file_location("api_handler", HANDLER)
 assert _spec and _spec.loader
 handler = importlib.util.module_from_spec(_spec)

@@ -24,10 +24,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts.template_layout import PROJECT_FOLDER
+
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PROJECT = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text("utf-8"))["project"]
-GENERATED_README = "{{cookiecutter.project}}/README.md"
+GENERATED_README = f"{PROJECT_FOLDER}/README.md"
 
 
 class Sandbox:

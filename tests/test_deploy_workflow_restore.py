@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-DEPLOY_YML = (
-    Path(__file__).resolve().parents[1] / "{{cookiecutter.project}}" / ".github" / "workflows"
-) / "deploy.yml"
+from scripts.template_layout import PROJECT_TEMPLATE
+
+DEPLOY_YML = PROJECT_TEMPLATE / ".github" / "workflows" / "deploy.yml"
 
 
 def test_every_smoke_test_in_deploy_rolls_back_on_failure() -> None:

@@ -22,10 +22,12 @@ import sys
 import textwrap
 import tomllib
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from scripts import gen_troubleshooting as gen
+from scripts.template_layout import PROJECT_FOLDER
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 COOKIECUTTER = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text("utf-8"))
@@ -33,7 +35,7 @@ VERSION = COOKIECUTTER["__template_version"]
 OPTIONS = ("deployment", "monitoring", "api_gateway")
 FIX = (
     "run `python -m scripts.gen_troubleshooting` and write what to do under each new message in "
-    "{{cookiecutter.project}}/docs/troubleshooting.md"
+    f"{PROJECT_FOLDER}/docs/troubleshooting.md"
 )
 
 
@@ -202,7 +204,7 @@ def test_template_readme() -> None:
     table = readme[order[2] :]
     prompts = [k for k in COOKIECUTTER if not k.startswith("_")]
     assert [p for p in prompts if f"`{p}`" not in table] == []
-    assert "%7B%7Bcookiecutter.project%7D%7D/docs/troubleshooting.md" in readme
+    assert f"{quote(PROJECT_FOLDER)}/docs/troubleshooting.md" in readme
     assert "RELEASING.md" in readme or "## Releasing" in readme
 
 

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from cookiecutter.environment import StrictEnvironment
 from cookiecutter.exceptions import FailedHookException
+from cookiecutter.find import find_template
 from cookiecutter.generate import generate_context
 from cookiecutter.hooks import run_script_with_context
 from cookiecutter.prompt import prompt_for_config
+
+from scripts.template_layout import PROJECT_FOLDER, PROJECT_TEMPLATE
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 HOOKS = TEMPLATE_DIR / "hooks"
@@ -255,8 +261,6 @@ def test_pre_gen_vendors_ci_scripts_with_its_record(tmp_path, monkeypatch):
 def test_hooks_use_only_the_standard_library(hook):
     """Users run `uvx cookiecutter`: the hook's Python has cookiecutter and nothing else (and
     pre_gen_project loads ci_scripts/vendored.py from the template)."""
-    import sys
-
     tree = ast.parse((HOOKS / hook).read_text("utf-8"))
     imported = {
         alias.name.split(".")[0]
@@ -332,7 +336,7 @@ def test_post_gen_fails_loudly_when_a_pruned_path_is_missing(
     """The pruning table cannot rot: a listed path the render lacks stops the render, cleanly."""
     template = tmp_path / "template"
     shutil.copytree(template_repo, template, ignore=shutil.ignore_patterns(".git"))
-    (template / "{{cookiecutter.project}}" / "infra" / "api.yml").unlink()
+    (template / PROJECT_FOLDER / "infra" / "api.yml").unlink()
 
     result = cookies.bake(extra_context={"api_gateway": "no"}, template=str(template))
 
@@ -370,15 +374,51 @@ def test_a_render_prints_the_next_steps(cookies, capfd, monkeypatch, tmp_path):
     assert 'README.md, "The first hour"' in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cookiecutter renders the project directory's name before any hook runs: an empty "
-    "name is the output directory itself, which exists, so cookiecutter stops with 'directory "
-    "already exists' and pre_gen_project never runs (cookiecutter issue #821). Only a "
-    "template directory name that never renders empty would change that (issue 29, point 10a).",
-)
-def test_an_empty_project_is_refused_by_the_hook(cookies, capfd):
-    result = cookies.bake(extra_context={"project": ""}, template=str(TEMPLATE_DIR))
+# Answers that are no plain directory name. cookiecutter creates the project directory, named by
+# the template folder, before pre_gen_project runs (cookiecutter issue #821): with a bare
+# {{cookiecutter.project}} folder, "" and "." rendered to the output directory itself ("directory
+# already exists": the hook never ran), "a/b" left a/ behind and "../outside" wrote beside it.
+NOT_A_DIRECTORY_NAME = ["", ".", "a/b", "../outside"]
+
+
+@pytest.mark.parametrize("project", NOT_A_DIRECTORY_NAME)
+def test_a_project_that_is_no_directory_name_is_refused_by_the_hook(
+    cookies, tmp_path, capfd, project
+):
+    result = cookies.bake(extra_context={"project": project}, template=str(TEMPLATE_DIR))
 
     assert isinstance(result.exception, FailedHookException), result.exception
-    assert capfd.readouterr().err.startswith("error: project='': ")
+    err = capfd.readouterr().err
+    assert err.splitlines() == [err.strip()], f"expected one line, got {err!r}"
+    assert err.startswith(f"error: project={project!r}: use lowercase letters"), err
+    leftovers = [p for p in (tmp_path / "cookies").rglob("*") if not p.name.startswith("bake")]
+    assert leftovers == [], "the failed render left files behind"
+
+
+def test_cookiecutter_renders_the_folder_template_layout_names():
+    """scripts/template_layout.py is the one name tests and scripts use: it is cookiecutter's."""
+    assert find_template(TEMPLATE_DIR, StrictEnvironment()) == PROJECT_TEMPLATE
+
+
+def test_an_empty_project_fails_the_cookiecutter_command_with_the_hooks_line(tmp_path):
+    """What a user typing ``cookiecutter`` sees: exit 1, the hook's line, an empty output dir."""
+    out, home = tmp_path / "out", tmp_path / "home"
+    out.mkdir()
+    home.mkdir()
+    config = tmp_path / "config.yaml"  # replay and clone dirs inside tmp_path, not in ~
+    config.write_text(f"cookiecutters_dir: {home / 'c'}\nreplay_dir: {home / 'r'}\n", "utf-8")
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "--config-file", str(config)]
+    proc = subprocess.run(
+        [*command, "-o", str(out), str(TEMPLATE_DIR), "project="],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "HOME": str(home)},
+    )
+
+    assert proc.returncode == 1, proc.stderr
+    hook_lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(hook_lines) == 1 and hook_lines[0].startswith("error: project='': "), proc.stderr
+    assert "already exists" not in proc.stderr
+    assert list(out.iterdir()) == []

@@ -31,8 +31,9 @@ from option_matrix import (
     is_valid_combination,
 )
 
+from scripts.template_layout import PROJECT_TEMPLATE
+
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
-PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project}}"
 RUNTIME_SUITE = TEMPLATE_DIR / "tests" / "runtime"
 
 

@@ -15,6 +15,8 @@ import yaml
 from gitops_testkit import answers_context, render_template_file
 from option_matrix import COMBINATIONS, DEFAULT_COMBINATION, combination_id
 
+from scripts.template_layout import PROJECT_TEMPLATE
+
 BIN = Path(sys.executable).parent
 UV = str(BIN / "uv") if (BIN / "uv").exists() else shutil.which("uv")
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
@@ -242,7 +244,7 @@ def _locked(path: Path) -> dict[str, set[str]]:
     return versions
 
 
-GENERATED_LOCK = TEMPLATE_DIR / "{{cookiecutter.project}}" / "uv.lock"
+GENERATED_LOCK = PROJECT_TEMPLATE / "uv.lock"
 TEMPLATE_LOCK = TEMPLATE_DIR / "uv.lock"
 
 

@@ -28,9 +28,10 @@ from typer.testing import CliRunner
 from ci_scripts.backends.base import Backend, ModelVersion
 from ci_scripts.cli import State, app
 from ci_scripts.project import ProjectConfig
+from scripts.template_layout import PROJECT_TEMPLATE
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2]
-TEMPLATE_PROJECT = TEMPLATE_DIR / "{{cookiecutter.project}}"
+TEMPLATE_PROJECT = PROJECT_TEMPLATE
 MOTO_ACCOUNT = "123456789012"  # moto's default account: ARNs it makes match the project's
 REGION = "eu-west-1"
 FEATURES = ("mean_radius", "mean_texture", "mean_smoothness")

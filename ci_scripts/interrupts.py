@@ -15,6 +15,24 @@ from collections.abc import Iterator
 from typing import Any
 
 
+class SignalInterrupt(KeyboardInterrupt):
+    """The KeyboardInterrupt a SIGTERM or SIGHUP becomes inside :func:`termination_interrupts`."""
+
+    def __init__(self, what: str, signal_name: str) -> None:
+        super().__init__(f"{what} interrupted by {signal_name}")
+        self.signal_name = signal_name
+
+
+class StateReported(KeyboardInterrupt):
+    """An interrupt whose message already says what the interrupted work left behind (the CLI
+    prints it as is and exits 130); code further out must not reword it."""
+
+
+def interrupted_by(exc: KeyboardInterrupt) -> str:
+    """`` by SIGTERM`` (or SIGHUP) for a signal turned into an interrupt; empty for Ctrl-C."""
+    return f" by {exc.signal_name}" if isinstance(exc, SignalInterrupt) else ""
+
+
 @contextlib.contextmanager
 def termination_interrupts(what: str = "deploy") -> Iterator[None]:
     """While the block runs, SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C does.
@@ -27,7 +45,7 @@ def termination_interrupts(what: str = "deploy") -> Iterator[None]:
         return
 
     def interrupt(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"{what} interrupted by {signal.Signals(signum).name}")
+        raise SignalInterrupt(what, signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:

@@ -518,6 +518,14 @@ def test_sigterm_mid_deploy_is_an_interrupt_and_the_rerun_repairs_the_record(
         interrupted = deploy(aws, "staging", third.version)
         # Ctrl-C's exit (130), not Python's default ending for SIGTERM
         assert interrupted.exit_code == 130, interrupted.output
+        # and one line saying what it left (aws.progress; tests/aws/test_aws_deploy_interrupts.py):
+        # the signal came before the wait returned, so the deploy never saw InService
+        assert interrupted.stderr.splitlines() == [
+            "error: deploy staging interrupted by SIGTERM: endpoint churn-model-staging is "
+            f"updating to version {third.version} (UpdateEndpoint sent); its tags still name "
+            f"version {second.version} - once it is InService, rerun deploy to repair the record "
+            "(or to retry the update, if it rolled back)"
+        ]
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     assert signal.getsignal(signal.SIGTERM) is previous_handler

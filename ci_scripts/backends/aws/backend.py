@@ -99,18 +99,30 @@ class AwsBackend(ComposedBackend):
         return self._prepared[key]
 
     def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+        from ci_scripts.backends.aws.progress import DeployProgress
         from ci_scripts.interrupts import termination_interrupts
 
         monitor, definition = self._monitor_prepared(env, manifest, version)
-        # A cancelled job (SIGINT, then SIGTERM) stops here as Ctrl-C does: the except/finally
-        # blocks run, and the rerun finds the change and repairs its record (aws.endpoints).
-        with termination_interrupts("deploy"):
-            if is_batch(manifest):  # the monitor reads the batch pipeline's capture records
-                state = self.batch.deploy(env, manifest, version)
-            else:
-                state = self.endpoints.deploy(env, manifest, version)
-            if self.project.monitoring:  # the monitor follows the served version
-                monitor.sync(env, manifest, version, definition)
+        progress = DeployProgress(env)
+        try:
+            # A cancelled job (SIGINT, then SIGTERM) stops here as Ctrl-C does: the except/finally
+            # blocks run, and the rerun finds the change and repairs its record (aws.endpoints).
+            with termination_interrupts("deploy"):
+                if is_batch(manifest):  # the monitor reads the batch pipeline's capture records
+                    state = self.batch.deploy(env, manifest, version, progress)
+                else:
+                    state = self.endpoints.deploy(env, manifest, version, progress)
+                if self.project.monitoring:  # the monitor follows the served version
+                    noun = "batch pipeline" if is_batch(manifest) else "endpoint"
+                    progress.reached(
+                        f"{noun} {state.name} serves version {version.version}; its monitor is "
+                        f"being brought in line with version {version.version}",
+                        "rerun deploy to finish",
+                    )
+                    monitor.sync(env, manifest, version, definition)
+        except KeyboardInterrupt as exc:
+            # One line says what the deploy left (aws.progress); the CLI prints it, exits 130.
+            raise progress.interrupted(exc) from None
         return state
 
     def shadow_test(

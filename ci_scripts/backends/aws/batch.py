@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,13 +41,16 @@ from ci_scripts.backends.aws.errors import (
     is_not_found,
 )
 from ci_scripts.backends.aws.pipeline import JOB_DESCRIBERS, execution_waiter
+from ci_scripts.backends.aws.progress import DONE, DeployProgress
 from ci_scripts.backends.aws.registry import split_s3_uri
 from ci_scripts.backends.aws.session import AwsClients
 from ci_scripts.backends.aws.teardown import LONGEST_SUFFIX, resource_version
 from ci_scripts.backends.aws.upserts import (
     check_request,
+    pipeline_differs,
     pipeline_schedule_request,
     put_schedule,
+    same_schedule,
     schedule_parameters,
     upsert_pipeline,
 )
@@ -283,8 +287,16 @@ class AwsBatchHost:
         )
 
     # -- deploy -----------------------------------------------------------------------------
-    def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
-        """Make ``env``'s batch job score with ``version``; reads only when nothing changed."""
+    def deploy(
+        self,
+        env: str,
+        manifest: dict[str, Any],
+        version: ModelVersion,
+        progress: DeployProgress | None = None,
+    ) -> EndpointState:
+        """Make ``env``'s batch job score with ``version``; reads only when nothing changed.
+        Every write is recorded in ``progress`` (what an interrupt at that point leaves)."""
+        progress = progress or DeployProgress(env)
         self.endpoints.require_account(env)
         desired = desired_batch(self.project, env, manifest, version)
         from ci_scripts import batch as batching
@@ -300,34 +312,70 @@ class AwsBatchHost:
             ),
             sort_keys=True,
         )
+        name = pipeline_name(self.project, env)
         current = self._pipeline(env)
         schedule = self._schedule(env)
+        request = self._schedule_request(env, desired, pipeline_arn_of(self.project, env))
         # The schedule is the last write: a request botocore would refuse is refused here,
         # before the model and the pipeline change.
-        check_request(
-            self.clients("scheduler"),
-            "CreateSchedule",
-            self._schedule_request(env, desired, pipeline_arn_of(self.project, env)),
-        )
+        check_request(self.clients("scheduler"), "CreateSchedule", request)
         running_tags = self._pipeline_tags(current, self.clients) if current else {}
+        before = running_tags.get("model-version") or "unknown"
+        wanted = f"version {version.version}"
+        progress.start(
+            f"batch pipeline {name} scores with version {before}"
+            if current
+            else f"batch pipeline {name} does not exist yet"
+        )
         if not self._model_exists(desired.model_name):
-            with aws_errors(f"model {desired.model_name}"):
+            with (
+                aws_errors(f"model {desired.model_name}"),
+                progress.preparing("CreateModel", f"model {desired.model_name} exists"),
+            ):
                 self.clients("sagemaker").create_model(
                     ModelName=desired.model_name,
                     ExecutionRoleArn=self.project.role_arn(env),
                     PrimaryContainer={"ModelPackageName": version.arn},
                     Tags=desired.tags,
                 )
-        arn = self._upsert_pipeline(env, body, current, desired)
+        role = self.project.role_arn(env)
+        writing: AbstractContextManager[Any] = nullcontext()
+        if current is None:
+            writing = progress.sending(
+                "CreatePipeline",
+                f"batch pipeline {name} exists, tagged with {wanted}; its schedule is not set yet",
+                "rerun deploy to create its schedule",
+            )
+        elif pipeline_differs(current, body, role):
+            writing = progress.preparing("UpdatePipeline", "its definition is updated")
+        with writing:
+            arn = self._upsert_pipeline(env, body, current, desired)
         if running_tags.get("model-version") != str(version.version) and current is not None:
-            before = running_tags.get("model-version") or "unknown"
             tags = [*desired.tags, {"Key": TAG + "previous-model-version", "Value": before}]
-            with aws_errors(f"batch pipeline {pipeline_name(self.project, env)}"):
+            with (
+                aws_errors(f"batch pipeline {name}"),
+                progress.sending(
+                    "AddTags",
+                    f"batch pipeline {name}'s tags name {wanted}, but its schedule still starts "
+                    f"it with version {before}'s model",
+                    f"rerun deploy to point the schedule at {wanted}",
+                ),
+            ):
                 self.clients("sagemaker").add_tags(ResourceArn=arn, Tags=tags)
-        self._put_schedule(env, desired, arn, schedule)
+        request = self._schedule_request(env, desired, arn)
+        writing = nullcontext()
+        if schedule is None or not same_schedule(schedule, request):
+            writing = progress.sending(
+                "UpdateSchedule" if schedule else "CreateSchedule",
+                f"batch pipeline {name} scores with {wanted} on its schedule",
+                DONE,
+            )
+        with writing:
+            put_schedule(self.clients("scheduler"), request, schedule)
+        progress.reached(f"batch pipeline {name} scores with {wanted} as asked", DONE)
         state = self.describe_endpoint(env)
         if state is None:
-            raise CIError(f"batch pipeline {pipeline_name(self.project, env)}: gone after deploy")
+            raise CIError(f"batch pipeline {name}: gone after deploy")
         return state
 
     def _upsert_pipeline(
@@ -342,11 +390,6 @@ class AwsBatchHost:
             tags=desired.tags,
             current=current,
         )
-
-    def _put_schedule(
-        self, env: str, desired: DesiredBatch, arn: str, current: dict[str, Any] | None
-    ) -> None:
-        put_schedule(self.clients("scheduler"), self._schedule_request(env, desired, arn), current)
 
     def _schedule_request(self, env: str, desired: DesiredBatch, arn: str) -> dict[str, Any]:
         # a missed run is not retried: the next one scores what the prefix holds then

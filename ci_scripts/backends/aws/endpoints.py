@@ -5,7 +5,8 @@ after the version and a hash of its content, and compares that hash with the tag
 the endpoint runs: equal means nothing to do, and nothing is called but reads. Otherwise it
 creates the model and config (reusing them when they exist from an earlier attempt), creates or
 updates the endpoint (blue/green, see aws_guardrails), and waits with the EndpointInService
-waiter; a failure surfaces the endpoint's FailureReason.
+waiter; a failure surfaces the endpoint's FailureReason. Each step is recorded as it happens
+(aws.progress), so an interrupted deploy says what it left.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import copy
 import hashlib
 import json
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,7 @@ from ci_scripts.backends.aws.guardrails import (
     deployment_config,
     desired_scaling,
 )
+from ci_scripts.backends.aws.progress import DONE, DeployProgress
 from ci_scripts.backends.aws.session import AwsClients
 from ci_scripts.backends.base import EndpointState, ModelVersion
 from ci_scripts.errors import CIError
@@ -166,6 +169,21 @@ def desired_endpoint(
         tags=[{"Key": TAG + k, "Value": v} for k, v in tags.items()],
         kms_key_id=kms_key_id,
     )
+
+
+def _serving(name: str, current: EndpointState | None) -> str:
+    """What ``name`` serves before a deploy changes it (the start of an interrupt's line)."""
+    if current is None:
+        return f"endpoint {name} does not exist yet"
+    if current.status == "Failed":
+        return f"endpoint {name} is Failed and serves nothing"
+    return f"endpoint {name} serves version {current.model_version or 'unknown'}"
+
+
+def _tagged(current: EndpointState | None) -> str:
+    """The version the endpoint's own tags name (stale after an interrupted deploy)."""
+    recorded = (current.config.get("recorded") or {}) if current else {}
+    return recorded.get("model-version") or "unknown"
 
 
 def _current_instances(described: dict[str, Any]) -> int | None:
@@ -383,7 +401,16 @@ class AwsEndpointHost:
         return dict(zip(keys, values, strict=True))
 
     # -- deploy -----------------------------------------------------------------------------
-    def deploy(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> EndpointState:
+    def deploy(
+        self,
+        env: str,
+        manifest: dict[str, Any],
+        version: ModelVersion,
+        progress: DeployProgress | None = None,
+    ) -> EndpointState:
+        """Make ``env``'s endpoint serve ``version`` as ``manifest`` says; every step is
+        recorded in ``progress`` (what an interrupt at that point leaves)."""
+        progress = progress or DeployProgress(env)
         self.require_account(env)
         desired = desired_endpoint(self.project, env, manifest, version)
         name = desired.endpoint_name
@@ -391,11 +418,18 @@ class AwsEndpointHost:
         alarms = EndpointAlarms(self.clients)
         current = self._described_now(env)
         self._read.pop(env, None)  # what follows may change it
+        progress.start(_serving(name, current))
+        wanted = f"version {version.version}"
         if (
             current is not None
             and current.status == "InService"
             and current.config.get("config_hash") == desired.config_hash
         ):
+            progress.reached(
+                f"endpoint {name} serves {wanted} as the manifest asks; its autoscaling, alarms "
+                "and tags were being checked (only what differs is written)",
+                "rerun deploy to finish",
+            )
             # Reads only when they already match: the same manifest makes no mutating call.
             scaling.apply(desired_scaling(manifest), known=self._known_scaling(current))
             alarms.ensure(name, manifest)
@@ -404,24 +438,44 @@ class AwsEndpointHost:
             raise CIError(
                 f"endpoint {name}: status is {current.status}; another deployment is in progress"
             )
-        self._ensure_model(desired, env)
-        self._ensure_config(desired)
+        self._ensure_model(desired, env, progress)
+        self._ensure_config(desired, progress)
         rollout = canary.manifest_plan(manifest)
         sagemaker = self.clients("sagemaker")
+        set_alarms = progress.preparing("PutMetricAlarm", "its rollback alarms are set")
+        stale = f"its tags still name version {_tagged(current)}"
         with aws_errors(f"endpoint {name}"):
             if current is not None and current.status == "Failed":
                 # A Failed endpoint cannot be updated; it serves nothing, so replace it.
-                sagemaker.delete_endpoint(EndpointName=name)
+                with progress.sending(
+                    "DeleteEndpoint",
+                    f"endpoint {name} (Failed) is being deleted (DeleteEndpoint sent)",
+                    f"once it is gone, rerun deploy to create it with {wanted}",
+                ):
+                    sagemaker.delete_endpoint(EndpointName=name)
                 self._wait("endpoint_deleted", name)
+                progress.reached(
+                    f"endpoint {name} (Failed) was deleted; nothing serves {env}",
+                    f"rerun deploy to create it with {wanted}",
+                )
                 current = None
             if current is None:
-                alarms.ensure(name, manifest, desired.tags)  # ready for the first update
-                sagemaker.create_endpoint(
-                    EndpointName=name, EndpointConfigName=desired.resource_name, Tags=desired.tags
-                )
+                with set_alarms:
+                    alarms.ensure(name, manifest, desired.tags)  # ready for the first update
+                with progress.sending(
+                    "CreateEndpoint",
+                    f"endpoint {name} is being created with {wanted} (CreateEndpoint sent)",
+                    "once it is InService, rerun deploy to finish (it applies autoscaling)",
+                ):
+                    sagemaker.create_endpoint(
+                        EndpointName=name,
+                        EndpointConfigName=desired.resource_name,
+                        Tags=desired.tags,
+                    )
             else:
-                scaling_kept = self._prepare_update(scaling, current, desired)
-                alarm_names = alarms.ensure(name, manifest, desired.tags)
+                scaling_kept = self._prepare_update(scaling, current, desired, progress)
+                with set_alarms:
+                    alarm_names = alarms.ensure(name, manifest, desired.tags)
                 # With RetainAllVariantProperties the new fleet is as big as the running one.
                 fleet = current.config.get("instance_count") if scaling_kept else None
                 rollout = canary.manifest_plan(manifest, fleet)
@@ -437,11 +491,29 @@ class AwsEndpointHost:
                     request["ExcludeRetainedVariantProperties"] = [
                         {"VariantPropertyType": "DataCaptureConfig"}
                     ]
-                sagemaker.update_endpoint(**request)
+                with progress.sending(
+                    "UpdateEndpoint",
+                    f"endpoint {name} is updating to {wanted} (UpdateEndpoint sent); {stale}",
+                    "once it is InService, rerun deploy to repair the record (or to retry the "
+                    "update, if it rolled back)",
+                ):
+                    sagemaker.update_endpoint(**request)
         self._wait_in_service(desired, previous=current)
+        unscaled = "its autoscaling is not applied yet"
         if current is not None:
-            self._tag_endpoint(desired, current)
+            progress.reached(
+                f"endpoint {name} serves {wanted}; {stale}", "rerun deploy to repair the record"
+            )
+            with progress.sending(
+                "AddTags",
+                f"endpoint {name} serves {wanted} and its tags name it; {unscaled}",
+                "rerun deploy to apply it",
+            ):
+                self._tag_endpoint(desired, current)
+        else:
+            progress.reached(f"endpoint {name} serves {wanted}; {unscaled}", "rerun deploy")
         scaling.apply(desired_scaling(manifest))
+        progress.reached(f"endpoint {name} serves {wanted} as the manifest asks", DONE)
         state = self.describe_endpoint(env)
         if state is None:
             raise CIError(f"endpoint {name}: disappeared after deploying version {version.version}")
@@ -449,7 +521,9 @@ class AwsEndpointHost:
             state.config["rollout"] = rollout.describe()
         return state
 
-    def _ensure_model(self, desired: DesiredEndpoint, env: str) -> None:
+    def _ensure_model(
+        self, desired: DesiredEndpoint, env: str, progress: DeployProgress | None = None
+    ) -> None:
         sagemaker = self.clients("sagemaker")
         name = desired.resource_name
         try:
@@ -458,7 +532,11 @@ class AwsEndpointHost:
         except ClientError as exc:
             if not is_not_found(exc):
                 raise CIError(describe_aws_error(exc, f"model {name}")) from exc
-        with aws_errors(f"model {name}"):
+        created = f"model {name} exists"
+        with (
+            aws_errors(f"model {name}"),
+            progress.preparing("CreateModel", created) if progress else nullcontext(),
+        ):
             sagemaker.create_model(
                 ModelName=name,
                 ExecutionRoleArn=self.project.role_arn(env),
@@ -466,7 +544,9 @@ class AwsEndpointHost:
                 Tags=desired.tags,
             )
 
-    def _ensure_config(self, desired: DesiredEndpoint) -> None:
+    def _ensure_config(
+        self, desired: DesiredEndpoint, progress: DeployProgress | None = None
+    ) -> None:
         sagemaker = self.clients("sagemaker")
         name = desired.resource_name
         try:
@@ -475,11 +555,19 @@ class AwsEndpointHost:
         except ClientError as exc:
             if not is_not_found(exc):
                 raise CIError(describe_aws_error(exc, f"endpoint config {name}")) from exc
-        with aws_errors(f"endpoint config {name}"):
+        created = f"endpoint config {name} exists"
+        with (
+            aws_errors(f"endpoint config {name}"),
+            progress.preparing("CreateEndpointConfig", created) if progress else nullcontext(),
+        ):
             sagemaker.create_endpoint_config(**desired.config_request())
 
     def _prepare_update(
-        self, scaling: EndpointScaling, current: EndpointState, desired: DesiredEndpoint
+        self,
+        scaling: EndpointScaling,
+        current: EndpointState,
+        desired: DesiredEndpoint,
+        progress: DeployProgress,
     ) -> bool:
         """Lift autoscaling when the update changes the variant's instance type or drops its
         instances (serverless): SageMaker refuses such updates of a scalable target. The
@@ -494,7 +582,12 @@ class AwsEndpointHost:
                 EndpointConfigName=config_name
             )["ProductionVariants"][0]
         if running.get("InstanceType") != desired.variant.get("InstanceType"):
-            scaling.remove()
+            with progress.preparing(
+                "DeregisterScalableTarget",
+                "its autoscaling is removed for the instance type change (the deploy registers "
+                "it again once the update is done)",
+            ):
+                scaling.remove()
             return False
         return True
 

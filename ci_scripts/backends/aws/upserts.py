@@ -38,6 +38,13 @@ def same_json(current: Any, wanted: str) -> bool:
         return False
 
 
+def pipeline_differs(current: dict[str, Any], body: str, role: str) -> bool:
+    """An existing pipeline (its DescribePipeline answer) holds another definition or role."""
+    return not (
+        same_json(current.get("PipelineDefinition"), body) and current.get("RoleArn") == role
+    )
+
+
 def upsert_pipeline(
     sagemaker: Any,
     *,
@@ -60,7 +67,7 @@ def upsert_pipeline(
                 ClientRequestToken=str(uuid.uuid4()),
                 Tags=tags,
             )["PipelineArn"]
-        if same_json(current.get("PipelineDefinition"), body) and current.get("RoleArn") == role:
+        if not pipeline_differs(current, body, role):
             return current["PipelineArn"]
         return sagemaker.update_pipeline(PipelineName=name, PipelineDefinition=body, RoleArn=role)[
             "PipelineArn"

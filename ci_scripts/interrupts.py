@@ -25,7 +25,12 @@ class SignalInterrupt(KeyboardInterrupt):
 
 class StateReported(KeyboardInterrupt):
     """An interrupt whose message already says what the interrupted work left behind (the CLI
-    prints it as is and exits 130); code further out must not reword it."""
+    prints it as is and exits 130). ``unchanged`` (what runs) is set when the work had changed
+    nothing yet, so a caller that changed something first can say so instead."""
+
+    def __init__(self, line: str, unchanged: str | None = None) -> None:
+        super().__init__(line)
+        self.unchanged = unchanged
 
 
 def interrupted_by(exc: KeyboardInterrupt) -> str:

@@ -43,8 +43,9 @@ END = "<!-- end of catalogue -->"
 HOLE = "…"
 
 # Exceptions outside the CIError family whose message reaches the terminal: a pipeline step's
-# failure reason (local backend), a data-quality finding, typer's usage error.
-USER_FACING = {"StepFailed", "DataQualityError", "BadParameter"}
+# failure reason (local backend), a data-quality finding, typer's usage error, an interrupt that
+# says what it left (ci_scripts.interrupts).
+USER_FACING = {"StepFailed", "DataQualityError", "BadParameter", "StateReported"}
 ROOT_ERROR = "CIError"
 ENTRY_RE = re.compile(r"^### (`+) (.+?) \1\s*$")
 MODULE_RE = re.compile(r"^## ")

@@ -23,6 +23,7 @@ from ci_scripts.batch import runs_batch
 from ci_scripts.commands import retention
 from ci_scripts.errors import CIError
 from ci_scripts.github import append_step_summary, write_outputs
+from ci_scripts.interrupts import StateReported, interrupted_by, termination_interrupts
 from ci_scripts.manifest_rules import switch_refusal
 from ci_scripts.model_contract import load as load_contract
 from ci_scripts.project import ProjectConfig
@@ -205,6 +206,37 @@ def note_rollout(backend: Backend, version: ModelVersion, commit: str, *, failed
         typer.echo(f"staging: version {version.version} stays Approved{text[len(base) :]}")
 
 
+class Stage:
+    """How far ``deploy_manifest`` got, for the line an interrupt outside the backend's own
+    deploy prints (the backend's deploy reports its own: aws.progress, local endpoints)."""
+
+    def __init__(self, env: str) -> None:
+        self.env = env
+        self.approved: ModelVersion | None = None  # approved in the registry by this deploy
+        self.left = ""  # set once the deploy got past its checks
+
+    def interrupted(self, exc: KeyboardInterrupt) -> StateReported:
+        head = f"deploy {self.env} interrupted{interrupted_by(exc)}"
+        if isinstance(exc, StateReported):
+            if self.approved is None or exc.unchanged is None:
+                return exc  # the backend said what it left; the approval is in the log above
+            return StateReported(
+                f"{head} after approving version {self.approved.version} in the registry: "
+                f"nothing else changed ({exc.unchanged}) - rerun deploy to deploy it (it stays "
+                "Approved)"
+            )
+        if self.left:
+            return StateReported(f"{head} {self.left}")
+        if self.approved is not None:
+            return StateReported(
+                f"{head} after approving version {self.approved.version} in the registry: "
+                "nothing else changed - rerun deploy to deploy it (it stays Approved)"
+            )
+        return StateReported(
+            f"{head} before any change: nothing changed - rerun deploy to start again"
+        )
+
+
 def deploy_manifest(
     project: ProjectConfig,
     backend: Backend,
@@ -217,13 +249,32 @@ def deploy_manifest(
     """Check, approve (staging) and deploy ``manifest``; None when it names no version.
 
     Every refusal (registry, prod's gate, a realtime endpoint switched to serverless) comes
-    before the approval and the first change.
+    before the approval and the first change. Ctrl-C, SIGTERM or SIGHUP (ci_scripts.interrupts)
+    ends it with one line saying what it left, exit 130.
     """
     env = manifest.env
     if manifest.model_version is None:
         typer.echo(f"{env}: {manifest.label} names no model_version; nothing to deploy")
         write_outputs(changed=False, deployed=False)
         return None
+    stage = Stage(env)
+    try:
+        with termination_interrupts("deploy"):
+            return _deploy(project, backend, manifest, commit, pr, reason, stage)
+    except KeyboardInterrupt as exc:
+        raise stage.interrupted(exc) from None
+
+
+def _deploy(
+    project: ProjectConfig,
+    backend: Backend,
+    manifest: manifests.Manifest,
+    commit: str,
+    pr: int | None,
+    reason: str,
+    stage: Stage,
+) -> EndpointState:
+    env = manifest.env
     version = registered_version(project, backend, manifest)
     backend.preflight(env)
     running = backend.describe_endpoint(env)
@@ -237,14 +288,27 @@ def deploy_manifest(
     if version.approval_status == "PendingManualApproval":
         description = approval_description(commit, pr, reason)
         version = backend.set_approval(version.group, version.version, "Approved", description)
+        stage.approved = version
         typer.echo(f"{env}: approved version {version.version}: {description}")
     desired: dict[str, Any] = dict(manifest.effective)
     desired[SOURCE_KEY] = {"commit": commit, "pull_request": pr}
     try:
         if env == "prod":
+            stage.left = (
+                f"during the shadow test of version {version.version}: prod serves what it served "
+                "before (the shadow test takes itself down when interrupted); version "
+                f"{version.version} is not deployed - rerun deploy to test it again"
+            )
             shadow_gate(project, backend, manifest, version, running, reason, new_to_prod)
+            stage.left = ""
         state = backend.deploy(env, desired, version)
         batch = runs_batch(state)  # a failed last run is the run's, not deploy's
+        stage.left = (
+            f"after the deploy: {state.name} {'scores with' if batch else 'serves'} version "
+            f"{state.model_version}; the registry's note of its rollout or the pruning of "
+            "versions no rollback needs may be unfinished - rerun deploy to finish the note (the "
+            f"next deploy that changes {env} prunes)"
+        )
         if state.model_version != version.version or (state.status != SERVING and not batch):
             reason_text = f": {state.failure_reason}" if state.failure_reason else ""
             raise CIError(

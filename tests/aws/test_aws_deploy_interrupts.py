@@ -60,6 +60,23 @@ class Tripwire:
         raise KeyboardInterrupt
 
 
+@pytest.fixture(autouse=True)
+def sigterm_ends_the_process() -> Iterator[None]:
+    """Python's default for SIGTERM (the process ends) as an exception, so a deploy that does
+    not turn SIGTERM into an interrupt fails the test instead of killing the test run; the
+    deploy must put this handler back when it ends."""
+
+    def default(signum: int, frame: Any) -> None:
+        raise SystemExit("SIGTERM ended the process (Python's default)")
+
+    previous = signal.signal(signal.SIGTERM, default)
+    try:
+        yield
+        assert signal.getsignal(signal.SIGTERM) is default
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def point(harness: AwsHarness, version: int) -> None:
     path = harness.project.manifest_path("staging")
     data = json.loads(path.read_text())
@@ -157,7 +174,6 @@ def test_interrupted_while_update_endpoint_is_in_flight_names_both_outcomes(on_v
         "its rollback alarms are set - once it is InService, rerun deploy to repair the record "
         "(or to retry the update, if it rolled back)"
     ), line
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the deploy's handler is gone
 
 
 def test_interrupted_while_waiting_then_the_rerun_finishes_and_repairs_the_record(
@@ -303,4 +319,65 @@ def test_batch_interrupted_before_the_schedule_says_it_still_runs_the_old_model(
         aws.backend.describe_endpoint("staging")
         .config["model_name"]
         .startswith(f"churn-model-staging-v{second.version}-")
+    )
+
+
+# -- the command around the backend's deploy (commands/deploy.py) ---------------------------
+def test_sigterm_during_the_checks_says_nothing_changed(on_v1) -> None:
+    """Before the command's own termination_interrupts, SIGTERM here ended the process with
+    Python's default (exit -15, no line); the registry read comes before any change."""
+    aws, second = on_v1
+    Tripwire(aws, "sagemaker", "DescribeModelPackage", sigterm=True)
+
+    line = interrupted_line(deploy(aws, second.version))
+
+    assert line == (
+        "error: deploy staging interrupted by SIGTERM before any change: nothing changed - "
+        "rerun deploy to start again"
+    )
+    assert aws.mutations() == []
+
+
+def test_interrupted_after_the_approval_says_the_version_stays_approved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merge's staging deploy approves first: "nothing changed" would hide that write."""
+    with aws_harness(tmp_path, monkeypatch) as aws:
+        first = aws.seed_version(approval="Approved")
+        assert deploy(aws, first.version).exit_code == 0
+        second = aws.seed_version()  # PendingManualApproval, as the pipeline registers it
+        Tripwire(aws, "sagemaker", "DescribeModel")  # the endpoint's first read
+
+        line = interrupted_line(deploy(aws, second.version))
+
+        assert line == (
+            f"error: deploy staging interrupted after approving version {second.version} in the "
+            f"registry: nothing else changed (endpoint {ENDPOINT} serves version 1) - rerun "
+            "deploy to deploy it (it stays Approved)"
+        )
+        found = aws.backend.get_version(aws.project.model_package_group, second.version)
+        assert found is not None and found.approval_status == "Approved"
+        result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe", "--pr", "5")
+        assert result.exit_code == 0, result.output
+        assert aws.backend.describe_endpoint("staging").model_version == second.version
+
+
+def test_interrupted_after_the_backend_deploy_says_what_serves(
+    on_v1, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ci_scripts.commands import retention
+
+    aws, second = on_v1
+
+    def interrupted(*_: Any, **__: Any) -> list[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(retention, "prune_after_deploy", interrupted)
+    line = interrupted_line(deploy(aws, second.version))
+
+    assert line == (
+        f"error: deploy staging interrupted after the deploy: {ENDPOINT} serves version 2; the "
+        "registry's note of its rollout or the pruning of versions no rollback needs may be "
+        "unfinished - rerun deploy to finish the note (the next deploy that changes staging "
+        "prunes)"
     )

@@ -58,11 +58,16 @@ def test_sigterm_puts_prod_back_then_the_shadow_config_names_the_candidate_besid
 
         harness.backend.shadow_wait = terminated
         try:
-            result = deploy(harness, "prod")  # click turns the interrupt into "Aborted!"
+            result = deploy(harness, "prod")
         finally:
             signal.signal(signal.SIGTERM, previous)
 
-        assert result.exit_code != 0 and not ignored
+        assert result.exit_code == 130 and not ignored, result.output
+        assert result.stderr.splitlines() == [
+            f"error: deploy prod interrupted by SIGTERM during the shadow test of version "
+            f"{version}: prod serves what it served before (the shadow test takes itself down "
+            f"when interrupted); version {version} is not deployed - rerun deploy to test it again"
+        ]
         endpoint = harness.moto_sagemaker.endpoints[harness.project.endpoint_name("prod")]
         assert endpoint.endpoint_config_name == live_config
         assert [r["EndpointConfigName"] for r in harness.update_requests][-1] == live_config

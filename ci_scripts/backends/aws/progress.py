@@ -100,4 +100,5 @@ class DeployProgress:
         """The interrupt to raise in place of ``exc``; a reported one passes unchanged."""
         if isinstance(exc, StateReported):
             return exc
-        return StateReported(self.line(exc))
+        nothing = self.left is None and self.in_flight is None
+        return StateReported(self.line(exc), unchanged=self.unchanged if nothing else None)

@@ -46,7 +46,7 @@ from ci_scripts.backends.local.state import (
 )
 from ci_scripts.backends.local.steps import tail
 from ci_scripts.errors import CIError
-from ci_scripts.interrupts import termination_interrupts
+from ci_scripts.interrupts import StateReported, termination_interrupts
 from ci_scripts.manifest import endpoint_settings, spec
 from ci_scripts.project import ProjectConfig
 from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
@@ -160,7 +160,7 @@ class LocalEndpoints:
             else:
                 left = f"nothing serves {env}; version {version.version} was stopped"
             why = str(exc) or "deploy interrupted"
-            raise KeyboardInterrupt(
+            raise StateReported(
                 f"endpoint {self.project.endpoint_name(env)}: {why}; {left}"
             ) from None
 

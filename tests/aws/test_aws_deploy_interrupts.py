@@ -216,6 +216,51 @@ def test_interrupted_while_tagging_says_the_endpoint_serves_the_new_version(on_v
     )
 
 
+def test_interrupted_after_lifting_autoscaling_says_so(on_v1) -> None:
+    """An instance type change deregisters autoscaling before UpdateEndpoint (SageMaker refuses
+    the update otherwise): stopped there, the endpoint runs without it until the rerun."""
+    aws, second = on_v1
+    path = aws.project.manifest_path("staging")
+    data = json.loads(path.read_text())
+    data["endpoint"]["instance_type"] = "ml.c5.xlarge"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    Tripwire(aws, "sagemaker", "UpdateEndpoint")
+
+    line = interrupted_line(deploy(aws, second.version))
+
+    assert (
+        "if it did, endpoint churn-model-staging is updating to version 2 (UpdateEndpoint sent); "
+        "its tags still name version 1; its autoscaling is lifted until the deploy is done; if "
+        "not, endpoint churn-model-staging serves version 1; model "
+    ) in line, line
+    assert (
+        "; its autoscaling is removed for the instance type change (the deploy registers it "
+        "again once the update is done); its rollback alarms are set - once it is InService, "
+        "rerun deploy to repair the record (or to retry the update, if it rolled back)"
+    ) in line, line
+    aws.reset_mutations()
+    result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe", "--pr", "5")
+    assert result.exit_code == 0, result.output
+    assert "application-autoscaling:RegisterScalableTarget" in aws.mutations()
+
+
+def test_interrupted_while_a_failed_endpoint_is_deleted(on_v1) -> None:
+    aws, second = on_v1
+    aws.set_endpoint_status("staging", "Failed", "instance retired")
+    # The endpoint_deleted waiter's poll (moto deletes at once).
+    Tripwire(aws, "sagemaker", "DescribeEndpoint", after="sagemaker:DeleteEndpoint")
+
+    line = interrupted_line(deploy(aws, second.version))
+
+    assert line == (
+        f"error: deploy staging interrupted: endpoint {ENDPOINT} (Failed) is being deleted "
+        "(DeleteEndpoint sent) - once it is gone, rerun deploy to create it with version 2"
+    )
+    result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe", "--pr", "5")
+    assert result.exit_code == 0, result.output
+    assert aws.backend.describe_endpoint("staging").model_version == 2
+
+
 def test_interrupted_after_the_tags_says_only_autoscaling_is_left(on_v1) -> None:
     aws, second = on_v1
     Tripwire(aws, "application-autoscaling", "DescribeScalableTargets", after="sagemaker:AddTags")

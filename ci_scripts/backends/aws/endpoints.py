@@ -474,6 +474,8 @@ class AwsEndpointHost:
                     )
             else:
                 scaling_kept = self._prepare_update(scaling, current, desired, progress)
+                if scaling_kept is False:
+                    stale += "; its autoscaling is lifted until the deploy is done"
                 with set_alarms:
                     alarm_names = alarms.ensure(name, manifest, desired.tags)
                 # With RetainAllVariantProperties the new fleet is as big as the running one.
@@ -568,15 +570,17 @@ class AwsEndpointHost:
         current: EndpointState,
         desired: DesiredEndpoint,
         progress: DeployProgress,
-    ) -> bool:
+    ) -> bool | None:
         """Lift autoscaling when the update changes the variant's instance type or drops its
         instances (serverless): SageMaker refuses such updates of a scalable target. The
-        deploy re-registers it afterwards. True when autoscaling stays on during the update.
+        deploy re-registers it afterwards. True when autoscaling stays on during the update,
+        False when it was lifted, None when there was none.
         """
-        registered = scaling.current() is not None
+        if scaling.current() is None:
+            return None
         config_name = current.config.get("endpoint_config")
-        if not registered or not config_name:
-            return registered
+        if not config_name:
+            return True
         with aws_errors(f"endpoint config {config_name}"):
             running = self.clients("sagemaker").describe_endpoint_config(
                 EndpointConfigName=config_name

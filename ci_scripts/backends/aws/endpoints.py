@@ -513,7 +513,9 @@ class AwsEndpointHost:
             ):
                 self._tag_endpoint(desired, current)
         else:
-            progress.reached(f"endpoint {name} serves {wanted}; {unscaled}", "rerun deploy")
+            progress.reached(
+                f"endpoint {name} serves {wanted}; {unscaled}", "rerun deploy to apply it"
+            )
         scaling.apply(desired_scaling(manifest))
         progress.reached(f"endpoint {name} serves {wanted} as the manifest asks", DONE)
         state = self.describe_endpoint(env)

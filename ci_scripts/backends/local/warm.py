@@ -3,8 +3,9 @@
 Why: every Processing and Training step runs as its own ``python -m ci_scripts.runtime <step>``
 process, as in the container, and each spends 1.5-3 s of CPU importing pandas, scikit-learn and
 scipy before it does anything: on the demo's data that is most of every step, and a run starts
-six to ten of them (more with tuning trials). One process per run pays that import once (once its
-first job has started, so a run whose steps all hit the cache pays nothing) and forks a child per step.
+six to ten of them (more with tuning trials). One process per run pays that import once (once
+its first job has started, so a run whose steps all hit the cache pays nothing) and forks a child
+per step.
 The child is a new process with the step's own argv, working directory, environment,
 ``PYTHONPATH`` (the version's own copy of the code: nothing of the repo's or of ci_scripts is
 imported before the fork), stdin/stdout/stderr and exit status, as a cold start would have.

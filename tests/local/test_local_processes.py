@@ -187,8 +187,10 @@ def test_a_step_child_dies_with_its_parent_even_after_kill_9(tmp_path: Path) -> 
 def test_pipeline_steps_and_batch_steps_run_with_the_parent_death_signal(
     backend, definition, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Steps started cold (warm starts: test_local_warm's kill -9 test covers their chain)."""
     from ci_scripts.backends.local import batch, steps
 
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_WARM", "0")
     seen: list[object] = []
     real_run = subprocess.run
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ci_scripts.backends.base import PipelineRun
-from ci_scripts.backends.local import image
+from ci_scripts.backends.local import image, warm
 from ci_scripts.backends.local.cache import StepCache
 from ci_scripts.backends.local.expressions import Resolver, step_references
 from ci_scripts.backends.local.registry import SqliteRegistry
@@ -209,7 +209,14 @@ class LocalPipelineRunner:
         }
         write_json_atomic(run_file, record)
         self.state.journal("StartPipelineExecution", execution["PipelineExecutionArn"])
-        failure = self._execute(nodes, ctx, properties)
+        if warm.enabled(ctx.base_env):
+            ctx.warm = warm.WarmStarter()
+            ctx.warm.start()  # here: the thread that owns the run outlives every step
+        try:
+            failure = self._execute(nodes, ctx, properties)
+        finally:
+            if ctx.warm is not None:
+                ctx.warm.stop()
         registered = next(
             (
                 n.record.get("registered_version")

@@ -32,6 +32,7 @@ from ci_scripts.backends.local.expressions import Resolver, to_text
 from ci_scripts.backends.local.processes import dies_with_parent
 from ci_scripts.backends.local.registry import SqliteRegistry
 from ci_scripts.backends.local.state import LocalState, keep_code
+from ci_scripts.backends.local.warm import WarmStarter
 from ci_scripts.errors import CIError
 
 STDERR_TAIL_LINES = 12
@@ -72,6 +73,8 @@ class StepContext:
     # where steps staged them: a step's error names the repo's file, not its staged copy.
     origins: dict[Path, str] = field(default_factory=dict)
     staged: dict[str, str] = field(default_factory=dict)
+    # Starts `python -m ...` steps forked from a warm interpreter (warm.py); None: all cold.
+    warm: WarmStarter | None = None
 
     def in_repo_terms(self, message: str) -> str:
         """``message`` with staged copies of the repo's files named as the repo names them."""
@@ -397,25 +400,34 @@ def _execute(
     env["PYTHONUNBUFFERED"] = "1"
     stdout_log, stderr_log = work / "stdout.log", work / "stderr.log"
     started = time.monotonic()
+    seconds = float(timeout) if timeout else None
     with stdout_log.open("wb") as out, stderr_log.open("wb") as err:
         try:
-            proc = subprocess.run(
-                command,
-                cwd=work,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                preexec_fn=dies_with_parent(),  # no orphaned step after a kill -9 of the CLI
-                timeout=float(timeout) if timeout else None,
-                check=False,
-            )
+            returncode = None
+            if ctx.warm is not None:
+                returncode = ctx.warm.run(
+                    command, cwd=work, env=env, stdout=out, stderr=err, timeout=seconds
+                )
+            if returncode is None:  # not a `python -m` command, or no warm process: cold
+                returncode = subprocess.run(
+                    command,
+                    cwd=work,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    preexec_fn=dies_with_parent(),  # no orphaned step after a kill -9 of the CLI
+                    timeout=seconds,
+                    check=False,
+                ).returncode
         except FileNotFoundError as exc:
             raise StepFailed(f"command {command[0]!r} not found") from exc
         except subprocess.TimeoutExpired as exc:
             raise StepFailed(f"exceeded MaxRuntimeInSeconds={timeout}") from exc
+        except OSError as exc:  # the warm process ended under the step (the run is stopping)
+            raise StepFailed(str(exc)) from exc
     (work / "seconds").write_text(f"{time.monotonic() - started:.3f}\n")
-    if proc.returncode != 0:
+    if returncode != 0:
         reason = ""
         for failure in (opt_ml / "output" / "failure", opt_ml / "output" / "message"):
             if failure.is_file():
@@ -426,8 +438,7 @@ def _execute(
         log = stderr_log.relative_to(root) if stderr_log.is_relative_to(root) else stderr_log
         raise StepFailed(
             ctx.in_repo_terms(
-                f"exited with code {proc.returncode}: {said or f'stderr: {stderr}'}"
-                f" (full log: {log})"
+                f"exited with code {returncode}: {said or f'stderr: {stderr}'} (full log: {log})"
             )
         )
     return stdout_log.read_text(errors="replace")

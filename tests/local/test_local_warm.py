@@ -1,0 +1,241 @@
+"""Steps forked from a warm interpreter are the processes a cold start would have made.
+
+The local backend starts `python -m ...` steps from a process that imported pandas and
+scikit-learn once (ci_scripts/backends/local/warm.py): each step must still see its own argv,
+cwd, environment, PYTHONPATH, stdio and exit status, time out and die with the CLI like a cold
+one, and leave nothing running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ci_scripts.backends.local import processes as procs
+from ci_scripts.backends.local import warm
+
+pytestmark = pytest.mark.skipif(not warm.enabled({}), reason="no fork/prctl: steps start cold")
+
+# A step that reports what it is: run cold and warm, the reports must be the same.
+PROBE = """
+import json, os, sys
+preloaded = "pandas" in sys.modules
+platform_imported = "ci_scripts" in sys.modules
+import shadowed
+out = sys.argv[1]
+Path = __import__("pathlib").Path
+Path(out).write_text(json.dumps({
+    "argv": sys.argv[2:],
+    "argv0": Path(sys.argv[0]).name,
+    "name": __name__,
+    "cwd": os.getcwd(),
+    "mine": os.environ.get("PROBE_MINE"),
+    "removed": os.environ.get("PROBE_REMOVED"),
+    "path": sys.path[:3],
+    "shadowed": shadowed.WHERE,
+    "platform_imported": platform_imported,
+    "stdin": sys.stdin.read(),
+}))
+(Path(out).parent / (Path(out).name + ".pandas")).write_text(str(preloaded))
+(Path(out).parent / (Path(out).name + ".pid")).write_text(f"{os.getpid()} {os.getppid()}")
+print("out: héllo")
+print("err: wörld", file=sys.stderr)
+how = sys.argv[2]
+if how == "sleep":
+    __import__("time").sleep(60)
+if how == "raise":
+    raise ValueError("probe failed")
+if how == "message":
+    sys.exit("probe says no")
+if how == "signal":
+    os.kill(os.getpid(), 15)
+sys.exit(int(how))
+"""
+
+
+@pytest.fixture
+def starter(monkeypatch: pytest.MonkeyPatch) -> Iterator[warm.WarmStarter]:
+    """A warm process whose own environment holds a variable no step's environment has."""
+    monkeypatch.setenv("PROBE_REMOVED", "the CLI's own")
+    started = warm.WarmStarter()
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def step_dir(tmp_path: Path) -> Path:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "probe_step.py").write_text(PROBE)
+    (code / "shadowed.py").write_text(f"WHERE = {str(code)!r}\n")
+    (tmp_path / "work").mkdir()
+    return tmp_path
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PROBE_REMOVED")}
+    env.update(PYTHONPATH=str(root / "code"), PROBE_MINE="yes")
+    return env
+
+
+def _launch(
+    root: Path, how: str, tag: str, starter: warm.WarmStarter | None, timeout: float | None = None
+) -> tuple[int, dict[str, object], str, str]:
+    """Run the probe cold (starter None) or warm; (status, report, stdout, stderr)."""
+    report = root / f"{tag}.json"
+    command = [sys.executable, "-m", "probe_step", str(report), how]
+    work = root / "work"
+    out_log, err_log = root / f"{tag}.out", root / f"{tag}.err"
+    with out_log.open("wb") as out, err_log.open("wb") as err:
+        if starter is None:
+            status = subprocess.run(
+                command, cwd=work, env=_env(root), stdin=subprocess.DEVNULL, stdout=out,
+                stderr=err, timeout=timeout, check=False,
+            ).returncode  # fmt: skip
+        else:
+            got = starter.run(
+                command, cwd=work, env=_env(root), stdout=out, stderr=err, timeout=timeout
+            )
+            assert got is not None, "the warm process did not take the step"
+            status = got
+    found = json.loads(report.read_text()) if report.exists() else {}
+    return status, found, out_log.read_text(), err_log.read_text()
+
+
+def test_a_warm_step_is_the_process_a_cold_start_makes(step_dir: Path, starter) -> None:
+    cold = _launch(step_dir, "3", "cold", None)
+    first = _launch(step_dir, "3", "first", starter)
+    second = _launch(step_dir, "3", "second", starter)
+    assert cold[1]["removed"] is None and cold[1]["mine"] == "yes"
+    assert cold[0] == first[0] == second[0] == 3
+    assert cold[1] == first[1] == second[1]
+    assert cold[1]["argv"] == ["3"] and cold[1]["name"] == "__main__"
+    assert cold[1]["path"][:2] == [str(step_dir / "work"), str(step_dir / "code")]
+    assert cold[2] == first[2] == second[2] == "out: héllo\n"
+    assert "err: wörld" in second[3]
+    # forked by the warm process (not started cold behind our back), after its preload
+    warm_pid = starter._proc.pid  # type: ignore[union-attr]
+    pid, ppid = map(int, (step_dir / "second.json.pid").read_text().split())
+    assert ppid == warm_pid and pid != warm_pid
+    assert (step_dir / "second.json.pandas").read_text() == "True"
+    assert (step_dir / "cold.json.pandas").read_text() == "False"
+    assert not procs.exists(pid)  # reaped
+
+
+@pytest.mark.parametrize(
+    ("how", "status", "said"),
+    [
+        ("0", 0, ""),
+        ("raise", 1, "ValueError: probe failed"),
+        ("message", 1, "probe says no"),
+        ("signal", -signal.SIGTERM, ""),
+    ],
+)
+def test_exit_statuses_are_a_cold_starts(
+    step_dir: Path, starter, how: str, status: int, said: str
+) -> None:
+    cold = _launch(step_dir, how, "cold", None)
+    warm_run = _launch(step_dir, how, "warm", starter)
+    assert cold[0] == warm_run[0] == status
+    assert said in cold[3] and said in warm_run[3]
+
+
+def test_a_step_past_its_timeout_is_killed(step_dir: Path, starter) -> None:
+    _launch(step_dir, "0", "warmup", starter)
+    with pytest.raises(subprocess.TimeoutExpired):
+        _launch(step_dir, "sleep", "slow", starter, timeout=3)
+    pid = int((step_dir / "slow.json.pid").read_text().split()[0])
+    assert not procs.exists(pid)
+    assert _launch(step_dir, "0", "after", starter)[0] == 0  # the warm process serves on
+
+
+def test_stopping_the_warm_process_stops_its_steps(step_dir: Path, starter) -> None:
+    errors: list[BaseException] = []
+
+    def slow() -> None:
+        try:
+            _launch(step_dir, "sleep", "slow", starter)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    pid_file = step_dir / "slow.json.pid"
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(pid_file.read_text().split()[0])
+    starter.stop()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert errors and isinstance(errors[0], OSError)
+    _wait_gone(pid)
+
+
+def test_only_python_m_commands_start_warm(step_dir: Path, starter) -> None:
+    assert warm.module_command([sys.executable, "-m", "ci_scripts.runtime", "train"]) == (
+        "ci_scripts.runtime",
+        ["train"],
+    )
+    for command in (["/bin/true"], [sys.executable, "-c", "pass"], [sys.executable, "-m", "-X"]):
+        assert warm.module_command(command) is None
+        with open(os.devnull, "wb") as sink:
+            assert (
+                starter.run(command, cwd=step_dir, env={}, stdout=sink, stderr=sink, timeout=5)
+                is None
+            )
+
+
+def test_kill_9_of_the_cli_takes_the_warm_process_and_its_steps_down(step_dir: Path) -> None:
+    """The parent-death signal chains: CLI -> warm process -> step."""
+    script = (
+        "import sys, threading, time\n"
+        "from pathlib import Path\n"
+        "from ci_scripts.backends.local import warm\n"
+        "root = Path(sys.argv[1]); starter = warm.WarmStarter(); starter.start()\n"
+        "print(starter._proc.pid, flush=True)\n"
+        "def step():\n"
+        "    with open(root / 'o', 'wb') as out:\n"
+        "        starter.run([sys.executable, '-m', 'probe_step', str(root / 'slow.json'),\n"
+        "                     'sleep'], cwd=root / 'work', stdout=out, stderr=out,\n"
+        "                    env={'PYTHONPATH': str(root / 'code')}, timeout=None)\n"
+        "threading.Thread(target=step, daemon=True).start()\n"
+        "time.sleep(120)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(step_dir)], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        warm_pid = int(parent.stdout.readline())  # type: ignore[union-attr]
+        pid_file = step_dir / "slow.json.pid"
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        step_pid = int(pid_file.read_text().split()[0])
+        parent.kill()  # SIGKILL: no finally, no atexit in the CLI
+        parent.wait()
+        _wait_gone(warm_pid)
+        _wait_gone(step_pid)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def _wait_gone(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while procs.exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not procs.exists(pid), f"process {pid} still runs"

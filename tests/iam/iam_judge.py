@@ -186,14 +186,16 @@ def kms_checks(
     why = str(request)
     found = []
     if request.service == "s3" and request.operation in S3_KMS:
-        key = buckets.get(str(request.params.get("Bucket")))
+        # the key a PutObject names (SSEKMSKeyId: a job's output KmsKeyId), else the bucket's
+        key = request.params.get("SSEKMSKeyId") or buckets.get(str(request.params.get("Bucket")))
         if key:
             found.append(
                 Check(
                     S3_KMS[request.operation],
                     key,
                     {**context, "kms:ViaService": "s3.eu-west-1.amazonaws.com"},
-                    f"{why}: SSE-KMS object in {request.params['Bucket']}",
+                    f"{why}{' by ' + request.via if request.via else ''}: SSE-KMS object "
+                    f"in {request.params['Bucket']}",
                 )
             )
     if request.service == "sagemaker" and request.operation in ("CreateEndpoint", "UpdateEndpoint"):

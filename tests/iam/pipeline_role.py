@@ -59,7 +59,7 @@ _REPOS: dict[tuple[str, ...], Path] = {}
 
 
 @cache
-def _definition(root: str, module: str, overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+def _definition(root: str, module: str, overrides: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
     return build_definition(ProjectConfig.load(Path(root)), module, **dict(overrides))
 
 
@@ -77,22 +77,24 @@ def model_repo(tmp: Path, **answers: str) -> Path:
     return _REPOS[key]
 
 
-def definition(tmp: Path, module: str, kms_key: str = "", **answers: str) -> dict[str, Any]:
+def definition(
+    tmp: Path,
+    module: str,
+    kms_key: str = "",
+    settings: dict[str, Any] | None = None,
+    **answers: str,
+) -> dict[str, Any]:
     """The real definition of ``module`` for these answers (accounts), with the project key
-    when given; the training pipeline with a tracking server, an environment's pipelines with
-    ``role_arn`` / ``transform_instance_type`` (from ``answers``) as deploy builds them."""
-    overrides = {k: answers.pop(k) for k in ("role_arn", "transform_instance_type") if k in answers}
+    when given, as ci_scripts builds it: the training pipeline with a tracking server, an
+    environment's pipelines with that environment's ``role_arn`` (and the batch pipeline's
+    ``transform_instance_type``) in ``settings`` (PipelineSettings fields, hashable values)."""
+    overrides = dict(settings or {})
     if module == TRAINING_MODULE:
         overrides["mlflow_tracking_arn"] = TRACKING_SERVER.format(account=answers["dev_account_id"])
     if kms_key:
         overrides["kms_key_arn"] = kms_key
     root = model_repo(tmp, **answers)
     return _definition(str(root), module, tuple(sorted(overrides.items())))
-
-
-def training_definition(tmp: Path, **answers: str) -> dict[str, Any]:
-    """The template pipeline's definition for these answers, with a tracking server set."""
-    return definition(tmp, TRAINING_MODULE, **answers)
 
 
 class Steps:
@@ -180,6 +182,20 @@ class Steps:
 _TAG = {"Key": "sagemaker:pipeline-execution", "Value": EXECUTION_ID}
 
 
+def execution_requests(
+    command: str,
+    role: str,
+    definition: dict[str, Any],
+    parameters: dict[str, Any],
+    models: dict[str, Model] | None = None,
+) -> list[Request]:
+    """The requests of one execution of ``definition`` run as ``role`` (the pipeline's) with
+    ``parameters``; ``models``: the SageMaker Models its Transform steps may name."""
+    steps = Steps(command, role, models or {})
+    steps.execute(definition, parameters)
+    return steps.requests
+
+
 def _parameters(items: list[dict[str, Any]] | None) -> dict[str, Any]:
     return {p["Name"]: p["Value"] for p in items or []}
 
@@ -229,17 +245,16 @@ def pipeline_role_requests(
         role = roles.get(pipeline)
         assert role, f"{request.command}: starts {pipeline}, which no CreatePipeline made"
         if request.command == COMMAND:
-            module, extra = TRAINING_MODULE, {}
+            module, settings = TRAINING_MODULE, {}
         elif pipeline.endswith("-monitor"):
-            module, extra = MONITORING_MODULE, {"role_arn": role}
+            module, settings = MONITORING_MODULE, {"role_arn": role}
         elif pipeline.endswith("-batch"):
-            extra = {"role_arn": role, "transform_instance_type": parameters["InstanceType"]}
+            settings = {"role_arn": role, "transform_instance_type": parameters["InstanceType"]}
             module = BATCH_MODULE
         else:
             raise AssertionError(f"{request.command}: starts {pipeline}, a pipeline of no module")
-        steps = Steps(request.command, role, models)
-        steps.execute(definition(tmp, module, kms_key, **answers, **extra), parameters)
-        requests += steps.requests
+        built = definition(tmp, module, kms_key, settings, **answers)
+        requests += execution_requests(request.command, role, built, parameters, models)
     configs = {
         r.params["EndpointConfigName"]: r.params
         for r in recorded

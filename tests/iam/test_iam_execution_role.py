@@ -37,12 +37,20 @@ ENDPOINT_USE = ECR | TELEMETRY | {"s3:GetObject", "s3:PutObject"}
 KMS_USE = {"kms:CreateGrant", "kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"}
 
 
+_JUDGED: dict[tuple, tuple] = {}
+
+
 def _judged(bake_once, tmp: Path, combo: dict[str, str], layout: str) -> tuple:
-    jobs, template = rendered(bake_once, combo)
-    stacks = layout_stacks(template, layout)
-    requests = recorded(combo, layout, jobs, stacks, tmp)
-    verdicts, _ = judge(requests, jobs, stacks)
-    return jobs, stacks, requests, verdicts
+    """(jobs, stacks, requests, verdicts) of the loop for ``combo`` in ``layout``, judged once
+    per session (the removal tests share one judgement)."""
+    key = (*sorted(combo.items()), layout)
+    if key not in _JUDGED:
+        jobs, template = rendered(bake_once, combo)
+        stacks = layout_stacks(template, layout)
+        requests = recorded(combo, layout, jobs, stacks, tmp)
+        verdicts, _ = judge(requests, jobs, stacks)
+        _JUDGED[key] = (jobs, stacks, requests, verdicts)
+    return _JUDGED[key]
 
 
 def _by_sagemaker(verdicts: list[Verdict], account: str, what: str = "") -> list[Verdict]:
@@ -82,6 +90,12 @@ def test_the_execution_roles_are_judged_on_their_own_use(layout, bake_once, tmp_
         assert pulls and {v.check.resource for v in pulls} == {repository}
         if accounts[env] != dev:
             assert all(any("repository policy" in g for g in v.grants) for v in pulls)
+    # the monitor job's container publishes its metrics in the project's namespace
+    monitor = _by_sagemaker(
+        verdicts, accounts["staging"], "processing job pipelines-a1b2c3d4e5f6-Monitor"
+    )
+    namespaces = {v.check.context.get("cloudwatch:namespace") for v in monitor}
+    assert "churn-model/Monitoring" in namespaces, namespaces
     # the endpoints read the artifact the training pipeline registers (its RegisterModel step)
     artifacts = {
         v.check.resource

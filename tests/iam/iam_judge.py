@@ -1,9 +1,11 @@
 """The judge: every recorded request against the rendered infra/bootstrap.yml, per layout.
 
 For a request made by command C: the workflow job that runs C (github_jobs), the role that job
-assumes (or the role the CLI assumed itself), that role's inline policies in the stack that
-creates it (cfn_stacks), and the resource policy of the resource when another account owns it
-(model package group, bucket, ECR repository, role trust policy). policy_eval decides.
+assumes (or the request's identity: a role the CLI assumed itself, or the execution role
+SageMaker acts as for the pipelines and endpoints C started: pipeline_role, execution_role),
+that role's inline policies in the stack that creates it (cfn_stacks), and the resource policy
+of the resource when another account owns it (model package group, bucket, ECR repository, role
+trust policy) or when it is the project's KMS key. policy_eval decides.
 """
 
 from __future__ import annotations

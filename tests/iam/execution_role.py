@@ -24,7 +24,10 @@ Sources, one per kind of job: "CreateProcessingJob API: Execution Role Permissio
 Execution Role Permissions" and "CreateModel API: Execution Role Permissions" in
 https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html (each lists the logs,
 cloudwatch, s3 and ecr actions, scoped to the request's S3 URIs and image, and the KMS actions:
-kms:Decrypt for SSE-KMS inputs, kms:Encrypt for an output key, kms:CreateGrant for a volume key).
+kms:Decrypt for SSE-KMS inputs, kms:Encrypt for an output key, kms:CreateGrant for a volume key);
+the API reference says the same of each output key ("the SageMaker execution role must include
+permissions to call kms:Encrypt": API_ProcessingOutputConfig, API_OutputDataConfig,
+API_TransformOutput, https://docs.aws.amazon.com/sagemaker/latest/APIReference/).
 A transform job runs as its model's role (CreateTransformJob takes no role: ModelName).
 Endpoint data capture is written as the model's role under DataCaptureConfig.DestinationS3Uri,
 encrypted with DataCaptureConfig.KmsKeyId ("the AWS KMS key that SageMaker uses to encrypt the

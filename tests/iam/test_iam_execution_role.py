@@ -220,3 +220,18 @@ def test_removing_an_execution_role_grant_fails_naming_it(
     denied = [v.line() for v in lines if not v.allowed]
     assert any(f"by sagemaker: {what}" in line for line in denied), denied
     assert all(action in line for line in denied), denied
+
+
+def test_a_model_step_creates_its_model_and_an_unknown_step_type_is_refused() -> None:
+    """No real definition has a Model step yet: its CreateModel (passing the model's role) is
+    derived all the same; a step type the judge does not know fails instead of calling
+    nothing."""
+    role = "arn:aws:iam::123456789012:role/churn-model-sagemaker-execution"
+    container = {"Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn-model:t"}
+    model = {"ExecutionRoleArn": role, "PrimaryContainer": container}
+    steps = [{"Name": "Model", "Type": "Model", "Arguments": model}]
+    (request,) = execution_requests(COMMAND, role, {"Steps": steps}, {})
+    assert (str(request), request.params["ExecutionRoleArn"]) == ("sagemaker:CreateModel", role)
+    emr = [{"Name": "Cluster", "Type": "EMR", "Arguments": {}}]
+    with pytest.raises(AssertionError, match="type EMR is not known"):
+        execution_requests(COMMAND, role, {"Steps": emr}, {})

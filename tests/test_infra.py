@@ -972,7 +972,17 @@ def test_key_policy_admits_exactly_the_roles_that_use_the_key(rendered, settings
     assert admitted("ProjectRolesGrantToSageMaker") == execution | serving_deploy
     admin = by_sid["DevAccountAdministersKey"]
     assert admin["Principal"] == {"AWS": f"arn:aws:iam::{accounts['dev']}:root"}
-    assert not {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"} & set(admin["Action"])
+    # a grant is a use of the key: none through the administrators' statement, only grants
+    # for AWS resources (ECR's repository, SageMaker's volumes) to those who need them
+    assert not {"kms:CreateGrant", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"} & set(
+        admin["Action"]
+    )
+    ecr = by_sid["DevAccountGrantsToEcr"]
+    assert ecr["Principal"] == admin["Principal"] and ecr["Action"] == "kms:CreateGrant"
+    assert ecr["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"ecr.{REGION}.amazonaws.com"},
+        "Bool": {"kms:GrantIsForAWSResource": "true"},
+    }
     events = by_sid["EventBridgePublishesRegistryEvents"]
     assert events["Principal"] == {"Service": "events.amazonaws.com"}
     assert events["Condition"]["ArnEquals"]["aws:SourceArn"] == (

@@ -12,7 +12,7 @@ from iam_flows import run_loop
 from iam_judge import LAYOUTS, job_role, roles
 from iam_recorder import Request, recording_harness
 from option_matrix import COMBINATIONS, combination_id
-from pipeline_role import TRACKING_SERVER, pipeline_role_requests, training_definition
+from pipeline_role import TRACKING_SERVER, pipeline_role_requests
 
 CASES = [
     pytest.param(combo, layout, id=f"{combination_id(combo)}-{layout}")
@@ -80,8 +80,7 @@ def recorded(
             ) as harness,
         ):
             run_loop(harness, tmp)
-            # ... and what the pipeline run-pipeline started does as its execution role
-            definition = training_definition(tmp, **answers)
-            role = harness.project.role_arn("dev")
-            _RECORDED[key] = [*harness.requests, *pipeline_role_requests(definition, role)]
+        # ... and what the pipelines it ran and the endpoints it deployed do as their roles
+        as_roles = pipeline_role_requests(harness.requests, tmp, kms_key_arn(layout), **answers)
+        _RECORDED[key] = [*harness.requests, *as_roles]
     return _RECORDED[key]

@@ -1,9 +1,11 @@
 """The judge: every recorded request against the rendered infra/bootstrap.yml, per layout.
 
 For a request made by command C: the workflow job that runs C (github_jobs), the role that job
-assumes (or the role the CLI assumed itself), that role's inline policies in the stack that
-creates it (cfn_stacks), and the resource policy of the resource when another account owns it
-(model package group, bucket, ECR repository, role trust policy). policy_eval decides.
+assumes (or the request's identity: a role the CLI assumed itself, or the execution role
+SageMaker acts as for the pipelines and endpoints C started: pipeline_role, execution_role),
+that role's inline policies in the stack that creates it (cfn_stacks), and the resource policy
+of the resource when another account owns it (model package group, bucket, ECR repository, role
+trust policy) or when it is the project's KMS key. policy_eval decides.
 """
 
 from __future__ import annotations
@@ -186,14 +188,16 @@ def kms_checks(
     why = str(request)
     found = []
     if request.service == "s3" and request.operation in S3_KMS:
-        key = buckets.get(str(request.params.get("Bucket")))
+        # the key a PutObject names (SSEKMSKeyId: a job's output KmsKeyId), else the bucket's
+        key = request.params.get("SSEKMSKeyId") or buckets.get(str(request.params.get("Bucket")))
         if key:
             found.append(
                 Check(
                     S3_KMS[request.operation],
                     key,
                     {**context, "kms:ViaService": "s3.eu-west-1.amazonaws.com"},
-                    f"{why}: SSE-KMS object in {request.params['Bucket']}",
+                    f"{why}{' by ' + request.via if request.via else ''}: SSE-KMS object "
+                    f"in {request.params['Bucket']}",
                 )
             )
     if request.service == "sagemaker" and request.operation in ("CreateEndpoint", "UpdateEndpoint"):

@@ -37,6 +37,9 @@ class Request:
     service: str  # botocore service name (sagemaker, s3, sts, ...)
     operation: str  # API operation (CreateModel)
     params: dict[str, Any] = field(hash=False, compare=False)
+    # "<service>: <what>" when an AWS service makes the call as ``identity`` (SageMaker running
+    # a job as its execution role: tests/iam/execution_role.py); "" for the CLI's own calls.
+    via: str = ""
 
     def __str__(self) -> str:
         return f"{self.service}:{self.operation}"

@@ -61,6 +61,9 @@ FILL: dict[str, tuple[str, ...]] = {
     "TransformJobName": ("TransformJobName",),
     "ScheduleName": ("Name",),  # EventBridge Scheduler
     "GroupName": ("GroupName",),
+    "LogGroupName": ("logGroupName",),
+    "LogStreamName": ("logStreamName",),
+    "KeyId": ("KeyId",),
     # Scalable target ARNs end in a service-generated id no request carries.
     "ResourceId": (),
 }
@@ -75,7 +78,12 @@ DEV_OWNED = {
     "training-job",
     "hyper-parameter-tuning-job",
     "repository",
+    "key",  # the project's KMS key: the dev stack creates it (infra/README.md)
 }
+# A request parameter naming the account that owns the resource, where the API takes one: ECR's
+# registryId is "the AWS account ID associated with the registry" (ECR API reference), so an
+# image pulled from the dev registry by another account's role is the dev account's repository.
+ACCOUNT_PARAMS = ("registryId",)
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,7 @@ def _fill(template: str, params: dict[str, Any], account: str) -> list[str] | No
             for v in values
             for item in (found if isinstance(found, list) else [found])
         ]
+    account = next((str(params[p]) for p in ACCOUNT_PARAMS if params.get(p)), account)
     arns = []
     for v in values:
         arn = template.replace("${Partition}", "aws").replace("${Region}", REGION)
@@ -248,6 +257,16 @@ def checks_for(
     for key, value in resource_tags.get(str(params.get("ResourceId")), {}).items():
         context[f"aws:ResourceTag/{key}"] = value
     why = f"{request.service}:{request.operation}"
+    if request.via:
+        why += f" by {request.via}"
+        service = request.via.split(":", 1)[0]
+        if prefix == "kms":
+            # a KMS call an AWS service makes for the caller: kms:ViaService names that service,
+            # and a grant it creates is for an AWS resource (AWS KMS Developer Guide, "AWS KMS
+            # condition keys": kms:ViaService, kms:GrantIsForAWSResource)
+            context["kms:ViaService"] = f"{service}.{REGION}.amazonaws.com"
+            if action == "CreateGrant":
+                context["kms:GrantIsForAWSResource"] = "true"
     found = [
         Check(f"{prefix}:{action}", arn, context, why)
         for arn in resources_for(prefix, action, params, account, dev_account)

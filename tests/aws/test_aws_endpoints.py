@@ -564,23 +564,53 @@ def test_rollback_on_a_failed_endpoint_redeploys_the_version_it_was_tagged_with(
     assert state is not None and (state.status, state.model_version) == ("InService", 1)
 
 
-def test_a_no_op_deploy_describes_the_endpoint_once_and_writes_nothing(aws: AwsHarness) -> None:
+def test_a_no_op_deploy_describes_the_endpoint_once_and_writes_nothing(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SageMaker's Describe* limits are low when workflows run at once: the deploy command reads
     the endpoint once (deploy reuses the command's own read while nothing was written) and the
     autoscaling bounds that read found are not read again. Before: 26 calls, 2 DescribeEndpoint,
-    3 DescribeScalableTargets."""
+    3 DescribeScalableTargets. Nor does it build the monitoring definition (#27: 8.1 s of SDK
+    import and build before): the monitor pipeline's stored fingerprint says its inputs are the
+    same."""
+    from test_aws_pipeline import count_builds
+
     version = aws.seed_version()
     aws.attach_monitor_reports(version.version)
     assert deploy(aws, "staging", version.version).exit_code == 0
+    built = count_builds(monkeypatch)
+    aws.new_process()
     aws.reset_mutations()
 
     result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe", "--pr", "5")
 
     assert result.exit_code == 0, result.output
     assert aws.mutations() == []
+    assert built == []
     assert aws.calls.count("sagemaker:DescribeEndpoint") == 1
     assert aws.calls.count("application-autoscaling:DescribeScalableTargets") == 1
     assert len(aws.calls) <= 18, aws.calls
+
+
+def test_a_changed_monitor_input_rebuilds_and_updates_only_the_monitor_pipeline(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new image tag (an input of the monitoring definition) with the same manifest: the
+    deploy builds the monitoring definition and updates that pipeline, nothing else."""
+    from test_aws_pipeline import count_builds
+
+    version = aws.seed_version()
+    aws.attach_monitor_reports(version.version)
+    assert deploy(aws, "staging", version.version).exit_code == 0
+    built = count_builds(monkeypatch)
+    (aws.project.root / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    aws.new_process()
+    aws.reset_mutations()
+
+    assert deploy(aws, "staging", version.version).exit_code == 0
+
+    assert built == ["pipelines.monitoring"]
+    assert aws.mutations() == ["sagemaker:UpdatePipeline"]
 
 
 def test_a_failed_staging_rollout_is_noted_on_the_approved_version(aws: AwsHarness) -> None:

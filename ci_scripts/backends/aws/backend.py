@@ -87,8 +87,9 @@ class AwsBackend(ComposedBackend):
     def _monitor_prepared(
         self, env: str, manifest: dict[str, Any], version: ModelVersion
     ) -> tuple[Any, Any]:
-        """The monitor and its checked definition for ``version`` in ``env``, built once: the
-        check must come before the deploy's first change, and a shadow test is one."""
+        """The monitor and its checked plan (aws.upserts.PipelinePlan: the definition built only
+        when its inputs changed) for ``version`` in ``env``, made once per deploy: the check
+        must come before the deploy's first change, and a shadow test is one."""
         from ci_scripts.backends.aws.monitoring import AwsMonitor
 
         settings = {k: v for k, v in manifest.items() if k != "_source"}  # not a setting
@@ -104,13 +105,17 @@ class AwsBackend(ComposedBackend):
         monitor, definition = self._monitor_prepared(env, manifest, version)
         # A cancelled job (SIGINT, then SIGTERM) stops here as Ctrl-C does: the except/finally
         # blocks run, and the rerun finds the change and repairs its record (aws.endpoints).
-        with termination_interrupts("deploy"):
-            if is_batch(manifest):  # the monitor reads the batch pipeline's capture records
-                state = self.batch.deploy(env, manifest, version)
-            else:
-                state = self.endpoints.deploy(env, manifest, version)
-            if self.project.monitoring:  # the monitor follows the served version
-                monitor.sync(env, manifest, version, definition)
+        try:
+            with termination_interrupts("deploy"):
+                if is_batch(manifest):  # the monitor reads the batch pipeline's capture records
+                    state = self.batch.deploy(env, manifest, version)
+                else:
+                    state = self.endpoints.deploy(env, manifest, version)
+                if self.project.monitoring:  # the monitor follows the served version
+                    monitor.sync(env, manifest, version, definition)
+        finally:
+            # The plan holds the monitoring pipeline as it was before this deploy wrote it.
+            self._prepared.clear()
         return state
 
     def shadow_test(

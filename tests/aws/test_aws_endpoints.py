@@ -570,9 +570,12 @@ def test_a_no_op_deploy_describes_the_endpoint_once_and_writes_nothing(
     """SageMaker's Describe* limits are low when workflows run at once: the deploy command reads
     the endpoint once (deploy reuses the command's own read while nothing was written) and the
     autoscaling bounds that read found are not read again. Before: 26 calls, 2 DescribeEndpoint,
-    3 DescribeScalableTargets. Nor does it build the monitoring definition (#27: 8.1 s of SDK
-    import and build before): the monitor pipeline's stored fingerprint says its inputs are the
-    same."""
+    3 DescribeScalableTargets; then 18 calls. #27: at most 12, each read once: the report
+    summaries only proposals show are not read (1 GetObject, the metrics the monitor records),
+    the endpoint's own tags vouch for its config's (1 ListTags), the rollback and monitor alarms
+    are one DescribeAlarms, the monitor's never-expiring state/ seed is not checked again (2
+    HeadObject). Nor does it build the monitoring definition (8.1 s of SDK import and build
+    before): the monitor pipeline's stored fingerprint says its inputs are the same."""
     from test_aws_pipeline import count_builds
 
     version = aws.seed_version()
@@ -589,7 +592,9 @@ def test_a_no_op_deploy_describes_the_endpoint_once_and_writes_nothing(
     assert built == []
     assert aws.calls.count("sagemaker:DescribeEndpoint") == 1
     assert aws.calls.count("application-autoscaling:DescribeScalableTargets") == 1
-    assert len(aws.calls) <= 18, aws.calls
+    for call in ("cloudwatch:DescribeAlarms", "sagemaker:ListTags", "sagemaker:DescribePipeline"):
+        assert aws.calls.count(call) == 1, (call, aws.calls)
+    assert len(aws.calls) <= 12, aws.calls
 
 
 def test_a_changed_monitor_input_rebuilds_and_updates_only_the_monitor_pipeline(

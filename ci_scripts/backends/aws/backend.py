@@ -103,6 +103,10 @@ class AwsBackend(ComposedBackend):
         from ci_scripts.interrupts import termination_interrupts
 
         monitor, definition = self._monitor_prepared(env, manifest, version)
+        if definition is not None:  # read with the endpoint's rollback alarms: one call
+            from ci_scripts.monitoring import alarm_names
+
+            self.clients.expect_alarms(alarm_names(self.project, env).values())
         # A cancelled job (SIGINT, then SIGTERM) stops here as Ctrl-C does: the except/finally
         # blocks run, and the rerun finds the change and repairs its record (aws.endpoints).
         try:
@@ -116,6 +120,7 @@ class AwsBackend(ComposedBackend):
         finally:
             # The plan holds the monitoring pipeline as it was before this deploy wrote it.
             self._prepared.clear()
+            self.clients.expect_alarms(())
         return state
 
     def shadow_test(

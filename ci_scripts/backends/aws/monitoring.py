@@ -149,14 +149,17 @@ class AwsMonitor:
                 {"Key": "environment", "Value": env},
             ],
         )
-        self._seed(env)  # every time: lifecycle rules expire the capture and label prefixes
+        # The capture and label seeds every time (lifecycle rules expire those prefixes); all
+        # of them when the monitor is new (state/ never expires: one check is enough).
+        self._seed(env, everything=plan.current is None or current is None)
         self._put_schedule(env, manifest, parameters, pipeline_arn, current)
         self._put_alarms(env)
         return f"monitor {monitoring.pipeline_name(self.project, env)}: version {version.version}"
 
-    def _seed(self, env: str) -> None:
+    def _seed(self, env: str, everything: bool) -> None:
         s3 = self.clients("s3")
-        for uri in monitoring.seed_uris(self.project, env):
+        seeds = monitoring.seed_uris if everything else monitoring.expiring_seed_uris
+        for uri in seeds(self.project, env):
             bucket, key = split_s3_uri(uri)
             try:
                 s3.head_object(Bucket=bucket, Key=key)
@@ -211,10 +214,7 @@ class AwsMonitor:
         cloudwatch = self.clients("cloudwatch")
         names = monitoring.alarm_names(self.project, env)
         with aws_errors(f"alarms of {monitoring.pipeline_name(self.project, env)}"):
-            existing = {
-                a["AlarmName"]
-                for a in cloudwatch.describe_alarms(AlarmNames=list(names.values()))["MetricAlarms"]
-            }
+            existing = set(self.clients.describe_alarms(list(names.values())))
         for metric, alarm in names.items():
             if alarm in existing:
                 continue

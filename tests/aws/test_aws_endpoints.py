@@ -597,6 +597,39 @@ def test_a_no_op_deploy_describes_the_endpoint_once_and_writes_nothing(
     assert len(aws.calls) <= 12, aws.calls
 
 
+def test_a_prod_update_reads_each_resource_about_once(aws: AwsHarness) -> None:
+    """#27: a prod update made 51 reads for 7 writes (6 calls per endpoint describe, repeated
+    about 4 times a command). Now 32 reads for the same 7 writes, counted per operation on
+    moto: prod's endpoint once at the start (the deploy reuses it: the running config's
+    instance type and the autoscaling read then are not read again, nor the endpoint's ARN to
+    tag it), staging's for the prod gate, the waiter's poll and its check of the config, the
+    state after the update, and the prune's listing."""
+    from collections import Counter
+
+    from ci_scripts.backends.aws.session import READS
+
+    first, second = aws.seed_version(), aws.seed_version()
+    for version in (first, second):
+        aws.attach_monitor_reports(version.version)
+    assert deploy(aws, "staging", first.version).exit_code == 0
+    assert deploy(aws, "prod", first.version).exit_code == 0
+    assert deploy(aws, "staging", second.version).exit_code == 0
+    aws.new_process()
+    aws.reset_mutations()
+
+    result = deploy(aws, "prod", second.version)
+
+    assert result.exit_code == 0, result.output
+    reads = Counter(c for c in aws.calls if c.split(":", 1)[1].startswith(READS))
+    writes = [c for c in aws.calls if not c.split(":", 1)[1].startswith(READS)]
+    assert len(writes) == 7, writes  # model, config, 2 alarm tags, update, endpoint tags, schedule
+    assert sum(reads.values()) <= 32, reads
+    assert reads["sagemaker:DescribeEndpoint"] <= 6, reads
+    assert reads["sagemaker:DescribeEndpointConfig"] <= 4, reads
+    assert reads["application-autoscaling:DescribeScalableTargets"] <= 3, reads
+    assert reads["application-autoscaling:DescribeScalingPolicies"] <= 3, reads
+
+
 def test_a_changed_monitor_input_rebuilds_and_updates_only_the_monitor_pipeline(
     aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -245,6 +245,7 @@ class AwsEndpointHost:
         # env -> (writes made when read, state): deploy reuses the command's own describe
         # when nothing was written since (SageMaker's Describe* limits are low).
         self._read: dict[str, tuple[int, EndpointState | None]] = {}
+        self._arns: dict[str, str] = {}  # endpoint name -> ARN, as DescribeEndpoint said
 
     # -- accounts ---------------------------------------------------------------------------
     def _single_account(self) -> bool:
@@ -278,11 +279,14 @@ class AwsEndpointHost:
     # -- reads ------------------------------------------------------------------------------
     def _describe(self, name: str, clients: AwsClients | None = None) -> dict[str, Any] | None:
         try:
-            return (clients or self.clients)("sagemaker").describe_endpoint(EndpointName=name)
+            described = (clients or self.clients)("sagemaker").describe_endpoint(EndpointName=name)
         except ClientError as exc:
             if is_not_found(exc):
                 return None
             raise CIError(describe_aws_error(exc, f"endpoint {name}")) from exc
+        if clients is None or clients is self.clients:
+            self._arns[name] = described["EndpointArn"]
+        return described
 
     def _config(
         self,
@@ -428,6 +432,8 @@ class AwsEndpointHost:
         self._ensure_config(desired)
         rollout = canary.manifest_plan(manifest)
         sagemaker = self.clients("sagemaker")
+        known: Any = ...  # autoscaling as this command read it (``...``: to be read)
+        scaling_kept = False
         with aws_errors(f"endpoint {name}"):
             if current is not None and current.status == "Failed":
                 # A Failed endpoint cannot be updated; it serves nothing, so replace it.
@@ -440,7 +446,8 @@ class AwsEndpointHost:
                     EndpointName=name, EndpointConfigName=desired.resource_name, Tags=desired.tags
                 )
             else:
-                scaling_kept = self._prepare_update(scaling, current, desired)
+                known = self._known_scaling(current)  # not read again
+                scaling_kept = self._prepare_update(scaling, current, desired, known)
                 alarm_names = alarms.ensure(name, manifest, desired.tags)
                 # With RetainAllVariantProperties the new fleet is as big as the running one.
                 fleet = current.config.get("instance_count") if scaling_kept else None
@@ -461,7 +468,10 @@ class AwsEndpointHost:
         self._wait_in_service(desired, previous=current)
         if current is not None:
             self._tag_endpoint(desired, current)
-        scaling.apply(desired_scaling(manifest))
+        # A target kept through the update (RetainAllVariantProperties) is as it was read; one
+        # lifted or never there is none: either way nothing to read again.
+        after = known if scaling_kept else (... if current is None else None)
+        scaling.apply(desired_scaling(manifest), known=after)
         state = self.describe_endpoint(env)
         if state is None:
             raise CIError(f"endpoint {name}: disappeared after deploying version {version.version}")
@@ -499,20 +509,30 @@ class AwsEndpointHost:
             sagemaker.create_endpoint_config(**desired.config_request())
 
     def _prepare_update(
-        self, scaling: EndpointScaling, current: EndpointState, desired: DesiredEndpoint
+        self,
+        scaling: EndpointScaling,
+        current: EndpointState,
+        desired: DesiredEndpoint,
+        known: Any = ...,
     ) -> bool:
         """Lift autoscaling when the update changes the variant's instance type or drops its
         instances (serverless): SageMaker refuses such updates of a scalable target. The
         deploy re-registers it afterwards. True when autoscaling stays on during the update.
+        ``known``: the bounds this command read (``...``: not read); the running config's
+        instance type comes from ``current`` too when it was read (#27: describe once).
         """
-        registered = scaling.current() is not None
+        registered = (scaling.current() if known is ... else known) is not None
         config_name = current.config.get("endpoint_config")
         if not registered or not config_name:
             return registered
-        with aws_errors(f"endpoint config {config_name}"):
-            running = self.clients("sagemaker").describe_endpoint_config(
-                EndpointConfigName=config_name
-            )["ProductionVariants"][0]
+        settings = current.config.get("settings") or {}
+        if "endpoint.type" in settings:  # what config_settings read from the running config
+            running = {"InstanceType": settings.get("endpoint.instance_type")}
+        else:
+            with aws_errors(f"endpoint config {config_name}"):
+                running = self.clients("sagemaker").describe_endpoint_config(
+                    EndpointConfigName=config_name
+                )["ProductionVariants"][0]
         if running.get("InstanceType") != desired.variant.get("InstanceType"):
             scaling.remove()
             return False
@@ -555,7 +575,10 @@ class AwsEndpointHost:
         ]
         tags = desired.tags + [{"Key": TAG + k, "Value": v} for k, v in before]
         with aws_errors(f"endpoint {name}"):
-            arn = sagemaker.describe_endpoint(EndpointName=name)["EndpointArn"]
+            arn = (
+                self._arns.get(name)
+                or sagemaker.describe_endpoint(EndpointName=name)["EndpointArn"]
+            )
             sagemaker.add_tags(ResourceArn=arn, Tags=tags)
 
     def _waiter_config(self) -> dict[str, Any]:

@@ -291,3 +291,15 @@ def test_template_pipeline_validates_and_upserts(
         )
         assert {p["Name"] for p in definition["Parameters"]} >= {"MetricThreshold", "InputDataUrl"}
         assert image_tag(aws.project.root) in json.dumps(definition)
+
+        # Unchanged code: the real pipeline is not built again (#27: 9 s of SDK before).
+        import ci_scripts.pipeline_module as pipeline_module
+
+        def no_build(*_: Any, **__: Any) -> Any:
+            raise AssertionError("built an unchanged definition")
+
+        monkeypatch.setattr(pipeline_module, "build_definition", no_build)
+        aws.reset_mutations()
+        again = aws.cli("run-pipeline")
+        assert again.exit_code == 0, again.output
+        assert aws.mutations() == ["sagemaker:StartPipelineExecution"]

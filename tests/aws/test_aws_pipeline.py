@@ -121,7 +121,12 @@ def test_run_pipeline_with_unchanged_inputs_builds_no_definition(
 
     assert built == ["pipelines.pipeline"]
     assert aws.mutations() == ["sagemaker:StartPipelineExecution"]
-    assert aws.calls.count("sagemaker:DescribePipeline") == 1
+    # the pipeline (fingerprint and definition in one answer), the staged data's key, the start
+    assert aws.calls == [
+        "sagemaker:DescribePipeline",
+        "s3:HeadObject",
+        "sagemaker:StartPipelineExecution",
+    ]
     executions = admin_client("sagemaker").list_pipeline_executions(
         PipelineName="churn-model-train"
     )["PipelineExecutionSummaries"]

@@ -168,10 +168,16 @@ def parameters(
 def seed_uris(project: ProjectConfig, env: str) -> list[str]:
     """Objects that keep the monitor's prefix inputs non-empty before the first capture or label
     (a SageMaker Processing input with no object under its S3 prefix fails the job)."""
+    return [*expiring_seed_uris(project, env), f"{state_prefix(project, env)}/{SEED_FILE}"]
+
+
+def expiring_seed_uris(project: ProjectConfig, env: str) -> list[str]:
+    """The seeds under prefixes the buckets' lifecycle rules expire (datacapture/, groundtruth/:
+    infra/bootstrap.yml's retention_rules), which a deploy puts back; the state/ seed stays
+    once written (no rule expires state/, and each run of the monitor writes there too)."""
     return [
         f"{capture_prefix(project, env)}/{SEED_FILE}",
         f"{mq.ground_truth_prefix(project.capture_bucket(env), env)}/{SEED_FILE}",
-        f"{state_prefix(project, env)}/{SEED_FILE}",
     ]
 
 

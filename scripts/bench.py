@@ -9,6 +9,8 @@ Figures, and the budgets they are read against (budgets are reported, never asse
   to the plain sum of step times, which concurrent steps make look better than it is.
 - ``help_seconds`` vs ``import_boto3_seconds``: median start-up of ``python -m ci_scripts --help``
   and of ``python -c "import boto3"`` (budget: help no slower).
+- ``aws_noop``: on a moto server, a no-op ``deploy`` and ``run-pipeline`` with unchanged code
+  against ``status`` in the same run, as ratios (budget 2.5 each; scripts/bench_aws.py).
 """
 
 from __future__ import annotations
@@ -116,11 +118,15 @@ def main() -> int:
         figures["help_seconds"] = _median_seconds(
             [sys.executable, "-m", "ci_scripts", "--help"], cwd=repo
         )
+        from scripts.bench_aws import aws_noop_figures
+
+        figures["aws_noop"] = aws_noop_figures(Path(tmp))
     figures["import_boto3_seconds"] = _median_seconds([sys.executable, "-c", "import boto3"])
     figures["budgets"] = {
         "demo_seconds": 20,
         "pipeline_overhead_ratio": 1.5,
         "help_seconds": "<= import_boto3_seconds",
+        "aws_noop": "noop_deploy_ratio and unchanged_run_pipeline_ratio <= 2.5",
     }
     print(json.dumps(figures, indent=2))
     return 0

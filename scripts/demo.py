@@ -196,8 +196,8 @@ class Demo:
         this very pipeline code (scripts/demo_definition.json), as the definition cache would."""
         if sdk_installed():
             return ""  # the CLI builds it with the SDK (and caches it per user)
-        from ci_scripts.backends.local.definition import code_key, definition_key
         from ci_scripts.backends.local.state import LocalState, write_json_atomic
+        from ci_scripts.definition_inputs import code_key, definition_key
 
         shipped = json.loads(SHIPPED_DEFINITION.read_text(encoding="utf-8"))
         if shipped.get("code_key") != code_key(self.repo):
@@ -714,7 +714,8 @@ def build_shipped_definition(repo: Path) -> dict:
     builds (in a subprocess in the repo, as the CLI would), with the keys it was built from."""
     from importlib import metadata
 
-    from ci_scripts.backends.local.definition import PLACEHOLDER_TAG, code_key
+    from ci_scripts.backends.local.definition import PLACEHOLDER_TAG
+    from ci_scripts.definition_inputs import code_key
 
     script = (
         "import json, sys; from pathlib import Path; from ci_scripts.project import ProjectConfig;"

@@ -227,7 +227,7 @@ def test_make_demo_keep_passes_keep_running(keep: str, expected: bool) -> None:
 def test_shipped_definition_is_what_the_sdk_builds_from_a_default_render(bake_once) -> None:
     """The first `make demo` runs scripts/demo_definition.json instead of installing the SDK:
     it must be exactly what the SDK builds from this template's default render."""
-    from ci_scripts.backends.local.definition import code_key
+    from ci_scripts.definition_inputs import code_key
     from scripts.demo import SHIPPED_DEFINITION, build_shipped_definition
 
     shipped = json.loads(SHIPPED_DEFINITION.read_text())

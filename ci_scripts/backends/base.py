@@ -127,6 +127,11 @@ class Registry(Protocol):
         it, best first (``[{job, status, objective, hyperparameters}]`` as JSON). Unchanged when
         it was not tuned or the record already holds them (the local registry always does)."""
 
+    def with_checks(self, version: ModelVersion) -> ModelVersion:
+        """``version`` with ``checks``: the summaries of the reports attached to it (bias,
+        explainability, data statistics), which proposals show. ``get_version`` may leave them
+        out (each is a read a deploy does not need); the local registry always holds them."""
+
 
 class PipelineRunner(Protocol):
     """Upserts and runs the training pipeline built by pipelines/pipeline.py."""

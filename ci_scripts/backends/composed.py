@@ -31,6 +31,9 @@ class ComposedBackend:
     def with_trials(self, version: ModelVersion) -> ModelVersion:
         return self.registry.with_trials(version)
 
+    def with_checks(self, version: ModelVersion) -> ModelVersion:
+        return self.registry.with_checks(version)
+
     # -- EndpointHost -----------------------------------------------------------------------
     def invoke(
         self,

@@ -93,7 +93,8 @@ def run(project: ProjectConfig, backend: Backend, env: str, body_file: Path | No
         )
         write_outputs(proposed=False)
         return
-    full = backend.with_trials(backend.get_version(group, candidate.version) or candidate)
+    found = backend.get_version(group, candidate.version) or candidate
+    full = backend.with_checks(backend.with_trials(found))
     baseline = backend.get_version(group, current) if current else None
     updated = manifest.with_version(full.version)
     if baseline and same_model(full, baseline):

@@ -24,6 +24,7 @@ import pytest
 from aws_harness import AwsHarness, admin_client, aws_harness
 
 from ci_scripts.errors import CIError
+from ci_scripts.imagetag import image_tag
 
 PIPELINE = "churn-model-staging-batch"
 
@@ -121,6 +122,33 @@ def test_deploy_again_is_a_no_op_and_a_schedule_change_one_update(batch: AwsHarn
     assert schedule_parameters()["MaxPayloadInMB"] == "2"
     schedule = admin_client("scheduler").get_schedule(Name=PIPELINE)
     assert schedule["ScheduleExpression"] == "cron(30 1 * * ? *)"
+
+
+def test_a_no_op_deploy_builds_no_definition_and_a_changed_input_updates_both_pipelines(
+    batch: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#27: the batch and monitoring pipelines carry the fingerprint of their definitions'
+    inputs; the same manifest and code again builds neither (no SDK import), a new image tag
+    (an input of both) rebuilds and updates both, and nothing else."""
+    from test_aws_pipeline import count_builds
+
+    version = batch.seed_version()
+    batch.attach_monitor_reports(version.version)  # the monitor watches the batch's capture
+    deploy(batch, version.version)
+    built = count_builds(monkeypatch)
+    batch.reset_mutations()
+    batch.new_process()
+    result = batch.cli("deploy", "--env", "staging", "--commit", "c0000001", "--pr", "7")
+    assert result.exit_code == 0, result.output
+    assert built == [] and batch.mutations() == []
+
+    (batch.project.root / "Dockerfile").write_text("FROM python:3.12-slim\n")  # new image tag
+    batch.new_process()
+    deploy(batch, version.version)
+    assert sorted(built) == ["pipelines.batch", "pipelines.monitoring"]
+    assert batch.mutations() == ["sagemaker:UpdatePipeline", "sagemaker:UpdatePipeline"]
+    described = admin_client("sagemaker").describe_pipeline(PipelineName=PIPELINE)
+    assert ":" + image_tag(batch.project.root) in described["PipelineDefinition"]
 
 
 def test_a_new_version_gets_its_model_and_the_pipeline_remembers_the_previous(

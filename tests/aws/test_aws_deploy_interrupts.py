@@ -60,6 +60,11 @@ class Tripwire:
         raise KeyboardInterrupt
 
 
+def _interrupt(*_: Any, **__: Any) -> Any:
+    """A method replaced by this is where Ctrl-C lands."""
+    raise KeyboardInterrupt
+
+
 @pytest.fixture(autouse=True)
 def sigterm_ends_the_process() -> Iterator[None]:
     """Python's default for SIGTERM (the process ends) as an exception, so a deploy that does
@@ -136,15 +141,15 @@ def test_interrupted_before_any_write_says_nothing_changed(on_v1) -> None:
     assert aws.mutations() == []
 
 
-def test_interrupted_after_model_and_config_says_the_endpoint_is_untouched(on_v1) -> None:
+def test_interrupted_after_model_and_config_says_the_endpoint_is_untouched(
+    on_v1, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ci_scripts.backends.aws.endpoints import AwsEndpointHost
+
     aws, second = on_v1
-    # The autoscaling read that decides how to update: after CreateEndpointConfig.
-    Tripwire(
-        aws,
-        "application-autoscaling",
-        "DescribeScalableTargets",
-        after="sagemaker:CreateEndpointConfig",
-    )
+    # Deciding how to update, after CreateEndpointConfig: no AWS call there to trip on (the
+    # autoscaling bounds were read once, at the start of the command).
+    monkeypatch.setattr(AwsEndpointHost, "_prepare_update", _interrupt)
 
     line = interrupted_line(deploy(aws, second.version))
 
@@ -261,9 +266,14 @@ def test_interrupted_while_a_failed_endpoint_is_deleted(on_v1) -> None:
     assert aws.backend.describe_endpoint("staging").model_version == 2
 
 
-def test_interrupted_after_the_tags_says_only_autoscaling_is_left(on_v1) -> None:
+def test_interrupted_after_the_tags_says_only_autoscaling_is_left(
+    on_v1, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ci_scripts.backends.aws.guardrails import EndpointScaling
+
     aws, second = on_v1
-    Tripwire(aws, "application-autoscaling", "DescribeScalableTargets", after="sagemaker:AddTags")
+    # Applying autoscaling, after AddTags: the bounds read at the start are reused, no call.
+    monkeypatch.setattr(EndpointScaling, "apply", _interrupt)
 
     line = interrupted_line(deploy(aws, second.version))
 

@@ -572,23 +572,91 @@ def test_rollback_on_a_failed_endpoint_redeploys_the_version_it_was_tagged_with(
     assert state is not None and (state.status, state.model_version) == ("InService", 1)
 
 
-def test_a_no_op_deploy_describes_the_endpoint_once_and_writes_nothing(aws: AwsHarness) -> None:
+def test_a_no_op_deploy_describes_the_endpoint_once_and_writes_nothing(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SageMaker's Describe* limits are low when workflows run at once: the deploy command reads
     the endpoint once (deploy reuses the command's own read while nothing was written) and the
     autoscaling bounds that read found are not read again. Before: 26 calls, 2 DescribeEndpoint,
-    3 DescribeScalableTargets."""
+    3 DescribeScalableTargets; then 18 calls. #27: at most 12, each read once: the report
+    summaries only proposals show are not read (1 GetObject, the metrics the monitor records),
+    the endpoint's own tags vouch for its config's (1 ListTags), the rollback and monitor alarms
+    are one DescribeAlarms, the monitor's never-expiring state/ seed is not checked again (2
+    HeadObject). Nor does it build the monitoring definition (8.1 s of SDK import and build
+    before): the monitor pipeline's stored fingerprint says its inputs are the same."""
+    from test_aws_pipeline import count_builds
+
     version = aws.seed_version()
     aws.attach_monitor_reports(version.version)
     assert deploy(aws, "staging", version.version).exit_code == 0
+    built = count_builds(monkeypatch)
+    aws.new_process()
     aws.reset_mutations()
 
     result = aws.cli("deploy", "--env", "staging", "--commit", "f00dcafe", "--pr", "5")
 
     assert result.exit_code == 0, result.output
     assert aws.mutations() == []
+    assert built == []
     assert aws.calls.count("sagemaker:DescribeEndpoint") == 1
     assert aws.calls.count("application-autoscaling:DescribeScalableTargets") == 1
-    assert len(aws.calls) <= 18, aws.calls
+    for call in ("cloudwatch:DescribeAlarms", "sagemaker:ListTags", "sagemaker:DescribePipeline"):
+        assert aws.calls.count(call) == 1, (call, aws.calls)
+    assert len(aws.calls) <= 12, aws.calls
+
+
+def test_a_prod_update_reads_each_resource_about_once(aws: AwsHarness) -> None:
+    """#27: a prod update made 51 reads for 7 writes (6 calls per endpoint describe, repeated
+    about 4 times a command). Now 32 reads for the same 7 writes, counted per operation on
+    moto: prod's endpoint once at the start (the deploy reuses it: the running config's
+    instance type and the autoscaling read then are not read again, nor the endpoint's ARN to
+    tag it), staging's for the prod gate, the waiter's poll and its check of the config, the
+    state after the update, and the prune's listing."""
+    from collections import Counter
+
+    from ci_scripts.backends.aws.session import READS
+
+    first, second = aws.seed_version(), aws.seed_version()
+    for version in (first, second):
+        aws.attach_monitor_reports(version.version)
+    assert deploy(aws, "staging", first.version).exit_code == 0
+    assert deploy(aws, "prod", first.version).exit_code == 0
+    assert deploy(aws, "staging", second.version).exit_code == 0
+    aws.new_process()
+    aws.reset_mutations()
+
+    result = deploy(aws, "prod", second.version)
+
+    assert result.exit_code == 0, result.output
+    reads = Counter(c for c in aws.calls if c.split(":", 1)[1].startswith(READS))
+    writes = [c for c in aws.calls if not c.split(":", 1)[1].startswith(READS)]
+    assert len(writes) == 7, writes  # model, config, 2 alarm tags, update, endpoint tags, schedule
+    assert sum(reads.values()) <= 32, reads
+    assert reads["sagemaker:DescribeEndpoint"] <= 6, reads
+    assert reads["sagemaker:DescribeEndpointConfig"] <= 4, reads
+    assert reads["application-autoscaling:DescribeScalableTargets"] <= 3, reads
+    assert reads["application-autoscaling:DescribeScalingPolicies"] <= 3, reads
+
+
+def test_a_changed_monitor_input_rebuilds_and_updates_only_the_monitor_pipeline(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new image tag (an input of the monitoring definition) with the same manifest: the
+    deploy builds the monitoring definition and updates that pipeline, nothing else."""
+    from test_aws_pipeline import count_builds
+
+    version = aws.seed_version()
+    aws.attach_monitor_reports(version.version)
+    assert deploy(aws, "staging", version.version).exit_code == 0
+    built = count_builds(monkeypatch)
+    (aws.project.root / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    aws.new_process()
+    aws.reset_mutations()
+
+    assert deploy(aws, "staging", version.version).exit_code == 0
+
+    assert built == ["pipelines.monitoring"]
+    assert aws.mutations() == ["sagemaker:UpdatePipeline"]
 
 
 def test_a_failed_staging_rollout_is_noted_on_the_approved_version(aws: AwsHarness) -> None:

@@ -240,3 +240,35 @@ def test_deploy_refuses_a_busy_endpoint_before_any_change(aws: AwsHarness, busy:
         "progress, run again when it has finished"
     )
     assert aws.mutations() == []
+
+
+def test_alarms_are_read_once_per_command_with_the_names_announced_once(aws: AwsHarness) -> None:
+    """A deploy announces the monitor's alarms so the rollback alarms' DescribeAlarms reads them
+    too (#27: one call, not two); the announcement is used once (a leak into the next command
+    asked another environment's alarms, which its role may not read), and a write makes the
+    next ask read again."""
+    asked: list[list[str]] = []
+    aws.session.events.register(
+        "before-parameter-build.cloudwatch.DescribeAlarms",
+        lambda params, **_: asked.append(list(params["AlarmNames"])),
+    )
+    clients = aws.backend.clients
+    clients.expect_alarms(["p-staging-monitor-drift"])
+
+    assert clients.describe_alarms(["p-staging-5xx"]) == {}
+    assert clients.describe_alarms(["p-staging-monitor-drift"]) == {}
+    assert asked == [["p-staging-5xx", "p-staging-monitor-drift"]]
+
+    clients("cloudwatch").put_metric_alarm(
+        AlarmName="p-prod-5xx",
+        MetricName="Invocation5XXErrors",
+        Namespace="AWS/SageMaker",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    found = clients.describe_alarms(["p-prod-5xx"])
+    assert list(found) == ["p-prod-5xx"]
+    assert asked[1:] == [["p-prod-5xx"]]  # the announcement is not asked again

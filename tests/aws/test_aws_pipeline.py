@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_harness import AwsHarness, admin_client, aws_harness
@@ -84,6 +86,82 @@ def test_unchanged_definition_and_data_are_not_sent_again(aws: AwsHarness) -> No
     aws.reset_mutations()
     assert aws.cli("run-pipeline").exit_code == 0
     assert aws.mutations() == ["sagemaker:UpdatePipeline", "sagemaker:StartPipelineExecution"]
+
+
+def count_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The modules whose definition is built from now on (each build imports the SDK on a
+    real repo: seconds)."""
+    import ci_scripts.pipeline_module as pipeline_module
+
+    built: list[str] = []
+    real = pipeline_module.build_definition
+
+    def counted(project: Any, module: str = "pipelines.pipeline", **overrides: Any) -> Any:
+        built.append(module)
+        return real(project, module, **overrides)
+
+    monkeypatch.setattr(pipeline_module, "build_definition", counted)
+    return built
+
+
+def test_run_pipeline_with_unchanged_inputs_builds_no_definition(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#27: the fingerprint of the definition's inputs rides in the pipeline's description, so
+    run-pipeline with unchanged code builds nothing (no SDK import: 9 s before) and writes
+    nothing but the start; a changed input builds and updates."""
+    built = count_builds(monkeypatch)
+    assert aws.cli("run-pipeline").exit_code == 0
+    assert built == ["pipelines.pipeline"]
+    described = admin_client("sagemaker").describe_pipeline(PipelineName="churn-model-train")
+    assert re.search(r"\[inputs [0-9a-f]{32}\]$", described["PipelineDescription"])
+    aws.reset_mutations()
+
+    assert aws.cli("run-pipeline").exit_code == 0
+
+    assert built == ["pipelines.pipeline"]
+    assert aws.mutations() == ["sagemaker:StartPipelineExecution"]
+    # the pipeline (fingerprint and definition in one answer), the staged data's key, the start
+    assert aws.calls == [
+        "sagemaker:DescribePipeline",
+        "s3:HeadObject",
+        "sagemaker:StartPipelineExecution",
+    ]
+    executions = admin_client("sagemaker").list_pipeline_executions(
+        PipelineName="churn-model-train"
+    )["PipelineExecutionSummaries"]
+    parameters = admin_client("sagemaker").list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=executions[-1]["PipelineExecutionArn"]
+    )["PipelineParameters"]
+    staged = next(p["Value"] for p in parameters if p["Name"] == "InputDataUrl")
+    assert staged.endswith("/dataset.csv") and "/data/" in staged  # read from what runs
+
+    pipeline_file = aws.project.root / "pipelines" / "pipeline.py"
+    pipeline_file.write_text(
+        pipeline_file.read_text().replace('"DefaultValue": 0.9', '"DefaultValue": 0.85')
+    )
+    aws.reset_mutations()
+    assert aws.cli("run-pipeline").exit_code == 0
+    assert built == ["pipelines.pipeline", "pipelines.pipeline"]
+    assert aws.mutations() == ["sagemaker:UpdatePipeline", "sagemaker:StartPipelineExecution"]
+
+
+def test_a_new_fingerprint_is_recorded_even_when_the_definition_is_the_same(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An input that does not reach the definition (a comment) still changes the fingerprint:
+    one UpdatePipeline records it, so the next run skips the build again."""
+    built = count_builds(monkeypatch)
+    assert aws.cli("run-pipeline").exit_code == 0
+    pipeline_file = aws.project.root / "pipelines" / "pipeline.py"
+    pipeline_file.write_text(pipeline_file.read_text() + "\n# a comment\n")
+    aws.reset_mutations()
+    assert aws.cli("run-pipeline").exit_code == 0
+    assert aws.mutations() == ["sagemaker:UpdatePipeline", "sagemaker:StartPipelineExecution"]
+    aws.reset_mutations()
+    assert aws.cli("run-pipeline").exit_code == 0
+    assert aws.mutations() == ["sagemaker:StartPipelineExecution"]
+    assert len(built) == 2
 
 
 def test_failed_execution_names_step_and_reason(aws: AwsHarness) -> None:
@@ -218,3 +296,15 @@ def test_template_pipeline_validates_and_upserts(
         )
         assert {p["Name"] for p in definition["Parameters"]} >= {"MetricThreshold", "InputDataUrl"}
         assert image_tag(aws.project.root) in json.dumps(definition)
+
+        # Unchanged code: the real pipeline is not built again (#27: 9 s of SDK before).
+        import ci_scripts.pipeline_module as pipeline_module
+
+        def no_build(*_: Any, **__: Any) -> Any:
+            raise AssertionError("built an unchanged definition")
+
+        monkeypatch.setattr(pipeline_module, "build_definition", no_build)
+        aws.reset_mutations()
+        again = aws.cli("run-pipeline")
+        assert again.exit_code == 0, again.output
+        assert aws.mutations() == ["sagemaker:StartPipelineExecution"]

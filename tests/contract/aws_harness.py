@@ -259,6 +259,13 @@ class AwsHarness(BackendHarness):
             },
         }
 
+    def new_process(self) -> None:
+        """The next command starts afresh, as each workflow step's CLI process does: nothing
+        the backend remembered (its per-command reads, a prepared plan) carries over."""
+        self.backend = AwsBackend(
+            self.project, session=self.session, waiter_delay=0, shadow_wait=self._shadow_window
+        )
+
     def mutations(self) -> list[str]:
         return [c for c in self.calls if c.split(":", 1)[1].startswith(MUTATING)]
 

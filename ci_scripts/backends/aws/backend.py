@@ -87,8 +87,9 @@ class AwsBackend(ComposedBackend):
     def _monitor_prepared(
         self, env: str, manifest: dict[str, Any], version: ModelVersion
     ) -> tuple[Any, Any]:
-        """The monitor and its checked definition for ``version`` in ``env``, built once: the
-        check must come before the deploy's first change, and a shadow test is one."""
+        """The monitor and its checked plan (aws.upserts.PipelinePlan: the definition built only
+        when its inputs changed) for ``version`` in ``env``, made once per deploy: the check
+        must come before the deploy's first change, and a shadow test is one."""
         from ci_scripts.backends.aws.monitoring import AwsMonitor
 
         settings = {k: v for k, v in manifest.items() if k != "_source"}  # not a setting
@@ -103,6 +104,10 @@ class AwsBackend(ComposedBackend):
         from ci_scripts.interrupts import termination_interrupts
 
         monitor, definition = self._monitor_prepared(env, manifest, version)
+        if definition is not None:  # read with the endpoint's rollback alarms: one call
+            from ci_scripts.monitoring import alarm_names
+
+            self.clients.expect_alarms(alarm_names(self.project, env).values())
         progress = DeployProgress(env)
         try:
             # A cancelled job (SIGINT, then SIGTERM) stops here as Ctrl-C does: the except/finally
@@ -123,6 +128,10 @@ class AwsBackend(ComposedBackend):
         except KeyboardInterrupt as exc:
             # One line says what the deploy left (aws.progress); the CLI prints it, exits 130.
             raise progress.interrupted(exc) from None
+        finally:
+            # The plan holds the monitoring pipeline as it was before this deploy wrote it.
+            self._prepared.clear()
+            self.clients.expect_alarms(())
         return state
 
     def shadow_test(

@@ -47,8 +47,8 @@ from ci_scripts.backends.aws.session import AwsClients
 from ci_scripts.backends.aws.teardown import LONGEST_SUFFIX, resource_version
 from ci_scripts.backends.aws.upserts import (
     check_request,
-    pipeline_differs,
     pipeline_schedule_request,
+    plan_pipeline,
     put_schedule,
     same_schedule,
     schedule_parameters,
@@ -300,20 +300,22 @@ class AwsBatchHost:
         self.endpoints.require_account(env)
         desired = desired_batch(self.project, env, manifest, version)
         from ci_scripts import batch as batching
-        from ci_scripts.pipeline_module import build_definition
 
-        # Built before any change: a definition that cannot be built changes nothing.
-        body = json.dumps(
-            build_definition(
-                self.project,
-                batching.BATCH_MODULE,
-                role_arn=self.project.role_arn(env),
-                transform_instance_type=desired.parameters["InstanceType"],
-            ),
-            sort_keys=True,
+        # Planned before any change: a definition that cannot be built changes nothing, and one
+        # whose inputs did not change is not built at all (aws.upserts.plan_pipeline).
+        role = self.project.role_arn(env)
+        plan = plan_pipeline(
+            self.clients("sagemaker"),
+            self.project,
+            name=pipeline_name(self.project, env),
+            module=batching.BATCH_MODULE,
+            role=role,
+            description=f"Batch scoring of {self.project.project} in {env}",
+            role_arn=role,
+            transform_instance_type=desired.parameters["InstanceType"],
         )
         name = pipeline_name(self.project, env)
-        current = self._pipeline(env)
+        current = plan.current
         schedule = self._schedule(env)
         request = self._schedule_request(env, desired, pipeline_arn_of(self.project, env))
         # The schedule is the last write: a request botocore would refuse is refused here,
@@ -338,18 +340,17 @@ class AwsBatchHost:
                     PrimaryContainer={"ModelPackageName": version.arn},
                     Tags=desired.tags,
                 )
-        role = self.project.role_arn(env)
         writing: AbstractContextManager[Any] = nullcontext()
-        if current is None:
+        if plan.write == "CreatePipeline":
             writing = progress.sending(
                 "CreatePipeline",
                 f"batch pipeline {name} exists, tagged with {wanted}; its schedule is not set yet",
                 "rerun deploy to create its schedule",
             )
-        elif pipeline_differs(current, body, role):
+        elif plan.write == "UpdatePipeline":
             writing = progress.preparing("UpdatePipeline", "its definition is updated")
         with writing:
-            arn = self._upsert_pipeline(env, body, current, desired)
+            arn = upsert_pipeline(self.clients("sagemaker"), plan, desired.tags)
         if running_tags.get("model-version") != str(version.version) and current is not None:
             tags = [*desired.tags, {"Key": TAG + "previous-model-version", "Value": before}]
             with (
@@ -377,19 +378,6 @@ class AwsBatchHost:
         if state is None:
             raise CIError(f"batch pipeline {name}: gone after deploy")
         return state
-
-    def _upsert_pipeline(
-        self, env: str, body: str, current: dict[str, Any] | None, desired: DesiredBatch
-    ) -> str:
-        return upsert_pipeline(
-            self.clients("sagemaker"),
-            name=pipeline_name(self.project, env),
-            body=body,
-            role=self.project.role_arn(env),
-            description=f"Batch scoring of {self.project.project} in {env}",
-            tags=desired.tags,
-            current=current,
-        )
 
     def _schedule_request(self, env: str, desired: DesiredBatch, arn: str) -> dict[str, Any]:
         # a missed run is not retried: the next one scores what the prefix holds then

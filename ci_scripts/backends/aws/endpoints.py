@@ -145,8 +145,6 @@ def desired_endpoint(
         content["kms_key_id"] = kms_key_id
     digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
     endpoint_name = project.endpoint_name(env)
-    suffix = f"-v{version.version}-{digest}"
-    resource_name = endpoint_name[: MAX_NAME - len(suffix)].rstrip("-") + suffix
     source = manifest.get("_source") or {}
     tags = {
         "project": project.project,
@@ -161,7 +159,7 @@ def desired_endpoint(
     return DesiredEndpoint(
         env=env,
         endpoint_name=endpoint_name,
-        resource_name=resource_name,
+        resource_name=resource_name(endpoint_name, version.version, digest),
         config_hash=digest,
         version=version,
         variant=variant,
@@ -184,6 +182,13 @@ def _tagged(current: EndpointState | None) -> str:
     """The version the endpoint's own tags name (stale after an interrupted deploy)."""
     recorded = (current.config.get("recorded") or {}) if current else {}
     return recorded.get("model-version") or "unknown"
+
+
+def resource_name(endpoint_name: str, version: int | str, digest: str) -> str:
+    """The model and endpoint config of ``version`` with content hash ``digest``: named by
+    what they hold, so a name says which version and settings a config serves."""
+    suffix = f"-v{version}-{digest}"
+    return endpoint_name[: MAX_NAME - len(suffix)].rstrip("-") + suffix
 
 
 def _current_instances(described: dict[str, Any]) -> int | None:
@@ -258,6 +263,7 @@ class AwsEndpointHost:
         # env -> (writes made when read, state): deploy reuses the command's own describe
         # when nothing was written since (SageMaker's Describe* limits are low).
         self._read: dict[str, tuple[int, EndpointState | None]] = {}
+        self._arns: dict[str, str] = {}  # endpoint name -> ARN, as DescribeEndpoint said
 
     # -- accounts ---------------------------------------------------------------------------
     def _single_account(self) -> bool:
@@ -291,16 +297,29 @@ class AwsEndpointHost:
     # -- reads ------------------------------------------------------------------------------
     def _describe(self, name: str, clients: AwsClients | None = None) -> dict[str, Any] | None:
         try:
-            return (clients or self.clients)("sagemaker").describe_endpoint(EndpointName=name)
+            described = (clients or self.clients)("sagemaker").describe_endpoint(EndpointName=name)
         except ClientError as exc:
             if is_not_found(exc):
                 return None
             raise CIError(describe_aws_error(exc, f"endpoint {name}")) from exc
+        if clients is None or clients is self.clients:
+            self._arns[name] = described["EndpointArn"]
+        return described
 
     def _config(
-        self, config_name: str, clients: AwsClients
+        self,
+        config_name: str,
+        clients: AwsClients,
+        endpoint_name: str,
+        endpoint_tags: dict[str, str],
     ) -> tuple[dict[str, str], dict[str, Any]]:
-        """The endpoint config's ``sagemaker-gitops:`` tags and the settings it sets."""
+        """The endpoint config's ``sagemaker-gitops:`` tags and the settings it sets.
+
+        The config's tags are written once, when it is created, from what its name says
+        (:func:`resource_name`: version and content hash). When the endpoint's own tags name
+        exactly this config, they are what the config's would say and its ListTags is not
+        made (#27: one read less on every describe); else (an interrupted deploy's stale
+        endpoint tags, a shadow test's config) the config's tags are read."""
         sagemaker = clients("sagemaker")
         try:
             described = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
@@ -308,6 +327,9 @@ class AwsEndpointHost:
             if is_not_found(exc):
                 return {}, {}  # deleted by hand: the running version is unknown
             raise CIError(describe_aws_error(exc, f"endpoint config {config_name}")) from exc
+        version, digest = endpoint_tags.get("model-version"), endpoint_tags.get("config-hash")
+        if version and digest and resource_name(endpoint_name, version, digest) == config_name:
+            return endpoint_tags, config_settings(described)
         with aws_errors(f"endpoint config {config_name}"):
             tags = sagemaker.list_tags(ResourceArn=described["EndpointConfigArn"]).get("Tags", [])
         ours = {t["Key"][len(TAG) :]: t["Value"] for t in tags if t["Key"].startswith(TAG)}
@@ -328,13 +350,15 @@ class AwsEndpointHost:
     def _state(self, described: dict[str, Any], clients: AwsClients) -> EndpointState:
         name = described["EndpointName"]
         config_name = described.get("EndpointConfigName", "")
-        tags, settings = self._config(config_name, clients) if config_name else ({}, {})
+        endpoint_tags = self._endpoint_tags(described, clients)
+        tags, settings = (
+            self._config(config_name, clients, name, endpoint_tags) if config_name else ({}, {})
+        )
         # Autoscaling is read with our own credentials only: the read-only role another
         # account's deploy assumes (infra/bootstrap.yml) may read the endpoint, not its scaling.
         if settings.get("endpoint.type") == "realtime" and clients is self.clients:
             settings.update(self._scaling_settings(name, clients))
         version = tags.get("model-version")
-        endpoint_tags = self._endpoint_tags(described, clients)
         previous = endpoint_tags.get("previous-model-version", "")
         return EndpointState(
             name=name,
@@ -444,6 +468,8 @@ class AwsEndpointHost:
         sagemaker = self.clients("sagemaker")
         set_alarms = progress.preparing("PutMetricAlarm", "its rollback alarms are set")
         stale = f"its tags still name version {_tagged(current)}"
+        known: Any = ...  # autoscaling as this command read it (``...``: to be read)
+        scaling_kept: bool | None = False
         with aws_errors(f"endpoint {name}"):
             if current is not None and current.status == "Failed":
                 # A Failed endpoint cannot be updated; it serves nothing, so replace it.
@@ -473,7 +499,8 @@ class AwsEndpointHost:
                         Tags=desired.tags,
                     )
             else:
-                scaling_kept = self._prepare_update(scaling, current, desired, progress)
+                known = self._known_scaling(current)  # not read again
+                scaling_kept = self._prepare_update(scaling, current, desired, progress, known)
                 if scaling_kept is False:
                     stale += "; its autoscaling is lifted until the deploy is done"
                 with set_alarms:
@@ -516,7 +543,10 @@ class AwsEndpointHost:
             progress.reached(
                 f"endpoint {name} serves {wanted}; {unscaled}", "rerun deploy to apply it"
             )
-        scaling.apply(desired_scaling(manifest))
+        # A target kept through the update (RetainAllVariantProperties) is as it was read; one
+        # lifted or never there is none: either way nothing to read again.
+        after = known if scaling_kept else (... if current is None else None)
+        scaling.apply(desired_scaling(manifest), known=after)
         progress.reached(f"endpoint {name} serves {wanted} as the manifest asks", DONE)
         state = self.describe_endpoint(env)
         if state is None:
@@ -572,21 +602,28 @@ class AwsEndpointHost:
         current: EndpointState,
         desired: DesiredEndpoint,
         progress: DeployProgress,
+        known: Any = ...,
     ) -> bool | None:
         """Lift autoscaling when the update changes the variant's instance type or drops its
         instances (serverless): SageMaker refuses such updates of a scalable target. The
         deploy re-registers it afterwards. True when autoscaling stays on during the update,
         False when it was lifted, None when there was none.
+        ``known``: the bounds this command read (``...``: not read); the running config's
+        instance type comes from ``current`` too when it was read (#27: describe once).
         """
-        if scaling.current() is None:
+        if (scaling.current() if known is ... else known) is None:
             return None
         config_name = current.config.get("endpoint_config")
         if not config_name:
             return True
-        with aws_errors(f"endpoint config {config_name}"):
-            running = self.clients("sagemaker").describe_endpoint_config(
-                EndpointConfigName=config_name
-            )["ProductionVariants"][0]
+        settings = current.config.get("settings") or {}
+        if "endpoint.type" in settings:  # what config_settings read from the running config
+            running = {"InstanceType": settings.get("endpoint.instance_type")}
+        else:
+            with aws_errors(f"endpoint config {config_name}"):
+                running = self.clients("sagemaker").describe_endpoint_config(
+                    EndpointConfigName=config_name
+                )["ProductionVariants"][0]
         if running.get("InstanceType") != desired.variant.get("InstanceType"):
             with progress.preparing(
                 "DeregisterScalableTarget",
@@ -607,8 +644,7 @@ class AwsEndpointHost:
         version, digest = recorded.get("model-version", ""), recorded.get("config-hash", "")
         config = None
         if version.isdigit() and digest:
-            suffix = f"-v{version}-{digest}"
-            config = desired.endpoint_name[: MAX_NAME - len(suffix)].rstrip("-") + suffix
+            config = resource_name(desired.endpoint_name, version, digest)
         before = EndpointState(
             name=desired.endpoint_name,
             status="InService",
@@ -635,7 +671,10 @@ class AwsEndpointHost:
         ]
         tags = desired.tags + [{"Key": TAG + k, "Value": v} for k, v in before]
         with aws_errors(f"endpoint {name}"):
-            arn = sagemaker.describe_endpoint(EndpointName=name)["EndpointArn"]
+            arn = (
+                self._arns.get(name)
+                or sagemaker.describe_endpoint(EndpointName=name)["EndpointArn"]
+            )
             sagemaker.add_tags(ResourceArn=arn, Tags=tags)
 
     def _waiter_config(self) -> dict[str, Any]:

@@ -141,10 +141,7 @@ class EndpointAlarms:
         cloudwatch = self.clients("cloudwatch")
         names = [spec["AlarmName"] for spec in specs]
         with aws_errors(f"alarms of endpoint {endpoint_name}"):
-            found = {
-                alarm["AlarmName"]: alarm
-                for alarm in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
-            }
+            found = self.clients.describe_alarms(names)
             for spec in specs:
                 alarm = found.get(spec["AlarmName"])
                 if alarm is None or not _same_alarm(alarm, spec):

@@ -4,8 +4,9 @@
 there) keeps three things in step with what E serves, after the endpoint is updated:
 
 - the SageMaker pipeline ``<project>-<env>-monitor`` (ci_scripts.pipelines.monitoring;
-  CreatePipeline / UpdatePipeline only when its definition changed), run as the account's
-  SageMaker execution role;
+  built only when the fingerprint of its inputs differs from the one stored with it, and
+  CreatePipeline / UpdatePipeline only then: aws.upserts), run as the account's SageMaker
+  execution role;
 - the EventBridge Scheduler schedule ``<project>-<env>-monitor`` on ``monitoring.schedule``,
   whose target starts that pipeline with E's parameters (the served version's baseline, reports
   and model, the manifest's thresholds) through the scheduler role; a changed threshold or
@@ -33,7 +34,10 @@ from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error, error
 from ci_scripts.backends.aws.registry import split_s3_uri
 from ci_scripts.backends.aws.session import AwsClients
 from ci_scripts.backends.aws.upserts import (
+    PipelinePlan,
+    explicit_plan,
     pipeline_schedule_request,
+    plan_pipeline,
     put_schedule,
     schedule_parameters,
     upsert_pipeline,
@@ -59,9 +63,12 @@ class AwsMonitor:
         self.clients = clients
 
     # -- deploy: keep the monitor in step with the served version ----------------------------
-    def prepare(self, env: str, manifest: dict[str, Any], version: ModelVersion) -> Any:
-        """Before deploy's first change: build the monitoring definition and check the run's
-        parameters (a CIError here changes nothing). None when no monitor applies."""
+    def prepare(
+        self, env: str, manifest: dict[str, Any], version: ModelVersion
+    ) -> PipelinePlan | None:
+        """Before deploy's first change: plan the monitoring pipeline (its definition built only
+        when its inputs changed) and check the run's parameters (a CIError here changes
+        nothing). None when no monitor applies."""
         view = spec(manifest)
         watched = view.endpoint.type in MONITORED_TYPES
         if not (self.project.monitoring and watched and view.data_capture.enabled):
@@ -71,11 +78,33 @@ class AwsMonitor:
         monitoring.parameters(
             self.project, env, manifest, version, since=_iso_now(), publish_metrics=True
         )
-        return self._definition(env)
+        return self._plan(env)
 
-    def _definition(self, env: str) -> Any:
-        """The monitoring definition for ``env``: its job runs in the account hosting ``env``, as
-        that account's execution role (a job cannot be given another account's role)."""
+    def _plan(self, env: str, definition: dict[str, Any] | None = None) -> PipelinePlan:
+        """The monitoring pipeline of ``env``: ``definition`` as given, else built from
+        ci_scripts/pipelines/monitoring.py when its inputs changed. Its job runs in the account
+        hosting ``env``, as that account's execution role (a job cannot be given another
+        account's role)."""
+        sagemaker = self.clients("sagemaker")
+        name = monitoring.pipeline_name(self.project, env)
+        role = self.project.role_arn(env)
+        description = f"The monitor of {self.project.endpoint_name(env)}"
+        if definition is not None:
+            return explicit_plan(
+                sagemaker, name=name, definition=definition, role=role, description=description
+            )
+        return plan_pipeline(
+            sagemaker,
+            self.project,
+            name=name,
+            module=monitoring.MONITORING_MODULE,
+            role=role,
+            description=description,
+            role_arn=role,
+        )
+
+    def _definition(self, env: str) -> dict[str, Any]:
+        """The monitoring definition for ``env``, built (what ``_plan`` builds when needed)."""
         from ci_scripts.pipeline_module import build_definition
 
         return build_definition(
@@ -83,10 +112,15 @@ class AwsMonitor:
         )
 
     def sync(
-        self, env: str, manifest: dict[str, Any], version: ModelVersion, definition: Any = None
+        self,
+        env: str,
+        manifest: dict[str, Any],
+        version: ModelVersion,
+        definition: PipelinePlan | dict[str, Any] | None = None,
     ) -> str:
-        """Return what was done (one line). ``definition`` (the monitoring pipeline's JSON) is
-        built from ci_scripts/pipelines/monitoring.py when not given."""
+        """Return what was done (one line). ``definition``: the plan ``prepare`` made, or the
+        monitoring pipeline's JSON as it is; else planned here (built from
+        ci_scripts/pipelines/monitoring.py when its inputs changed)."""
         schedule = monitoring.schedule_name(self.project, env)
         if not self.project.monitoring:
             return "no monitor (the project was generated with monitoring=no)"
@@ -106,40 +140,26 @@ class AwsMonitor:
         parameters = monitoring.parameters(
             self.project, env, manifest, version, since=since, publish_metrics=True
         )
-        pipeline_arn = self._upsert_pipeline(env, definition)
-        self._seed(env)  # every time: lifecycle rules expire the capture and label prefixes
+        plan = definition if isinstance(definition, PipelinePlan) else self._plan(env, definition)
+        pipeline_arn = upsert_pipeline(
+            self.clients("sagemaker"),
+            plan,
+            [
+                {"Key": "project", "Value": self.project.project},
+                {"Key": "environment", "Value": env},
+            ],
+        )
+        # The capture and label seeds every time (lifecycle rules expire those prefixes); all
+        # of them when the monitor is new (state/ never expires: one check is enough).
+        self._seed(env, everything=plan.current is None or current is None)
         self._put_schedule(env, manifest, parameters, pipeline_arn, current)
         self._put_alarms(env)
         return f"monitor {monitoring.pipeline_name(self.project, env)}: version {version.version}"
 
-    def _upsert_pipeline(self, env: str, definition: Any) -> str:
-        if definition is None:
-            definition = self._definition(env)
-        body = json.dumps(definition, sort_keys=True)
-        name = monitoring.pipeline_name(self.project, env)
-        sagemaker = self.clients("sagemaker")
-        try:
-            current = sagemaker.describe_pipeline(PipelineName=name)
-        except ClientError as exc:
-            if not (is_not_found(exc) or error_code(exc) == "ResourceNotFound"):
-                raise CIError(describe_aws_error(exc, f"pipeline {name}")) from exc
-            current = None
-        return upsert_pipeline(
-            sagemaker,
-            name=name,
-            body=body,
-            role=self.project.role_arn(env),
-            description=f"The monitor of {self.project.endpoint_name(env)}",
-            tags=[
-                {"Key": "project", "Value": self.project.project},
-                {"Key": "environment", "Value": env},
-            ],
-            current=current,
-        )
-
-    def _seed(self, env: str) -> None:
+    def _seed(self, env: str, everything: bool) -> None:
         s3 = self.clients("s3")
-        for uri in monitoring.seed_uris(self.project, env):
+        seeds = monitoring.seed_uris if everything else monitoring.expiring_seed_uris
+        for uri in seeds(self.project, env):
             bucket, key = split_s3_uri(uri)
             try:
                 s3.head_object(Bucket=bucket, Key=key)
@@ -194,10 +214,7 @@ class AwsMonitor:
         cloudwatch = self.clients("cloudwatch")
         names = monitoring.alarm_names(self.project, env)
         with aws_errors(f"alarms of {monitoring.pipeline_name(self.project, env)}"):
-            existing = {
-                a["AlarmName"]
-                for a in cloudwatch.describe_alarms(AlarmNames=list(names.values()))["MetricAlarms"]
-            }
+            existing = set(self.clients.describe_alarms(list(names.values())))
         for metric, alarm in names.items():
             if alarm in existing:
                 continue

@@ -2,15 +2,15 @@
 
 The definition comes from the model repo's ``pipelines/pipeline.py`` (``definition(settings)``,
 the same JSON ``Pipeline.upsert`` sends). Sending it through our own boto3 client keeps adaptive
-retries and lets an unchanged definition skip the update. The shipped dataset is uploaded under a
-key named by its content. SageMaker has no waiter for pipeline executions, so one is declared
-below as a botocore WaiterModel.
+retries and lets an unchanged definition skip the update; unchanged inputs skip the build too
+(the SDK import and the pipeline code: seconds), as the pipeline's stored fingerprint says. The
+shipped dataset is uploaded under a key named by its content. SageMaker has no waiter for
+pipeline executions, so one is declared below as a botocore WaiterModel.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,12 @@ from ci_scripts import gitinfo
 from ci_scripts.backends.aws.errors import aws_errors, describe_aws_error, is_not_found
 from ci_scripts.backends.aws.registry import split_s3_uri, version_of
 from ci_scripts.backends.aws.session import AwsClients
-from ci_scripts.backends.aws.upserts import upsert_pipeline
+from ci_scripts.backends.aws.upserts import plan_pipeline, upsert_pipeline
 from ci_scripts.backends.base import PipelineRun
 from ci_scripts.errors import CIError
-from ci_scripts.pipeline_module import build_definition
 from ci_scripts.project import ProjectConfig
 
+TRAINING_MODULE = "pipelines.pipeline"  # the model repo's own (ci_scripts.pipeline_module)
 INPUT_DATA = "InputDataUrl"
 SHIPPED_DATASET = Path("data") / "dataset.csv"
 WAITER_NAME = "PipelineExecutionComplete"
@@ -82,8 +82,7 @@ class AwsPipelineRunner:
         self, parameters: dict[str, Any] | None = None, wait: bool = False
     ) -> PipelineRun:
         name = self.project.pipeline_name
-        definition = build_definition(self.project)
-        self.upsert(json.dumps(definition, sort_keys=True))
+        definition = self.upsert()
         parameters = self.stage_dataset(definition, dict(parameters or {}))
         commit = gitinfo.current_commit(self.project.root)
         request: dict[str, Any] = {
@@ -140,26 +139,21 @@ class AwsPipelineRunner:
                 s3.put_object(Bucket=bucket, Key=staged, Body=body, ContentType="text/csv")
         return {**parameters, INPUT_DATA: uri}
 
-    def upsert(self, definition: str) -> None:
-        """Create the pipeline, or update it when its definition or role changed."""
+    def upsert(self) -> dict[str, Any]:
+        """Create the pipeline, or update it when the inputs its definition is built from or its
+        role changed (built only then: aws.upserts.plan_pipeline); the definition it runs."""
         sagemaker = self.clients("sagemaker")
-        name = self.project.pipeline_name
-        role = self.project.role_arn("dev")
-        try:
-            current = sagemaker.describe_pipeline(PipelineName=name)
-        except ClientError as exc:
-            if not is_not_found(exc):
-                raise CIError(describe_aws_error(exc, f"pipeline {name}")) from exc
-            current = None
-        upsert_pipeline(
+        plan = plan_pipeline(
             sagemaker,
-            name=name,
-            body=definition,
-            role=role,
+            self.project,
+            name=self.project.pipeline_name,
+            module=TRAINING_MODULE,
+            role=self.project.role_arn("dev"),
             description=f"Training pipeline of {self.project.project}",
-            tags=[{"Key": "sagemaker-gitops:project", "Value": self.project.project}],
-            current=current,
         )
+        tags = [{"Key": "sagemaker-gitops:project", "Value": self.project.project}]
+        upsert_pipeline(sagemaker, plan, tags)
+        return plan.definition
 
     def wait(self, arn: str) -> PipelineRun:
         sagemaker = self.clients("sagemaker")

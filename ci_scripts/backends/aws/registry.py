@@ -174,6 +174,20 @@ class AwsRegistry:
         training = {**version.training, "trials": json.dumps(trials, separators=(",", ":"))}
         return dataclasses.replace(version, training=training)
 
+    def with_checks(self, version: ModelVersion) -> ModelVersion:
+        """``version`` with the summaries of its bias, explainability and data statistics
+        reports, read from S3 (one GetObject each): only proposals show them, so get_version
+        leaves them out and a deploy does not pay the reads (#27)."""
+        if version.checks:
+            return version
+        checks = {}
+        for kind, uri in version.reports.items():
+            if kind in ("bias", "explainability", "data_statistics"):
+                summary = model_reports.summarize(kind, self._read_json(uri, kind))
+                if summary:
+                    checks[kind] = summary
+        return dataclasses.replace(version, checks=checks) if checks else version
+
     def _trials(self, job: str, best: str) -> list[dict[str, Any]]:
         """ListTrainingJobsForHyperParameterTuningJob, every page: each trial's name, status,
         objective (FinalHyperParameterTuningJobObjectiveMetric) and tuned hyperparameters.
@@ -213,12 +227,6 @@ class AwsRegistry:
         hyperparameters, fallback_metrics = metadata_parts(properties)
         metrics = self._report_metrics(d) or fallback_metrics
         reports = model_reports.report_uris(d.get("ModelMetrics"), d.get("DriftCheckBaselines"))
-        checks = {}
-        for kind, uri in reports.items():
-            if kind in ("bias", "explainability", "data_statistics"):
-                summary = model_reports.summarize(kind, self._read_json(uri, kind))
-                if summary:
-                    checks[kind] = summary
         return ModelVersion(
             group=d.get("ModelPackageGroupName", group),
             version=int(d.get("ModelPackageVersion") or version),
@@ -233,7 +241,6 @@ class AwsRegistry:
             created=_iso(d.get("CreationTime")),
             approval_description=d.get("ApprovalDescription", "") or "",
             reports=reports,
-            checks=checks,
             training=training_metadata(properties),
         )
 

@@ -6,6 +6,7 @@ several workflows poll at once) and rate-limits the client, so no call site retr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import boto3
@@ -39,6 +40,11 @@ class AwsClients:
         # How many write calls these clients have made: a read remembered at one count is
         # still what is there while the count stays (aws.endpoints: describe once per command).
         self.writes = 0
+        # CloudWatch alarms by name (None: none of that name), read at ``_alarms_read``, and the
+        # names a later step of the command will ask for (read with the first ask).
+        self._alarms: dict[str, dict[str, Any] | None] = {}
+        self._alarms_read = -1
+        self._alarms_expected: set[str] = set()
 
     def account(self) -> str:
         """The account these credentials belong to (one STS call, remembered)."""
@@ -62,6 +68,28 @@ class AwsClients:
             )
             self._assumed[role_arn] = AwsClients(self.region, session)
         return self._assumed[role_arn]
+
+    def expect_alarms(self, names: Iterable[str]) -> None:
+        """Say that this command will read the alarms ``names`` (replacing what was said
+        before; nothing: ``()``): the next DescribeAlarms asks for them too (a deploy reads the
+        endpoint's rollback alarms and the monitor's in one call)."""
+        self._alarms_expected = set(names)
+
+    def describe_alarms(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """The metric alarms among ``names`` that exist, by name: one DescribeAlarms for every
+        name asked or expected, answered again from that read while these clients wrote
+        nothing since (SageMaker-side throttling aside, each Describe* is a call a no-op
+        deploy need not make twice). At most 100 names (DescribeAlarms' AlarmNames)."""
+        if self._alarms_read != self.writes:
+            self._alarms, self._alarms_read = {}, self.writes
+        missing = {name for name in names if name not in self._alarms}
+        if missing:
+            ask = sorted(missing | (self._alarms_expected - self._alarms.keys()))[:100]
+            listed = self("cloudwatch").describe_alarms(AlarmNames=ask)["MetricAlarms"]
+            found = {alarm["AlarmName"]: alarm for alarm in listed}
+            self._alarms.update({name: found.get(name) for name in ask})
+            self._alarms_expected -= set(ask)
+        return {name: alarm for name in names if (alarm := self._alarms.get(name)) is not None}
 
     def __call__(self, service: str) -> Any:
         if service not in self._clients:

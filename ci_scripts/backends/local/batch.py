@@ -39,11 +39,11 @@ from ci_scripts.backends.local.endpoints import LocalEndpoints
 from ci_scripts.backends.local.processes import dies_with_parent
 from ci_scripts.backends.local.state import (
     LocalState,
-    iter_files,
     read_json,
     served_code,
     write_json_atomic,
 )
+from ci_scripts.definition_inputs import iter_files
 from ci_scripts.errors import CIError
 from ci_scripts.interrupts import termination_interrupts
 from ci_scripts.manifest import endpoint_settings, spec

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ci_scripts.backends.local.state import LocalState, hash_tree, read_json, write_json_atomic
+from ci_scripts.backends.local.state import LocalState, read_json, write_json_atomic
+from ci_scripts.definition_inputs import hash_tree
 from ci_scripts.errors import CIError
 
 # Where each step type keeps its input and output locations in its (resolved) arguments.

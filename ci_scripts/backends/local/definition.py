@@ -17,15 +17,13 @@ gives.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
-import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ci_scripts.backends.local.state import LocalState, hash_tree, read_json, write_json_atomic
+from ci_scripts.backends.local.state import LocalState, read_json, write_json_atomic
+from ci_scripts.definition_inputs import definition_key
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
 
@@ -40,34 +38,6 @@ def user_cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "sagemaker-gitops"
-
-
-def code_key(root: Path, module: str = "pipelines.pipeline") -> str:
-    """Hash of what ``module``'s definition is built from, but the SDK: the repo's
-    ``pipelines/``, ``pyproject.toml`` and model declarations, and the ci_scripts code that
-    builds it (``ci_scripts/pipelines/``, pipeline_module.py). ``make demo`` checks its shipped
-    definition against this."""
-    h = hashlib.sha256(module.encode())
-    # model.py declares what the definition is built from (metrics, gate, hyperparameters)
-    for part in (root / "pipelines", root / "pyproject.toml", *sorted(root.glob("src/*/model.py"))):
-        h.update(hash_tree(part).encode() if part.exists() else b"-")
-    platform = Path(__file__).resolve().parents[2]  # the running ci_scripts
-    h.update(hash_tree(platform / "pipelines").encode())
-    builder = platform / "pipeline_module.py"
-    h.update(builder.read_bytes() if builder.exists() else b"")
-    return h.hexdigest()[:32]
-
-
-def definition_key(root: Path, module: str = "pipelines.pipeline") -> str:
-    """Hash of everything the definition is computed from: :func:`code_key`, the SDK, Python."""
-    h = hashlib.sha256(code_key(root, module).encode())
-    for dist in ("sagemaker", "sagemaker-core", "sagemaker-mlops"):
-        try:
-            h.update(f"{dist}={metadata.version(dist)};".encode())
-        except metadata.PackageNotFoundError:
-            h.update(f"{dist}=none;".encode())
-    h.update(sys.version.encode())
-    return h.hexdigest()[:32]
 
 
 def load_definition(

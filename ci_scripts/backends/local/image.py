@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import ci_scripts
-from ci_scripts.backends.local.state import hash_tree
+from ci_scripts.definition_inputs import hash_tree
 
 RUNTIME = "ci_scripts.runtime"
 # The module the local image runs as its ENTRYPOINT: the platform's runtime. The backend's own

@@ -25,12 +25,10 @@ Layout::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -148,30 +146,6 @@ def read_json(path: Path, default: Any = None) -> Any:
         raise CIError(
             f"{path}: corrupt local state ({reason}); run `ci_scripts local reset`"
         ) from exc
-
-
-def iter_files(path: Path) -> Iterable[Path]:
-    """Every regular file under ``path`` (or ``path`` itself), in a stable order."""
-    if path.is_file():
-        yield path
-        return
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for name in sorted(filenames):
-            if not name.endswith((".pyc", ".pyo")):
-                yield Path(dirpath) / name
-
-
-def hash_tree(path: Path) -> str:
-    """Content hash of a file or directory tree (relative names + bytes)."""
-    h = hashlib.sha256()
-    base = path if path.is_dir() else path.parent
-    for file in iter_files(path):
-        h.update(file.relative_to(base).as_posix().encode())
-        h.update(b"\0")
-        h.update(file.read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 def keep_code(state: LocalState, src: Path, code_hash: str, group: str, version: int) -> None:

@@ -27,6 +27,24 @@ if str(CONTRACT_DIR) not in sys.path:
     sys.path.insert(0, str(CONTRACT_DIR))
 
 
+# Tests that run a rendered repo's own suite or its whole local loop (tens of seconds each):
+# marked `slow`, or in a module that runs `make demo` (test_demo*.py).
+_DEMO_MODULES = "test_demo"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the longest tests first: under pytest-xdist both workers then share them from the
+    start and the short ones fill in at the end, instead of one worker finishing a long loop
+    alone while the other idles."""
+
+    def heavy(item: pytest.Item) -> bool:
+        return item.get_closest_marker("slow") is not None or item.path.stem.startswith(
+            _DEMO_MODULES
+        )
+
+    items.sort(key=lambda item: not heavy(item))  # stable: the order within each group holds
+
+
 @contextmanager
 def isolated_git_config(tmp_dir: Path, identity: tuple[str, str] | None = None) -> Iterator[None]:
     """Make git ignore the machine's config while rendering, so the hook's git step is reproducible.

@@ -64,9 +64,10 @@ sys.exit(int(how))
 
 @pytest.fixture
 def starter(monkeypatch: pytest.MonkeyPatch) -> Iterator[warm.WarmStarter]:
-    """A warm process whose own environment holds a variable no step's environment has."""
+    """A warm process whose own environment holds a variable no step's environment has. It
+    preloads pandas only (what the probe checks), not all of warm.PRELOAD: a second a test."""
     monkeypatch.setenv("PROBE_REMOVED", "the CLI's own")
-    started = warm.WarmStarter()
+    started = warm.WarmStarter(("pandas",))
     started.start()
     try:
         yield started

@@ -81,7 +81,8 @@ def module_command(command: list[str]) -> tuple[str, list[str]] | None:
 class WarmStarter:
     """The CLI's side: one warm process for one run, started lazily by :meth:`start`."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: tuple[str, ...] = PRELOAD) -> None:
+        self.preload = preload  # what the warm process imports once its first job started
         self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._lock = threading.Lock()
@@ -98,7 +99,7 @@ class WarmStarter:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno())],
+                [sys.executable, "-m", __name__, str(theirs.fileno()), ",".join(self.preload)],
                 cwd=_PLATFORM_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -175,8 +176,8 @@ class WarmStarter:
 
 
 # -- the warm process --------------------------------------------------------------------------
-def _preload() -> None:
-    for name in PRELOAD:
+def _preload(names: list[str]) -> None:
+    for name in names:
         with contextlib.suppress(ImportError):
             __import__(name)
 
@@ -191,7 +192,7 @@ def _die_with_parent() -> None:
         os._exit(137)
 
 
-def serve(control: socket.socket) -> dict[str, Any] | None:
+def serve(control: socket.socket, preload: list[str]) -> dict[str, Any] | None:
     """Fork a child per job until the CLI closes the control socket; None then. In a child,
     returns its job (the child leaves the loop and runs it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -246,7 +247,7 @@ def serve(control: socket.socket) -> dict[str, Any] | None:
                     with contextlib.suppress(OSError):
                         job_sock.sendall(json.dumps({"pid": pid}).encode() + b"\n")
                     if not warmed:
-                        _preload()
+                        _preload(preload)
                         warmed = True
                 elif key.data == "reap":
                     with contextlib.suppress(BlockingIOError):
@@ -315,7 +316,7 @@ def run_step(job: dict[str, Any]) -> int:
 
 
 def main() -> int:
-    job = serve(socket.socket(fileno=int(sys.argv[1])))
+    job = serve(socket.socket(fileno=int(sys.argv[1])), [n for n in sys.argv[2].split(",") if n])
     return 0 if job is None else run_step(job)
 
 

@@ -21,6 +21,10 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 collect_ignore = ["runtime"]
 if str(TEMPLATE_DIR) not in sys.path:  # `scripts` and `ci_scripts` importable from any cwd
     sys.path.insert(0, str(TEMPLATE_DIR))
+# MLflow tracking of local runs costs about 4 s of CPU per new repo (import, store creation), in
+# every loop a test runs: off for the suite, as in `make demo` (whose install has no mlflow);
+# tests/local/test_local_tracking.py turns it on and checks what it records.
+os.environ.setdefault("CI_SCRIPTS_LOCAL_TRACKING", "0")
 # The shared kit (gitops_testkit, aws_harness, local_harness) for tests/aws, tests/ci_scripts, ...
 CONTRACT_DIR = Path(__file__).resolve().parent / "contract"
 if str(CONTRACT_DIR) not in sys.path:

@@ -3,25 +3,28 @@
 The store is ``.mlops/mlflow`` (a SQLite database and an artifact directory); ``make mlflow-ui``
 in the model repo serves it on http://127.0.0.1:5000. Tracking is on when mlflow is importable:
 it is an optional extra (``tracking``), because importing mlflow and creating its store costs
-seconds the first ``make demo`` cannot spare (the template's README gives the measurement). No
-network: the tracking URI is a local file.
+seconds the first ``make demo`` cannot spare (the template's README gives the measurement: about
+2 s to import, 2 s more to create a new store). ``CI_SCRIPTS_LOCAL_TRACKING=0`` turns it off where
+mlflow is installed. No network: the tracking URI is a local file.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 UI_URL = "http://127.0.0.1:5000"
+SWITCH = "CI_SCRIPTS_LOCAL_TRACKING"
 
 
 def enabled() -> bool:
-    """Whether mlflow is installed (nothing is imported to find out)."""
-    return importlib.util.find_spec("mlflow") is not None
+    """Whether mlflow is installed (nothing is imported to find out) and not switched off."""
+    return os.environ.get(SWITCH, "1") != "0" and importlib.util.find_spec("mlflow") is not None
 
 
 def store(mlops: Path) -> tuple[str, Path]:

@@ -15,7 +15,7 @@ import importlib
 import os
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -71,18 +71,29 @@ def bound_to(src: Path, package_name: str) -> Iterator[None]:
             and name not in keep
         }
 
+    def drop(names: Iterable[str]) -> None:
+        # Out of sys.modules and off its parent package too: `from . import model` reads the
+        # parent's attribute first, and would hand back the module bound to the other repo.
+        for name in names:
+            del sys.modules[name]
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules and getattr(sys.modules[parent], child, None) is not None:
+                delattr(sys.modules[parent], child)
+
     saved_env, saved_modules = os.environ.get(ENV_VAR), loaded()
-    for name in saved_modules:
-        del sys.modules[name]
+    drop(list(saved_modules))
     os.environ[ENV_VAR] = package_name
     sys.path.insert(0, str(src))
     package.cache_clear()
     try:
         yield
     finally:
-        for name in loaded():
-            del sys.modules[name]
+        drop(list(loaded()))
         sys.modules.update(saved_modules)
+        for name, module in saved_modules.items():
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules:
+                setattr(sys.modules[parent], child, module)
         sys.path.remove(str(src))
         package.cache_clear()
         if saved_env is None:

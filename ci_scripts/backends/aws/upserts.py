@@ -15,6 +15,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -107,7 +108,7 @@ class PipelinePlan:
     def wanted_description(self) -> str:
         return f"{self.description} [inputs {self.fingerprint}]"[:3072]
 
-    @property
+    @cached_property  # compares whole definitions; asked by a deploy's progress and the upsert
     def write(self) -> str | None:
         """The call :func:`upsert_pipeline` makes: CreatePipeline, UpdatePipeline (the
         definition, role or recorded fingerprint differ from what runs) or None."""

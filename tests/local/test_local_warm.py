@@ -240,3 +240,25 @@ def _wait_gone(pid: int) -> None:
     while procs.exists(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not procs.exists(pid), f"process {pid} still runs"
+
+
+def test_only_the_platform_runtime_gets_the_preload(backend, definition, monkeypatch) -> None:
+    """A run whose ENTRYPOINT is a stand-in (the backend's tests' fake step code) has steps that
+    import none of pandas or scikit-learn: its warm process imports nothing for them (it cost
+    every such run about 2 s of CPU); the platform's runtime gets the whole preload."""
+    from ci_scripts.backends.local import image
+
+    asked: list[tuple[str, ...]] = []
+
+    class Recording(warm.WarmStarter):
+        def __init__(self, preload: tuple[str, ...] = warm.PRELOAD) -> None:
+            asked.append(preload)
+            super().__init__(preload)
+
+    monkeypatch.setattr(warm, "WarmStarter", Recording)
+    run = backend.run_definition(definition())
+    assert run.status == "Succeeded", run.failure_reason
+    assert asked == [()]
+    monkeypatch.delenv(image.RUNTIME_ENV)
+    assert warm.preload_for(image.runtime()) == warm.PRELOAD
+    assert "sklearn.ensemble" in warm.PRELOAD

@@ -210,7 +210,7 @@ class LocalPipelineRunner:
         write_json_atomic(run_file, record)
         self.state.journal("StartPipelineExecution", execution["PipelineExecutionArn"])
         if warm.enabled(ctx.base_env):
-            ctx.warm = warm.WarmStarter()
+            ctx.warm = warm.WarmStarter(warm.preload_for(image.runtime()))
             ctx.warm.start()  # here: the thread that owns the run outlives every step
         try:
             failure = self._execute(nodes, ctx, properties)

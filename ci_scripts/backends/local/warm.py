@@ -44,6 +44,8 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+from ci_scripts.backends.local import image
+
 # What the platform's step code imports (pandas, numpy, scikit-learn's estimators and metrics,
 # scipy.stats for drift): imported once by the warm process; a step needing more imports it.
 PRELOAD = (
@@ -69,6 +71,15 @@ _PLATFORM_ROOT = Path(__file__).resolve().parents[3]  # the directory holding ci
 def enabled(env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
     """Warm starts are on unless ``CI_SCRIPTS_LOCAL_WARM=0``, where ``fork`` and prctl exist."""
     return env.get(SWITCH, "1") != "0" and hasattr(os, "fork") and sys.platform.startswith("linux")
+
+
+def preload_for(entrypoint: str) -> tuple[str, ...]:
+    """What a run's warm process imports: :data:`PRELOAD` when the steps run the platform's
+    runtime (``ci_scripts.runtime``, the image's ENTRYPOINT), nothing for another ENTRYPOINT
+    module (a stand-in of the backend's own tests, ``$CI_SCRIPTS_LOCAL_RUNTIME``), which may
+    need none of it: importing scikit-learn, pandas and scipy for steps that never use them
+    would cost every run about 2 s of CPU for nothing."""
+    return PRELOAD if entrypoint == image.RUNTIME else ()
 
 
 def module_command(command: list[str]) -> tuple[str, list[str]] | None:

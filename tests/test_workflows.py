@@ -14,6 +14,7 @@ Each combination is rendered once (through the real hooks) and then:
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -278,7 +279,34 @@ def pin_violations(name: str, text: str) -> list[str]:
 
 
 # -- linters --------------------------------------------------------------------------------------
-def actionlint(cwd: Path, files: list[Path]) -> list[str]:
+# A `uses:` of a local action or reusable workflow: actionlint reads that file too.
+LOCAL_USES_RE = re.compile(r"""uses:\s*['"]?(?:\./|\$/)(?P<path>[^\s'"#@]+)""")
+ACTIONLINT_CONFIGS = (".github/actionlint.yaml", ".github/actionlint.yml")
+# (what actionlint reads for one workflow) -> its findings: each worker lints a distinct input
+# once. The eight renders share most workflows byte for byte, and every `run:` script costs a
+# shellcheck process.
+_actionlint_seen: dict[str, list[str]] = {}
+
+
+def actionlint_inputs(cwd: Path, path: Path) -> str:
+    """A digest of everything actionlint reads to lint ``path``: the file, the local actions and
+    reusable workflows it calls (their inputs, outputs and secrets are checked) and the config.
+    Equal digests mean equal findings, so a workflow seen before need not be linted again."""
+    text = path.read_bytes()
+    digest = hashlib.sha256(text)
+    called = sorted(set(LOCAL_USES_RE.findall(text.decode("utf-8"))))
+    read = [cwd / ref for ref in called] + [cwd / name for name in ACTIONLINT_CONFIGS]
+    for target in read:
+        if target.is_dir():
+            target = next(target.glob("action.y*ml"), target / "action.yml")
+        digest.update(b"\0" + target.relative_to(cwd).as_posix().encode() + b"\0")
+        digest.update(target.read_bytes() if target.is_file() else b"<missing>")
+    return digest.hexdigest()
+
+
+def run_actionlint(cwd: Path, files: list[Path]) -> dict[Path, list[str]]:
+    """One actionlint process over ``files`` (shellcheck on every ``run:`` script): each file's
+    findings, by its resolved path."""
     proc = subprocess.run(
         [
             tool("actionlint"),
@@ -296,10 +324,27 @@ def actionlint(cwd: Path, files: list[Path]) -> list[str]:
         check=False,
     )
     assert proc.returncode in (0, 1), f"actionlint failed to run: {proc.stderr}"
-    return [
-        f"{e['filepath']}:{e['line']}:{e['column']}: {e['message']} [{e['kind']}]"
-        for e in json.loads(proc.stdout or "[]")
-    ]
+    findings: dict[Path, list[str]] = {path.resolve(): [] for path in files}
+    for e in json.loads(proc.stdout or "[]"):
+        line = f"{e['filepath']}:{e['line']}:{e['column']}: {e['message']} [{e['kind']}]"
+        where = (cwd / e["filepath"]).resolve()
+        for path in [where] if where in findings else findings:  # never drop a finding
+            findings[path].append(line)
+    return findings
+
+
+def actionlint(cwd: Path, files: list[Path]) -> list[str]:
+    """actionlint's findings for ``files``; only those whose inputs this worker has not linted
+    before are linted (in one process), the others' findings are the ones recorded then."""
+    keys = {path: actionlint_inputs(cwd, path) for path in files}
+    todo: dict[str, Path] = {}
+    for path, key in keys.items():
+        if key not in _actionlint_seen:
+            todo.setdefault(key, path)
+    if todo:
+        findings = run_actionlint(cwd, list(todo.values()))
+        _actionlint_seen.update({key: findings[path.resolve()] for key, path in todo.items()})
+    return [line for key in dict.fromkeys(keys.values()) for line in _actionlint_seen[key]]
 
 
 def zizmor_findings(target: Path) -> list[dict[str, Any]]:

@@ -19,9 +19,8 @@ import pytest
 from cfnlint.api import ManualArgs, lint_by_config
 from cfnlint.decode import cfn_yaml
 from distinct_files import distinct_by_content
-from option_matrix import COMBINATIONS
+from option_matrix import COMBINATIONS, COOKIECUTTER_JSON, OPTIONS
 
-ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 
 # Two renders cover every template branch: realtime + monitoring + API in one account, and
@@ -70,15 +69,21 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 # ------------------------------------------------------------------------------- rendering
 
 
+def bake_answers(context: dict[str, str]) -> dict[str, str]:
+    """``context`` as bake_once's answers: the option choices always, other answers only where
+    they differ from cookiecutter.json. The one-account variant is then the same answers as its
+    option combination, rendered once per session for every test that asks for either."""
+    return {
+        key: value
+        for key, value in context.items()
+        if key in OPTIONS or COOKIECUTTER_JSON.get(key) != value
+    }
+
+
 @pytest.fixture(scope="module")
-def rendered(cookies_session) -> dict[str, Path]:
+def rendered(bake_once) -> dict[str, Path]:
     """Render each variant once; the value is the generated repository's root."""
-    projects = {}
-    for name, context in VARIANTS.items():
-        result = cookies_session.bake(extra_context=context, template=str(ROOT))
-        assert result.exception is None, f"{name}: render failed: {result.exception!r}"
-        projects[name] = Path(result.project_path)
-    return projects
+    return {name: bake_once(**bake_answers(context)) for name, context in VARIANTS.items()}
 
 
 @pytest.fixture(scope="module")

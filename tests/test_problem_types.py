@@ -73,7 +73,7 @@ def test_problem_type_repo_passes_its_suite_and_runs_the_local_loop(
 ) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(bake_once(**problem_type_answers(kind)), repo, symlinks=True)
-    suite = run_own_suite(repo)
+    suite = run_own_suite(repo, model_dependent_only=True)  # the rest: test_render, default
     assert suite.returncode == 0, failure_report(suite.stdout + suite.stderr)
 
     demo = Demo(tmp_path)

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,30 +23,44 @@ import yaml
 from option_matrix import DEFAULT_COMBINATION
 
 from ci_scripts import image_check
-from ci_scripts.backends.local import processes
+from ci_scripts.backends.local import image, processes
+from ci_scripts.backends.local import warm as warm_module
+from ci_scripts.backends.local.warm import WarmStarter
 from ci_scripts.errors import CIError
 
 
 class ProcessContainers:
     """The image's commands as processes of this Python: ``python -m ci_scripts.runtime ...``
-    with the render's code on the path and ``$OPT_ML_ROOT`` at the mounted directory."""
+    with the render's code on the path and ``$OPT_ML_ROOT`` at the mounted directory.
 
-    def __init__(self, repo: Path, package: str) -> None:
+    The commands that run to their end are forked from ``warm`` (the local backend's warm
+    interpreter, scikit-learn and pandas imported once for the module's tests) as the local
+    backend starts its steps: each is still its own process with its own argv, environment and
+    exit status, without paying a cold import of the libraries each time."""
+
+    def __init__(self, repo: Path, package: str, warm: WarmStarter) -> None:
         self.env = {
             **os.environ,
             "MODEL_PACKAGE": package,
             "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)]),
         }
+        self.warm = warm
         self.calls: list[list[str]] = []
 
     def run(self, image: str, opt_ml: Path, args: list[str]) -> None:
         self.calls.append(args)
         command = [sys.executable, "-m", "ci_scripts.runtime", *args]
         env = {**self.env, "OPT_ML_ROOT": str(opt_ml)}
-        proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            tail = " ".join(proc.stderr.split())[-300:]
-            raise CIError(f"image-check: {image} {args[0]} exited {proc.returncode}: {tail}")
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            returncode = self.warm.run(
+                command, cwd=Path.cwd(), env=env, stdout=out, stderr=err, timeout=300
+            )
+            assert returncode is not None, "the warm process did not take the command"
+            err.seek(0)
+            stderr = err.read().decode(errors="replace")
+        if returncode != 0:
+            tail = " ".join(stderr.split())[-300:]
+            raise CIError(f"image-check: {image} {args[0]} exited {returncode}: {tail}")
 
     @contextmanager
     def serving(self, image: str, opt_ml: Path) -> Iterator[str]:
@@ -66,6 +81,17 @@ class ProcessContainers:
             server.wait(timeout=30)
 
 
+@pytest.fixture(scope="module")
+def warm() -> Iterator[WarmStarter]:
+    """One warm interpreter for the module's image commands; stopped (and reaped) after."""
+    starter = WarmStarter(warm_module.preload_for(image.RUNTIME))
+    starter.start()
+    try:
+        yield starter
+    finally:
+        starter.stop()
+
+
 @pytest.fixture
 def repo(bake_once, tmp_path: Path) -> Path:
     root = tmp_path / "repo"
@@ -73,8 +99,8 @@ def repo(bake_once, tmp_path: Path) -> Path:
     return root
 
 
-def test_the_image_is_trained_and_served_before_it_ships(repo: Path) -> None:
-    runtime = ProcessContainers(repo, "churn_model")
+def test_the_image_is_trained_and_served_before_it_ships(repo: Path, warm: WarmStarter) -> None:
+    runtime = ProcessContainers(repo, "churn_model", warm)
     verdict = image_check.run(repo, "img:tag", runtime)
     assert verdict == (
         f"image-check img:tag: trained on data/dataset.csv, served {image_check.SAMPLE_ROWS} "
@@ -83,7 +109,9 @@ def test_the_image_is_trained_and_served_before_it_ships(repo: Path) -> None:
     assert runtime.calls == [["preprocess"], ["train"], ["serve"]]
 
 
-def test_a_model_whose_library_will_not_load_fails_the_check_naming_train(repo: Path) -> None:
+def test_a_model_whose_library_will_not_load_fails_the_check_naming_train(
+    repo: Path, warm: WarmStarter
+) -> None:
     """What a missing system library does in the image: the estimator cannot be built."""
     model = repo / "src" / "churn_model" / "model.py"
     text = model.read_text()
@@ -98,7 +126,7 @@ def test_a_model_whose_library_will_not_load_fails_the_check_naming_train(repo: 
     with pytest.raises(
         CIError, match=r"^image-check: img:tag train exited 1: .*lightgbm_is_not_here"
     ):
-        image_check.run(repo, "img:tag", ProcessContainers(repo, "churn_model"))
+        image_check.run(repo, "img:tag", ProcessContainers(repo, "churn_model", warm))
 
 
 def test_a_server_that_never_answers_ping_fails_the_check() -> None:

@@ -2,7 +2,8 @@
 
 One render per problem type (tests/option_matrix.py). The default (binary classification) render's
 suite runs in test_render and its loop in test_demo (``make demo``); the others run both here:
-the generated repo's tests, then pipeline -> propose -> deploy staging -> smoke test -> monitor
+the generated repo's tests (the platform's runtime tests marked ``same_for_every_model`` run on
+the default render only), then pipeline -> propose -> deploy staging -> smoke test -> monitor
 with the real CLI on the local backend, which serves the model under gunicorn as the image does.
 """
 
@@ -73,7 +74,7 @@ def test_problem_type_repo_passes_its_suite_and_runs_the_local_loop(
 ) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(bake_once(**problem_type_answers(kind)), repo, symlinks=True)
-    suite = run_own_suite(repo)
+    suite = run_own_suite(repo, model_dependent_only=True)  # the rest: test_render, default
     assert suite.returncode == 0, failure_report(suite.stdout + suite.stderr)
 
     demo = Demo(tmp_path)

@@ -35,6 +35,8 @@ from scripts.template_layout import PROJECT_TEMPLATE
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 RUNTIME_SUITE = TEMPLATE_DIR / "tests" / "runtime"
+# tests/runtime/'s marker (registered by its conftest) of the tests no problem type changes.
+SAME_FOR_EVERY_MODEL = "same_for_every_model"
 
 
 def load_hook(name: str) -> ModuleType:
@@ -259,6 +261,20 @@ def test_rendered_repo_passes_its_own_tests(bake_once, tmp_path):
     assert proc.returncode == 0, failure_report(proc.stdout + proc.stderr)
 
 
+def test_the_marker_run_own_suite_deselects_is_tests_runtimes() -> None:
+    """Per problem type, run_own_suite leaves out the runtime tests marked SAME_FOR_EVERY_MODEL:
+    the marker must be the one tests/runtime/ registers and puts on tests, or -m would select
+    nothing away (silently) or everything (a marker unknown to pytest is only a warning)."""
+    conftest = (RUNTIME_SUITE / "conftest.py").read_text("utf-8")
+    assert re.search(rf'^SAME_FOR_EVERY_MODEL = "{SAME_FOR_EVERY_MODEL}"', conftest, re.M)
+    marked = [
+        path.name
+        for path in sorted(RUNTIME_SUITE.glob("test_*.py"))
+        if f"@pytest.mark.{SAME_FOR_EVERY_MODEL}\n" in path.read_text("utf-8")
+    ]
+    assert marked == ["test_preprocess.py", "test_serve.py"]
+
+
 def test_batch_render(bake_once, tmp_path: Path) -> None:
     """deployment=batch: batch manifests (staging 1 instance, prod 2 of the endpoint instance
     type; prefixes per environment in the artifact bucket), the batch modules and a sample input,
@@ -297,16 +313,23 @@ def test_endpoint_renders_have_no_batch_modules(rendered, combo) -> None:
 
 
 def run_own_suite(
-    repo: Path, timeout: float = 300, files: tuple[str, ...] = ()
+    repo: Path,
+    timeout: float = 300,
+    files: tuple[str, ...] = (),
+    *,
+    model_dependent_only: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """The generated repo's own test suite (or ``files`` of it), run as its CI runs it (no
     pytest state of ours), together with the platform's container-code tests (tests/runtime/ of
     the template, copied into ``repo`` as tests/runtime/: they test ci_scripts.runtime on this
-    render's model and data). ``repo`` must be a throw-away copy."""
+    render's model and data). ``model_dependent_only`` leaves out the runtime tests marked
+    ``same_for_every_model`` (for a render other than the default, whose suite runs them).
+    ``repo`` must be a throw-away copy."""
     shutil.copytree(RUNTIME_SUITE, repo / "tests" / "runtime", dirs_exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    selection = ["-m", f"not {SAME_FOR_EVERY_MODEL}"] if model_dependent_only else []
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *files],
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *selection, *files],
         cwd=repo,
         env=env,
         capture_output=True,

@@ -262,3 +262,30 @@ def test_only_the_platform_runtime_gets_the_preload(backend, definition, monkeyp
     monkeypatch.delenv(image.RUNTIME_ENV)
     assert warm.preload_for(image.runtime()) == warm.PRELOAD
     assert "sklearn.ensemble" in warm.PRELOAD
+
+
+def test_a_run_of_one_step_process_starts_no_warm_interpreter(
+    backend, definition, monkeypatch
+) -> None:
+    """Every monitoring run is one Processing step: a warm interpreter would preload pandas and
+    scikit-learn (about 2 s of CPU) for steps that never come. A run of several step processes,
+    or a Tuning step (one per trial), starts one."""
+    from ci_scripts.backends.local.pipeline import build_graph, starts_several_processes
+
+    started: list[tuple[str, ...]] = []
+
+    class Recording(warm.WarmStarter):
+        def start(self) -> None:
+            started.append(self.preload)
+            super().start()
+
+    monkeypatch.setattr(warm, "WarmStarter", Recording)
+    whole = definition()
+    alone = {**whole, "Steps": [s for s in whole["Steps"] if s["Name"] == "Preprocess"]}
+    run = backend.run_definition(alone)
+    assert run.status == "Succeeded", run.failure_reason
+    assert started == []
+    run = backend.run_definition(whole)
+    assert run.status == "Succeeded", run.failure_reason
+    assert len(started) == 1
+    assert starts_several_processes(build_graph({"Steps": [{"Name": "T", "Type": "Tuning"}]}))

@@ -28,6 +28,18 @@ from ci_scripts.runtime import (
 
 REPO = Path(__file__).resolve().parents[2]  # the render this folder was copied into
 DATASET = REPO / "data" / "dataset.csv"
+# Marks a test whose outcome cannot depend on the render's model, data or problem type (the CLI's
+# error lines, the server's process model): tests/test_render.py runs it on the default render
+# only, and every other problem type's suite deselects it (each costs a cold interpreter or a
+# gunicorn server, paid again for nothing on every render).
+SAME_FOR_EVERY_MODEL = "same_for_every_model"  # tests/test_render.py selects on it
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{SAME_FOR_EVERY_MODEL}: independent of the problem type; run on the default render only",
+    )
 
 
 def _stage_dataset(root: Path) -> Path:

@@ -168,6 +168,7 @@ def test_split_rows_are_the_test_split_preprocess_writes(
     assert preprocess.split_rows(dataset_path, "test") == written
 
 
+@pytest.mark.same_for_every_model
 def test_cli_reports_errors_in_one_line(opt_ml_root: Path, run_cli) -> None:
     result = run_cli("preprocess", root=opt_ml_root)
     assert result.returncode == 1
@@ -176,6 +177,7 @@ def test_cli_reports_errors_in_one_line(opt_ml_root: Path, run_cli) -> None:
     ]
 
 
+@pytest.mark.same_for_every_model
 def test_cli_rejects_an_unknown_command(opt_ml_root: Path, run_cli) -> None:
     result = run_cli("fit", root=opt_ml_root)
     assert result.returncode == 2

@@ -175,9 +175,12 @@ def test_wrong_method_and_path(base_url: str) -> None:
     assert request(f"{base_url}/predict")[0] == 404
 
 
+@pytest.mark.same_for_every_model
 def test_cli_serves_until_terminated(trained_root: Path, tmp_path: Path, cli, sample_rows) -> None:
     """What the image and the local backend run: ``python -m <package> serve`` under gunicorn
-    (the default server), a worker forked after the model loaded, answering real requests."""
+    (the default server), a worker forked after the model loaded, answering real requests.
+    Gunicorn's process model is the same for every model: each other problem type's model is
+    served under gunicorn by its local loop's deploy and smoke test (tests/test_problem_types)."""
     argv, env = cli(tmp_path)  # an empty root: the model comes from --model-dir
     env["SAGEMAKER_MODEL_SERVER_WORKERS"] = "2"
     process = subprocess.Popen(
@@ -223,6 +226,7 @@ def test_cli_serves_until_terminated(trained_root: Path, tmp_path: Path, cli, sa
     assert "Booting worker" in stderr  # gunicorn, not the standard library's server
 
 
+@pytest.mark.same_for_every_model
 @pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("4", "4")])
 def test_openmp_threads_default_to_one(given: str | None, expected: str, cli, tmp_path) -> None:
     """A worker forked after OpenMP started threads can hang: one thread unless told otherwise."""
@@ -237,6 +241,7 @@ def test_openmp_threads_default_to_one(given: str | None, expected: str, cli, tm
     assert result.stdout.strip() == expected
 
 
+@pytest.mark.same_for_every_model
 def test_cli_without_a_model_fails_in_one_line(tmp_path: Path, run_cli) -> None:
     result = run_cli("serve", "--port", "0", root=tmp_path)
     assert result.returncode == 1

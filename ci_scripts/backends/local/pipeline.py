@@ -81,6 +81,20 @@ def build_graph(definition: dict[str, Any]) -> dict[str, _Node]:
     return nodes
 
 
+# Step types whose run starts a step process (a Tuning step one per trial: two or more).
+PROCESS_STEP_TYPES = ("Processing", "Training", "Tuning")
+
+
+def starts_several_processes(nodes: dict[str, _Node]) -> bool:
+    """Whether a run of ``nodes`` may start more than one step process. A warm interpreter
+    (warm.py) preloads pandas and scikit-learn, about 2 s of CPU, while its first step runs, to
+    save that import on the steps after it: a run with one step process (every monitoring
+    run) has no step after it, and its one step imports only what it needs."""
+    kinds = [node.step["Type"] for node in nodes.values()]
+    processes = [kind for kind in kinds if kind in PROCESS_STEP_TYPES]
+    return len(processes) > 1 or "Tuning" in processes
+
+
 def _check_acyclic(nodes: dict[str, _Node]) -> None:
     remaining = {name: set(node.deps) for name, node in nodes.items()}
     while remaining:
@@ -209,7 +223,7 @@ class LocalPipelineRunner:
         }
         write_json_atomic(run_file, record)
         self.state.journal("StartPipelineExecution", execution["PipelineExecutionArn"])
-        if warm.enabled(ctx.base_env):
+        if warm.enabled(ctx.base_env) and starts_several_processes(nodes):
             ctx.warm = warm.WarmStarter(warm.preload_for(image.runtime()))
             ctx.warm.start()  # here: the thread that owns the run outlives every step
         try:

@@ -31,9 +31,10 @@ naming the metrics that dropped.
 
 ``--from-loop REPO`` starts a continuing scenario (shadow, rollback, drift, quality) from the repo
 a finished default loop left (``make demo``: every process stopped) instead of running the loop
-again: the repo, its git history and its ``.mlops/`` state are copied into the work dir, staging
-and prod are deployed again from the manifests git holds (the endpoints a loop stops are gone:
-each deploy brings back what its manifest names, as after ``make down``), then only the
+again: the repo, its git history and its ``.mlops/`` state are copied into the work dir, the
+environments the scenario works on are deployed again from the manifests git holds (the
+endpoints a loop stops are gone: each deploy brings back what its manifest names, as after
+``make down``; rollback needs staging alone, the others staging and prod), then only the
 scenario's stages run. The test suite runs the loop once this way for every scenario.
 
 ``--scenario batch`` (``make demo-batch``) is the loop for a repo rendered with
@@ -78,6 +79,9 @@ QUALITY_FLIPPED = 0.3
 DEFAULT_WORK_DIR = TEMPLATE_DIR / ".demo"
 # The scenarios that go on after the default loop, so can start from a finished one (--from-loop).
 CONTINUING_SCENARIOS = ("shadow", "rollback", "drift", "quality")
+# The environments a continuing scenario works on, brought back from git when it starts from a
+# finished loop (staging and prod unless named here: prod's deploy needs staging serving first).
+SCENARIO_ENVS = {"rollback": ("staging",)}
 # The pipeline definition the sagemaker SDK builds from the default render, so a first `make demo`
 # needs no SDK (about nine tenths of what the demo would install). `make demo-definition` writes it;
 # tests/test_demo.py checks that it is exactly what the installed SDK builds from a fresh render.
@@ -326,8 +330,10 @@ class Demo:
         if self.from_loop is not None:
             return [
                 Stage("copy finished loop", self.copy_finished_loop),
-                Stage("redeploy staging", lambda: self.deploy("staging")),
-                Stage("redeploy prod", lambda: self.deploy("prod")),
+                *(
+                    Stage(f"redeploy {env}", lambda env=env: self.deploy(env))
+                    for env in SCENARIO_ENVS.get(self.scenario, ("staging", "prod"))
+                ),
                 *self.scenario_stages(),
             ]
         return [*self.loop_stages(), *self.scenario_stages()]

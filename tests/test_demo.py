@@ -18,10 +18,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from process_guard import patient, run_and_clean
+from process_guard import patient, run_and_clean, stop_local_processes
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 
@@ -53,20 +54,27 @@ SHORT_WINDOWS = {"CI_SCRIPTS_LOCAL_CANARY_SECONDS": "0.5"}
 
 
 def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder every xdist worker of this session shares (each worker's basetemp is a
-    ``popen-gwN`` folder of the session's own); the basetemp itself without xdist."""
+    """A folder every xdist worker of this run shares, and only this run: the parent of the
+    workers' own basetemps (``popen-gwN``), in a subfolder named by the run's id (a --basetemp
+    folder outlives its run); the basetemp itself without xdist."""
     base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and run_id):
+        return base
+    shared = base.parent / f"shared-{run_id}"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture(scope="session")
-def finished_loop(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
+def finished_loop(tmp_path_factory) -> Iterator[tuple[subprocess.CompletedProcess[str], Path]]:
     """``make demo`` (the default loop) run once per test session, whichever xdist worker asks
     first; the others wait for it and read its result: (the run, the repo it left, every
     process stopped). Scenario tests continue from a copy of that repo (:func:`continue_demo`).
 
     A run that timed out is recorded as such, so a waiting worker fails too instead of running
-    the loop again."""
+    the loop again. Its folder is no worker's basetemp, so the session's end stops what may
+    run there itself (nothing, unless the demo's own cleanup failed)."""
     shared = session_dir(tmp_path_factory)
     work, result = shared / "demo-loop", shared / "demo-loop.json"
     with (shared / "demo-loop.lock").open("w") as lock:
@@ -80,13 +88,16 @@ def finished_loop(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], P
                 outcome = {"failed": str(exc)}
             result.write_text(json.dumps(outcome))
         outcome = json.loads(result.read_text())
-    if "failed" in outcome:
-        pytest.fail(f"the shared demo loop: {outcome['failed']}")
-    command = [sys.executable, "-m", "scripts.demo", "--work-dir", str(work)]
-    proc = subprocess.CompletedProcess(
-        command, outcome["returncode"], outcome["stdout"], outcome["stderr"]
-    )
-    return proc, work / "churn-model"
+    try:
+        if "failed" in outcome:
+            pytest.fail(f"the shared demo loop: {outcome['failed']}")
+        command = [sys.executable, "-m", "scripts.demo", "--work-dir", str(work)]
+        proc = subprocess.CompletedProcess(
+            command, outcome["returncode"], outcome["stdout"], outcome["stderr"]
+        )
+        yield proc, work / "churn-model"
+    finally:
+        stop_local_processes(work)
 
 
 def continue_demo(

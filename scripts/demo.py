@@ -29,6 +29,14 @@ rows sent to prod, each with an inference id; their true labels are uploaded wit
 they look like). ``monitor --env prod`` finds no drift, ``monitor --env prod --quality`` exits 3
 naming the metrics that dropped.
 
+``--from-loop REPO`` starts a continuing scenario (shadow, rollback, drift, quality) from the repo
+a finished default loop left (``make demo``: every process stopped) instead of running the loop
+again: the repo, its git history and its ``.mlops/`` state are copied into the work dir, the
+environments the scenario works on are deployed again from the manifests git holds (the
+endpoints a loop stops are gone: each deploy brings back what its manifest names, as after
+``make down``; rollback needs staging alone, the others staging and prod), then only the
+scenario's stages run. The test suite runs the loop once this way for every scenario.
+
 ``--scenario batch`` (``make demo-batch``) is the loop for a repo rendered with
 ``deployment=batch``: no endpoints; staging and prod each run a batch job. Deploy records the
 version each scores with, the smoke test scores a scratch batch, and since there is no scheduler
@@ -69,6 +77,11 @@ DRIFT_PASSES = 5
 QUALITY_PASSES = 5
 QUALITY_FLIPPED = 0.3
 DEFAULT_WORK_DIR = TEMPLATE_DIR / ".demo"
+# The scenarios that go on after the default loop, so can start from a finished one (--from-loop).
+CONTINUING_SCENARIOS = ("shadow", "rollback", "drift", "quality")
+# The environments a continuing scenario works on, brought back from git when it starts from a
+# finished loop (staging and prod unless named here: prod's deploy needs staging serving first).
+SCENARIO_ENVS = {"rollback": ("staging",)}
 # The pipeline definition the sagemaker SDK builds from the default render, so a first `make demo`
 # needs no SDK (about nine tenths of what the demo would install). `make demo-definition` writes it;
 # tests/test_demo.py checks that it is exactly what the installed SDK builds from a fresh render.
@@ -98,6 +111,8 @@ class Demo:
     work_dir: Path
     scenario: str = "happy"
     metric_threshold: float | None = None
+    # A finished default loop's repo to continue from (--from-loop), instead of rendering one.
+    from_loop: Path | None = None
     repo: Path = field(init=False)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -152,18 +167,7 @@ class Demo:
         """Fresh render with the template's defaults, through the real hooks (vendoring, git)."""
         from cookiecutter.main import cookiecutter
 
-        if self.work_dir.exists():
-            # A previous demo may have left processes if it was killed: stop them first.
-            for old in self.work_dir.iterdir():
-                if (old / ".mlops").exists():
-                    subprocess.run(
-                        [sys.executable, "-m", "ci_scripts", "local", "down"],
-                        cwd=old,
-                        capture_output=True,
-                        check=False,
-                    )
-            shutil.rmtree(self.work_dir)
-        self.work_dir.mkdir(parents=True)
+        self.fresh_work_dir()
         answers = {"deployment": "batch"} if self.scenario == "batch" else {}
         self.repo = Path(
             cookiecutter(
@@ -176,6 +180,48 @@ class Demo:
         if self.scenario != "batch":  # batch jobs have no traffic to shadow
             self.enable_shadow()
         return f"{self.repo} ({self.git('rev-parse', '--short', 'HEAD')}){self.seed_definition()}"
+
+    def fresh_work_dir(self) -> None:
+        """An empty work dir; a previous demo's processes (if it was killed) stopped first."""
+        if self.work_dir.exists():
+            # A previous demo may have left processes if it was killed: stop them first.
+            for old in self.work_dir.iterdir():
+                if (old / ".mlops").exists():
+                    subprocess.run(
+                        [sys.executable, "-m", "ci_scripts", "local", "down"],
+                        cwd=old,
+                        capture_output=True,
+                        check=False,
+                    )
+            shutil.rmtree(self.work_dir)
+        self.work_dir.mkdir(parents=True)
+
+    def copy_finished_loop(self) -> str:
+        """The repo a finished default loop left, copied with its git history and .mlops/ state
+        (registry, pipeline runs, captured traffic). Its processes must all be stopped: each is
+        bound to the path of the repo it serves, so a copy cannot take over running ones."""
+        from ci_scripts.backends.local import processes
+        from ci_scripts.backends.local.state import LocalState
+
+        source = Path(self.from_loop or "").resolve()
+        if not (source / ".mlops").is_dir() or not (source / ".git").exists():
+            raise StageFailed(f"{source}: not a repo a finished demo loop left (no .mlops or .git)")
+        if source.is_relative_to(self.work_dir.resolve()):
+            raise StageFailed(
+                f"{source} is in the work dir {self.work_dir}, which this run starts afresh: "
+                "give --work-dir another folder"
+            )
+        if running := processes.discovered(LocalState(source)):
+            raise StageFailed(
+                f"{source}: {len(running)} local process(es) still run; stop them first "
+                "(`ci_scripts local down` in that repo)"
+            )
+        self.fresh_work_dir()
+        self.repo = self.work_dir / source.name
+        shutil.copytree(source, self.repo, symlinks=True)
+        # The local PRs are numbered on from the loop's merges, as GitHub would number them.
+        self._pr_number = int(self.git("rev-list", "--merges", "--count", "HEAD"))
+        return f"{self.repo} ({self.git('rev-parse', '--short', 'HEAD')}) from {source}"
 
     def enable_shadow(self) -> None:
         """Turn on prod's shadow test (deployment.shadow), committed as a team would: a new prod
@@ -281,6 +327,19 @@ class Demo:
         """The loop, in the order the GitHub workflows run it."""
         if self.scenario == "batch":
             return self.batch_stages()
+        if self.from_loop is not None:
+            return [
+                Stage("copy finished loop", self.copy_finished_loop),
+                *(
+                    Stage(f"redeploy {env}", lambda env=env: self.deploy(env))
+                    for env in SCENARIO_ENVS.get(self.scenario, ("staging", "prod"))
+                ),
+                *self.scenario_stages(),
+            ]
+        return [*self.loop_stages(), *self.scenario_stages()]
+
+    def loop_stages(self) -> list[Stage]:
+        """The default loop: render, first release through staging and prod, status."""
         return [
             Stage("render template", self.render),
             Stage("run pipeline", self.run_pipeline),
@@ -293,11 +352,17 @@ class Demo:
             Stage("deploy prod", lambda: self.deploy("prod")),
             Stage("smoke-test prod", lambda: self.smoke("prod")),
             Stage("status", self.status),
-            *(self.shadow_stages() if self.scenario == "shadow" else []),
-            *(self.drift_stages() if self.scenario == "drift" else []),
-            *(self.rollback_stages() if self.scenario == "rollback" else []),
-            *(self.quality_stages() if self.scenario == "quality" else []),
         ]
+
+    def scenario_stages(self) -> list[Stage]:
+        """What a continuing scenario adds after the loop (nothing for the default run)."""
+        more = {
+            "shadow": self.shadow_stages,
+            "drift": self.drift_stages,
+            "rollback": self.rollback_stages,
+            "quality": self.quality_stages,
+        }.get(self.scenario)
+        return more() if more else []
 
     # -- scenario "shadow": a refit version is shadow-tested on prod's traffic -------------
 
@@ -754,10 +819,12 @@ def run(
     keep_running: bool = False,
     metric_threshold: float | None = None,
     scenario: str = "happy",
+    from_loop: Path | None = None,
 ) -> dict[str, float]:
     """Run every stage; return stage timings. Raises StageFailed naming the failed stage."""
-    demo = Demo(work_dir, scenario=scenario, metric_threshold=metric_threshold)
-    console.rule("[bold]sagemaker-gitops: the whole loop on this machine (local backend)")
+    demo = Demo(work_dir, scenario=scenario, metric_threshold=metric_threshold, from_loop=from_loop)
+    title = "the whole loop" if from_loop is None else f"{scenario}, from a finished loop"
+    console.rule(f"[bold]sagemaker-gitops: {title} on this machine (local backend)")
     started = time.perf_counter()
     try:
         for stage in demo.stages():
@@ -872,11 +939,23 @@ def main(argv: list[str] | None = None) -> int:
         "batch: the loop for deployment=batch (batch jobs, batch-run, no endpoints)",
     )
     parser.add_argument(
+        "--from-loop",
+        type=Path,
+        metavar="REPO",
+        help="continue a scenario (shadow, rollback, drift, quality) from a copy of the repo a "
+        "finished `make demo` left, its endpoints deployed again from git, instead of running "
+        "the loop again",
+    )
+    parser.add_argument(
         "--write-definition",
         action="store_true",
         help=f"render the defaults and write {SHIPPED_DEFINITION.name} (needs the sagemaker SDK)",
     )
     args = parser.parse_args(argv)
+    if args.from_loop is not None and args.scenario not in CONTINUING_SCENARIOS:
+        parser.error(f"--from-loop continues one of {', '.join(CONTINUING_SCENARIOS)}")
+    if args.from_loop is not None and args.metric_threshold is not None:
+        parser.error("--metric-threshold gates the loop's pipeline run, which --from-loop skips")
     if args.write_definition:
         if not sdk_installed():
             console.print(
@@ -893,6 +972,7 @@ def main(argv: list[str] | None = None) -> int:
                 keep_running=args.keep_running,
                 metric_threshold=args.metric_threshold,
                 scenario=args.scenario,
+                from_loop=args.from_loop,
             )
     except StageFailed as exc:
         console.print(f"[bold red]demo failed:[/] {exc}")

@@ -1,23 +1,28 @@
 """`make demo`, the project's main job, run end to end as a newcomer runs it.
 
 The demo renders a fresh repo and drives the real CLI through the whole loop on the local
-backend; these tests check what it leaves behind (git history of four merged proposals: the
-loop, then, as ``make demo-shadow`` goes on, a refit version shadow-tested before prod switches;
-the default ``make demo`` is the same run without that round; manifests,
-the registry, nothing left running) and that a failing stage stops it with a non-zero exit that
-names the stage.
+backend; these tests check what it leaves behind (git history of two merged proposals, manifests,
+the registry, nothing left running), what ``make demo-shadow`` adds (a refit version through
+staging, shadow-tested before prod switches: four merged proposals), and that a failing stage
+stops it with a non-zero exit that names the stage.
+
+The loop runs once per test session (:func:`finished_loop`, shared by the xdist workers): every
+continuing scenario (shadow here, rollback, drift and quality in their modules) goes on from a
+copy of the repo it left, as ``scripts.demo --from-loop`` does, instead of running it again.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from process_guard import patient, run_and_clean
+from process_guard import patient, run_and_clean, stop_local_processes
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 
@@ -39,6 +44,72 @@ def run_demo(
         return run_and_clean(command, work_dir, ceiling, cwd=TEMPLATE_DIR, env=env)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the demo ran past {ceiling:.0f} s; its processes were stopped")
+
+
+# A short local canary window (the demo's own default is 2 s) for the loop and the shadow round:
+# the checks are about what they leave behind, not how long a canary bakes. The shadow window
+# keeps the backend's default (1 s, going on until min_requests were mirrored): at 0.5 s a loaded
+# machine mirrored too few requests for the shadow test to pass.
+SHORT_WINDOWS = {"CI_SCRIPTS_LOCAL_CANARY_SECONDS": "0.5"}
+
+
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every xdist worker of this run shares, and only this run: the parent of the
+    workers' own basetemps (``popen-gwN``), in a subfolder named by the run's id (a --basetemp
+    folder outlives its run); the basetemp itself without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and run_id):
+        return base
+    shared = base.parent / f"shared-{run_id}"
+    shared.mkdir(exist_ok=True)
+    return shared
+
+
+@pytest.fixture(scope="session")
+def finished_loop(tmp_path_factory) -> Iterator[tuple[subprocess.CompletedProcess[str], Path]]:
+    """``make demo`` (the default loop) run once per test session, whichever xdist worker asks
+    first; the others wait for it and read its result: (the run, the repo it left, every
+    process stopped). Scenario tests continue from a copy of that repo (:func:`continue_demo`).
+
+    A run that timed out is recorded as such, so a waiting worker fails too instead of running
+    the loop again. Its folder is no worker's basetemp, so the session's end stops what may
+    run there itself (nothing, unless the demo's own cleanup failed)."""
+    shared = session_dir(tmp_path_factory)
+    work, result = shared / "demo-loop", shared / "demo-loop.json"
+    with (shared / "demo-loop.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not result.exists():
+            try:
+                proc = run_demo(work, env=SHORT_WINDOWS)
+                outcome = {"returncode": proc.returncode, "stdout": proc.stdout}
+                outcome["stderr"] = proc.stderr
+            except pytest.fail.Exception as exc:
+                outcome = {"failed": str(exc)}
+            result.write_text(json.dumps(outcome))
+        outcome = json.loads(result.read_text())
+    try:
+        if "failed" in outcome:
+            pytest.fail(f"the shared demo loop: {outcome['failed']}")
+        command = [sys.executable, "-m", "scripts.demo", "--work-dir", str(work)]
+        proc = subprocess.CompletedProcess(
+            command, outcome["returncode"], outcome["stdout"], outcome["stderr"]
+        )
+        yield proc, work / "churn-model"
+    finally:
+        stop_local_processes(work)
+
+
+def continue_demo(
+    finished_loop: tuple[subprocess.CompletedProcess[str], Path],
+    work_dir: Path,
+    scenario: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``make demo-<scenario>`` from the shared loop's end: ``scripts.demo --from-loop``."""
+    loop, repo = finished_loop
+    assert loop.returncode == 0, loop.stdout[-3000:] + loop.stderr[-3000:]
+    return run_demo(work_dir, "--scenario", scenario, "--from-loop", str(repo), env=env)
 
 
 def live_pids(repo: Path) -> list[int]:
@@ -63,32 +134,32 @@ def live_pids(repo: Path) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def happy(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
-    work = tmp_path_factory.mktemp("demo")
-    # Short local canary and shadow windows (the demo's own default is 2 s): the checks here
-    # are about what the loop leaves behind, not how long a canary bakes.
-    # The shadow scenario is the default loop and then a second release: one run checks both.
-    proc = run_demo(
-        work,
-        "--scenario",
-        "shadow",
-        env={"CI_SCRIPTS_LOCAL_CANARY_SECONDS": "0.5", "CI_SCRIPTS_LOCAL_SHADOW_SECONDS": "0.5"},
-    )
-    return proc, work / "churn-model"
+def shadow(finished_loop, tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``make demo-shadow``'s own round, from the shared loop's end."""
+    work = tmp_path_factory.mktemp("demo-shadow")
+    return continue_demo(finished_loop, work, "shadow", SHORT_WINDOWS), work / "churn-model"
 
 
-def test_the_happy_demo(happy) -> None:
+def test_the_happy_demo(finished_loop) -> None:
+    """`make demo`: the one run of the loop this session makes (every scenario continues it)."""
+    check_demo_runs_the_whole_loop(finished_loop)
+    check_demo_leaves_git_history_and_manifests_of_a_gitops_flow(finished_loop)
+    check_demo_stops_every_process_it_started(finished_loop)
+
+
+def test_the_shadow_demo(shadow) -> None:
     """One test for the one run (pytest-xdist would run a module fixture once per worker that
-    gets one of its tests: a whole demo each time)."""
-    check_demo_runs_the_whole_loop(happy)
-    check_demo_leaves_git_history_and_manifests_of_a_gitops_flow(happy)
-    check_demo_stops_every_process_it_started(happy)
+    gets one of its tests: a whole scenario each time)."""
+    check_shadow_round_runs(shadow)
+    check_shadow_round_leaves_git_history_and_manifests(shadow)
+    check_demo_stops_every_process_it_started(shadow)
 
 
-def check_demo_runs_the_whole_loop(happy) -> None:
-    proc, _ = happy
+def check_demo_runs_the_whole_loop(loop) -> None:
+    proc, _ = loop
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for stage in (
+        "render template",
         "run pipeline",
         "propose staging",
         "merge staging PR",
@@ -99,8 +170,72 @@ def check_demo_runs_the_whole_loop(happy) -> None:
         "deploy prod",
         "smoke-test prod",
         "status",
+    ):
+        assert f"✓ {stage}" in proc.stdout, stage
+    assert "register refit" not in proc.stdout  # the default run is the first release alone
+    # The prod PR body says what prod's shadow test (turned on by the demo) will do.
+    assert "**Shadow test** (`deployment.shadow`): before prod switches" in proc.stdout
+    assert "pull request body: staging" in proc.stdout
+    assert "The loop ran end to end" in proc.stdout
+    assert "its git log shows the 2 merged proposals" in proc.stdout
+    check_what_next_box_has_no_dead_urls(proc)
+
+
+def check_what_next_box_has_no_dead_urls(proc: subprocess.CompletedProcess[str]) -> None:
+    """Everything is stopped now: the box says how to keep it running instead of dead URLs."""
+    box = proc.stdout[proc.stdout.index("what next") :]
+    assert "make demo KEEP=1" in box and "cd " in box and "127.0.0.1" not in box
+
+
+def check_demo_leaves_git_history_and_manifests_of_a_gitops_flow(loop) -> None:
+    _, repo = loop
+    assert merges(repo) == [
+        "Merge pull request #2 from propose/prod-v1",
+        "Merge pull request #1 from propose/staging-v1",
+    ]
+    check_manifests_name(repo, 1)
+    check_status_says_drift(repo)
+
+
+def merges(repo: Path) -> list[str]:
+    return subprocess.run(
+        ["git", "log", "--merges", "--format=%s"], cwd=repo, capture_output=True, text=True
+    ).stdout.splitlines()
+
+
+def check_manifests_name(repo: Path, version: int) -> None:
+    for env in ("staging", "prod"):
+        manifest = json.loads((repo / "deploy" / f"{env}.json").read_text())
+        assert manifest["model_version"] == version, env
+    assert manifest["deployment"]["shadow"]["enabled"] is True  # prod's, as the demo set it
+
+
+def check_status_says_drift(repo: Path) -> None:
+    """Everything was stopped at the end, so what runs no longer matches git: status says
+    drift."""
+    status = subprocess.run(
+        [sys.executable, "-m", "ci_scripts", "--backend", "local", "status", "--format", "json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert status.returncode == 3, status.stderr
+
+
+def check_shadow_round_runs(shadow) -> None:
+    proc, _ = shadow
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for stage in (
+        "copy finished loop",
+        "redeploy staging",
+        "redeploy prod",
         "register refit v2",
+        "propose staging v2",
+        "merge staging v2 PR",
         "deploy staging v2",
+        "smoke-test staging v2",
+        "propose prod v2",
+        "merge prod v2 PR",
         "deploy prod v2 (shadow)",
         "status after shadow",
     ):
@@ -114,38 +249,23 @@ def check_demo_runs_the_whole_loop(happy) -> None:
     assert "pull request body: staging" in proc.stdout
     assert "The loop ran end to end" in proc.stdout
     assert "its git log shows the 4 merged proposals" in proc.stdout
-    # Everything is stopped now: the box says how to keep it running instead of dead URLs.
-    box = proc.stdout[proc.stdout.index("what next") :]
-    assert "make demo KEEP=1" in box and "cd " in box and "127.0.0.1" not in box
+    check_what_next_box_has_no_dead_urls(proc)
 
 
-def check_demo_leaves_git_history_and_manifests_of_a_gitops_flow(happy) -> None:
-    _, repo = happy
-    merges = subprocess.run(
-        ["git", "log", "--merges", "--format=%s"], cwd=repo, capture_output=True, text=True
-    ).stdout.splitlines()
-    assert merges == [
+def check_shadow_round_leaves_git_history_and_manifests(shadow) -> None:
+    _, repo = shadow
+    assert merges(repo) == [
         "Merge pull request #4 from propose/prod-v2",
         "Merge pull request #3 from propose/staging-v2",
         "Merge pull request #2 from propose/prod-v1",
         "Merge pull request #1 from propose/staging-v1",
     ]
-    for env in ("staging", "prod"):
-        manifest = json.loads((repo / "deploy" / f"{env}.json").read_text())
-        assert manifest["model_version"] == 2, env
-    assert manifest["deployment"]["shadow"]["enabled"] is True  # prod's, as the demo set it
-    status = subprocess.run(
-        [sys.executable, "-m", "ci_scripts", "--backend", "local", "status", "--format", "json"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
-    # Everything was stopped at the end, so what runs no longer matches git: status says drift.
-    assert status.returncode == 3, status.stderr
+    check_manifests_name(repo, 2)
+    check_status_says_drift(repo)
 
 
-def check_demo_stops_every_process_it_started(happy) -> None:
-    _, repo = happy
+def check_demo_stops_every_process_it_started(run) -> None:
+    _, repo = run
     assert (repo / ".mlops").is_dir()  # endpoints did run from here
     assert live_pids(repo) == []
 
@@ -213,6 +333,41 @@ def test_make_demo_is_the_first_release_and_demo_shadow_adds_the_second() -> Non
     both = [stage.name for stage in Demo(Path("unused"), scenario="shadow").stages()]
     assert both[: len(first)] == first
     assert "deploy prod v2 (shadow)" in both and not any("v2" in name for name in first)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--scenario", "batch"],  # another render: nothing to continue
+        [],  # the default run is the loop itself
+        ["--scenario", "drift", "--metric-threshold", "1.5"],  # no pipeline run to gate
+    ],
+)
+def test_from_loop_continues_only_a_scenario_that_goes_on_after_the_loop(
+    tmp_path: Path, args: list[str]
+) -> None:
+    from scripts.demo import main
+
+    with pytest.raises(SystemExit) as refused:
+        main(["--work-dir", str(tmp_path / "work"), "--from-loop", str(tmp_path), *args])
+
+    assert refused.value.code == 2
+    assert not (tmp_path / "work").exists()
+
+
+def test_from_loop_refuses_a_loop_inside_the_work_dir_it_would_empty(tmp_path: Path) -> None:
+    """`--from-loop .demo/churn-model` with the default work dir (.demo) would delete the very
+    repo it continues."""
+    from scripts.demo import Demo, StageFailed
+
+    repo = tmp_path / "churn-model"
+    (repo / ".mlops").mkdir(parents=True)
+    (repo / ".git").mkdir()
+    demo = Demo(tmp_path, scenario="drift", from_loop=repo)
+
+    with pytest.raises(StageFailed, match="which this run starts afresh"):
+        demo.copy_finished_loop()
+    assert (repo / ".mlops").is_dir()
 
 
 @pytest.mark.parametrize(("keep", "expected"), [("KEEP=1", True), ("KEEP=", False)])

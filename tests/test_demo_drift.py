@@ -7,11 +7,13 @@ import json
 import subprocess
 from pathlib import Path
 
-from test_demo import live_pids, run_demo
+from test_demo import continue_demo, finished_loop, live_pids
+
+__all__ = ["finished_loop"]  # the fixture of the session's one loop, which this test continues
 
 
-def test_drift_is_detected_retrained_and_proposed(tmp_path: Path) -> None:
-    proc = run_demo(tmp_path, "--scenario", "drift")
+def test_drift_is_detected_retrained_and_proposed(finished_loop, tmp_path: Path) -> None:
+    proc = continue_demo(finished_loop, tmp_path, "drift")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     stages = ("shifted traffic → prod", "labelled new data → git", "monitor prod --retrain")
     for stage in (*stages, "propose staging (new)"):

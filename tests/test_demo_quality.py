@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_demo import live_pids, run_demo
+from test_demo import continue_demo, finished_loop, live_pids
+
+__all__ = ["finished_loop"]  # the fixture of the session's one loop, which this test continues
 
 
-def test_quality_drop_is_caught_where_drift_sees_nothing(tmp_path: Path) -> None:
-    proc = run_demo(tmp_path, "--scenario", "quality")
+def test_quality_drop_is_caught_where_drift_sees_nothing(finished_loop, tmp_path: Path) -> None:
+    proc = continue_demo(finished_loop, tmp_path, "quality")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for stage in (
         "labelled traffic → prod",

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_demo import live_pids, run_demo
+from test_demo import continue_demo, finished_loop, live_pids
+
+__all__ = ["finished_loop"]  # the fixture of the session's one loop, which this test continues
 
 
-def test_broken_version_canary_is_rolled_back(tmp_path: Path) -> None:
-    proc = run_demo(tmp_path, "--scenario", "rollback")
+def test_broken_version_canary_is_rolled_back(finished_loop, tmp_path: Path) -> None:
+    proc = continue_demo(finished_loop, tmp_path, "rollback")
 
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for stage in ("register broken", "merge broken PR", "deploy broken", "status after canary"):

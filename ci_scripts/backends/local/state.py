@@ -167,7 +167,8 @@ def keep_code(state: LocalState, src: Path, code_hash: str, group: str, version:
                 raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-    record = {"src": str(target), "code_hash": code_hash}
+    # Relative to .mlops/: a repo moved or copied with its state serves its own copy of the code.
+    record = {"src": target.relative_to(state.home).as_posix(), "code_hash": code_hash}
     write_json_atomic(state.model_dir(group, version) / "code.json", record)
 
 
@@ -175,5 +176,5 @@ def served_code(state: LocalState, group: str, version: int, default: Path) -> P
     """The src/ copy ``version`` was registered with; ``default`` (the working tree) for a
     version registered without one (by hand, or before copies were kept)."""
     record = read_json(state.model_dir(group, version) / "code.json") or {}
-    kept = Path(record.get("src") or "")
+    kept = state.home / (record.get("src") or "")  # an absolute path (older records) stays one
     return kept if record.get("src") and kept.is_dir() else default

@@ -4,9 +4,11 @@ This module only parses arguments. Each command's work lives in ``ci_scripts/com
 and is imported inside the command function, so ``--help`` never pays for boto3, jsonschema or
 the sagemaker SDK. Every expected failure is one ``error: ...`` line on stderr and an exit code:
 1 for a refused or failed step, 2 for bad usage, 3 for drift between git and what runs.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here (nor in the sub-apps, commands/local.py and
+commands/data.py): typer reads every command's parameters on each start, and string annotations
+would be compiled and evaluated again each time (~10 % of ``--help``).
+"""
 
 import functools
 import os
@@ -59,11 +61,11 @@ class State:
 
     project_dir: Path = Path(".")
     backend_name: str = "local"
-    backend_instance: Backend | None = None
-    _project: ProjectConfig | None = field(default=None, repr=False)
+    backend_instance: "Backend | None" = None
+    _project: "ProjectConfig | None" = field(default=None, repr=False)
 
     @property
-    def project(self) -> ProjectConfig:
+    def project(self) -> "ProjectConfig":
         if self._project is None:
             from ci_scripts.project import ProjectConfig
 
@@ -71,7 +73,7 @@ class State:
         return self._project
 
     @property
-    def backend(self) -> Backend:
+    def backend(self) -> "Backend":
         if self.backend_instance is None:
             from ci_scripts.backends import get_backend
 

@@ -17,7 +17,6 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +67,9 @@ def code_key(root: Path, module: str = "pipelines.pipeline") -> str:
 
 def definition_key(root: Path, module: str = "pipelines.pipeline") -> str:
     """Hash of everything the definition is computed from: :func:`code_key`, the SDK, Python."""
+    # importlib.metadata (~20 ms) only here: hash_tree serves every local server and step start.
+    from importlib import metadata
+
     h = hashlib.sha256(code_key(root, module).encode())
     for dist in SDK_DISTRIBUTIONS:
         try:

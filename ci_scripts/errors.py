@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import typer
-
 
 class CIError(Exception):
     """A failure the user can act on.
@@ -64,6 +62,10 @@ def one_line_errors() -> Iterator[None]:
     no space: an OSError naming its file) one line naming the file; anything else is a bug and
     keeps its traceback.
     """
+    # Imported here, not at module level: every process that raises CIError imports this module
+    # (the router, model servers, pipeline steps), and only the CLI needs typer (~70 ms).
+    import typer
+
     try:
         yield
     except CIError as exc:

@@ -9,6 +9,11 @@ Figures, and the budgets they are read against (budgets are reported, never asse
   to the plain sum of step times, which concurrent steps make look better than it is.
 - ``help_seconds`` vs ``import_boto3_seconds``: median start-up of ``python -m ci_scripts --help``
   and of ``python -c "import boto3"`` (budget: help no slower).
+- ``cli_start_cpu_seconds``: median CPU (user + sys) of one ``python -m ci_scripts --help``,
+  ``--version`` and ``status`` (table, local backend, nothing deployed) in a rendered repo, and
+  of the local router's imports (``python -m ci_scripts.backends.local.router --help``): every
+  command and endpoint start pays it again (budget 0.35 s for help and status). CPU, not wall
+  time, because the test suite runs hundreds of these on a shared pair of cores.
 - ``aws_noop``: on a moto server, a no-op ``deploy`` and ``run-pipeline`` with unchanged code
   against ``status`` in the same run, as ratios (budget 2.5 each; scripts/bench_aws.py).
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,6 +43,37 @@ def _median_seconds(cmd: list[str], runs: int = 7, cwd: Path | None = None) -> f
         subprocess.run(cmd, cwd=cwd, capture_output=True, check=True)
         samples.append(time.perf_counter() - t0)
     return round(statistics.median(samples), 3)
+
+
+def _median_cpu_seconds(
+    cmd: list[str], runs: int = 7, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> float:
+    """Median CPU seconds (user + sys) of ``cmd`` over ``runs`` runs, after one warm-up (which
+    also writes the bytecode caches a repeated start reads)."""
+    subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
+    samples = []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        samples.append(
+            after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime,
+        )
+    return round(statistics.median(samples), 3)
+
+
+def _cli_start_cpu(repo: Path) -> dict[str, float]:
+    """CPU of starting the CLI and the local router in ``repo`` (see the module docstring)."""
+    env = {**os.environ, "CI_SCRIPTS_BACKEND": "local"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure the repeated start, bytecode cached
+    cli = [sys.executable, "-m", "ci_scripts"]
+    router = [sys.executable, "-m", "ci_scripts.backends.local.router", "--help"]
+    return {
+        "help": _median_cpu_seconds([*cli, "--help"], cwd=repo, env=env),
+        "version": _median_cpu_seconds([*cli, "--version"], cwd=repo, env=env),
+        "status": _median_cpu_seconds([*cli, "status"], cwd=repo, env=env),
+        "router_imports": _median_cpu_seconds(router, cwd=repo, env=env),
+    }
 
 
 def _pipeline_run(repo: Path, cache_dir: Path) -> dict[str, float]:
@@ -107,6 +144,7 @@ def main() -> int:
         figures["demo_seconds"] = round(time.perf_counter() - t0, 2)
 
         repo = Path(cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(Path(tmp) / "r")))
+        figures["cli_start_cpu_seconds"] = _cli_start_cpu(repo)
         cache_dir = Path(tmp) / "definition-cache"
         cold = _pipeline_run(repo, cache_dir)
         # Touch the model code so the steps really run again, with the definition already cached.
@@ -126,6 +164,7 @@ def main() -> int:
         "demo_seconds": 20,
         "pipeline_overhead_ratio": 1.5,
         "help_seconds": "<= import_boto3_seconds",
+        "cli_start_cpu_seconds": "help and status <= 0.35",
         "aws_noop": "noop_deploy_ratio and unchanged_run_pipeline_ratio <= 2.5",
     }
     print(json.dumps(figures, indent=2))

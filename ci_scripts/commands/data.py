@@ -6,8 +6,6 @@ facet off when it named a feature the new data lacks; then it says what to run n
 written unless every column passes (ci_scripts.dataset says why one does not, one line each).
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -5,8 +5,6 @@ CLI call that deployed it, as on SageMaker). These commands list them, stop them
 whole local world (``.mlops/``) for a fresh start.
 """
 
-from __future__ import annotations
-
 import shutil
 from pathlib import Path
 from typing import Annotated

@@ -65,12 +65,13 @@ class EnvStatus:
 
 
 def _approval(version: ModelVersion | None, number: int | None) -> str:
-    from ci_scripts.commands.deploy import ROLLOUT_FAILED
-
     if number is None:
         return ""
     if version is None:
         return "missing"
+    # deploy's module (shadow judging, retention) is imported only when there is a version to read
+    from ci_scripts.commands.deploy import ROLLOUT_FAILED
+
     if version.approval_status == "Approved" and ROLLOUT_FAILED in version.approval_description:
         return "Approved (staging rollout failed)"
     return version.approval_status

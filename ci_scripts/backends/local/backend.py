@@ -18,7 +18,7 @@ The calls that only hand over to the registry or the endpoints (``invoke``) come
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ci_scripts.backends.base import (
     BatchRun,
@@ -29,19 +29,18 @@ from ci_scripts.backends.base import (
 )
 from ci_scripts.backends.composed import ComposedBackend
 from ci_scripts.backends.local.batch import LocalBatch
-from ci_scripts.backends.local.definition import (
-    SHIPPED_DATASET,
-    load_definition,
-    upload_shipped_dataset,
-)
 from ci_scripts.backends.local.endpoints import LocalEndpoints
-from ci_scripts.backends.local.pipeline import LocalPipelineRunner
 from ci_scripts.backends.local.registry import SqliteRegistry
 from ci_scripts.backends.local.state import LocalState
 from ci_scripts.batch import is_batch
 from ci_scripts.errors import CIError
 from ci_scripts.project import ProjectConfig
-from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
+
+if TYPE_CHECKING:
+    # Imported where a pipeline runs: status, deploy and the other commands that only read the
+    # registry and the endpoints never pay for the step runner (steps, tuning, caching, warm).
+    from ci_scripts.backends.local.pipeline import LocalPipelineRunner
+    from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
 
 NO_CACHE_ENV = "CI_SCRIPTS_LOCAL_NO_CACHE"
 
@@ -77,6 +76,8 @@ class LocalBackend(ComposedBackend):
         Local runs are always synchronous, so ``wait`` changes nothing: the returned run is
         Succeeded or Failed (the command turns Failed into a one-line error naming the step).
         """
+        from ci_scripts.backends.local.definition import load_definition
+
         definition, cached = load_definition(self.project, self.state)
         self.last_run_definition_cached = cached
         return self.run_definition(definition, parameters)
@@ -85,12 +86,16 @@ class LocalBackend(ComposedBackend):
         self, definition: dict[str, Any], parameters: dict[str, Any] | None = None
     ) -> PipelineRun:
         """Run any definition (tests use small synthetic ones) against this project's state."""
+        from ci_scripts.backends.local.definition import SHIPPED_DATASET, upload_shipped_dataset
+
         overrides = dict(parameters or {})
         shipped = upload_shipped_dataset(self.project, self.state, definition, overrides)
         origins = {shipped: SHIPPED_DATASET.as_posix()} if shipped else {}
         return self.runner().run(definition, overrides, origins=origins)
 
     def runner(self) -> LocalPipelineRunner:
+        from ci_scripts.backends.local.pipeline import LocalPipelineRunner
+
         p = self.project
         return LocalPipelineRunner(
             self.state,

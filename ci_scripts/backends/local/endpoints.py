@@ -17,39 +17,38 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import http.client
 import json
 import logging
 import os
 import shutil
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ci_scripts
 from ci_scripts.backends.base import EndpointState, ModelVersion
-from ci_scripts.backends.local import canary as local_canary
 from ci_scripts.backends.local import image
 from ci_scripts.backends.local import processes as procs
 from ci_scripts.backends.local import shadow as local_shadow
-from ci_scripts.backends.local.router import INFERENCE_ID_HEADER  # recorded as inferenceId
 from ci_scripts.backends.local.state import (
     LocalState,
     read_json,
     served_code,
     write_json_atomic,
 )
-from ci_scripts.backends.local.steps import tail
 from ci_scripts.errors import CIError
 from ci_scripts.interrupts import StateReported, termination_interrupts
 from ci_scripts.manifest import endpoint_settings, spec
 from ci_scripts.project import ProjectConfig
-from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
+
+if TYPE_CHECKING:
+    import tarfile
+
+    from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy
 
 HEALTH_TIMEOUT_ENV = "CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT"
 DEFAULT_HEALTH_TIMEOUT = 60.0
@@ -107,7 +106,8 @@ class LocalEndpoints:
             t = dead[0]
             log = Path((t.get("process") or {}).get("log", ""))
             status = "Failed"
-            reason = f"model server of version {t.get('version')} is not running: {tail(log, 3)}"
+            why = procs.tail(log, 3)
+            reason = f"model server of version {t.get('version')} is not running: {why}"
         else:
             code, body = _request(routes["url"], "GET", "/ping", timeout=5.0)
             if code != 200:
@@ -136,6 +136,8 @@ class LocalEndpoints:
             raise CIError(f"endpoint {name}: not deployed locally (run deploy --env {env})")
         headers = {"Content-Type": content_type}
         if inference_id:
+            from ci_scripts.backends.local.router import INFERENCE_ID_HEADER  # the capture's id
+
             headers[INFERENCE_ID_HEADER] = inference_id
         code, payload = _request(routes["url"], "POST", "/invocations", body, headers)
         if code == 0:
@@ -225,6 +227,8 @@ class LocalEndpoints:
         server is stopped, also when anything fails or the deploy is interrupted (Ctrl-C,
         SIGTERM): the live version serves throughout and nothing of the shadow stays behind.
         """
+        from ci_scripts.backends.local import canary as local_canary  # its probe rows
+
         name = self.project.endpoint_name(env)
         with termination_interrupts(), self._lock(env):
             routes = self._read_routes(env)
@@ -392,7 +396,7 @@ class LocalEndpoints:
         last = "no answer"
         while time.monotonic() < deadline:
             if not procs.alive(record):
-                return f"server exited: {tail(Path(record['log']), 4)}"
+                return f"server exited: {procs.tail(Path(record['log']), 4)}"
             code, body = _request(url, "GET", "/ping", timeout=1.0)
             if code == 200:
                 return ""
@@ -417,6 +421,8 @@ class LocalEndpoints:
         if not archive.is_file():
             raise CIError(f"{version.arn}: model data {url} not found (local copy {archive})")
         target.mkdir(parents=True, exist_ok=True)
+        import tarfile  # only a deploy of a version not yet extracted opens its archive
+
         scratch = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
         try:
             with tarfile.open(archive) as tar:
@@ -501,7 +507,7 @@ class LocalEndpoints:
             procs.stop(self.state, record)
         raise CIError(
             f"endpoint {self.project.endpoint_name(env)}: the local router did not start: "
-            f"{tail(Path(record['log']), 3)}"
+            f"{procs.tail(Path(record['log']), 3)}"
         )
 
     def _canary(
@@ -516,6 +522,8 @@ class LocalEndpoints:
         """Route the canary share to ``new`` (all the traffic when the fleet is too small for
         a canary) and watch it; on failure restore the old routes and raise (the caller stops
         the new server). Returns the rollout's description."""
+        from ci_scripts.backends.local import canary as local_canary
+
         settings = local_canary.CanarySettings.from_manifest(wanted)
         if not routes.get("targets"):
             return ""
@@ -653,6 +661,8 @@ class LocalEndpoints:
 
 def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
     """Extract regular files and directories only, never outside ``dest``."""
+    import tarfile
+
     if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
         tar.extractall(dest, filter="data")
         return
@@ -683,6 +693,8 @@ def _request(
     timeout: float = 60.0,
 ) -> tuple[int, bytes]:
     """One HTTP request on loopback; (0, reason) when nothing answers."""
+    import http.client  # here: reading an environment with nothing deployed sends no request
+
     host, _, port = base_url.removeprefix("http://").partition(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:

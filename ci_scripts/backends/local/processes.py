@@ -48,6 +48,22 @@ ENV_MARK = "CI_SCRIPTS_LOCAL_ENV"
 # otherwise look alive to kill(pid, 0) until this process exits (tests start servers in-process).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
+STDERR_TAIL_LINES = 12  # of a failed step's or server's log, quoted in its one-line error
+
+
+def tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
+    """The last non-blank lines of a log, joined on one line (errors are one line).
+
+    Here, beside the processes that write the logs, so reading an endpoint's state does not
+    import the pipeline step runner (``local_steps``) for it.
+    """
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no output)"
+    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(kept)[-1500:] or "(empty)"
+
 
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on right now."""

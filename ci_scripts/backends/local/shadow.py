@@ -22,11 +22,12 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ci_scripts.backends.local.router import PROBE_HEADER, SHADOW_PROBE
 from ci_scripts.backends.local.state import LocalState
-from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy, VariantFigures, percentile
+
+if TYPE_CHECKING:
+    from ci_scripts.shadow import ShadowMeasurement, ShadowPolicy, VariantFigures
 
 SHADOW_SECONDS_ENV = "CI_SCRIPTS_LOCAL_SHADOW_SECONDS"
 DEFAULT_SECONDS = 1.0
@@ -68,6 +69,9 @@ def drive(
     in since the last look, so callers' traffic is never crowded out by the deploy's own. On a
     loaded machine the window goes on (up to 4 windows, at most ``EXTRA_SECONDS``) until
     ``min_requests`` were mirrored. Returns how long the window really was."""
+    # Imported here: the router's module brings http.server, which reading a record never needs.
+    from ci_scripts.backends.local.router import PROBE_HEADER, SHADOW_PROBE
+
     started = time.monotonic()
     deadline = started + seconds
     last = deadline + min(EXTRA_SECONDS, 4 * seconds)
@@ -108,6 +112,8 @@ def measurement(
     seconds: float,
 ) -> ShadowMeasurement:
     """The figures of the router's log: every mirrored request is a pair (by inference id)."""
+    from ci_scripts.shadow import ShadowMeasurement
+
     lines: list[dict[str, Any]] = []
     if log.is_file():
         for text in log.read_text(encoding="utf-8").splitlines():
@@ -134,6 +140,8 @@ def measurement(
 
 
 def _figures(variant: str, version: int | None, answers: list[dict[str, Any]]) -> VariantFigures:
+    from ci_scripts.shadow import VariantFigures, percentile
+
     latencies = [float(a["latency_ms"]) for a in answers]
     return VariantFigures(
         variant=variant,

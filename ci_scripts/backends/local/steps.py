@@ -29,13 +29,12 @@ from ci_scripts.backends.local import image
 from ci_scripts.backends.local import tuning as _tuning
 from ci_scripts.backends.local.cache import StepCache, caching_enabled
 from ci_scripts.backends.local.expressions import Resolver, to_text
-from ci_scripts.backends.local.processes import dies_with_parent
+from ci_scripts.backends.local.processes import dies_with_parent, tail
 from ci_scripts.backends.local.registry import SqliteRegistry
 from ci_scripts.backends.local.state import LocalState, keep_code
 from ci_scripts.backends.local.warm import WarmStarter
 from ci_scripts.errors import CIError
 
-STDERR_TAIL_LINES = 12
 _PYTHON = re.compile(r"^(/usr(/local)?/bin/)?python(3(\.\d+)?)?$")
 
 
@@ -452,16 +451,6 @@ def _localize_arg(arg: str, index: int, opt_ml: Path, work: Path) -> str:
     if arg.startswith("/opt/ml"):
         return str(_local(arg, opt_ml, work))
     return arg
-
-
-def tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
-    """The last non-blank lines of a log, joined on one line (errors are one line)."""
-    try:
-        text = path.read_text(errors="replace")
-    except FileNotFoundError:
-        return "(no output)"
-    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
-    return " | ".join(kept)[-1500:] or "(empty)"
 
 
 def _pack_model(model_dir: Path, target: Path) -> None:

@@ -10,16 +10,19 @@ so a future SDK version that starts calling AWS fails loudly instead of hanging 
 
 from __future__ import annotations
 
+import functools
 import importlib
+import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import boto3
+    import botocore.loaders
     from sagemaker.core.workflow.pipeline_context import PipelineSession
 
 # The SDK modules the pipelines use; importing them takes a few seconds, so only on demand.
@@ -86,6 +89,77 @@ def build_environment(region: str, *, offline: bool) -> Iterator[None]:
             stack.enter_context(environ("AWS_EC2_METADATA_DISABLED", "true"))
         import_sdk(region)
         stack.enter_context(quiet_sdk())
+        stack.enter_context(shared_service_models())
+        stack.enter_context(config_validated_once())
+        yield
+
+
+@functools.cache
+def _shared_loader(search_path: str | None) -> botocore.loaders.Loader:
+    """One botocore loader per data path for the whole process: its cache of parsed models."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader(search_path)
+
+
+@contextmanager
+def _swapped(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """``owner.name`` is ``value`` for the duration of the block, then what it was."""
+    saved = owner.__dict__[name]
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, saved)
+
+
+def shared_service_models() -> AbstractContextManager[None]:
+    """Every boto3 session made while building shares one botocore loader.
+
+    A build makes a dozen sessions: ours, and a throwaway ``boto3.Session()`` in each
+    ProcessingStep's local-mode session. Each new botocore session has its own loader, which
+    parses the service models (SageMaker's is megabytes of JSON) again for every client: about
+    half a second per session, most of a build's time after the import. Loaded models are
+    read-only to botocore, which is how one session already shares them between its clients.
+    """
+    import botocore.session
+
+    return _swapped(botocore.session, "create_loader", _shared_loader)
+
+
+_VALIDATED: set[str] = set()
+
+
+def _validate_once(validate: Callable[..., None]) -> Callable[..., None]:
+    """``validate`` (the SDK's config check against its JSON schema), run once per distinct
+    config: the result depends on the config and the installed schema only."""
+
+    def check(sagemaker_config: dict[str, Any] | None = None) -> None:
+        key = json.dumps(sagemaker_config, sort_keys=True, default=repr)
+        if key not in _VALIDATED:
+            validate(sagemaker_config)
+            _VALIDATED.add(key)
+
+    return check
+
+
+@contextmanager
+def config_validated_once() -> Iterator[None]:
+    """The SDK validates the session's config (:data:`TELEMETRY_OPT_OUT`) against its JSON
+    schema when a session is made and on each lookup (~0.2 s of CPU each, three times per
+    session): while building, each distinct config is validated once per process, still by the
+    SDK's own check, so an invalid one still fails."""
+    from sagemaker.core.config import config_manager
+    from sagemaker.core.helper import session_helper
+    from sagemaker.core.local import local_session
+
+    manager = config_manager.SageMakerConfig
+    with ExitStack() as stack:
+        for module in (session_helper, local_session):
+            check = _validate_once(module.validate_sagemaker_config)
+            stack.enter_context(_swapped(module, "validate_sagemaker_config", check))
+        check = staticmethod(_validate_once(manager.validate_sagemaker_config))
+        stack.enter_context(_swapped(manager, "validate_sagemaker_config", check))
         yield
 
 
@@ -111,6 +185,7 @@ def offline_boto_session(region: str) -> boto3.Session:
     from botocore.credentials import CredentialResolver
 
     core = botocore.session.Session()
+    core.register_component("data_loader", _shared_loader(core.get_config_variable("data_path")))
     core.register_component("credential_provider", CredentialResolver(providers=[]))
     core.register("before-call", _refuse)
     return boto3.Session(botocore_session=core, region_name=region)

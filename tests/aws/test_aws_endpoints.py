@@ -14,7 +14,11 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from moto.core.botocore_stubber import MockRawResponse
 
-from ci_scripts.backends.aws.endpoints import AwsEndpointHost, desired_endpoint
+from ci_scripts.backends.aws.endpoints import (
+    AwsEndpointHost,
+    desired_endpoint,
+    in_service_waiter,
+)
 from ci_scripts.backends.aws.guardrails import deployment_config
 from ci_scripts.backends.aws.session import AwsClients
 from ci_scripts.errors import CIError
@@ -209,6 +213,19 @@ def test_failed_rollback_stops_the_wait_at_once(aws: AwsHarness) -> None:
     assert re.search(
         r"failed \(status UpdateRollbackFailed\): rollback could not restore", message
     ), message
+
+
+def test_each_waiter_adds_its_acceptor_to_its_own_copy_of_the_stock_model() -> None:
+    """The stock waiter model is read once per process and copied per waiter: making waiters
+    does not pile UpdateRollbackFailed acceptors onto the shared model."""
+    import boto3
+
+    sagemaker = boto3.Session(region_name="eu-west-1").client("sagemaker")
+    first, second = in_service_waiter(sagemaker), in_service_waiter(sagemaker)
+    for waiter in (first, second):
+        expected = [a.expected for a in waiter.config.acceptors]
+        assert expected.count("UpdateRollbackFailed") == 1, expected
+        assert "Failed" in expected
 
 
 def test_deploy_refused_while_endpoint_updates(aws: AwsHarness) -> None:

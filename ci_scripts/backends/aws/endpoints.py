@@ -17,6 +17,7 @@ import json
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import botocore.session
@@ -225,14 +226,22 @@ def config_settings(described: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+@cache
+def _stock_waiters() -> dict[str, Any]:
+    """botocore's SageMaker waiter model, read once per process: reading it makes a botocore
+    session and a loader each time (~0.1 s of CPU per wait), and it never changes while we run.
+    Callers copy it before changing it."""
+    loader = botocore.session.get_session().get_component("data_loader")
+    return loader.load_service_model("sagemaker", "waiters-2")
+
+
 def in_service_waiter(sagemaker: Any) -> Any:
     """botocore's own EndpointInService waiter, failing fast on UpdateRollbackFailed too.
 
     The stock waiter fails only on Failed; an update whose automatic rollback failed would
     otherwise be polled until MaxAttempts (40 minutes) before the deploy could say why.
     """
-    loader = botocore.session.get_session().get_component("data_loader")
-    model = copy.deepcopy(loader.load_service_model("sagemaker", "waiters-2"))
+    model = copy.deepcopy(_stock_waiters())
     config = model["waiters"]["EndpointInService"]
     config["acceptors"].append(
         {

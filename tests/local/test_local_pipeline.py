@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ci_scripts.backends.local.backend import LocalBackend
-from ci_scripts.backends.local.steps import STDERR_TAIL_LINES
+from ci_scripts.backends.local.processes import STDERR_TAIL_LINES
 
 
 def test_runs_steps_in_dependency_order_and_registers_with_metrics(

@@ -187,6 +187,7 @@ def bucket_names(stack: dict[str, Any]) -> dict[str, str]:
 # ------------------------------------------------------------------------------- tests
 
 
+@pytest.mark.slow  # ~45 s of cfn-lint: started first, so it does not end the run on one worker
 def test_every_rendered_template_is_cfn_lint_clean(rendered, bake_once):
     """The two variants (checked in depth below) and every option combination, in one cfn-lint
     run over their distinct templates: one test, so no template is linted twice when pytest-xdist

@@ -94,3 +94,23 @@ def test_a_version_beyond_64_bits_names_no_version(tmp_path: Path) -> None:
     assert registry.get_version("churn", 9223372036854775808) is None
     with pytest.raises(CIError, match="not found in the local registry"):
         registry.set_approval("churn", 2**63, "Approved", "too big")
+
+
+def test_a_copied_repo_serves_its_own_copy_of_a_versions_code(tmp_path: Path) -> None:
+    """code.json names the kept code relative to .mlops/: a repo copied with its state (as
+    ``scripts.demo --from-loop`` copies one) serves the copy's code, not the original's."""
+    import shutil
+
+    from ci_scripts.backends.local.state import LocalState, keep_code, served_code
+
+    original = tmp_path / "original"
+    (original / "src" / "pkg").mkdir(parents=True)
+    (original / "src" / "pkg" / "model.py").write_text("WHERE = 'v1'\n")
+    keep_code(LocalState(original), original / "src", "a" * 64, "churn", 1)
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    shutil.rmtree(original)  # the original's code is gone: only the copy's can be served
+
+    served = served_code(LocalState(copy), "churn", 1, default=copy / "src")
+    assert served.is_relative_to(copy / ".mlops"), served
+    assert (served / "pkg" / "model.py").read_text() == "WHERE = 'v1'\n"

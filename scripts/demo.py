@@ -355,14 +355,11 @@ class Demo:
         ]
 
     def scenario_stages(self) -> list[Stage]:
-        """What a continuing scenario adds after the loop (nothing for the default run)."""
-        more = {
-            "shadow": self.shadow_stages,
-            "drift": self.drift_stages,
-            "rollback": self.rollback_stages,
-            "quality": self.quality_stages,
-        }.get(self.scenario)
-        return more() if more else []
+        """What a continuing scenario adds after the loop (nothing for the default run): its
+        ``<scenario>_stages``, for each of :data:`CONTINUING_SCENARIOS` (the one list of them)."""
+        if self.scenario not in CONTINUING_SCENARIOS:
+            return []
+        return getattr(self, f"{self.scenario}_stages")()
 
     # -- scenario "shadow": a refit version is shadow-tested on prod's traffic -------------
 

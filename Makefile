@@ -69,7 +69,7 @@ down:  ## stop the endpoints a `make demo KEEP=1` left running
 test: $(STAMP)  ## lint and run the template's tests
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
-	@$(BIN)/python -m pytest -n 2
+	@$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)  ## print performance figures as JSON
 	@$(BIN)/python -m scripts.bench

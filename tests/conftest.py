@@ -36,10 +36,19 @@ if str(CONTRACT_DIR) not in sys.path:
 _DEMO_MODULES = "test_demo"
 
 
+# The tests that continue the session's one demo loop (test_demo.finished_loop) run on one xdist
+# worker, one after the other (the Makefile's ``--dist loadgroup``): the first builds the loop,
+# the rest go on from it. Spread over both workers, the second worker would wait idle on the
+# loop's lock for as long as the loop runs (about 20 s on a quiet machine).
+LOOP_FIXTURE = "finished_loop"
+LOOP_GROUP = "demo-loop"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the longest tests first: under pytest-xdist both workers then share them from the
     start and the short ones fill in at the end, instead of one worker finishing a long loop
-    alone while the other idles."""
+    alone while the other idles. The demo loop's tests form one group (:data:`LOOP_GROUP`)."""
 
     def heavy(item: pytest.Item) -> bool:
         return item.get_closest_marker("slow") is not None or item.path.stem.startswith(
@@ -47,6 +56,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
     items.sort(key=lambda item: not heavy(item))  # stable: the order within each group holds
+    for item in items:
+        if LOOP_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(LOOP_GROUP))
 
 
 @contextmanager

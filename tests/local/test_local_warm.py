@@ -46,7 +46,10 @@ Path(out).write_text(json.dumps({
     "stdin": sys.stdin.read(),
 }))
 (Path(out).parent / (Path(out).name + ".pandas")).write_text(str(preloaded))
-(Path(out).parent / (Path(out).name + ".pid")).write_text(f"{os.getpid()} {os.getppid()}")
+# written whole, then renamed: a test polling for the file never reads it half-written
+pid_file = Path(out).parent / (Path(out).name + ".pid")
+pid_file.with_suffix(".tmp").write_text(f"{os.getpid()} {os.getppid()}")
+os.replace(pid_file.with_suffix(".tmp"), pid_file)
 print("out: héllo")
 print("err: wörld", file=sys.stderr)
 how = sys.argv[2]

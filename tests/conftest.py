@@ -7,6 +7,8 @@ can ask for the renders it needs without paying for them twice.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from run_scope import session_dir
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 # tests/runtime/ tests ci_scripts.runtime inside a render (test_render.run_own_suite copies it
@@ -36,19 +39,34 @@ if str(CONTRACT_DIR) not in sys.path:
 _DEMO_MODULES = "test_demo"
 
 
-# The tests that continue the session's one demo loop (test_demo.finished_loop) run on one xdist
-# worker, one after the other (the Makefile's ``--dist loadgroup``): the first builds the loop,
-# the rest go on from it. Spread over both workers, the second worker would wait idle on the
-# loop's lock for as long as the loop runs (about 20 s on a quiet machine).
+# Tests that share one costly result run on one xdist worker, one after the other (the Makefile's
+# ``--dist loadgroup``), so the result is made once per run, not once per worker:
+# - the tests continuing the session's one demo loop (test_demo.finished_loop): spread over both
+#   workers, the second would wait idle on the loop's lock for as long as the loop runs;
+# - the IAM tests judging a recorded loop (tests/iam/iam_cases.recorded, one recording per
+#   deployment/monitoring choice and account layout, kept per worker): on both workers, most
+#   loops were recorded twice.
 LOOP_FIXTURE = "finished_loop"
 LOOP_GROUP = "demo-loop"
+RECORDING_GROUP = "iam-recordings"
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    """The group ``item`` runs in (see above), None for a test of its own."""
+    if LOOP_FIXTURE in getattr(item, "fixturenames", ()):
+        return LOOP_GROUP
+    recorded = getattr(getattr(item, "module", None), "recorded", None)
+    if getattr(recorded, "__module__", None) == "iam_cases":
+        return RECORDING_GROUP
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the longest tests first: under pytest-xdist both workers then share them from the
     start and the short ones fill in at the end, instead of one worker finishing a long loop
-    alone while the other idles. The demo loop's tests form one group (:data:`LOOP_GROUP`)."""
+    alone while the other idles. Tests sharing one costly result form a group
+    (:func:`xdist_group`)."""
 
     def heavy(item: pytest.Item) -> bool:
         return item.get_closest_marker("slow") is not None or item.path.stem.startswith(
@@ -57,8 +75,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     items.sort(key=lambda item: not heavy(item))  # stable: the order within each group holds
     for item in items:
-        if LOOP_FIXTURE in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group(LOOP_GROUP))
+        if group := xdist_group(item):
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @contextmanager
@@ -93,6 +111,7 @@ def _no_local_process_outlives_the_session(tmp_path_factory) -> Iterator[None]:
     from process_guard import stop_local_processes
 
     stop_local_processes(tmp_path_factory.getbasetemp())
+    stop_local_processes(session_dir(tmp_path_factory) / "renders")  # none, unless a test ran one
 
 
 @pytest.fixture(autouse=True)
@@ -124,20 +143,39 @@ def template_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def bake_once(cookies_session, tmp_path_factory) -> Callable[..., Path]:
-    """``bake_once(**answers) -> rendered project dir``, rendered once per session per answers.
+    """``bake_once(**answers) -> rendered project dir``, rendered once per test run per answers:
+    the first xdist worker to ask renders it into the run's shared folder (run_scope), the other
+    reads it there. Renders are read-only: a test that changes or runs one copies it first.
 
     Pass ``git_identity=(name, email)`` to render with a configured git identity; by default git
     has none (the post_gen hook then uses its fallback). A failed render fails the calling test.
     """
     git_dir = tmp_path_factory.mktemp("gitconfig")
+    shared = session_dir(tmp_path_factory) / "renders"
+    shared.mkdir(exist_ok=True)
     cache: dict[tuple, Path | BaseException] = {}
+
+    def render(
+        git_identity: tuple[str, str] | None, answers: dict[str, str]
+    ) -> Path | BaseException:
+        with isolated_git_config(git_dir, git_identity):
+            result = cookies_session.bake(extra_context=answers, template=str(TEMPLATE_DIR))
+        return result.exception or result.project_path
 
     def bake(git_identity: tuple[str, str] | None = None, **answers: str) -> Path:
         key = (git_identity, *sorted(answers.items()))
         if key not in cache:
-            with isolated_git_config(git_dir, git_identity):
-                result = cookies_session.bake(extra_context=answers, template=str(TEMPLATE_DIR))
-            cache[key] = result.exception or result.project_path
+            folder = shared / hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+            with (shared / f"{folder.name}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                if folder.is_dir():
+                    (cache[key],) = folder.iterdir()
+                else:
+                    made = render(git_identity, answers)
+                    if isinstance(made, Path):  # a failed render is this worker's own
+                        folder.mkdir()
+                        made = made.rename(folder / made.name)  # one file system: the basetemp
+                    cache[key] = made
         outcome = cache[key]
         if isinstance(outcome, BaseException):
             pytest.fail(f"rendering {answers} failed: {outcome!r}")

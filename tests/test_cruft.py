@@ -22,7 +22,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import yaml
+from parsed_files import load_yaml
 
 from scripts.template_layout import PROJECT_FOLDER
 
@@ -195,7 +195,7 @@ def test_cruft_update_brings_template_changes_and_keeps_local_edits(sandbox: San
 
 # -- the template-update workflow's scripts, run for real ------------------------------------
 def workflow_steps(repo: Path) -> dict[str, dict]:
-    workflow = yaml.safe_load(
+    workflow = load_yaml(
         (repo / ".github" / "workflows" / "template-update.yml").read_text("utf-8")
     )
     steps = workflow["jobs"]["update"]["steps"]
@@ -239,7 +239,7 @@ def test_workflow_update_step_lists_conflicts(sandbox: Sandbox) -> None:
     errors_py.write_text(errors_py.read_text("utf-8") + "# unreleased change\n", "utf-8")
     sandbox.commit_template("unreleased work on main")
 
-    workflow = yaml.safe_load((repo / ".github/workflows/template-update.yml").read_text("utf-8"))
+    workflow = load_yaml((repo / ".github/workflows/template-update.yml").read_text("utf-8"))
     sandbox.env["CRUFT_VERSION"] = workflow["env"]["CRUFT_VERSION"]  # installed in this venv
     checked, _ = run_step(sandbox, repo, workflow_steps(repo)["check"])
     assert checked == {"tag": "v99.0.0", "outdated": "true"}

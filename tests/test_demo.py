@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from process_guard import patient, run_and_clean, stop_local_processes
+from run_scope import session_dir
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 
@@ -51,19 +52,6 @@ def run_demo(
 # keeps the backend's default (1 s, going on until min_requests were mirrored): at 0.5 s a loaded
 # machine mirrored too few requests for the shadow test to pass.
 SHORT_WINDOWS = {"CI_SCRIPTS_LOCAL_CANARY_SECONDS": "0.5"}
-
-
-def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder every xdist worker of this run shares, and only this run: the parent of the
-    workers' own basetemps (``popen-gwN``), in a subfolder named by the run's id (a --basetemp
-    folder outlives its run); the basetemp itself without xdist."""
-    base = tmp_path_factory.getbasetemp()
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if not (os.environ.get("PYTEST_XDIST_WORKER") and run_id):
-        return base
-    shared = base.parent / f"shared-{run_id}"
-    shared.mkdir(exist_ok=True)
-    return shared
 
 
 @pytest.fixture(scope="session")

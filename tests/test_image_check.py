@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import yaml
 from option_matrix import DEFAULT_COMBINATION
+from parsed_files import load_yaml
 
 from ci_scripts import image_check
 from ci_scripts.backends.local import image, processes
@@ -163,7 +163,7 @@ def test_docker_runs_the_image_as_sagemaker_does(tmp_path: Path) -> None:
 
 def test_build_image_runs_the_check_between_the_build_and_the_push(bake_once) -> None:
     workflow = bake_once(**DEFAULT_COMBINATION) / ".github" / "workflows" / "build-image.yml"
-    steps = yaml.safe_load(workflow.read_text())["jobs"]["image"]["steps"]
+    steps = load_yaml(workflow.read_text())["jobs"]["image"]["steps"]
     names = [step.get("name", "") for step in steps]
     build, check, push = (
         names.index("Build"),

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from gitops_testkit import answers_context, render_template_file
 from option_matrix import COMBINATIONS, DEFAULT_COMBINATION, combination_id
+from parsed_files import load_yaml
 
 from scripts.template_layout import PROJECT_TEMPLATE
 
@@ -95,7 +95,7 @@ def test_every_job_installs_from_the_lock_with_pinned_uv(bake_once) -> None:
     for path in sorted((repo / ".github" / "workflows").glob("*.yml")):
         text = path.read_text("utf-8")
         assert "uv>=" not in text and "uv pip install" not in text, path.name
-        workflow = yaml.safe_load(text)
+        workflow = load_yaml(text)
         for name, job in workflow["jobs"].items():
             steps = job.get("steps") or []
             scripts = "\n".join(s.get("run", "") for s in steps)
@@ -128,7 +128,7 @@ def test_dockerfile_installs_the_lock_with_hashes(bake_once) -> None:
 
 def test_dependabot_keeps_actions_and_the_lock_current(bake_once) -> None:
     repo = bake_once(**DEFAULT_COMBINATION)
-    config = yaml.safe_load((repo / ".github" / "dependabot.yml").read_text("utf-8"))
+    config = load_yaml((repo / ".github" / "dependabot.yml").read_text("utf-8"))
     ecosystems = {u["package-ecosystem"] for u in config["updates"]}
     assert ecosystems == {"github-actions", "uv"}
 

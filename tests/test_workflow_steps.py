@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from option_matrix import DEFAULT_COMBINATION
+from parsed_files import load_yaml
 
 REPO = "my-org/churn-model"
 SERVER = "https://github.test"
@@ -198,7 +198,7 @@ def rendered(bake_once) -> Path:
 
 
 def workflow(rendered: Path, name: str) -> dict[str, Any]:
-    return yaml.safe_load((rendered / ".github" / "workflows" / name).read_text("utf-8"))
+    return load_yaml((rendered / ".github" / "workflows" / name).read_text("utf-8"))
 
 
 def step(job: dict[str, Any], step_id: str) -> dict[str, Any]:
@@ -381,7 +381,7 @@ def test_template_update_keeps_a_persons_resolution(world: World, rendered: Path
 
 def open_pull_request_script(rendered: Path) -> str:
     action = rendered / ".github" / "actions" / "open-pull-request" / "action.yml"
-    return yaml.safe_load(action.read_text("utf-8"))["runs"]["steps"][0]["run"]
+    return load_yaml(action.read_text("utf-8"))["runs"]["steps"][0]["run"]
 
 
 def open_proposal(world: World, rendered: Path, name: str, env: str, version: int) -> str:
@@ -446,7 +446,7 @@ def test_the_app_key_is_read_only_in_the_gitops_app_environment(rendered: Path) 
     persona finds no secret outside an environment; the README keeps the key there, on main."""
     users = []
     for path in sorted((rendered / ".github" / "workflows").glob("*.yml")):
-        for job_id, job in yaml.safe_load(path.read_text("utf-8"))["jobs"].items():
+        for job_id, job in load_yaml(path.read_text("utf-8"))["jobs"].items():
             steps = job.get("steps") or []
             if not any(APP_KEY in json.dumps(s.get("with", {})) for s in steps):
                 continue

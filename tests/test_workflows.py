@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from option_matrix import COMBINATIONS, REFUSED_COMBINATIONS, combination_id
+from parsed_files import load_yaml
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -88,7 +88,7 @@ def render(cookies_session) -> Callable[[dict[str, str]], Path]:
 
 
 def load_workflow(path: Path) -> dict[str, Any]:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc = load_yaml(path.read_text(encoding="utf-8"))
     assert isinstance(doc, dict), f"{path}: not a YAML mapping"
     if True in doc:  # YAML 1.1 reads the key `on` as a boolean
         doc["on"] = doc.pop(True)
@@ -506,7 +506,7 @@ def test_deploy_flow_shape(render) -> None:
     assert checkout["with"]["fetch-depth"] == 0
     # Pull requests opened by workflows either come from the App token or get CI dispatched.
     assert "workflow_dispatch" in wfs["ci.yml"]["on"]
-    action = yaml.safe_load(_open_pr_action(repo).read_text())
+    action = load_yaml(_open_pr_action(repo).read_text())
     script = action["runs"]["steps"][0]["run"]
     assert "gh workflow run ci.yml" in script and "${{" not in script
     # train -> image first, propose last; drift re-enters through workflow_dispatch's `reason`.
@@ -571,7 +571,7 @@ def test_oidc_subjects_are_trusted_by_the_infra_roles(render) -> None:
 
 def test_open_pull_request_action_passes_shellcheck(render) -> None:
     """actionlint lints workflows only; the composite action's script gets shellcheck here."""
-    action = yaml.safe_load(_open_pr_action(render(COMBOS[0])).read_text())
+    action = load_yaml(_open_pr_action(render(COMBOS[0])).read_text())
     for step in action["runs"]["steps"]:
         proc = subprocess.run(
             [tool("shellcheck"), "--shell=bash", "-"],

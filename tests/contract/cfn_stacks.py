@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import cfn_yaml
+import parsed_files
 
 REGION = "eu-west-1"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -50,7 +50,8 @@ ATTRS = {
 
 
 def load(path: Path) -> dict[str, Any]:
-    return cfn_yaml.load(str(path))
+    """The template as cfn-lint reads it; parsed once per content (tests/parsed_files.py)."""
+    return parsed_files.cfn_template(path)
 
 
 def evaluate(

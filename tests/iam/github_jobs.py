@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import parsed_files
 from iam_recorder import command_key
 
 CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials"
@@ -69,7 +69,7 @@ def called_workflow(uses: str) -> str | None:
 def load_jobs(project: Path) -> list[Job]:
     """Every job that assumes an AWS role, with the ci_scripts commands it runs."""
     files = sorted((project / ".github" / "workflows").glob("*.yml"))
-    workflows = {p.name: yaml.safe_load(p.read_text("utf-8")) for p in files}
+    workflows = {p.name: parsed_files.workflow(p) for p in files}
     callers: dict[str, tuple[str, ...]] = {}
     for _ in range(3):  # reusable workflows inherit their callers' events
         for file, workflow in workflows.items():

@@ -1,4 +1,5 @@
-"""Recordings and renders shared by the IAM tests: each flow recorded once per worker."""
+"""Recordings and renders shared by the IAM tests: each flow recorded once per run (the tests
+that judge recordings run on one xdist worker: tests/conftest.py, RECORDING_GROUP)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from distinct_files import distinct_by_content
 from option_matrix import COMBINATIONS
 
@@ -33,6 +34,7 @@ def run_checkov(files: list[Path]) -> dict:
     return report[0] if isinstance(report, list) else report
 
 
+@pytest.mark.slow  # ~10 s of checkov: started early
 def test_every_combination_renders_checkov_clean_infra(bake_once):
     files = sorted(
         path for combo in COMBINATIONS for path in bake_once(**combo).glob("infra/*.yml")

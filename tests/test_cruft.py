@@ -147,6 +147,7 @@ def test_cruft_create_gives_a_complete_repo(sandbox: Sandbox) -> None:
     assert sandbox.cruft(repo, "check").returncode == 0
 
 
+@pytest.mark.slow  # three renders and a git merge: started early
 def test_cruft_update_brings_template_changes_and_keeps_local_edits(sandbox: Sandbox) -> None:
     sandbox.make_template_repo()
     repo = sandbox.create()
@@ -223,6 +224,7 @@ def test_workflow_without_cruft_json_ends_with_a_notice(sandbox: Sandbox, bake_o
     assert "::notice" in printed and "cruft link" in printed
 
 
+@pytest.mark.slow  # three renders, a pip install and the update step: started early
 def test_workflow_update_step_lists_conflicts(sandbox: Sandbox) -> None:
     """Template and team changed one line: the update step applies the rest, lists the clash."""
     sandbox.make_template_repo()
@@ -263,6 +265,7 @@ def test_workflow_update_step_lists_conflicts(sandbox: Sandbox) -> None:
 PREVIOUS_LAYOUT = "2022bd8"
 
 
+@pytest.mark.slow  # three renders and validate's SDK build: started early
 def test_cruft_update_moves_a_repo_of_the_previous_layout(sandbox: Sandbox) -> None:
     """A repo rendered by the release before the thin layout takes it by ``cruft update``: the
     platform modules leave the team's package, schema.py arrives, and the repo validates."""

@@ -99,6 +99,7 @@ def repo(bake_once, tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow  # trains and serves the model
 def test_the_image_is_trained_and_served_before_it_ships(repo: Path, warm: WarmStarter) -> None:
     runtime = ProcessContainers(repo, "churn_model", warm)
     verdict = image_check.run(repo, "img:tag", runtime)

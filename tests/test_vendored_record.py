@@ -55,6 +55,7 @@ def test_record_lists_every_vendored_file_but_itself(repo: Path) -> None:
     assert "ci_scripts/aws_facts.json" in recorded
 
 
+@pytest.mark.slow  # validate builds the definition with the SDK
 def test_untouched_render_validates_clean(repo: Path) -> None:
     cache = repo / "ci_scripts" / "__pycache__"  # what running the CLI leaves: not a change
     cache.mkdir()

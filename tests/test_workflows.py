@@ -615,6 +615,7 @@ def test_rules_catch_what_they_should(render, tmp_path: Path) -> None:
     assert cli_usage_error(["deploy", "--env", "staging", "--no-such-flag"])
 
 
+@pytest.mark.slow  # every hook, cfn-lint's included
 @pytest.mark.parametrize("combo", [COMBOS[0], COMBOS[-1]], ids=[COMBO_IDS[0], COMBO_IDS[-1]])
 def test_pre_commit_hooks_pass_on_a_fresh_render(render, combo: dict[str, str]) -> None:
     """Every hook, run the way pre-commit runs it, passes on the first commit.

@@ -42,6 +42,7 @@ def backend(
         assert running_pids(local) == []
 
 
+@pytest.mark.slow  # a whole local pipeline run
 def test_real_pipeline_registers_a_version_that_serves_predictions(backend: LocalBackend) -> None:
     run = backend.run_pipeline(wait=True)
 

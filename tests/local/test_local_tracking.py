@@ -15,6 +15,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow  # a local run tracked by MLflow
 def test_a_run_is_recorded_and_its_version_links_it(
     registered, backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,8 +1,8 @@
 """Shared fixtures for the template's tests: where the template is, and rendering it.
 
 Renders go through pytest-cookies (the real cookiecutter API, hooks included). ``bake_once``
-renders each distinct set of answers once per test session (per xdist worker), so every test file
-can ask for the renders it needs without paying for them twice.
+renders each distinct set of answers once per test run (shared by the xdist workers), so every
+test file can ask for the renders it needs without paying for them twice.
 """
 
 from __future__ import annotations

@@ -71,18 +71,12 @@ def tool(name: str) -> str:
 
 # -- rendering ------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def render(cookies_session) -> Callable[[dict[str, str]], Path]:
-    """Render a combination once per test session (per xdist worker) through the real hooks."""
-    cache: dict[tuple[tuple[str, str], ...], Path] = {}
+def render(bake_once) -> Callable[[dict[str, str]], Path]:
+    """A combination rendered with this module's accounts, through the real hooks (bake_once:
+    once per test run)."""
 
     def get(combo: dict[str, str]) -> Path:
-        key = tuple(sorted(combo.items()))
-        if key not in cache:
-            answers = {**combo, **{f"{env}_account_id": a for env, a in ACCOUNTS.items()}}
-            result = cookies_session.bake(extra_context=answers, template=str(TEMPLATE_DIR))
-            assert result.exception is None, f"render {combo} failed: {result.exception!r}"
-            cache[key] = Path(result.project_path)
-        return cache[key]
+        return bake_once(**combo, **{f"{env}_account_id": a for env, a in ACCOUNTS.items()})
 
     return get
 

@@ -17,9 +17,9 @@ from typing import Any
 import cfn_stacks
 import pytest
 from cfnlint.api import ManualArgs, lint_by_config
-from cfnlint.decode import cfn_yaml
 from distinct_files import distinct_by_content
 from option_matrix import COMBINATIONS, COOKIECUTTER_JSON, OPTIONS
+from parsed_files import cfn_template
 
 REGION = "eu-west-1"
 
@@ -96,11 +96,11 @@ def settings(rendered) -> dict[str, dict[str, Any]]:
 
 
 def bootstrap(rendered, variant: str) -> dict[str, Any]:
-    return cfn_yaml.load(str(rendered[variant] / "infra" / "bootstrap.yml"))
+    return cfn_template(rendered[variant] / "infra" / "bootstrap.yml")
 
 
 def api(rendered) -> dict[str, Any]:
-    return cfn_yaml.load(str(rendered["one-account"] / "infra" / "api.yml"))
+    return cfn_template(rendered["one-account"] / "infra" / "api.yml")
 
 
 # ------------------------------------------------------------------------------- evaluation

@@ -52,6 +52,16 @@ pid_file.with_suffix(".tmp").write_text(f"{os.getpid()} {os.getppid()}")
 os.replace(pid_file.with_suffix(".tmp"), pid_file)
 print("out: héllo")
 print("err: wörld", file=sys.stderr)
+unclosed = open(out + ".unclosed", "w")  # never closed: the exit must still flush it
+unclosed.write("kept")
+
+
+class TornDown:
+    def __del__(self):
+        os.write(2, b"torn down")
+
+
+KEEP = TornDown()  # its __del__ runs only in an interpreter's teardown
 how = sys.argv[2]
 if how == "sleep":
     __import__("time").sleep(60)
@@ -129,6 +139,12 @@ def test_a_warm_step_is_the_process_a_cold_start_makes(step_dir: Path, starter) 
     assert cold[1]["path"][:2] == [str(step_dir / "work"), str(step_dir / "code")]
     assert cold[2] == first[2] == second[2] == "out: héllo\n"
     assert "err: wörld" in second[3]
+    assert all(
+        (step_dir / f"{tag}.json.unclosed").read_text() == "kept"
+        for tag in ("cold", "first", "second")
+    )
+    # a warm step skips the teardown (quick_exit.py), which frees what the preload imported
+    assert "torn down" in cold[3] and "torn down" not in first[3] + second[3]
     # forked by the warm process (not started cold behind our back), after its preload
     warm_pid = starter._proc.pid  # type: ignore[union-attr]
     pid, ppid = map(int, (step_dir / "second.json.pid").read_text().split())

@@ -183,6 +183,8 @@ def test_cli_serves_until_terminated(trained_root: Path, tmp_path: Path, cli, sa
     served under gunicorn by its local loop's deploy and smoke test (tests/test_problem_types)."""
     argv, env = cli(tmp_path)  # an empty root: the model comes from --model-dir
     env["SAGEMAKER_MODEL_SERVER_WORKERS"] = "2"
+    env["HOME"] = str(tmp_path / "home")  # where gunicorn >= 25.1 would open a control socket
+    env.pop("XDG_RUNTIME_DIR", None)
     process = subprocess.Popen(
         [*argv, "serve", "--port", "0", "--model-dir", str(trained_root / "model")],
         env=env,
@@ -224,6 +226,10 @@ def test_cli_serves_until_terminated(trained_root: Path, tmp_path: Path, cli, sa
         process.stderr.close()
     assert returncode == 0, stderr
     assert "Booting worker" in stderr  # gunicorn, not the standard library's server
+    # both workers and the arbiter ended (quick_exit: no teardown, the status kept)
+    assert stderr.count("Worker exiting") == 2 and "Shutting down: Master" in stderr
+    # no control socket at a path every server of the user shares (the local backend runs several)
+    assert not (tmp_path / "home" / ".gunicorn").exists(), stderr
 
 
 @pytest.mark.same_for_every_model

@@ -6,7 +6,8 @@ evaluate, bias, explain, baseline, monitor, batch_check, batch_capture).
 Only the chosen step's module is imported, so ``--help`` and input errors stay fast. Bad input
 (StepError) ends as one ``error: ...`` line on stderr and exit status 1; for train the line also
 goes to ``$OPT_ML_ROOT/output/failure``, where SageMaker reads a training job's FailureReason, and
-for a processing step to ``$OPT_ML_ROOT/output/message``, its job's ExitMessage.
+for a processing step to ``$OPT_ML_ROOT/output/message``, its job's ExitMessage. A job ends without
+the interpreter's teardown (quick_exit.py), as the local backend's warm steps do.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import paths
+from . import paths, quick_exit
 from .errors import StepError
 
 COMMANDS = {
@@ -72,4 +73,6 @@ def _write_failure(message: str, command: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Every job ends without the interpreter's teardown (quick_exit.py): 0.3-0.5 s of CPU
+    # freeing pandas and scikit-learn that no job needs; its files and exit status are kept.
+    quick_exit.end_process(main())

@@ -464,10 +464,28 @@ def _current_tag(state: State) -> str:
     return compute(state.project_dir)
 
 
-def main() -> None:
-    """Console-script entry point (``ci-scripts``) and ``python -m ci_scripts``."""
+def run() -> int:
+    """Run the command ``sys.argv`` names; its exit status (click ends even a success with
+    SystemExit: caught here, so a caller can read what the command imported, as a test does)."""
     import logging
+    import sys
 
     # Backends log what a person should know but that is no failure (e.g. unreadable metrics).
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    app(prog_name="ci_scripts")
+    try:
+        app(prog_name="ci_scripts")
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # what sys.exit does with a message
+            print(exc.code, file=sys.stderr)
+            return 1
+        return int(exc.code or 0)
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point (``ci-scripts``) and ``python -m ci_scripts``: :func:`run`,
+    then the end without the interpreter's teardown (runtime/quick_exit.py), which frees every
+    module for nothing: 0.3-0.5 s of CPU once a command such as monitor has loaded scipy."""
+    from ci_scripts.runtime import quick_exit
+
+    quick_exit.end_process(run())

@@ -23,13 +23,8 @@ CLI_CHILD = """
 import json, sys
 out, args = sys.argv[1], sys.argv[2:]
 sys.argv = ["ci_scripts", *args]
-from ci_scripts.cli import main
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
+from ci_scripts.cli import run
+code = run()  # main() without its quick exit
 with open(out, "w", encoding="utf-8") as handle:
     json.dump({"code": code, "modules": sorted(sys.modules)}, handle)
 """

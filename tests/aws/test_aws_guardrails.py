@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import botocore.endpoint
 import pytest
 from aws_harness import AwsHarness, admin_client, aws_harness
 from botocore.awsrequest import AWSResponse
+from botocore.retries.bucket import TokenBucket
 from moto.core.botocore_stubber import MockRawResponse
 
 ENDPOINT = "churn-model-staging"
@@ -197,7 +200,16 @@ def test_alarm_threshold_change_alone_updates_only_that_alarm(aws: AwsHarness) -
     assert alarm["Threshold"] == 5.0
 
 
-def test_throttled_calls_are_retried_and_the_deploy_succeeds(aws: AwsHarness) -> None:
+def test_throttled_calls_are_retried_and_the_deploy_succeeds(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adaptive retries (ci_scripts/backends/aws/session.py): a throttled call is sent again
+    after a backoff, and from then on the client paces its calls. The waits are recorded, not
+    slept: the pacing alone held the deploy for about 5 s on moto, a core doing nothing."""
+    backoffs: list[float] = []
+    paced: list[int] = []
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=backoffs.append))
+    monkeypatch.setattr(TokenBucket, "acquire", lambda self, amount=1, block=True: paced.append(1))
     seeded = aws.seed_version()
     edit_manifest(aws, model_version=seeded.version)
     throttled: list[str] = []
@@ -221,6 +233,8 @@ def test_throttled_calls_are_retried_and_the_deploy_succeeds(aws: AwsHarness) ->
     assert result.exit_code == 0, result.output
     assert sends == ["CreateModel", "CreateModel", "CreateEndpoint", "CreateEndpoint"]
     assert aws.backend.describe_endpoint("staging").model_version == seeded.version
+    assert len(backoffs) == 2 and all(delay > 0 for delay in backoffs)  # one per throttle
+    assert paced  # the throttle turned the client's rate limiter on
 
 
 @pytest.mark.parametrize("busy", ["Creating", "Updating", "RollingBack"])

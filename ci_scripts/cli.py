@@ -468,17 +468,15 @@ def run() -> int:
     """Run the command ``sys.argv`` names; its exit status (click ends even a success with
     SystemExit: caught here, so a caller can read what the command imported, as a test does)."""
     import logging
-    import sys
+
+    from ci_scripts.runtime.quick_exit import exit_status
 
     # Backends log what a person should know but that is no failure (e.g. unreadable metrics).
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         app(prog_name="ci_scripts")
     except SystemExit as exc:
-        if isinstance(exc.code, str):  # what sys.exit does with a message
-            print(exc.code, file=sys.stderr)
-            return 1
-        return int(exc.code or 0)
+        return exit_status(exc.code)
     return 0
 
 

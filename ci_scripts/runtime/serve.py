@@ -318,8 +318,7 @@ def _worker_exit(server: Any, worker: Any) -> None:
     """
     exiting = sys.exc_info()[1]
     if os.getpid() == worker.pid and isinstance(exiting, SystemExit):
-        code = exiting.code
-        quick_exit.end_process(code if isinstance(code, int) else (0 if code is None else 1))
+        quick_exit.end_process(quick_exit.exit_status(exiting.code))
 
 
 def _arbiter_exit(server: Any) -> None:

@@ -90,3 +90,13 @@ def test_a_quick_exit_leaves_what_a_normal_one_leaves(
     # the teardown is what is skipped: the normal exit ran the global's __del__, the quick not
     assert "torn down" in normal[3]
     assert quick[3] == ""
+
+
+@pytest.mark.parametrize(("code", "status", "said"), [(None, 0, ""), (4, 4, ""), ("no", 1, "no\n")])
+def test_exit_status_is_the_one_sys_exit_gives(
+    code: object, status: int, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ci_scripts.runtime.quick_exit import exit_status
+
+    assert exit_status(code) == status
+    assert capsys.readouterr().err == said

@@ -314,10 +314,7 @@ def run_step(job: dict[str, Any]) -> int:
     try:
         runpy.run_module(job["module"], run_name="__main__", alter_sys=True)
     except SystemExit as exc:
-        if exc.code is None or isinstance(exc.code, int):
-            return int(exc.code or 0)
-        print(exc.code, file=sys.stderr)
-        return 1
+        return quick_exit.exit_status(exc.code)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # die of SIGINT, as a cold process does
         os.kill(os.getpid(), signal.SIGINT)

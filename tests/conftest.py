@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import template_code_cache
 from run_scope import session_dir
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
@@ -28,6 +29,9 @@ if str(TEMPLATE_DIR) not in sys.path:  # `scripts` and `ci_scripts` importable f
 # every loop a test runs: off for the suite, as in `make demo` (whose install has no mlflow);
 # tests/local/test_local_tracking.py turns it on and checks what it records.
 os.environ.setdefault("CI_SCRIPTS_LOCAL_TRACKING", "0")
+# Each template file is compiled once per test process, not once per render (Jinja's bytecode
+# cache, checked against the file's source): most of an in-process render's CPU.
+template_code_cache.install()
 # The shared kit (gitops_testkit, aws_harness, local_harness) for tests/aws, tests/ci_scripts, ...
 CONTRACT_DIR = Path(__file__).resolve().parent / "contract"
 if str(CONTRACT_DIR) not in sys.path:

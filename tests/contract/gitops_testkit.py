@@ -9,6 +9,7 @@ version, list the mutating operations the backend performed, and make the endpoi
 from __future__ import annotations
 
 import csv
+import functools
 import importlib
 import importlib.util
 import json
@@ -112,9 +113,16 @@ def answers_context(**overrides: str) -> dict[str, str]:
 
 def render_template_file(relpath: str, ctx: dict[str, str]) -> str:
     """One file of the template's model repo, rendered like cookiecutter would."""
-    env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     text = (TEMPLATE_PROJECT / relpath).read_text(encoding="utf-8")
-    return env.from_string(text).render(cookiecutter=ctx)
+    return _compiled(text).render(cookiecutter=ctx)
+
+
+@functools.cache
+def _compiled(text: str) -> jinja2.Template:
+    """A template file's source compiled once per process (each test's model repo renders the
+    same few files: compiling them was most of writing one)."""
+    env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(text)
 
 
 def git(root: Path, *args: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_harness import AwsHarness, admin_client, aws_harness
+from aws_harness import AwsHarness, admin_client, aws_harness, record_retry_waits
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from moto.core.botocore_stubber import MockRawResponse
@@ -259,7 +259,8 @@ def test_failed_endpoint_is_replaced(aws: AwsHarness) -> None:
     assert aws.backend.describe_endpoint("staging").status == "InService"
 
 
-def test_throttling_is_retried(aws: AwsHarness) -> None:
+def test_throttling_is_retried(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits = record_retry_waits(monkeypatch)
     seeded = aws.seed_version()
     sends: list[str] = []
 
@@ -277,6 +278,7 @@ def test_throttling_is_retried(aws: AwsHarness) -> None:
 
     assert found is not None and found.version == seeded.version
     assert len(sends) == 2  # the throttled attempt and the retry
+    assert len(waits.backoffs) == 1 and waits.backoffs[0] > 0  # after a backoff
 
 
 def test_serverless_endpoint_has_no_capture_or_autoscaling(

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import botocore.endpoint
 import pytest
-from aws_harness import AwsHarness, admin_client, aws_harness
+from aws_harness import AwsHarness, admin_client, aws_harness, record_retry_waits
 from botocore.awsrequest import AWSResponse
-from botocore.retries.bucket import TokenBucket
 from moto.core.botocore_stubber import MockRawResponse
 
 ENDPOINT = "churn-model-staging"
@@ -206,10 +203,7 @@ def test_throttled_calls_are_retried_and_the_deploy_succeeds(
     """Adaptive retries (ci_scripts/backends/aws/session.py): a throttled call is sent again
     after a backoff, and from then on the client paces its calls. The waits are recorded, not
     slept: the pacing alone held the deploy for about 5 s on moto, a core doing nothing."""
-    backoffs: list[float] = []
-    paced: list[int] = []
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=backoffs.append))
-    monkeypatch.setattr(TokenBucket, "acquire", lambda self, amount=1, block=True: paced.append(1))
+    waits = record_retry_waits(monkeypatch)
     seeded = aws.seed_version()
     edit_manifest(aws, model_version=seeded.version)
     throttled: list[str] = []
@@ -233,8 +227,8 @@ def test_throttled_calls_are_retried_and_the_deploy_succeeds(
     assert result.exit_code == 0, result.output
     assert sends == ["CreateModel", "CreateModel", "CreateEndpoint", "CreateEndpoint"]
     assert aws.backend.describe_endpoint("staging").model_version == seeded.version
-    assert len(backoffs) == 2 and all(delay > 0 for delay in backoffs)  # one per throttle
-    assert paced  # the throttle turned the client's rate limiter on
+    assert len(waits.backoffs) == 2 and all(delay > 0 for delay in waits.backoffs)  # 1/throttle
+    assert waits.paced  # the throttle turned the client's rate limiter on
 
 
 @pytest.mark.parametrize("busy", ["Creating", "Updating", "RollingBack"])

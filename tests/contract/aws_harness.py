@@ -36,15 +36,19 @@ import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import botocore.loaders
 import botocore.session
 import requests
 from botocore.awsrequest import AWSResponse
+from botocore.retries.bucket import TokenBucket
 from gitops_testkit import (
     MOTO_ACCOUNT,
     REGION,
@@ -92,6 +96,26 @@ def _aware(when: datetime) -> datetime:
 def _ok(parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
     parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RetryAttempts": 0})
     return AWSResponse("https://moto.invalid", 200, {}, None), parsed
+
+
+@dataclass
+class RetryWaits:
+    """What adaptive retries (ci_scripts/backends/aws/session.py) asked to wait, in seconds."""
+
+    backoffs: list[float] = field(default_factory=list)  # before each retry of a throttled call
+    paced: list[float] = field(default_factory=list)  # the rate limiter's, once a throttle set it
+
+
+def record_retry_waits(monkeypatch: Any) -> RetryWaits:
+    """Record instead of sleep the waits of adaptive retries: botocore's backoff before a retry
+    and, once a throttle has turned it on, the client rate limiter's before each call. On moto
+    they are only a core doing nothing (about 5 s for one throttled deploy)."""
+    waits = RetryWaits()
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=waits.backoffs.append))
+    monkeypatch.setattr(
+        TokenBucket, "acquire", lambda self, amount=1, block=True: waits.paced.append(amount)
+    )
+    return waits
 
 
 class AwsHarness(BackendHarness):

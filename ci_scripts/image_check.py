@@ -38,6 +38,7 @@ OPT_ML = "/opt/ml"
 DATASET = Path("data") / "dataset.csv"
 SAMPLE_ROWS = 5
 READY_SECONDS = 120.0  # a server that loads its model slower than this would fail SageMaker too
+PING_PAUSE = 0.1  # between /ping attempts: a model loads in a second or two, found soon after
 OUTPUT_TAIL = 1500
 
 
@@ -131,7 +132,7 @@ def check_serving(url: str, body: bytes, rows: int, ready_seconds: float = READY
             pass
         if time.monotonic() > deadline:
             raise CIError(f"image-check: serve did not answer /ping within {ready_seconds:g} s")
-        time.sleep(0.5)
+        time.sleep(PING_PAUSE)
     request = urllib.request.Request(
         f"{url}/invocations", data=body, headers={"Content-Type": "text/csv"}
     )

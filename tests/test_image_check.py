@@ -132,8 +132,8 @@ def test_a_model_whose_library_will_not_load_fails_the_check_naming_train(
 
 def test_a_server_that_never_answers_ping_fails_the_check() -> None:
     nothing_listens = f"http://127.0.0.1:{processes.free_port()}"
-    with pytest.raises(CIError, match=r"^image-check: serve did not answer /ping within 1 s$"):
-        image_check.check_serving(nothing_listens, b"1\n", 1, ready_seconds=1)
+    with pytest.raises(CIError, match=r"^image-check: serve did not answer /ping within 0.3 s$"):
+        image_check.check_serving(nothing_listens, b"1\n", 1, ready_seconds=0.3)
 
 
 def test_docker_runs_the_image_as_sagemaker_does(tmp_path: Path) -> None:

@@ -47,9 +47,14 @@ def test_a_timed_out_run_leaves_no_endpoint_process_behind(tmp_path: Path) -> No
     )
     repo.mkdir()
 
-    with pytest.raises(subprocess.TimeoutExpired):
-        run_and_clean([sys.executable, "-c", script], tmp_path, 5.0, cwd=TEMPLATE_DIR)
-
+    # The timeout must fall after the spawn: a short one first, longer ones only on a machine
+    # too slow to spawn within it (the run's output so far, kept by the timeout, tells).
+    for timeout in (1.0, 4.0, 16.0):
+        with pytest.raises(subprocess.TimeoutExpired) as timed_out:
+            run_and_clean([sys.executable, "-c", script], tmp_path, timeout, cwd=TEMPLATE_DIR)
+        if b"spawned" in (timed_out.value.stdout or b""):
+            break
+    assert b"spawned" in (timed_out.value.stdout or b""), "the run never spawned its router"
     assert marked_repos(tmp_path) == set()
 
 

@@ -28,7 +28,11 @@ atexit.register(lambda: open(out + ".atexit", "w").write("ran"))
 
 
 def late():
-    time.sleep(0.3)
+    # Written only once the exit has begun (the main thread is stopped then, before the other
+    # threads are joined), so the file says the exit waited for this thread, however fast or
+    # slow the machine.
+    while threading.main_thread().is_alive():
+        time.sleep(0.005)
     open(out + ".thread", "w").write("joined")
 
 

@@ -96,6 +96,8 @@ def serve(argv: list[str]) -> None:
                 return
             if model.get("serve") == "slow":
                 time.sleep(0.05)
+            if model.get("serve") == "lingers":  # still answering when a deploy replaces it
+                time.sleep(1.0)
             if model.get("serve") == "empty":  # 200, but no predictions
                 self._answer(200, {"predictions": []})
                 return

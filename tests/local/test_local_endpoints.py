@@ -6,7 +6,9 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,35 @@ def test_deploy_invoke_capture_and_blue_green_switch(backend: LocalBackend, regi
         for p in backend.state.capture_dir("staging").rglob("*.jsonl")
     }
     assert variants == {"version-1", "version-2"}
+
+
+def test_a_request_still_on_the_old_server_is_answered_before_it_stops(
+    backend: LocalBackend, registered
+) -> None:
+    """The switch stops the old server only once the router has its answers to what it sent
+    there (a fixed pause would cut a request slower than the pause)."""
+    lingering, v2 = registered(Serve="lingers"), registered()
+    backend.deploy("staging", MANIFEST, lingering)
+    old_url = backend.describe_endpoint("staging").config["targets"][0]["url"]
+    router_status = backend.describe_endpoint("staging").url + "/__router__/status"
+    answers: list[tuple[int, bytes]] = []
+    request = threading.Thread(target=lambda: answers.append(backend.invoke("staging", b"1,2\n")))
+    request.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the request has reached the old server
+            with urllib.request.urlopen(router_status, timeout=5) as response:
+                if old_url in json.loads(response.read())["in_flight"]:
+                    break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the request never reached the old server")
+
+        assert backend.deploy("staging", MANIFEST, v2).model_version == 2
+        assert not request.is_alive()  # answered before deploy returned
+    finally:
+        request.join(30)
+    assert answers and answers[0][0] == 200, answers
 
 
 def test_redeploying_what_runs_is_a_no_op(backend: LocalBackend, registered) -> None:

@@ -44,7 +44,11 @@ def router_port(tmp_path: Path) -> Iterator[int]:
     target = {"url": f"http://127.0.0.1:{upstream.server_port}", "variant": "v1", "weight": 1}
     routes.write_text(json.dumps({"targets": [target]}))
     server = router.RouterServer(0, router.Routes(routes), router.Capture(None))
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (upstream, server)]
+    # A short poll: shutdown() waits for serve_forever's next poll (0.5 s by default).
+    threads = [
+        threading.Thread(target=s.serve_forever, args=(0.02,), daemon=True)
+        for s in (upstream, server)
+    ]
     for thread in threads:
         thread.start()
     _RefusingUpstream.hits = []

@@ -48,7 +48,8 @@ def request(
 def base_url(trained_model) -> Iterator[str]:
     """The real threaded WSGI server on a free loopback port, in a background thread."""
     server = serve.make_http_server(serve.InferenceApp(trained_model), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for serve_forever's next poll (0.5 s by default).
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

@@ -52,7 +52,9 @@ if TYPE_CHECKING:
 
 HEALTH_TIMEOUT_ENV = "CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT"
 DEFAULT_HEALTH_TIMEOUT = 60.0
-DRAIN_SECONDS = 0.1  # let requests already forwarded to the old server finish
+# An old server is stopped once the router has no request of it left unanswered (for at most
+# the router's UPSTREAM_TIMEOUT); a router started before it counted them gets a fixed pause.
+DRAIN_PAUSE = 0.1
 log = logging.getLogger(__name__)
 
 PORT_ATTEMPTS = 3  # a picked port can be taken before the server binds it
@@ -205,9 +207,9 @@ class LocalEndpoints:
             self._write_routes(
                 env, router, version.version, targets, wanted, manifest, previous=previous
             )
-            self._confirm_switch(env, router, targets)
+            routed = self._confirm_switch(env, router, targets)
             if old:
-                time.sleep(DRAIN_SECONDS)
+                self._drain(router, routed, [t["url"] for t in old])
                 for target in old:
                     procs.stop(self.state, target.get("process"))
             state = self._describe(env)
@@ -612,19 +614,42 @@ class LocalEndpoints:
             },
         )
 
-    def _confirm_switch(self, env: str, router: dict[str, Any], targets: list[dict]) -> None:
-        """Make the router re-read the routes now, and check it routes to ``targets``."""
+    def _confirm_switch(
+        self, env: str, router: dict[str, Any], targets: list[dict]
+    ) -> dict[str, Any]:
+        """Make the router re-read the routes now, and check it routes to ``targets``; return
+        the router's status as of the switch."""
         code, body = _request(router["url"], "POST", "/__router__/reload", b"", timeout=5.0)
         urls = sorted(t["url"] for t in targets)
         try:
-            routed = sorted(t["url"] for t in json.loads(body).get("targets", []))
+            status = json.loads(body)
+            routed = sorted(t["url"] for t in status.get("targets", []))
         except (ValueError, AttributeError):
-            routed = []
+            status, routed = {}, []
         if code != 200 or routed != urls:
             raise CIError(
                 f"endpoint {self.project.endpoint_name(env)}: the router did not take the new "
                 f"routes (answered {code}); run `ci_scripts local down` and deploy again"
             )
+        return status
+
+    @staticmethod
+    def _drain(router: dict[str, Any], status: dict[str, Any], old_urls: list[str]) -> None:
+        """Wait until the router has answered every request it sent to ``old_urls`` (it sends
+        them no new one since the switch): the old servers may then stop without cutting one."""
+        if "in_flight" not in status:  # a router of an earlier version: no count to read
+            time.sleep(DRAIN_PAUSE)
+            return
+        # here, not at the top: reading state (status) must not import the router's http.server
+        from ci_scripts.backends.local.router import UPSTREAM_TIMEOUT
+
+        deadline = time.monotonic() + UPSTREAM_TIMEOUT
+        in_flight = status["in_flight"]
+        while any(url in in_flight for url in old_urls) and time.monotonic() < deadline:
+            time.sleep(0.01)
+            code, body = _request(router["url"], "GET", "/__router__/status", timeout=5.0)
+            with contextlib.suppress(ValueError, AttributeError):
+                in_flight = json.loads(body).get("in_flight", {}) if code == 200 else in_flight
 
     @contextlib.contextmanager
     def _lock(self, env: str) -> Iterator[None]:

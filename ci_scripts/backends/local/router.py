@@ -10,8 +10,10 @@ lets deploy confirm the switch before it stops the old server. Weighted targets 
 requests are spread by smooth weighted round robin (a 10 % target gets every tenth request, so a
 short canary window sees a predictable share), and the router counts requests, 5xx answers and
 latency per variant (``GET /__router__/status``), the local stand-in for the CloudWatch metrics
-the aws backend's rollback alarms watch. Sampled requests are captured as SageMaker
-data-capture JSON lines under ``--capture-dir/<variant>/YYYY/MM/DD/HH/`` (not deploy's probes).
+the aws backend's rollback alarms watch; the status also counts the requests each server has not
+answered yet, so deploy stops an old server as soon as what was sent to it is answered. Sampled
+requests are captured as SageMaker data-capture JSON lines under
+``--capture-dir/<variant>/YYYY/MM/DD/HH/`` (not deploy's probes).
 
 A shadow test (ci_scripts.shadow) adds a ``shadow`` target to the routes: every request (but the
 canary's probes) is then mirrored to it in a thread of its own once the client has the live
@@ -61,6 +63,7 @@ class Routes:
         self._stamp: tuple[int, int] | None = None
         self.data: dict[str, Any] = {}
         self._credit: dict[str, float] = {}  # smooth weighted round robin state, per url
+        self._in_flight: dict[str, int] = {}  # requests forwarded and not yet answered, per url
 
     def current(self, force: bool = False) -> dict[str, Any]:
         try:
@@ -91,7 +94,24 @@ class Routes:
                     best = target
             assert best is not None
             self._credit[best["url"]] -= sum(t["weight"] for t in targets)
+            # Counted under the lock a reload takes: once a reload has answered, every request
+            # sent to a target it removed is in this count, until :meth:`done`.
+            self._in_flight[best["url"]] = self._in_flight.get(best["url"], 0) + 1
             return best
+
+    def done(self, url: str) -> None:
+        """A request :meth:`pick` sent to ``url`` has its answer (or failed)."""
+        with self._lock:
+            left = self._in_flight.get(url, 0) - 1
+            if left > 0:
+                self._in_flight[url] = left
+            else:
+                self._in_flight.pop(url, None)
+
+    def in_flight(self) -> dict[str, int]:
+        """Requests forwarded and not yet answered, per target url (only urls with some)."""
+        with self._lock:
+            return dict(self._in_flight)
 
 
 class Stats:
@@ -347,6 +367,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         finally:
             conn.close()
+            self.server.routes.done(target["url"])
         milliseconds = (time.perf_counter() - started) * 1000
         if self.path == "/invocations":
             self.server.stats.record(variant, status, milliseconds)
@@ -410,6 +431,7 @@ class RouterServer(ThreadingHTTPServer):
             "targets": table.get("targets", []),
             "stats": self.stats.snapshot(),
             "shadow": self.mirror.counts(),
+            "in_flight": self.routes.in_flight(),
         }
 
 

@@ -47,6 +47,9 @@ REFUSED_COMBINATIONS = [combo for combo in ALL_COMBINATIONS if not is_valid_comb
 BATCH_COMBINATION = {"deployment": "batch", "monitoring": "yes", "api_gateway": "no"}
 COMBINATIONS = list(ACCEPTED_COMBINATIONS)
 DEFAULT_COMBINATION = {option: COOKIECUTTER_JSON[option][0] for option in OPTIONS}
+# The renders whose pre-commit hooks test_workflows runs (cfn-lint's included: test_infra
+# lints every other distinct template, with the hook's own arguments).
+PRE_COMMIT_COMBINATIONS = (COMBINATIONS[0], COMBINATIONS[-1])
 
 # problem_type changes the model (its data, metrics, response), not the infra or the workflows:
 # each problem type is rendered once, with the other options at their defaults (the default

@@ -18,7 +18,7 @@ import cfn_stacks
 import pytest
 from cfnlint.api import ManualArgs, lint_by_config
 from distinct_files import distinct_by_content
-from option_matrix import COMBINATIONS, COOKIECUTTER_JSON, OPTIONS
+from option_matrix import COMBINATIONS, COOKIECUTTER_JSON, OPTIONS, PRE_COMMIT_COMBINATIONS
 from parsed_files import cfn_template
 
 REGION = "eu-west-1"
@@ -187,11 +187,22 @@ def bucket_names(stack: dict[str, Any]) -> dict[str, str]:
 # ------------------------------------------------------------------------------- tests
 
 
-@pytest.mark.slow  # ~45 s of cfn-lint: started first, so it does not end the run on one worker
+def cfn_lint_hook(root: Path) -> dict[str, Any]:
+    """The cfn-lint hook of a render's .pre-commit-config.yaml."""
+    from pre_commit.clientlib import load_config
+
+    config = load_config(str(root / ".pre-commit-config.yaml"))
+    (hook,) = [h for r in config["repos"] for h in r["hooks"] if h["id"] == "cfn-lint"]
+    return hook
+
+
+@pytest.mark.slow  # ~30 s of cfn-lint: started first, so it does not end the run on one worker
 def test_every_rendered_template_is_cfn_lint_clean(rendered, bake_once):
     """The two variants (checked in depth below) and every option combination, in one cfn-lint
     run over their distinct templates: one test, so no template is linted twice when pytest-xdist
-    would have sent two tests to different workers."""
+    would have sent two tests to different workers. The templates of PRE_COMMIT_COMBINATIONS are
+    left to test_workflows' pre-commit test, which runs the cfn-lint hook on them: this run lints
+    the others with the hook's own arguments, so every template is linted once, the same way."""
     variants = sorted(p for root in rendered.values() for p in root.glob("infra/*.yml"))
     assert len(variants) >= 3  # two bootstrap renders and at least the one API template
     combinations = sorted(
@@ -199,7 +210,18 @@ def test_every_rendered_template_is_cfn_lint_clean(rendered, bake_once):
     )
     with_api = sum(combo["api_gateway"] == "yes" for combo in COMBINATIONS)
     assert len(combinations) == len(COMBINATIONS) + with_api
-    templates = distinct_by_content(variants + combinations)
+    hooked = {
+        path.read_bytes()
+        for combo in PRE_COMMIT_COMBINATIONS
+        for path in bake_once(**combo).glob("infra/*.yml")
+        if re.search(cfn_lint_hook(bake_once(**combo))["files"], f"infra/{path.name}")
+    }
+    assert len(hooked) >= 2  # at least the two bootstrap templates
+    templates = [
+        p for p in distinct_by_content(variants + combinations) if p.read_bytes() not in hooked
+    ]
+    hook = cfn_lint_hook(bake_once(**PRE_COMMIT_COMBINATIONS[0]))
+    assert hook["entry"] == "cfn-lint" and hook["args"] == [f"--regions={REGION}"]
 
     matches = lint_by_config(ManualArgs(templates=[str(p) for p in templates], regions=[REGION]))
 

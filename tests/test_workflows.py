@@ -28,7 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from option_matrix import COMBINATIONS, REFUSED_COMBINATIONS, combination_id
+from option_matrix import (
+    COMBINATIONS,
+    PRE_COMMIT_COMBINATIONS,
+    REFUSED_COMBINATIONS,
+    combination_id,
+)
 from parsed_files import load_yaml
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
@@ -610,7 +615,7 @@ def test_rules_catch_what_they_should(render, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # every hook, cfn-lint's included
-@pytest.mark.parametrize("combo", [COMBOS[0], COMBOS[-1]], ids=[COMBO_IDS[0], COMBO_IDS[-1]])
+@pytest.mark.parametrize("combo", PRE_COMMIT_COMBINATIONS, ids=combo_id)
 def test_pre_commit_hooks_pass_on_a_fresh_render(render, combo: dict[str, str]) -> None:
     """Every hook, run the way pre-commit runs it, passes on the first commit.
 

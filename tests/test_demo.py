@@ -48,10 +48,11 @@ def run_demo(
 
 
 # A short local canary window (the demo's own default is 2 s) for the loop and the shadow round:
-# the checks are about what they leave behind, not how long a canary bakes. The shadow window
+# the checks are about what they leave behind, not how long a canary bakes (a window always runs
+# one whole round of probes). The shadow window
 # keeps the backend's default (1 s, going on until min_requests were mirrored): at 0.5 s a loaded
 # machine mirrored too few requests for the shadow test to pass.
-SHORT_WINDOWS = {"CI_SCRIPTS_LOCAL_CANARY_SECONDS": "0.5"}
+SHORT_WINDOWS = {"CI_SCRIPTS_LOCAL_CANARY_SECONDS": "0.1"}
 
 
 @pytest.fixture(scope="session")

@@ -125,7 +125,9 @@ def write_batch_code(root: Path, package: str, answers: dict[str, str]) -> None:
 @contextmanager
 def local_harness(tmp_path: Path, monkeypatch: Any, **answers: str) -> Iterator[LocalHarness]:
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT", "10")
-    monkeypatch.setenv("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "0.3")  # short canary windows
+    # Short canary windows: a window always runs one whole round of probes (local canary.watch),
+    # which is what the rollbacks are decided on; every longer round was traffic and CPU.
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "0.1")
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_SHADOW_SECONDS", "0.3")  # and shadow windows
     # The image's ENTRYPOINT module: the stand-in step code written as the package's __main__.
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_RUNTIME", answers_context(**answers)["__package"])

@@ -23,7 +23,9 @@ def repo(tmp_path: Path) -> Path:
 def backend(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBackend]:
     """A LocalBackend on ``repo``; every process it started is stopped afterwards (asserted)."""
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_HEALTH_TIMEOUT", "5")
-    monkeypatch.setenv("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "0.3")  # short canary windows
+    # Short canary windows: a window always runs one whole round of probes (local canary.watch),
+    # which is what the rollbacks are decided on; every longer round was traffic and CPU.
+    monkeypatch.setenv("CI_SCRIPTS_LOCAL_CANARY_SECONDS", "0.1")
     # The image's ENTRYPOINT module: the stand-in step code (fake_step_code.py as __main__).
     monkeypatch.setenv("CI_SCRIPTS_LOCAL_RUNTIME", "churn_model")
     local = LocalBackend(ProjectConfig.load(repo))

@@ -29,6 +29,11 @@ if str(TEMPLATE_DIR) not in sys.path:  # `scripts` and `ci_scripts` importable f
 # every loop a test runs: off for the suite, as in `make demo` (whose install has no mlflow);
 # tests/local/test_local_tracking.py turns it on and checks what it records.
 os.environ.setdefault("CI_SCRIPTS_LOCAL_TRACKING", "0")
+# One OpenMP/OpenBLAS thread per process, as the image runs every job (its Dockerfile sets
+# OMP_NUM_THREADS=1): the two xdist workers fill the two cores, and numpy's default of a thread
+# per core only oversubscribes them. numpy and scikit-learn read it when they load: it is set
+# here, before any test imports them and before pytest-xdist starts its workers.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Each template file is compiled once per test process, not once per render (Jinja's bytecode
 # cache, checked against the file's source): most of an in-process render's CPU.
 template_code_cache.install()

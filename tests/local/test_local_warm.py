@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from ci_scripts.backends.local import image, warm
 from ci_scripts.backends.local import processes as procs
-from ci_scripts.backends.local import warm
 
 pytestmark = pytest.mark.skipif(not warm.enabled({}), reason="no fork/prctl: steps start cold")
 
@@ -314,3 +314,29 @@ def test_a_run_of_one_step_process_starts_no_warm_interpreter(
     assert run.status == "Succeeded", run.failure_reason
     assert len(started) == 1
     assert starts_several_processes(build_graph({"Steps": [{"Name": "T", "Type": "Tuning"}]}))
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("", "1"), ("3", "3")])
+def test_the_warm_process_starts_with_the_image_thread_default(
+    monkeypatch: pytest.MonkeyPatch, given: str | None, expected: str
+) -> None:
+    """numpy and scikit-learn read OMP_NUM_THREADS once, when the warm process preloads them, so
+    it must carry the image's default (the Dockerfile's OMP_NUM_THREADS=1) from its start; a
+    value the caller set wins, as a job's Environment wins over the image's ENV."""
+    if given is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", given)
+    started = warm.WarmStarter(())
+    started.start()
+    try:
+        assert started._proc is not None
+        environ = Path(f"/proc/{started._proc.pid}/environ").read_bytes().split(b"\0")
+    finally:
+        started.stop()
+    assert [v for v in environ if v.startswith(b"OMP_NUM_THREADS=")] == [
+        f"OMP_NUM_THREADS={expected}".encode()
+    ]
+    # and every job's own environment (steps, servers, transforms) gets the same default
+    env = image.environment(Path("src"), "pkg", {} if given is None else {"OMP_NUM_THREADS": given})
+    assert env["OMP_NUM_THREADS"] == expected

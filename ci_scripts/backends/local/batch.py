@@ -302,9 +302,7 @@ class LocalBatch:
         group, version = self.project.model_package_group, int(record["model_version"])
         src = served_code(self.state, group, version, self.project.root / "src")
         env_vars = image.environment(src, self.project.package, os.environ)
-        env_vars.update(
-            OPT_ML_ROOT=str(work), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS") or "1"
-        )
+        env_vars["OPT_ML_ROOT"] = str(work)
         return env_vars
 
     @staticmethod

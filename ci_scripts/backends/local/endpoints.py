@@ -339,7 +339,6 @@ class LocalEndpoints:
             # a model that breaks under it breaks here first; one worker is enough on loopback.
             MODEL_SERVER="gunicorn",
             SAGEMAKER_MODEL_SERVER_WORKERS=os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or "1",
-            OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS") or "1",  # as the image sets it
             PYTHONUNBUFFERED="1",
         )
         command = image.command(sys.executable, "serve")

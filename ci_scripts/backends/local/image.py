@@ -37,9 +37,18 @@ def command(python: str, *args: str) -> list[str]:
     return [python, "-m", runtime(), *args]
 
 
+def threads(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with the image's thread default: its Dockerfile sets ``OMP_NUM_THREADS=1`` for
+    every job (one OpenMP and OpenBLAS thread per process, the processes being the parallelism),
+    and a value the caller set wins, as a job's Environment does over the image's ENV. It must
+    be in place before numpy or scikit-learn load: they read it once."""
+    return {**base, "OMP_NUM_THREADS": base.get("OMP_NUM_THREADS") or "1"}
+
+
 def environment(code: Path, package: str, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` with the image's code on ``PYTHONPATH`` and ``MODEL_PACKAGE`` set."""
-    env = dict(base)
+    """``base`` with the image's code on ``PYTHONPATH``, ``MODEL_PACKAGE`` and the image's
+    thread default (:func:`threads`) set."""
+    env = threads(base)
     path = (str(code), str(PLATFORM.parent), base.get("PYTHONPATH", ""))
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in path if p))
     env["MODEL_PACKAGE"] = package

@@ -105,10 +105,13 @@ class WarmStarter:
         Call it from the thread that owns the run: the parent-death signal fires when the
         thread that started the process exits.
         """
+        from ci_scripts.backends.local import image
         from ci_scripts.backends.local.processes import dies_with_parent
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        # The image's thread default now: the preload loads numpy and scikit-learn, which read
+        # it once, for every step forked after.
+        env = image.threads({k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(theirs.fileno()), ",".join(self.preload)],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 
 from ci_scripts.backends.local import image, warm
 from ci_scripts.backends.local import processes as procs
+from scripts.template_layout import PROJECT_FOLDER
 
 pytestmark = pytest.mark.skipif(not warm.enabled({}), reason="no fork/prctl: steps start cold")
 
@@ -337,6 +339,10 @@ def test_the_warm_process_starts_with_the_image_thread_default(
     assert [v for v in environ if v.startswith(b"OMP_NUM_THREADS=")] == [
         f"OMP_NUM_THREADS={expected}".encode()
     ]
+    # the default is the image's: its Dockerfile sets it for every job
+    template = Path(__file__).resolve().parents[2]
+    dockerfile = (template / PROJECT_FOLDER / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^\s+OMP_NUM_THREADS=1 \\$", dockerfile, re.M)
     # and every job's own environment (steps, servers, transforms) gets the same default
     env = image.environment(Path("src"), "pkg", {} if given is None else {"OMP_NUM_THREADS": given})
     assert env["OMP_NUM_THREADS"] == expected

@@ -67,8 +67,8 @@ def test_a_request_still_on_the_old_server_is_answered_before_it_stops(
     there (a fixed pause would cut a request slower than the pause)."""
     lingering, v2 = registered(Serve="lingers"), registered()
     backend.deploy("staging", MANIFEST, lingering)
-    old_url = backend.describe_endpoint("staging").config["targets"][0]["url"]
-    router_status = backend.describe_endpoint("staging").url + "/__router__/status"
+    serving = backend.describe_endpoint("staging")
+    old_url, router_status = serving.config["targets"][0]["url"], serving.url + "/__router__/status"
     answers: list[tuple[int, bytes]] = []
     request = threading.Thread(target=lambda: answers.append(backend.invoke("staging", b"1,2\n")))
     request.start()

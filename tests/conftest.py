@@ -8,6 +8,7 @@ test file can ask for the renders it needs without paying for them twice.
 from __future__ import annotations
 
 import fcntl
+import gc
 import hashlib
 import os
 import sys
@@ -86,6 +87,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if group := xdist_group(item):
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+# Python's cyclic collector, at its default thresholds (700, 10, 10), kept walking the whole heap
+# of a test process: every module the suite imported (botocore's and moto's models, scikit-learn,
+# cfn-lint) plus what each test builds. Sampled with perf, it was about a fifth of the xdist
+# workers' CPU in tests/aws, tests/contract and tests/iam. What is alive once collection ends
+# lives to the end: frozen out of the collector's walks. Young objects are collected 14 times less
+# often, and the oldest generation after 1 M allocations instead of 70 k. Nothing is leaked
+# (cycles are still collected) and no test's behaviour depends on when.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish() -> None:
+    """Tune the collector once the test modules are imported (see GC_THRESHOLDS)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @contextmanager

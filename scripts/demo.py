@@ -88,6 +88,8 @@ SCENARIO_ENVS = {"rollback": ("staging",)}
 SHIPPED_DEFINITION = TEMPLATE_DIR / "scripts" / "demo_definition.json"
 SDK_DISTRIBUTIONS = ("sagemaker", "sagemaker-core", "sagemaker-mlops")
 console = Console(highlight=False)
+# Output lines that name a file: shown whole, never folded (show_output).
+PATH_LINES = ("html report: ",)
 
 
 class StageFailed(Exception):
@@ -688,7 +690,7 @@ class Demo:
     def monitor_and_retrain(self) -> str:
         """``monitor --env prod --retrain``: drift found (exit 3) and the pipeline run again."""
         proc = self.cli("monitor", "--env", "prod", "--retrain", ok_codes=(3,))
-        console.print(Panel(proc.stdout.rstrip(), title="monitor --env prod --retrain"))
+        show_output(proc.stdout, "monitor --env prod --retrain")
         console.print(proc.stderr.strip())
         registered = [line for line in proc.stdout.splitlines() if line.startswith("retrained:")]
         return registered[-1] if registered else "retrained"
@@ -743,13 +745,13 @@ class Demo:
     def monitor_data_quality(self) -> str:
         """``monitor --env prod``: the features did not move, so data quality is clean."""
         proc = self.cli("monitor", "--env", "prod")
-        console.print(Panel(proc.stdout.rstrip(), title="monitor --env prod"))
+        show_output(proc.stdout, "monitor --env prod")
         return "no drift: the captured features match the baseline"
 
     def monitor_quality(self) -> str:
         """``monitor --env prod --quality``: the labels show the drop (exit 3, metrics named)."""
         proc = self.cli("monitor", "--env", "prod", "--quality", ok_codes=(3,))
-        console.print(Panel(proc.stdout.rstrip(), title="monitor --env prod --quality"))
+        show_output(proc.stdout, "monitor --env prod --quality")
         console.print(proc.stderr.strip(), soft_wrap=True)
         return "quality drop caught (exit 3) on traffic with no drift"
 
@@ -804,6 +806,17 @@ def write_shipped_definition(work_dir: Path) -> Path:
     shipped = build_shipped_definition(demo.repo)
     SHIPPED_DEFINITION.write_text(json.dumps(shipped, indent=1, sort_keys=True) + "\n")
     return SHIPPED_DEFINITION
+
+
+def show_output(text: str, title: str) -> None:
+    """A command's output in a panel, but its ``html report: PATH`` lines after the panel and
+    unwrapped: a panel folds a word longer than its width, so a long path (a deep work dir, a
+    long user name under /tmp) came out cut at the border, neither clickable nor copyable."""
+    lines = text.rstrip().splitlines()
+    paths = [line for line in lines if line.startswith(PATH_LINES)]
+    console.print(Panel("\n".join(line for line in lines if line not in paths), title=title))
+    for line in paths:
+        console.print(line, soft_wrap=True)
 
 
 def _last_line(text: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import cfn_stacks
+import pre_commit_hooks
 import pytest
 from cfnlint.api import ManualArgs, lint_by_config
 from distinct_files import distinct_by_content
@@ -187,15 +188,6 @@ def bucket_names(stack: dict[str, Any]) -> dict[str, str]:
 # ------------------------------------------------------------------------------- tests
 
 
-def cfn_lint_hook(root: Path) -> dict[str, Any]:
-    """The cfn-lint hook of a render's .pre-commit-config.yaml."""
-    from pre_commit.clientlib import load_config
-
-    config = load_config(str(root / ".pre-commit-config.yaml"))
-    (hook,) = [h for r in config["repos"] for h in r["hooks"] if h["id"] == "cfn-lint"]
-    return hook
-
-
 @pytest.mark.slow  # ~30 s of cfn-lint: started first, so it does not end the run on one worker
 def test_every_rendered_template_is_cfn_lint_clean(rendered, bake_once):
     """The two variants (checked in depth below) and every option combination, in one cfn-lint
@@ -213,10 +205,10 @@ def test_every_rendered_template_is_cfn_lint_clean(rendered, bake_once):
     hooked: set[bytes] = set()
     for combo in PRE_COMMIT_COMBINATIONS:
         root = bake_once(**combo)
-        hook = cfn_lint_hook(root)
+        hook = pre_commit_hooks.hook(root, "cfn-lint")
         assert hook["entry"] == "cfn-lint" and hook["args"] == [f"--regions={REGION}"]
-        paths = root.glob("infra/*.yml")
-        hooked |= {p.read_bytes() for p in paths if re.search(hook["files"], f"infra/{p.name}")}
+        infra = [f"infra/{p.name}" for p in root.glob("infra/*.yml")]
+        hooked |= {(root / f).read_bytes() for f in pre_commit_hooks.selected(root, hook, infra)}
     assert len(hooked) >= 2  # at least the two bootstrap templates
     templates = [
         p for p in distinct_by_content(variants + combinations) if p.read_bytes() not in hooked

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pre_commit_hooks
 import pytest
 from option_matrix import (
     COMBINATIONS,
@@ -623,11 +624,7 @@ def test_pre_commit_hooks_pass_on_a_fresh_render(render, combo: dict[str, str]) 
     network), so the hooks' entry points run from this venv instead, on the files pre-commit
     would pass them (its own file filters: files/exclude/types/types_or/exclude_types).
     """
-    from identify.identify import tags_from_path
-    from pre_commit.clientlib import load_config
-
     repo = render(combo)
-    config = load_config(str(repo / ".pre-commit-config.yaml"))
     listed = subprocess.run(
         ["git", "ls-files", "-z"], cwd=repo, capture_output=True, text=True, check=True
     ).stdout
@@ -636,36 +633,26 @@ def test_pre_commit_hooks_pass_on_a_fresh_render(render, combo: dict[str, str]) 
     ]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     failures = []
-    for hook_repo in config["repos"]:
-        assert hook_repo["repo"] == "local", "hooks come from PyPI, not from git clones"
-        for hook in hook_repo["hooks"]:
-            assert hook["language"] == "python", hook["id"]
-            for dep in hook["additional_dependencies"]:
-                assert re.fullmatch(r"[\w.-]+==[\w.]+", dep), f"{hook['id']}: unpinned {dep}"
-            types, types_or = set(hook["types"]), set(hook["types_or"])
-            selected = [
-                f
-                for f in files
-                if re.search(hook["files"], f)
-                and not re.search(hook["exclude"], f)
-                and (tags := tags_from_path(str(repo / f))) >= types
-                and (not types_or or tags & types_or)
-                and not tags & set(hook["exclude_types"])
-            ]
-            if hook["pass_filenames"] and not selected:
-                continue
-            command = [*shlex.split(hook["entry"]), *hook["args"]]
-            command[0] = tool(command[0])
-            proc = subprocess.run(
-                [*command, *(selected if hook["pass_filenames"] else [])],
-                cwd=repo,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if proc.returncode != 0:
-                failures.append(f"{hook['id']}: {(proc.stdout + proc.stderr).strip()[-2000:]}")
+    for hook in pre_commit_hooks.hooks(repo):
+        assert hook["hook_repo"] == "local", "hooks come from PyPI, not from git clones"
+        assert hook["language"] == "python", hook["id"]
+        for dep in hook["additional_dependencies"]:
+            assert re.fullmatch(r"[\w.-]+==[\w.]+", dep), f"{hook['id']}: unpinned {dep}"
+        selected = pre_commit_hooks.selected(repo, hook, files)
+        if hook["pass_filenames"] and not selected:
+            continue
+        command = [*shlex.split(hook["entry"]), *hook["args"]]
+        command[0] = tool(command[0])
+        proc = subprocess.run(
+            [*command, *(selected if hook["pass_filenames"] else [])],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            failures.append(f"{hook['id']}: {(proc.stdout + proc.stderr).strip()[-2000:]}")
     assert not failures, "\n\n".join(failures)
     status = subprocess.run(
         ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True

@@ -59,7 +59,8 @@ def _run(tmp_path: Path, how: str, status: int) -> tuple[int, dict[str, str], st
     done = subprocess.run(
         [sys.executable, str(script), str(out), how, str(status)],
         cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        # a bare environment; no bytecode written beside the sources
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,
         text=True,
         timeout=60,

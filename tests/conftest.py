@@ -143,6 +143,26 @@ def _no_local_process_outlives_the_session(tmp_path_factory) -> Iterator[None]:
     stop_local_processes(session_dir(tmp_path_factory) / "renders")  # none, unless a test ran one
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _definition_cache_of_this_run(tmp_path_factory) -> Iterator[None]:
+    """The local backend's per-user cache of built pipeline definitions
+    (ci_scripts/backends/local/definition.py: ~/.cache/sagemaker-gitops by default) is this
+    run's own folder, shared by its workers and the processes they start: the suite neither
+    writes into the user's cache nor runs faster or slower for what an earlier run left there
+    (a clean CI machine builds every definition once per run; so does every run here). A test
+    that needs a cold build sets its own."""
+    from ci_scripts.backends.local.definition import CACHE_ENV as DEFINITION_CACHE_ENV
+
+    if os.environ.get(DEFINITION_CACHE_ENV):
+        yield  # chosen by whoever runs the suite
+        return
+    os.environ[DEFINITION_CACHE_ENV] = str(session_dir(tmp_path_factory) / "definition-cache")
+    try:
+        yield
+    finally:
+        del os.environ[DEFINITION_CACHE_ENV]
+
+
 @pytest.fixture(autouse=True)
 def _no_local_process_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test that used tmp_path, stop the local-backend processes of repos in it (the

@@ -194,21 +194,18 @@ def test_a_csv_of_names_categories_and_gaps_goes_through_the_loop(bake_once, tmp
         csv_answer = post(f"{url}/invocations", b'basic,"east, ""far""",,30.5,no\n', "text/csv")
         assert csv_answer["predictions"][0]["label"] in ("churned", "stayed")
 
+        def traffic(rows: list[list[str]]) -> None:
+            """60 customers in one request (the monitor reads every row a capture holds)."""
+            body = json.dumps({"instances": [row[1:6] for row in rows]}).encode()
+            assert len(post(f"{url}/invocations", body, "application/json")["predictions"]) == 60
+
         for seed in (11, 12):  # unshifted traffic, run after run: no drift
-            for row in customers(60, seed):
-                post(
-                    f"{url}/invocations",
-                    json.dumps({"instances": [row[1:6]]}).encode(),
-                    "application/json",
-                )
+            traffic(customers(60, seed))
             proc = cli(repo, "monitor", "--env", "staging")
             assert proc.returncode == 0, proc.stdout + proc.stderr
-        for row in customers(60, 13, plans=("max",)):  # every customer moved to one plan
-            post(
-                f"{url}/invocations",
-                json.dumps({"instances": [row[1:6]]}).encode(),
-                "application/json",
-            )
+            rows = re.search(r"(\d+) captured rows", proc.stdout)  # the smoke test's too
+            assert rows and int(rows[1]) >= 60, proc.stdout
+        traffic(customers(60, 13, plans=("max",)))  # every customer moved to one plan
         proc = cli(repo, "monitor", "--env", "staging")
         assert proc.returncode == 3, proc.stdout + proc.stderr
         assert "plan" in proc.stdout

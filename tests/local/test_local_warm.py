@@ -262,6 +262,44 @@ def test_kill_9_of_the_cli_takes_the_warm_process_and_its_steps_down(step_dir: P
         parent.wait()
 
 
+def test_the_warm_process_dies_with_the_cli_though_its_socket_stays_open() -> None:
+    """The warm process arms its own parent-death signal (no preexec_fn: warm.py says why).
+    Here the CLI's end of the control socket outlives the CLI in a child of its own, so the warm
+    process cannot learn of the CLI's death from the socket: only the signal ends it. (That
+    child reads a pipe this test holds, and ends when the test closes it.)"""
+    script = (
+        "import subprocess, sys, time\n"
+        "from ci_scripts.backends.local import warm\n"
+        "starter = warm.WarmStarter(()); starter.start()\n"
+        "subprocess.Popen([sys.executable, '-c', 'import sys; sys.stdin.buffer.read()'],\n"
+        "                 stdin=int(sys.argv[1]), pass_fds=[starter._control.fileno()])\n"
+        "print(starter._proc.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    keep_open, held = os.pipe()
+    try:
+        parent = subprocess.Popen(
+            [sys.executable, "-c", script, str(keep_open)],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            text=True,
+            pass_fds=[keep_open],
+        )
+        os.close(keep_open)
+        try:
+            warm_pid = int(parent.stdout.readline())  # type: ignore[union-attr]
+            assert procs.exists(warm_pid)
+            parent.kill()  # SIGKILL: no finally, no atexit in the CLI
+            parent.wait()
+            _wait_gone(warm_pid)
+        finally:
+            parent.kill()
+            parent.wait()
+    finally:
+        os.close(held)  # the socket's holder reads its end of the pipe to EOF and exits
+
+
 def _wait_gone(pid: int) -> None:
     deadline = time.monotonic() + 10
     while procs.exists(pid) and time.monotonic() < deadline:
@@ -333,7 +371,13 @@ def test_the_warm_process_starts_with_the_image_thread_default(
     started.start()
     try:
         assert started._proc is not None
-        environ = Path(f"/proc/{started._proc.pid}/environ").read_bytes().split(b"\0")
+        # Popen returns once the child's exec has begun (vfork), which can be before the kernel
+        # has laid out the new environment: /proc shows it empty until then.
+        deadline = time.monotonic() + 10
+        while not (environ := Path(f"/proc/{started._proc.pid}/environ").read_bytes()):
+            assert time.monotonic() < deadline, "the warm process never showed its environment"
+            time.sleep(0.01)
+        environ = environ.split(b"\0")
     finally:
         started.stop()
     assert [v for v in environ if v.startswith(b"OMP_NUM_THREADS=")] == [

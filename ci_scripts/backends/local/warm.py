@@ -106,7 +106,6 @@ class WarmStarter:
         thread that started the process exits.
         """
         from ci_scripts.backends.local import image
-        from ci_scripts.backends.local.processes import dies_with_parent
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # The image's thread default now: the preload loads numpy and scikit-learn, which read
@@ -114,13 +113,19 @@ class WarmStarter:
         env = image.threads({k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno()), ",".join(self.preload)],
+                [
+                    sys.executable,
+                    "-m",
+                    __name__,
+                    str(theirs.fileno()),
+                    ",".join(self.preload),
+                    str(os.getpid()),  # it arms its parent-death signal itself (main)
+                ],
                 cwd=_PLATFORM_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 pass_fds=[theirs.fileno()],
-                preexec_fn=dies_with_parent(),
             )
         except OSError:
             ours.close()
@@ -197,11 +202,17 @@ def _preload(names: list[str]) -> None:
             __import__(name)
 
 
-def _die_with_parent() -> None:
-    """In a fresh child: SIGKILL when the warm process dies (and at once if it already has)."""
+def _die_with_parent(parent: int | None = None) -> None:
+    """SIGKILL when the parent dies, and at once if it already has: in a step forked here (its
+    parent: this warm process), and in the warm process itself, given the pid that started it.
+
+    The warm process arms it itself, first thing, rather than through a ``preexec_fn``: one
+    makes subprocess fork() the caller instead of vfork(), copying its page tables (about 60 ms
+    from a process of 1 GB, such as a test worker, and its memory write-faulted after). The
+    signal is the same: the kernel ties it to the thread that created the process."""
     import ctypes
 
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if os.getppid() != parent:
         os._exit(137)
@@ -329,6 +340,7 @@ def run_step(job: dict[str, Any]) -> int:
 
 def main() -> int:
     """The warm process: 0 once the CLI has gone; in a forked child, the step's exit."""
+    _die_with_parent(int(sys.argv[3]))
     job = serve(socket.socket(fileno=int(sys.argv[1])), [n for n in sys.argv[2].split(",") if n])
     if job is None:
         return 0

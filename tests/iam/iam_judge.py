@@ -10,7 +10,8 @@ trust policy) or when it is the project's KMS key. policy_eval decides.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cfn_stacks import KMS_KEY_ID, Stack
@@ -271,6 +272,18 @@ def judge(
     buckets, configs = bucket_keys(stacks), config_keys(requests)
     verdicts: list[Verdict] = []
     orphans: set[str] = set()
+    decided: dict[tuple[str, ...], Verdict] = {}
+
+    def verdict(job: str, caller: str, check: Check) -> Verdict:
+        """decide_check once per distinct authorization: a loop repeats the same ones (every
+        describe of an endpoint, every read of the registry), and only ``why`` tells them
+        apart, which the decision does not read."""
+        context = json.dumps(check.context, sort_keys=True, default=str)
+        key = (job, caller, check.action, check.resource, context)
+        if key not in decided:
+            decided[key] = decide_check(job, caller, check, world)
+        return replace(decided[key], check=check)
+
     for request in requests:
         running = jobs_running(jobs, request.command)
         if not running:
@@ -279,9 +292,9 @@ def judge(
         for job in running:
             role = world.roles[request.identity] if request.identity else job_role(job, world.roles)
             for check in checks_for(request, role.arn, dev_account, tags):
-                verdicts.append(decide_check(str(job), role.arn, check, world))
+                verdicts.append(verdict(str(job), role.arn, check))
             for check in kms_checks(request, role.arn, buckets, configs):
-                verdicts.append(decide_check(str(job), role.arn, check, world))
+                verdicts.append(verdict(str(job), role.arn, check))
         verdicts.extend(schedule_target_verdicts(request, world, dev_account))
     return verdicts, orphans
 

@@ -11,6 +11,7 @@ import fcntl
 import gc
 import hashlib
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -141,6 +142,19 @@ def _no_local_process_outlives_the_session(tmp_path_factory) -> Iterator[None]:
 
     stop_local_processes(tmp_path_factory.getbasetemp())
     stop_local_processes(session_dir(tmp_path_factory) / "renders")  # none, unless a test ran one
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_bytecode_kept_for_this_runs_folders(tmp_path_factory) -> Iterator[None]:
+    """Under make, Python keeps compiled modules in .venv/pycache (the Makefile's "Bytecode"),
+    mirroring each source's path: the renders and repos of a run, in its temporary folders,
+    would leave ~25 MB there per run that no later run reads. Each worker drops its own
+    folders' at its end (and the shared renders', which a worker still running recompiles)."""
+    yield
+    if sys.pycache_prefix:
+        cache = Path(sys.pycache_prefix)
+        for folder in (tmp_path_factory.getbasetemp(), session_dir(tmp_path_factory)):
+            shutil.rmtree(cache / folder.resolve().relative_to("/"), ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

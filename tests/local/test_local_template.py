@@ -58,6 +58,15 @@ def test_real_pipeline_registers_a_version_that_serves_predictions(backend: Loca
         "Tune",
     ]
     assert backend.last_run_definition_cached is False
+    # The build that imported the SDK cached the monitoring definition too: `monitor` needs none.
+    from ci_scripts.backends.local.definition import load_definition
+    from ci_scripts.monitoring import MONITORING_MODULE
+
+    assert backend.project.monitoring
+    monitoring_definition, cached = load_definition(
+        backend.project, backend.state, MONITORING_MODULE
+    )
+    assert cached and [s["Name"] for s in monitoring_definition["Steps"]] == ["Monitor"]
     version = backend.get_version(backend.project.model_package_group, run.registered_version)
     assert version.metrics["auc"] >= 0.9
     assert version.image_uri.endswith(":" + _image_tag(backend.project.root))

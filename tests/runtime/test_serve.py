@@ -115,6 +115,34 @@ def test_csv_columns_spread_lists() -> None:
     assert not serve.wants_csv("")
 
 
+def test_a_request_frame_has_the_training_dtypes_and_nan_for_gaps() -> None:
+    """What the model sees from a request: float64 numbers and booleans, object categories (as
+    training reads them, not pandas' string dtype), NaN for an empty cell, for one row or more."""
+    from ci_scripts.runtime.features import KINDS
+
+    text = {"categorical": "level{}", "boolean": ("false", "true"), "numeric": "{}.5"}
+
+    def cell(name: str, row: int) -> str:
+        kind = KINDS[name].KIND
+        return text[kind][row % 2] if kind == "boolean" else text[kind].format(row)
+
+    nullable = [i for i, name in enumerate(FEATURES) if KINDS[name].nullable]
+    for count in (1, 3):
+        rows = [[cell(name, i) for name in FEATURES] for i in range(count)]
+        if nullable:
+            rows[-1][nullable[0]] = ""  # a gap in the last row
+        table = frame(rows)
+        assert list(table.columns) == list(FEATURES) and len(table) == count
+        for name in FEATURES:
+            categorical = KINDS[name].KIND == "categorical"
+            assert str(table[name].dtype) == ("object" if categorical else "float64"), name
+        if nullable:
+            assert table.iloc[-1, nullable[0]] != table.iloc[-1, nullable[0]]  # NaN
+        first = {"categorical": "level0", "boolean": 0.0, "numeric": 0.5}
+        if count > 1:
+            assert [table.iloc[0][n] for n in FEATURES] == [first[KINDS[n].KIND] for n in FEATURES]
+
+
 def test_the_model_is_good_on_the_test_split(trained_root: Path, trained_model) -> None:
     features, truth = to_arrays(read_labelled_dir(trained_root / "processing" / "test"))
     scores = model.metrics(truth, trained_model.predict(features))

@@ -775,27 +775,24 @@ def sdk_installed() -> bool:
 
 def build_shipped_definition(repo: Path) -> dict:
     """What scripts/demo_definition.json holds for ``repo``: the definition the installed SDK
-    builds (in a subprocess in the repo, as the CLI would), with the keys it was built from."""
+    builds from it (the CLI's build, in this process: ``make demo-definition`` and the test that
+    checks the file already run where the SDK is installed), with the keys it was built from."""
     from importlib import metadata
 
     from ci_scripts.backends.local.definition import PLACEHOLDER_TAG
     from ci_scripts.definition_inputs import code_key
+    from ci_scripts.errors import CIError
+    from ci_scripts.pipeline_module import build_definition
+    from ci_scripts.project import ProjectConfig
 
-    script = (
-        "import json, sys; from pathlib import Path; from ci_scripts.project import ProjectConfig;"
-        " from ci_scripts.pipeline_module import build_definition;"
-        " json.dump(build_definition(ProjectConfig.load(Path('.')),"
-        f" image_tag={PLACEHOLDER_TAG!r}), sys.stdout)"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise StageFailed(f"building the definition failed: {_last_line(proc.stderr)}")
+    try:
+        definition = build_definition(ProjectConfig.load(repo), image_tag=PLACEHOLDER_TAG)
+    except CIError as exc:
+        raise StageFailed(f"building the definition failed: {exc}") from exc
     return {
         "code_key": code_key(repo),
         "sdk": {dist: metadata.version(dist) for dist in SDK_DISTRIBUTIONS},
-        "definition": json.loads(proc.stdout),
+        "definition": definition,
     }
 
 

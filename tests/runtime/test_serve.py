@@ -23,7 +23,7 @@ import pytest
 from conftest import meets_gate
 
 from ci_scripts.runtime import model, serve
-from ci_scripts.runtime.features import FEATURES, frame, read_labelled_dir, to_arrays
+from ci_scripts.runtime.features import FEATURES, KINDS, frame, read_labelled_dir, to_arrays
 
 N = len(FEATURES)
 TWENTY_MB = b"1," * (10 * 1024 * 1024)  # over SageMaker's 6 MB invocation limit
@@ -118,8 +118,6 @@ def test_csv_columns_spread_lists() -> None:
 def test_a_request_frame_has_the_training_dtypes_and_nan_for_gaps() -> None:
     """What the model sees from a request: float64 numbers and booleans, object categories (as
     training reads them, not pandas' string dtype), NaN for an empty cell, for one row or more."""
-    from ci_scripts.runtime.features import KINDS
-
     text = {"categorical": "level{}", "boolean": ("false", "true"), "numeric": "{}.5"}
 
     def cell(name: str, row: int) -> str:

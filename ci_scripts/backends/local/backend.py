@@ -76,12 +76,15 @@ class LocalBackend(ComposedBackend):
         Local runs are always synchronous, so ``wait`` changes nothing: the returned run is
         Succeeded or Failed (the command turns Failed into a one-line error naming the step).
         """
-        from ci_scripts.backends.local.definition import cache_the_others, load_definition
+        from ci_scripts.backends.local.definition import (
+            cache_monitoring_definition,
+            load_definition,
+        )
 
         definition, cached = load_definition(self.project, self.state)
         self.last_run_definition_cached = cached
         if not cached:  # the SDK is loaded now: the monitoring definition costs little more
-            cache_the_others(self.project, self.state)
+            cache_monitoring_definition(self.project, self.state)
         return self.run_definition(definition, parameters)
 
     def run_definition(

@@ -48,8 +48,8 @@ def load_definition(
     return _retag(definition, current_image_tag(project.root)), cached
 
 
-def cache_the_others(project: ProjectConfig, state: LocalState) -> None:
-    """Build and cache the repo's other definitions while a build has the SDK loaded.
+def cache_monitoring_definition(project: ProjectConfig, state: LocalState) -> None:
+    """Build and cache the monitoring definition while a build has the SDK loaded.
 
     Importing the sagemaker SDK is most of a build (about 3 s of CPU; the build itself a few
     tenths): run-pipeline, which has just paid it, builds the monitoring definition too (when

@@ -105,8 +105,6 @@ class WarmStarter:
         Call it from the thread that owns the run: the parent-death signal fires when the
         thread that started the process exits.
         """
-        from ci_scripts.backends.local import image
-
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # The image's thread default now: the preload loads numpy and scikit-learn, which read
         # it once, for every step forked after.

@@ -33,9 +33,15 @@ export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
 export PYTHONDONTWRITEBYTECODE :=
 
 # Named by the version: a .venv made before a change of UV_VERSION gets the new uv.
+# .venv is made without pip (ensurepip installs and compiles pip: 5-7 s of a fresh clone's
+# install) and uv goes in with the system's pip (`--python`, pip >= 22.3); where Python has no
+# pip of its own (Debian's python3 without python3-pip), ensurepip is the fallback. uv puts pip
+# in .venv for the tests that need it (pyproject's dev extra).
+PIP_INSTALL_UV := install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 $(UV_STAMP):
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
+	@$(PYTHON) -m pip --python $(BIN)/python $(PIP_INSTALL_UV) 2>/dev/null || \
+		{ $(BIN)/python -m ensurepip --default-pip >/dev/null && $(BIN)/python -m pip $(PIP_INSTALL_UV); }
 	@touch $(UV_STAMP)
 
 $(STAMP): pyproject.toml uv.lock | $(UV_STAMP)
